@@ -1,0 +1,37 @@
+# ksp — make test installs what the tests need (the pinned npm peers) and runs them.
+GO       ?= go
+NPM_DIR  := internal/peers/npm
+FUZZTIME ?= 5s
+PKGS     := ./...
+
+.PHONY: test peers unit fuzz bench build vet
+
+test: peers vet unit fuzz
+
+build:
+	$(GO) build -o bin/ksp ./cmd/ksp
+
+vet:
+	$(GO) vet $(PKGS)
+
+# npm ci only when node_modules is missing or older than the lock file.
+peers: $(NPM_DIR)/node_modules/.package-lock.json
+$(NPM_DIR)/node_modules/.package-lock.json: $(NPM_DIR)/package-lock.json $(NPM_DIR)/package.json
+	cd $(NPM_DIR) && npm ci --no-audit --no-fund
+	@touch $@
+
+unit:
+	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+
+# A short run of every fuzz target (FUZZTIME each). Targets are found by name.
+fuzz:
+	@set -e; for pkg in $$($(GO) list $(PKGS)); do \
+	  dir=$$($(GO) list -f '{{.Dir}}' $$pkg); \
+	  for f in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$dir/*_test.go 2>/dev/null | sed 's/func //'); do \
+	    echo "fuzz $$pkg $$f"; \
+	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg > /tmp/ksp-fuzz.log 2>&1 || { cat /tmp/ksp-fuzz.log; exit 1; }; \
+	  done; \
+	done
+
+bench: peers
+	$(GO) run ./cmd/ksp bench server

@@ -1,0 +1,228 @@
+// Package peers starts the npm-packaged peer implementations the tests and
+// benchmarks compare ksp with (kinesalite, kinesis-mock, dynalite) as child
+// processes on loopback ports, and runs node scripts against the pinned
+// aws-kinesis-agg package.
+//
+// The packages are pinned in npm/package.json and npm/package-lock.json and
+// installed with `npm ci` (make test does it; Install does it when missing).
+package peers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Kind names a peer.
+type Kind string
+
+const (
+	Kinesalite  Kind = "kinesalite"
+	KinesisMock Kind = "kinesis-mock"
+	Dynalite    Kind = "dynalite"
+)
+
+// Options tune a peer's start.
+type Options struct {
+	// DataDir makes kinesalite keep its data on disk there (its --path).
+	DataDir string
+	// Stderr, when set, receives the peer's output (default: discarded).
+	Stderr io.Writer
+}
+
+// Peer is a running peer process.
+type Peer struct {
+	Kind Kind
+	URL  string // http://127.0.0.1:PORT
+	cmd  *exec.Cmd
+	once sync.Once
+	done chan struct{}
+}
+
+// NPMDir is the folder holding package.json and node_modules. KSP_NPM_DIR
+// overrides the location found from this source file.
+func NPMDir() string {
+	if d := os.Getenv("KSP_NPM_DIR"); d != "" {
+		return d
+	}
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "npm")
+}
+
+var installMu sync.Mutex
+
+// Install runs `npm ci` in NPMDir when node_modules is missing. A lock file
+// keeps concurrent test binaries from installing at once.
+func Install(ctx context.Context) error {
+	installMu.Lock()
+	defer installMu.Unlock()
+	dir := NPMDir()
+	if _, err := exec.LookPath("node"); err != nil {
+		return fmt.Errorf("peers: node is not installed: %w", err)
+	}
+	lock, err := os.OpenFile(filepath.Join(dir, ".install.lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return fmt.Errorf("peers: %w", err)
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		return fmt.Errorf("peers: lock: %w", err)
+	}
+	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", ".package-lock.json")); err == nil {
+		return nil
+	}
+	cmd := exec.CommandContext(ctx, "npm", "ci", "--no-audit", "--no-fund")
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("peers: npm ci in %s: %w\n%s", dir, err, out)
+	}
+	return nil
+}
+
+// FreePort asks the kernel for a free loopback TCP port.
+func FreePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// Start launches a peer and waits until it answers.
+func Start(ctx context.Context, kind Kind, opts Options) (*Peer, error) {
+	if err := Install(ctx); err != nil {
+		return nil, err
+	}
+	dir := NPMDir()
+	port, err := FreePort()
+	if err != nil {
+		return nil, err
+	}
+	p := strconv.Itoa(port)
+	var cmd *exec.Cmd
+	switch kind {
+	case Kinesalite:
+		args := []string{"node_modules/kinesalite/cli.js", "--port", p, "--createStreamMs", "0", "--deleteStreamMs", "0", "--updateStreamMs", "0"}
+		if opts.DataDir != "" {
+			args = append(args, "--path", opts.DataDir)
+		}
+		cmd = exec.Command("node", args...)
+	case Dynalite:
+		cmd = exec.Command("node", "node_modules/dynalite/cli.js", "--port", p, "--createTableMs", "0", "--deleteTableMs", "0", "--updateTableMs", "0")
+	case KinesisMock:
+		tls, err := FreePort()
+		if err != nil {
+			return nil, err
+		}
+		cmd = exec.Command("node", "node_modules/kinesis-local/main.js")
+		cmd.Env = append(os.Environ(),
+			"KINESIS_MOCK_CERT_PATH="+filepath.Join(dir, "node_modules/kinesis-local/server.json"),
+			"KINESIS_MOCK_PLAIN_PORT="+p, "KINESIS_MOCK_TLS_PORT="+strconv.Itoa(tls),
+			"CREATE_STREAM_DURATION=0ms", "DELETE_STREAM_DURATION=0ms", "UPDATE_STREAM_DURATION=0ms",
+			"LOG_LEVEL=ERROR")
+	default:
+		return nil, fmt.Errorf("peers: unknown peer %q", kind)
+	}
+	cmd.Dir = dir
+	cmd.Stdout = opts.Stderr
+	cmd.Stderr = opts.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("peers: start %s: %w", kind, err)
+	}
+	peer := &Peer{Kind: kind, URL: "http://127.0.0.1:" + p, cmd: cmd, done: make(chan struct{})}
+	go func() { _ = cmd.Wait(); close(peer.done) }()
+	if err := peer.waitReady(ctx, 30*time.Second); err != nil {
+		peer.Close()
+		return nil, err
+	}
+	return peer, nil
+}
+
+func (p *Peer) waitReady(ctx context.Context, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	client := &http.Client{Timeout: time.Second}
+	for attempt := 0; time.Now().Before(deadline); attempt++ {
+		select {
+		case <-p.done:
+			return fmt.Errorf("peers: %s exited before it was ready", p.Kind)
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Duration(min(attempt+1, 10)) * 20 * time.Millisecond):
+		}
+		url := p.URL
+		if p.Kind == KinesisMock {
+			url += "/healthcheck"
+		}
+		resp, err := client.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if p.Kind != KinesisMock || resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+	}
+	return fmt.Errorf("peers: %s not ready after %s", p.Kind, limit)
+}
+
+// RSS returns the peer's resident set size in bytes (Linux), or 0.
+func (p *Peer) RSS() int64 { return ProcessRSS(p.cmd.Process.Pid) }
+
+// ProcessRSS reads VmRSS of a process from /proc, in bytes; 0 when unknown.
+func ProcessRSS(pid int) int64 {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0
+	}
+	var kb int64
+	for _, line := range splitLines(string(b)) {
+		if n, _ := fmt.Sscanf(line, "VmRSS: %d kB", &kb); n == 1 {
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+func splitLines(s string) []string {
+	var out []string
+	for len(s) > 0 {
+		i := 0
+		for i < len(s) && s[i] != '\n' {
+			i++
+		}
+		out = append(out, s[:i])
+		if i < len(s) {
+			i++
+		}
+		s = s[i:]
+	}
+	return out
+}
+
+// Close stops the peer and its children. It is safe to call more than once.
+func (p *Peer) Close() error {
+	p.once.Do(func() {
+		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+		select {
+		case <-p.done:
+		case <-time.After(10 * time.Second):
+		}
+	})
+	return nil
+}
+
+// ErrMissing reports that a peer cannot be run on this machine.
+var ErrMissing = errors.New("peers: peer not available")
