@@ -1,0 +1,17 @@
+// Command ksp is the Kinesis Stream Processor toolkit's CLI: it runs the
+// embedded Kinesis-compatible server and the benchmarks.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := Run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}

@@ -1,0 +1,36 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+)
+
+// Run executes the CLI with args and returns the process exit code. Tests
+// call it directly.
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	root := &cobra.Command{
+		Use:           "ksp",
+		Short:         "ksp — Kinesis Stream Processor: a Kinesis-compatible server, producer, consumer and tools",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.AddCommand(serverCmd(), benchCmd())
+	if err := root.ExecuteContext(ctx); err != nil {
+		var ue usageError
+		fmt.Fprintln(stderr, "ksp:", err)
+		if errors.As(err, &ue) {
+			return 2
+		}
+		return 1
+	}
+	return 0
+}
+
+type usageError struct{ error }

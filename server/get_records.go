@@ -1,0 +1,214 @@
+package server
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/ksp-project/ksp/kinesis"
+	"github.com/ksp-project/ksp/server/store"
+)
+
+type getRecordsInput struct {
+	ShardIterator *string `json:"ShardIterator"`
+	Limit         *int64  `json:"Limit,omitempty"`
+	StreamARN     *string `json:"StreamARN,omitempty"`
+}
+
+func (r *getRecordsInput) validate(v *validator) {
+	if v.notNull("shardIterator", r.ShardIterator != nil) {
+		v.length("shardIterator", *r.ShardIterator, 1, 512)
+	}
+	if r.Limit != nil {
+		v.intRange("limit", *r.Limit, 1, kinesis.MaxGetRecordsLimit)
+	}
+	v.streamARN("streamARN", r.StreamARN)
+}
+
+type childShard struct {
+	ShardId      string       `json:"ShardId"`
+	ParentShards []string     `json:"ParentShards"`
+	HashKeyRange hashKeyRange `json:"HashKeyRange"`
+}
+
+type getRecordsOutput struct {
+	st          *stream
+	sh          *shard
+	records     []store.Record
+	next        *string
+	behind      int64
+	childShards []childShard
+}
+
+func (o *getRecordsOutput) appendJSON(b []byte) []byte {
+	if n := len(o.records); n > 0 {
+		size := 0
+		for i := range o.records {
+			size += o.records[i].Size()*4/3 + 160
+		}
+		b = make([]byte, 0, size+256)
+	}
+	b = append(b, '{')
+	if o.childShards != nil {
+		b = append(b, `"ChildShards":[`...)
+		for i, cs := range o.childShards {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"HashKeyRange":{"EndingHashKey":"`...)
+			b = append(b, cs.HashKeyRange.EndingHashKey...)
+			b = append(b, `","StartingHashKey":"`...)
+			b = append(b, cs.HashKeyRange.StartingHashKey...)
+			b = append(b, `"},"ParentShards":[`...)
+			for j, p := range cs.ParentShards {
+				if j > 0 {
+					b = append(b, ',')
+				}
+				b = appendJSONString(b, p)
+			}
+			b = append(b, `],"ShardId":"`...)
+			b = append(b, cs.ShardId...)
+			b = append(b, `"}`...)
+		}
+		b = append(b, "],"...)
+	}
+	b = append(b, `"MillisBehindLatest":`...)
+	b = strconv.AppendInt(b, o.behind, 10)
+	if o.next != nil {
+		b = append(b, `,"NextShardIterator":"`...)
+		b = append(b, *o.next...)
+		b = append(b, '"')
+	}
+	b = append(b, `,"Records":[`...)
+	var seq [seqLen]byte
+	for i := range o.records {
+		r := &o.records[i]
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"ApproximateArrivalTimestamp":`...)
+		b = appendEpochSeconds(b, r.ArrivalMilli)
+		b = append(b, `,"Data":`...)
+		b = appendJSONBlob(b, r.Data)
+		b = append(b, `,"PartitionKey":`...)
+		b = appendJSONString(b, r.PartitionKey)
+		b = append(b, `,"SequenceNumber":"`...)
+		b = append(b, seqNum{created: o.st.created, shardIdx: o.sh.idx, position: r.Position}.append(seq[:0])...)
+		b = append(b, `"}`...)
+	}
+	return append(b, "]}"...)
+}
+
+// MarshalCBOR gives CBOR clients the same shape as the JSON encoder.
+func (o *getRecordsOutput) MarshalCBOR() ([]byte, error) {
+	type record struct {
+		ApproximateArrivalTimestamp epochMillis `json:"ApproximateArrivalTimestamp"`
+		Data                        []byte      `json:"Data"`
+		PartitionKey                string      `json:"PartitionKey"`
+		SequenceNumber              string      `json:"SequenceNumber"`
+	}
+	out := struct {
+		ChildShards        []childShard `json:"ChildShards,omitempty"`
+		MillisBehindLatest int64        `json:"MillisBehindLatest"`
+		NextShardIterator  *string      `json:"NextShardIterator,omitempty"`
+		Records            []record     `json:"Records"`
+	}{ChildShards: o.childShards, MillisBehindLatest: o.behind, NextShardIterator: o.next, Records: make([]record, len(o.records))}
+	for i, r := range o.records {
+		out.Records[i] = record{epochMillis(r.ArrivalMilli), r.Data, r.PartitionKey, o.st.seq(o.sh, r.Position)}
+	}
+	return cborEnc.Marshal(out)
+}
+
+func getRecords(s *Server, c *call) (any, error) {
+	req, err := decodeRequest[getRecordsInput](c)
+	if err != nil {
+		return nil, err
+	}
+	it, err := s.decodeIterator(*req.ShardIterator)
+	if err != nil {
+		return nil, kinesis.Errorf(kinesis.ErrCodeInvalidArgument, "Invalid ShardIterator.")
+	}
+	nowMs := c.now.UnixMilli()
+	if age := nowMs - it.issued; age > kinesis.IteratorLifetime.Milliseconds() {
+		return nil, kinesis.Errorf(kinesis.ErrCodeExpiredIterator,
+			"Iterator expired. The iterator was created at time %s while right now it is %s which is further in the future than the tolerated delay of %d milliseconds.",
+			amzTime(it.issued), amzTime(nowMs), kinesis.IteratorLifetime.Milliseconds())
+	}
+	ref := streamRef{StreamName: &it.stream}
+	if req.StreamARN != nil {
+		ref.StreamARN = req.StreamARN
+	}
+	st, err := s.lookup(ref)
+	if err != nil {
+		return nil, err
+	}
+	st.mu.RLock()
+	var sh *shard
+	if it.shardIdx < len(st.shards) {
+		sh = st.shards[it.shardIdx]
+	}
+	st.mu.RUnlock()
+	if st.created != it.created || sh == nil {
+		return nil, kinesis.Errorf(kinesis.ErrCodeResourceNotFound, "Shard %s in stream %s under account %s does not exist", kinesis.ShardID(it.shardIdx), it.stream, s.opts.Account)
+	}
+	throttled := kinesis.Errorf(kinesis.ErrCodeProvisionedThroughput, "Rate exceeded for shard %s in stream %s under account %s.", sh.id, st.name, s.opts.Account)
+	if f := s.faults.Load(); len(f.Throttle) > 0 && f.throttled(st.name, sh.id) {
+		return nil, throttled
+	}
+	if !s.opts.DisableLimits && !sh.limiter.takeReadCall(c.now) {
+		return nil, throttled
+	}
+	limit := kinesis.MaxGetRecordsLimit
+	if req.Limit != nil {
+		limit = int(*req.Limit)
+	}
+	recs, err := sh.log.Read(it.position, limit, kinesis.MaxGetRecordsBytes)
+	if err != nil {
+		return nil, err
+	}
+	_, visible, lastArrival := sh.log.Bounds()
+	next := it.position
+	bytes := 0
+	if n := len(recs); n > 0 {
+		next = recs[n-1].Position + 1
+		for i := range recs {
+			bytes += recs[i].Size()
+		}
+	}
+	if !s.opts.DisableLimits {
+		sh.limiter.chargeRead(bytes)
+	}
+	out := &getRecordsOutput{st: st, sh: sh, records: recs}
+	if n := len(recs); n > 0 && next < visible {
+		out.behind = max(0, lastArrival-recs[n-1].ArrivalMilli)
+	}
+	sh.appendMu.Lock()
+	closed, endPos := sh.closed, sh.endPos
+	sh.appendMu.Unlock()
+	if closed && next >= endPos {
+		out.childShards = st.childShards(sh)
+	} else {
+		out.next = ptr(s.encodeIterator(iterator{stream: st.name, created: st.created, issued: nowMs, shardIdx: sh.idx, position: next}))
+	}
+	return out, nil
+}
+
+// childShards lists the shards that replaced sh.
+func (st *stream) childShards(sh *shard) []childShard {
+	st.mu.RLock()
+	defer st.mu.RUnlock()
+	out := []childShard{}
+	for _, c := range st.shards {
+		if c.parent == sh.id || c.adjacentParent == sh.id {
+			parents := []string{c.parent}
+			if c.adjacentParent != "" {
+				parents = append(parents, c.adjacentParent)
+			}
+			out = append(out, childShard{ShardId: c.id, ParentShards: parents, HashKeyRange: hashKeyRange{c.startKey, c.endKey}})
+		}
+	}
+	return out
+}
+
+func amzTime(ms int64) string {
+	return time.UnixMilli(ms).UTC().Format("Mon Jan 02 15:04:05 UTC 2006")
+}

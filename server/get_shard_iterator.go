@@ -1,0 +1,96 @@
+package server
+
+import (
+	"github.com/ksp-project/ksp/kinesis"
+)
+
+type getShardIteratorInput struct {
+	streamRef
+	ShardId                *string      `json:"ShardId"`
+	ShardIteratorType      *string      `json:"ShardIteratorType"`
+	StartingSequenceNumber *string      `json:"StartingSequenceNumber,omitempty"`
+	Timestamp              *epochMillis `json:"Timestamp,omitempty"`
+}
+
+func (r *getShardIteratorInput) validate(v *validator) {
+	v.shardID("shardId", r.ShardId, true)
+	if v.notNull("shardIteratorType", r.ShardIteratorType != nil) {
+		v.enum("shardIteratorType", *r.ShardIteratorType, "AFTER_SEQUENCE_NUMBER", "LATEST", "AT_TIMESTAMP", "AT_SEQUENCE_NUMBER", "TRIM_HORIZON")
+	}
+	v.seqNum("startingSequenceNumber", r.StartingSequenceNumber)
+	r.streamRef.validate(v)
+}
+
+func getShardIterator(s *Server, c *call) (any, error) {
+	req, err := decodeRequest[getShardIteratorInput](c)
+	if err != nil {
+		return nil, err
+	}
+	st, err := s.lookup(req.streamRef)
+	if err != nil {
+		return nil, err
+	}
+	st.mu.RLock()
+	sh := st.shardByID(*req.ShardId)
+	st.mu.RUnlock()
+	if sh == nil {
+		return nil, kinesis.Errorf(kinesis.ErrCodeResourceNotFound, "Shard %s in stream %s under account %s does not exist", *req.ShardId, st.name, s.opts.Account)
+	}
+	pos, err := s.iteratorPosition(st, sh, req, c.now.UnixMilli())
+	if err != nil {
+		return nil, err
+	}
+	it := s.encodeIterator(iterator{stream: st.name, created: st.created, issued: c.now.UnixMilli(), shardIdx: sh.idx, position: pos})
+	return struct {
+		ShardIterator string `json:"ShardIterator"`
+	}{it}, nil
+}
+
+func (s *Server) iteratorPosition(st *stream, sh *shard, req *getShardIteratorInput, nowMs int64) (uint64, error) {
+	typ := *req.ShardIteratorType
+	withSeq := typ == "AT_SEQUENCE_NUMBER" || typ == "AFTER_SEQUENCE_NUMBER"
+	if withSeq != (req.StartingSequenceNumber != nil) {
+		has := "no StartingSequenceNumber"
+		if req.StartingSequenceNumber != nil {
+			has = "also a StartingSequenceNumber"
+		}
+		if typ != "AT_TIMESTAMP" || req.StartingSequenceNumber != nil {
+			return 0, kinesis.Errorf(kinesis.ErrCodeInvalidArgument,
+				"Must either specify (1) AT_SEQUENCE_NUMBER or AFTER_SEQUENCE_NUMBER and StartingSequenceNumber or (2) TRIM_HORIZON or LATEST and no StartingSequenceNumber. Request specified %s and %s.", typ, has)
+		}
+	}
+	first, next, _ := sh.log.Bounds()
+	switch typ {
+	case "TRIM_HORIZON":
+		return first, nil
+	case "LATEST":
+		return next, nil
+	case "AT_TIMESTAMP":
+		if req.Timestamp == nil {
+			return 0, kinesis.Errorf(kinesis.ErrCodeInvalidArgument, "Must specify timestampInMillis parameter for iterator of type AT_TIMESTAMP. Current request has no timestamp parameter.")
+		}
+		ts := int64(*req.Timestamp)
+		if ts > nowMs {
+			return 0, kinesis.Errorf(kinesis.ErrCodeInvalidArgument, "The timestampInMillis parameter cannot be greater than the currentTimestampInMillis. timestampInMillis: %d, currentTimestampInMillis: %d", ts, nowMs)
+		}
+		return sh.log.SeekTime(ts)
+	}
+	sn, err := parseSeqNum(*req.StartingSequenceNumber)
+	if err != nil {
+		return 0, kinesis.Errorf(kinesis.ErrCodeInvalidArgument, "StartingSequenceNumber %s used in GetShardIterator on shard %s in stream %s under account %s is invalid.", *req.StartingSequenceNumber, sh.id, st.name, s.opts.Account)
+	}
+	if sn.shardIdx != sh.idx {
+		return 0, kinesis.Errorf(kinesis.ErrCodeInvalidArgument, "Invalid StartingSequenceNumber. It encodes %s, while it was used in a call to a shard with %s", kinesis.ShardID(sn.shardIdx), sh.id)
+	}
+	if sn.created != st.created {
+		return 0, kinesis.Errorf(kinesis.ErrCodeInvalidArgument, "StartingSequenceNumber %s used in GetShardIterator on shard %s in stream %s under account %s is invalid because it did not come from this stream.", *req.StartingSequenceNumber, sh.id, st.name, s.opts.Account)
+	}
+	pos := sn.position
+	if typ == "AFTER_SEQUENCE_NUMBER" {
+		pos++
+	}
+	if pos > next {
+		return 0, kinesis.Errorf(kinesis.ErrCodeInvalidArgument, "StartingSequenceNumber %s used in GetShardIterator on shard %s in stream %s under account %s is beyond the end of the shard.", *req.StartingSequenceNumber, sh.id, st.name, s.opts.Account)
+	}
+	return pos, nil
+}

@@ -1,0 +1,140 @@
+package server
+
+import (
+	"github.com/ksp-project/ksp/kinesis"
+)
+
+// operations maps each Kinesis action to its handler. A nil handler is an
+// action ksp knows but does not implement yet: it answers
+// UnknownOperationException naming the action, never a fake success.
+var operations = map[string]handler{
+	"CreateStream":                  createStream,
+	"DeleteStream":                  deleteStream,
+	"DescribeStream":                describeStream,
+	"DescribeStreamSummary":         describeStreamSummary,
+	"ListStreams":                   listStreams,
+	"ListShards":                    listShards,
+	"PutRecord":                     putRecord,
+	"PutRecords":                    putRecords,
+	"GetShardIterator":              getShardIterator,
+	"GetRecords":                    getRecords,
+	"IncreaseStreamRetentionPeriod": increaseRetention,
+	"DecreaseStreamRetentionPeriod": decreaseRetention,
+	"AddTagsToStream":               addTagsToStream,
+	"RemoveTagsFromStream":          removeTagsFromStream,
+	"ListTagsForStream":             listTagsForStream,
+	"TagResource":                   tagResource,
+	"UntagResource":                 untagResource,
+	"ListTagsForResource":           listTagsForResource,
+	"DescribeLimits":                describeLimits,
+	"UpdateStreamMode":              updateStreamMode,
+
+	"SplitShard":                   nil,
+	"MergeShards":                  nil,
+	"UpdateShardCount":             nil,
+	"UpdateMaxRecordSize":          nil,
+	"StartStreamEncryption":        nil,
+	"StopStreamEncryption":         nil,
+	"EnableEnhancedMonitoring":     nil,
+	"DisableEnhancedMonitoring":    nil,
+	"RegisterStreamConsumer":       nil,
+	"DeregisterStreamConsumer":     nil,
+	"DescribeStreamConsumer":       nil,
+	"ListStreamConsumers":          nil,
+	"SubscribeToShard":             nil,
+	"GetResourcePolicy":            nil,
+	"PutResourcePolicy":            nil,
+	"DeleteResourcePolicy":         nil,
+	"DescribeAccountSettings":      nil,
+	"UpdateAccountSettings":        nil,
+	"UpdateStreamWarmThroughput":   nil,
+}
+
+// validated is implemented by requests that check their own members.
+type validated interface{ validate(v *validator) }
+
+// decodeRequest decodes and validates a request of type T.
+func decodeRequest[T any](c *call) (*T, error) {
+	req := new(T)
+	if err := c.decode(req); err != nil {
+		return nil, err
+	}
+	if r, ok := any(req).(validated); ok {
+		var v validator
+		r.validate(&v)
+		if err := v.err(); err != nil {
+			return nil, err
+		}
+	}
+	return req, nil
+}
+
+// streamRef is how requests name a stream: by StreamName or StreamARN.
+type streamRef struct {
+	StreamName *string `json:"StreamName,omitempty"`
+	StreamARN  *string `json:"StreamARN,omitempty"`
+}
+
+func (r *streamRef) validate(v *validator) {
+	v.name("streamName", r.StreamName, false)
+	v.streamARN("streamARN", r.StreamARN)
+}
+
+// lookup finds the stream a request names. Caller must not hold s.mu.
+func (s *Server) lookup(r streamRef) (*stream, error) {
+	name, err := s.refName(r)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	st := s.streams[name]
+	s.mu.RUnlock()
+	if st == nil {
+		return nil, s.notFound(name)
+	}
+	return st, nil
+}
+
+func (s *Server) refName(r streamRef) (string, error) {
+	if r.StreamARN != nil {
+		region, account, name, err := kinesis.ParseStreamARN(*r.StreamARN)
+		if err != nil {
+			return "", kinesis.Errorf(kinesis.ErrCodeInvalidArgument, "StreamARN %s is not a valid stream ARN", *r.StreamARN)
+		}
+		if region != s.opts.Region || account != s.opts.Account {
+			return "", kinesis.Errorf(kinesis.ErrCodeResourceNotFound, "Stream %s under account %s not found.", name, account)
+		}
+		if r.StreamName != nil && *r.StreamName != name {
+			return "", kinesis.Errorf(kinesis.ErrCodeInvalidArgument, "StreamARN %s and StreamName %s name different streams", *r.StreamARN, *r.StreamName)
+		}
+		return name, nil
+	}
+	if r.StreamName == nil {
+		return "", kinesis.Errorf(kinesis.ErrCodeInvalidArgument, "Either StreamName or StreamARN must be provided")
+	}
+	return *r.StreamName, nil
+}
+
+func (s *Server) notFound(name string) error {
+	return kinesis.Errorf(kinesis.ErrCodeResourceNotFound, "Stream %s under account %s not found.", name, s.opts.Account)
+}
+
+// activeStream finds a stream that accepts data operations (ACTIVE or UPDATING).
+func (s *Server) activeStream(r streamRef) (*stream, error) {
+	st, err := s.lookup(r)
+	if err != nil {
+		return nil, err
+	}
+	st.mu.RLock()
+	status := st.status
+	st.mu.RUnlock()
+	if status != statusActive && status != statusUpdating {
+		return nil, s.notFound(st.name)
+	}
+	return st, nil
+}
+
+// empty is the response of actions that answer nothing.
+type empty struct{}
+
+func ptr[T any](v T) *T { return &v }

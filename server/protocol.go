@@ -1,0 +1,220 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/fxamacker/cbor/v2"
+	"github.com/ksp-project/ksp/kinesis"
+)
+
+const (
+	contentJSON = "application/x-amz-json-1.1"
+	contentCBOR = "application/x-amz-cbor-1.1"
+	targetAPI   = "Kinesis_20131202"
+)
+
+// call is one decoded request on its way through an operation.
+type call struct {
+	ctx  context.Context
+	op   string
+	cbor bool
+	body []byte
+	now  time.Time
+}
+
+// decode fills v from the request body. Type mismatches and malformed bodies
+// are SerializationException, naming the member when known.
+func (c *call) decode(v any) error {
+	if c.cbor {
+		if err := cborDec.Unmarshal(c.body, v); err != nil {
+			var te *cbor.UnmarshalTypeError
+			if errors.As(err, &te) {
+				return kinesis.Errorf(kinesis.ErrCodeSerialization, "Value of CBOR type %s can not be converted to %s", te.CBORType, te.GoType)
+			}
+			return kinesis.Errorf(kinesis.ErrCodeSerialization, "Malformed CBOR request body: %v", err)
+		}
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(c.body))
+	if err := dec.Decode(v); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return kinesis.Errorf(kinesis.ErrCodeSerialization, "Value of JSON type %s at '%s' can not be converted to %s", te.Value, te.Field, awsTypeName(te.Type.String()))
+		}
+		var ce interface{ Error() string }
+		if errors.As(err, &ce) && strings.Contains(err.Error(), "can not be converted") {
+			return kinesis.Errorf(kinesis.ErrCodeSerialization, "%s", strings.TrimPrefix(err.Error(), "json: "))
+		}
+		return kinesis.Errorf(kinesis.ErrCodeSerialization, "Malformed JSON request body: %v", strings.TrimPrefix(err.Error(), "json: "))
+	}
+	if dec.More() {
+		return kinesis.Errorf(kinesis.ErrCodeSerialization, "Malformed JSON request body: trailing data after the object")
+	}
+	return nil
+}
+
+func awsTypeName(goType string) string {
+	switch strings.TrimPrefix(goType, "*") {
+	case "string":
+		return "String"
+	case "int", "int32", "int64":
+		return "Integer"
+	case "bool":
+		return "Boolean"
+	case "[]uint8":
+		return "Blob"
+	case "server.epochMillis":
+		return "Timestamp"
+	}
+	if strings.HasPrefix(goType, "[]") {
+		return "List"
+	}
+	if strings.HasPrefix(goType, "map[") {
+		return "Map"
+	}
+	return "Structure"
+}
+
+// jsonAppender is implemented by responses with a hand-written JSON encoder
+// (the hot paths: PutRecords, GetRecords).
+type jsonAppender interface{ appendJSON([]byte) []byte }
+
+type handler func(s *Server, c *call) (any, error)
+
+// ServeHTTP decodes one API call, runs it and writes the answer.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("x-amzn-RequestId", s.requestID())
+	if r.Method == http.MethodGet && (r.URL.Path == "/healthcheck" || r.URL.Path == "/health") {
+		w.WriteHeader(http.StatusOK)
+		io.WriteString(w, "ok\n")
+		return
+	}
+	ctype, _, _ := strings.Cut(r.Header.Get("Content-Type"), ";")
+	ctype = strings.TrimSpace(ctype)
+	c := &call{ctx: r.Context(), cbor: ctype == contentCBOR}
+	if r.Method != http.MethodPost {
+		s.writeError(w, c, kinesis.Errorf(kinesis.ErrCodeUnknownOperation, "Unsupported HTTP method %s; the Kinesis API is POST /", r.Method))
+		return
+	}
+	if ctype != contentJSON && ctype != contentCBOR {
+		s.writeError(w, c, kinesis.Errorf(kinesis.ErrCodeUnknownOperation, "Unsupported Content-Type %q; use %s or %s", ctype, contentJSON, contentCBOR))
+		return
+	}
+	api, op, _ := strings.Cut(r.Header.Get("X-Amz-Target"), ".")
+	fn, known := operations[op]
+	if api != targetAPI || !known {
+		s.writeError(w, c, kinesis.Errorf(kinesis.ErrCodeUnknownOperation, "Unknown operation %q (X-Amz-Target %q)", op, r.Header.Get("X-Amz-Target")))
+		return
+	}
+	c.op = op
+	if fn == nil {
+		s.writeError(w, c, kinesis.Errorf(kinesis.ErrCodeUnknownOperation, "Operation %s is not implemented by ksp yet", op))
+		return
+	}
+	if r.ContentLength > s.opts.MaxBodyBytes {
+		s.writeError(w, c, kinesis.Errorf(kinesis.ErrCodeRequestEntityTooLarge, "Request body of %d bytes exceeds the limit of %d bytes", r.ContentLength, s.opts.MaxBodyBytes))
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes))
+	if err != nil {
+		var mb *http.MaxBytesError
+		if errors.As(err, &mb) {
+			s.writeError(w, c, kinesis.Errorf(kinesis.ErrCodeRequestEntityTooLarge, "Request body exceeds the limit of %d bytes", s.opts.MaxBodyBytes))
+			return
+		}
+		s.writeError(w, c, kinesis.Errorf(kinesis.ErrCodeSerialization, "Reading request body: %v", err))
+		return
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		s.writeError(w, c, kinesis.Errorf(kinesis.ErrCodeSerialization, "Empty request body; %s takes an object", op))
+		return
+	}
+	c.body = body
+	f := s.faults.Load()
+	if f.Latency > 0 {
+		t := time.NewTimer(f.Latency)
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			t.Stop()
+			return
+		}
+	}
+	if err := f.injectedError(op); err != nil {
+		s.writeError(w, c, err)
+		return
+	}
+	c.now = s.now()
+	resp, err := fn(s, c)
+	if err != nil {
+		s.writeError(w, c, err)
+		return
+	}
+	s.writeResponse(w, c, resp)
+}
+
+func (s *Server) requestID() string {
+	var b [16]byte
+	copy(b[:8], s.reqBase[:])
+	binary.BigEndian.PutUint64(b[8:], s.reqSeq.Add(1))
+	return uuidFrom(b)
+}
+
+func (s *Server) writeResponse(w http.ResponseWriter, c *call, resp any) {
+	var body []byte
+	var err error
+	if c.cbor {
+		w.Header().Set("Content-Type", contentCBOR)
+		body, err = cborEnc.Marshal(resp)
+	} else {
+		w.Header().Set("Content-Type", contentJSON)
+		if a, ok := resp.(jsonAppender); ok {
+			body = a.appendJSON(make([]byte, 0, 512))
+		} else {
+			body, err = json.Marshal(resp)
+		}
+	}
+	if err != nil {
+		s.writeError(w, c, kinesis.Errorf(kinesis.ErrCodeInternalFailure, "encoding response: %v", err))
+		return
+	}
+	w.Header().Set("Content-Length", fmt.Sprint(len(body)))
+	w.Write(body)
+}
+
+type errorBody struct {
+	Type    string `json:"__type"`
+	Message string `json:"message,omitempty"`
+}
+
+func (s *Server) writeError(w http.ResponseWriter, c *call, err error) {
+	var ke *kinesis.Error
+	if !errors.As(err, &ke) {
+		s.log.Error("internal failure", "op", c.op, "err", err)
+		ke = kinesis.Errorf(kinesis.ErrCodeInternalFailure, "%v", err)
+	}
+	eb := errorBody{Type: ke.Code, Message: ke.Message}
+	var body []byte
+	if c.cbor {
+		w.Header().Set("Content-Type", contentCBOR)
+		body, _ = cborEnc.Marshal(eb)
+	} else {
+		w.Header().Set("Content-Type", contentJSON)
+		body, _ = json.Marshal(eb)
+	}
+	w.Header().Set("X-Amzn-ErrorType", ke.Code)
+	w.Header().Set("Content-Length", fmt.Sprint(len(body)))
+	w.WriteHeader(ke.HTTPStatus())
+	w.Write(body)
+	s.log.Debug("request failed", "op", c.op, "code", ke.Code, "message", ke.Message)
+}

@@ -1,0 +1,265 @@
+package server
+
+import (
+	"strconv"
+
+	"github.com/ksp-project/ksp/kinesis"
+	"github.com/ksp-project/ksp/server/store"
+)
+
+type putRecordsEntry struct {
+	Data            []byte  `json:"Data"`
+	PartitionKey    *string `json:"PartitionKey"`
+	ExplicitHashKey *string `json:"ExplicitHashKey,omitempty"`
+}
+
+type putRecordsInput struct {
+	streamRef
+	Records []putRecordsEntry `json:"Records"`
+}
+
+func (r *putRecordsInput) validate(v *validator) {
+	if v.notNull("records", r.Records != nil) {
+		if n := len(r.Records); n < 1 || n > kinesis.MaxRecordsPerPutRecords {
+			v.fail("[...]", false, "records", "have length "+map[bool]string{true: "greater than or equal to 1", false: "less than or equal to 500"}[n < 1])
+		}
+		for i := range r.Records {
+			r.Records[i].validate(v, "records."+strconv.Itoa(i+1)+".member.")
+		}
+	}
+	r.streamRef.validate(v)
+}
+
+func (e *putRecordsEntry) validate(v *validator, prefix string) {
+	if v.notNull(prefix+"partitionKey", e.PartitionKey != nil) {
+		v.length(prefix+"partitionKey", *e.PartitionKey, 1, kinesis.MaxPartitionKeyLength)
+	}
+	if v.notNull(prefix+"data", e.Data != nil) && len(e.Data) > kinesis.MaxMaxRecordSizeKiB<<10 {
+		n := strconv.Itoa(len(e.Data))
+		v.fail("java.nio.HeapByteBuffer[pos=0 lim="+n+" cap="+n+"]", true, prefix+"data", "have length less than or equal to "+strconv.Itoa(kinesis.MaxMaxRecordSizeKiB<<10))
+	}
+	v.hashKey(prefix+"explicitHashKey", e.ExplicitHashKey)
+}
+
+// putResult is the outcome of one entry.
+type putResult struct {
+	shard *shard
+	seq   string
+	err   *kinesis.Error // throttled or failed entry
+}
+
+type putRecordsOutput struct {
+	failed  int
+	results []putResult
+}
+
+func (o *putRecordsOutput) appendJSON(b []byte) []byte {
+	b = append(b, `{"EncryptionType":"NONE","FailedRecordCount":`...)
+	b = strconv.AppendInt(b, int64(o.failed), 10)
+	b = append(b, `,"Records":[`...)
+	for i, r := range o.results {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		if r.err != nil {
+			b = append(b, `{"ErrorCode":`...)
+			b = appendJSONString(b, r.err.Code)
+			b = append(b, `,"ErrorMessage":`...)
+			b = appendJSONString(b, r.err.Message)
+			b = append(b, '}')
+			continue
+		}
+		b = append(b, `{"SequenceNumber":"`...)
+		b = append(b, r.seq...)
+		b = append(b, `","ShardId":"`...)
+		b = append(b, r.shard.id...)
+		b = append(b, `"}`...)
+	}
+	return append(b, "]}"...)
+}
+
+// MarshalCBOR gives CBOR clients the same shape as the JSON encoder.
+func (o *putRecordsOutput) MarshalCBOR() ([]byte, error) {
+	type entry struct {
+		SequenceNumber string `json:"SequenceNumber,omitempty"`
+		ShardId        string `json:"ShardId,omitempty"`
+		ErrorCode      string `json:"ErrorCode,omitempty"`
+		ErrorMessage   string `json:"ErrorMessage,omitempty"`
+	}
+	out := struct {
+		EncryptionType    string  `json:"EncryptionType"`
+		FailedRecordCount int     `json:"FailedRecordCount"`
+		Records           []entry `json:"Records"`
+	}{EncryptionType: "NONE", FailedRecordCount: o.failed, Records: make([]entry, len(o.results))}
+	for i, r := range o.results {
+		if r.err != nil {
+			out.Records[i] = entry{ErrorCode: r.err.Code, ErrorMessage: r.err.Message}
+		} else {
+			out.Records[i] = entry{SequenceNumber: r.seq, ShardId: r.shard.id}
+		}
+	}
+	return cborEnc.Marshal(out)
+}
+
+func putRecords(s *Server, c *call) (any, error) {
+	req, err := decodeRequest[putRecordsInput](c)
+	if err != nil {
+		return nil, err
+	}
+	st, err := s.activeStream(req.streamRef)
+	if err != nil {
+		return nil, err
+	}
+	results, failed, err := s.put(c, st, req.Records)
+	if err != nil {
+		return nil, err
+	}
+	return &putRecordsOutput{failed: failed, results: results}, nil
+}
+
+type putRecordInput struct {
+	streamRef
+	putRecordsEntry
+	SequenceNumberForOrdering *string `json:"SequenceNumberForOrdering,omitempty"`
+}
+
+func (r *putRecordInput) validate(v *validator) {
+	r.streamRef.validate(v)
+	r.putRecordsEntry.validate(v, "")
+	v.seqNum("sequenceNumberForOrdering", r.SequenceNumberForOrdering)
+}
+
+type putRecordOutput struct {
+	ShardId        string `json:"ShardId"`
+	SequenceNumber string `json:"SequenceNumber"`
+	EncryptionType string `json:"EncryptionType"`
+}
+
+func putRecord(s *Server, c *call) (any, error) {
+	req, err := decodeRequest[putRecordInput](c)
+	if err != nil {
+		return nil, err
+	}
+	st, err := s.activeStream(req.streamRef)
+	if err != nil {
+		return nil, err
+	}
+	results, _, err := s.put(c, st, []putRecordsEntry{req.putRecordsEntry})
+	if err != nil {
+		return nil, err
+	}
+	if r := results[0]; r.err != nil {
+		return nil, r.err
+	}
+	return putRecordOutput{ShardId: results[0].shard.id, SequenceNumber: results[0].seq, EncryptionType: "NONE"}, nil
+}
+
+// put routes entries to shards, applies the write limits, appends each
+// shard's entries in request order and commits before answering. Entries over
+// a shard's limit fail alone with ProvisionedThroughputExceededException; an
+// oversize record fails the whole request before anything is written.
+func (s *Server) put(c *call, st *stream, entries []putRecordsEntry) ([]putResult, int, error) {
+	st.mu.RLock()
+	maxRecord := st.maxRecordSizeKiB << 10
+	maxRequest := kinesis.MaxPutRecordsRequestSize
+	if maxRecord > kinesis.DefaultMaxRecordSize {
+		maxRequest = kinesis.MaxMaxRecordSizeKiB << 10
+	}
+	total := 0
+	for i := range entries {
+		size := len(entries[i].Data) + len(*entries[i].PartitionKey)
+		if size > maxRecord {
+			st.mu.RUnlock()
+			return nil, 0, kinesis.Errorf(kinesis.ErrCodeInvalidArgument,
+				"Record size (data + partition key) of %d bytes for record %d exceeds the MaxRecordSize of %d bytes of stream %s under account %s.",
+				size, i+1, maxRecord, st.name, s.opts.Account)
+		}
+		total += size
+	}
+	if total > maxRequest {
+		st.mu.RUnlock()
+		return nil, 0, kinesis.Errorf(kinesis.ErrCodeInvalidArgument, "Records size of %d bytes exceeds the %d bytes request limit of stream %s under account %s.", total, maxRequest, st.name, s.opts.Account)
+	}
+
+	results := make([]putResult, len(entries))
+	faults := s.faults.Load()
+	limits := !s.opts.DisableLimits
+	// Route every entry; entries of one shard keep request order.
+	type group struct {
+		sh  *shard
+		idx []int
+	}
+	var groups []group
+	for i := range entries {
+		e := &entries[i]
+		var h kinesis.HashKey
+		if e.ExplicitHashKey != nil {
+			var err error
+			if h, err = kinesis.ParseHashKey(*e.ExplicitHashKey); err != nil {
+				st.mu.RUnlock()
+				return nil, 0, kinesis.Errorf(kinesis.ErrCodeInvalidArgument, "Invalid ExplicitHashKey. ExplicitHashKey must be in the range: [0, 2^128-1]. Specified value was %s", *e.ExplicitHashKey)
+			}
+		} else {
+			h = kinesis.HashPartitionKey(*e.PartitionKey)
+		}
+		sh := st.shardFor(h)
+		if sh == nil {
+			st.mu.RUnlock()
+			return nil, 0, kinesis.Errorf(kinesis.ErrCodeInternalFailure, "no open shard of stream %s holds hash key %s", st.name, h)
+		}
+		results[i].shard = sh
+		if (len(faults.Throttle) > 0 && faults.throttled(st.name, sh.id)) ||
+			(limits && !sh.limiter.takeWrite(len(e.Data)+len(*e.PartitionKey), c.now)) {
+			results[i].err = kinesis.Errorf(kinesis.ErrCodeProvisionedThroughput,
+				"Rate exceeded for shard %s in stream %s under account %s.", sh.id, st.name, s.opts.Account)
+			continue
+		}
+		g := -1
+		for j := range groups {
+			if groups[j].sh == sh {
+				g = j
+				break
+			}
+		}
+		if g < 0 {
+			groups = append(groups, group{sh: sh})
+			g = len(groups) - 1
+		}
+		groups[g].idx = append(groups[g].idx, i)
+	}
+	now := c.now.UnixMilli()
+	var recs []store.Record
+	for _, g := range groups {
+		recs = recs[:0]
+		g.sh.appendMu.Lock()
+		arrival := max(now, g.sh.lastArrival)
+		for _, i := range g.idx {
+			recs = append(recs, store.Record{ArrivalMilli: arrival, PartitionKey: *entries[i].PartitionKey, Data: entries[i].Data})
+		}
+		first, err := g.sh.log.Append(recs)
+		if err == nil {
+			g.sh.lastArrival = arrival
+		}
+		g.sh.appendMu.Unlock()
+		if err != nil {
+			st.mu.RUnlock()
+			return nil, 0, err
+		}
+		for k, i := range g.idx {
+			results[i].seq = st.seq(g.sh, first+uint64(k))
+		}
+	}
+	st.mu.RUnlock()
+	if len(groups) > 0 {
+		if err := s.store.Commit(); err != nil {
+			return nil, 0, err
+		}
+	}
+	failed := 0
+	for i := range results {
+		if results[i].err != nil {
+			failed++
+		}
+	}
+	return results, failed, nil
+}

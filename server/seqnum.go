@@ -1,0 +1,69 @@
+package server
+
+import (
+	"fmt"
+	"hash/fnv"
+	"strconv"
+)
+
+// A ksp sequence number is 56 decimal digits, like AWS's:
+//
+//	49 | stream creation ms (13) | shard index (11) | position (20) | check (10)
+//
+// Within one shard the prefix is constant, so numeric order is position
+// order. The check digits (FNV-1a of the first 46 digits) let the server tell
+// a sequence number it issued from a made-up or mistyped one.
+const seqLen = 56
+
+type seqNum struct {
+	created  int64
+	shardIdx int
+	position uint64
+}
+
+func (s seqNum) String() string {
+	var b [seqLen]byte
+	return string(s.append(b[:0]))
+}
+
+func (s seqNum) append(dst []byte) []byte {
+	start := len(dst)
+	dst = append(dst, '4', '9')
+	dst = appendPadded(dst, uint64(s.created), 13)
+	dst = appendPadded(dst, uint64(s.shardIdx), 11)
+	dst = appendPadded(dst, s.position, 20)
+	h := fnv.New32a()
+	h.Write(dst[start:])
+	return appendPadded(dst, uint64(h.Sum32()), 10)
+}
+
+func appendPadded(dst []byte, v uint64, width int) []byte {
+	var buf [20]byte
+	s := strconv.AppendUint(buf[:0], v, 10)
+	for i := len(s); i < width; i++ {
+		dst = append(dst, '0')
+	}
+	return append(dst, s...)
+}
+
+func parseSeqNum(s string) (seqNum, error) {
+	if len(s) != seqLen || s[0] != '4' || s[1] != '9' {
+		return seqNum{}, fmt.Errorf("not a sequence number issued by this server")
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return seqNum{}, fmt.Errorf("not a decimal number")
+		}
+	}
+	created, _ := strconv.ParseInt(s[2:15], 10, 64)
+	idx, _ := strconv.ParseInt(s[15:26], 10, 64)
+	pos, err := strconv.ParseUint(s[26:46], 10, 64)
+	if err != nil {
+		return seqNum{}, err
+	}
+	sn := seqNum{created: created, shardIdx: int(idx), position: pos}
+	if sn.String() != s {
+		return seqNum{}, fmt.Errorf("check digits do not match")
+	}
+	return sn, nil
+}

@@ -1,0 +1,129 @@
+// Package servertest starts embedded ksp servers for tests and builds
+// aws-sdk-go-v2 clients pointed at them.
+//
+//	srv := servertest.Start(t, server.Options{})
+//	client := servertest.Client(t, srv)
+package servertest
+
+import (
+	"context"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"github.com/ksp-project/ksp/server"
+)
+
+// Start runs a server on 127.0.0.1:0 (unless opts.Addr says otherwise) and
+// closes it when the test ends.
+func Start(t testing.TB, opts server.Options) *server.Server {
+	t.Helper()
+	srv, err := server.New(opts)
+	if err != nil {
+		t.Fatalf("server.New: %v", err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatalf("server.Start: %v", err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return srv
+}
+
+// Config returns an AWS config for an endpoint: static dummy credentials, the
+// given region, and an HTTP client with a connection pool sized for load.
+func Config(region string) aws.Config {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConns = 256
+	tr.MaxIdleConnsPerHost = 256
+	return aws.Config{
+		Region:      region,
+		Credentials: credentials.NewStaticCredentialsProvider("ksp", "ksp", ""),
+		HTTPClient:  &http.Client{Transport: tr},
+	}
+}
+
+// NewClient builds a Kinesis client for endpoint (for example srv.URL() or a peer's URL).
+func NewClient(endpoint, region string, optFns ...func(*kinesis.Options)) *kinesis.Client {
+	cfg := Config(region)
+	return kinesis.NewFromConfig(cfg, append([]func(*kinesis.Options){func(o *kinesis.Options) {
+		o.BaseEndpoint = aws.String(endpoint)
+	}}, optFns...)...)
+}
+
+// Client builds a Kinesis client for srv.
+func Client(t testing.TB, srv *server.Server, optFns ...func(*kinesis.Options)) *kinesis.Client {
+	t.Helper()
+	return NewClient(srv.URL(), srv.Region(), optFns...)
+}
+
+// NoRetries makes a client surface every error (no SDK retries).
+func NoRetries(o *kinesis.Options) { o.RetryMaxAttempts = 1 }
+
+// CreateStream creates a provisioned stream and waits until it is ACTIVE.
+func CreateStream(t testing.TB, c *kinesis.Client, name string, shards int32) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := c.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String(name), ShardCount: aws.Int32(shards)}); err != nil {
+		t.Fatalf("CreateStream %s: %v", name, err)
+	}
+	if err := WaitActive(ctx, c, name); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// WaitActive polls DescribeStreamSummary until the stream is ACTIVE (at most 30 s).
+func WaitActive(ctx context.Context, c *kinesis.Client, name string) error {
+	w := kinesis.NewStreamExistsWaiter(c, func(o *kinesis.StreamExistsWaiterOptions) {
+		o.MinDelay, o.MaxDelay = 10*time.Millisecond, 200*time.Millisecond
+	})
+	return w.Wait(ctx, &kinesis.DescribeStreamInput{StreamName: aws.String(name)}, 30*time.Second)
+}
+
+// Shards lists every shard of a stream (all ListShards pages).
+func Shards(t testing.TB, c *kinesis.Client, name string) []types.Shard {
+	t.Helper()
+	var out []types.Shard
+	in := &kinesis.ListShardsInput{StreamName: aws.String(name)}
+	for {
+		page, err := c.ListShards(context.Background(), in)
+		if err != nil {
+			t.Fatalf("ListShards %s: %v", name, err)
+		}
+		out = append(out, page.Shards...)
+		if page.NextToken == nil {
+			return out
+		}
+		in = &kinesis.ListShardsInput{NextToken: page.NextToken}
+	}
+}
+
+// ReadShard reads a shard from TRIM_HORIZON until a GetRecords call returns
+// nothing new (or the shard ends), and returns every record.
+func ReadShard(t testing.TB, c *kinesis.Client, stream, shardID string) []types.Record {
+	t.Helper()
+	ctx := context.Background()
+	it, err := c.GetShardIterator(ctx, &kinesis.GetShardIteratorInput{
+		StreamName: aws.String(stream), ShardId: aws.String(shardID), ShardIteratorType: types.ShardIteratorTypeTrimHorizon,
+	})
+	if err != nil {
+		t.Fatalf("GetShardIterator %s/%s: %v", stream, shardID, err)
+	}
+	var out []types.Record
+	iter := it.ShardIterator
+	for iter != nil {
+		page, err := c.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: iter})
+		if err != nil {
+			t.Fatalf("GetRecords %s/%s: %v", stream, shardID, err)
+		}
+		out = append(out, page.Records...)
+		if len(page.Records) == 0 {
+			break
+		}
+		iter = page.NextShardIterator
+	}
+	return out
+}

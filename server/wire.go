@@ -1,0 +1,108 @@
+package server
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"math"
+	"strconv"
+
+	"github.com/fxamacker/cbor/v2"
+)
+
+// epochMillis is an API timestamp. On the wire it is epoch seconds with a
+// fraction in JSON and epoch milliseconds (CBOR tag 1, as the Java SDK writes
+// it) in CBOR.
+type epochMillis int64
+
+func (t epochMillis) MarshalJSON() ([]byte, error) {
+	return appendEpochSeconds(nil, int64(t)), nil
+}
+
+// appendEpochSeconds renders milliseconds as seconds with up to three decimals.
+func appendEpochSeconds(dst []byte, ms int64) []byte {
+	dst = strconv.AppendInt(dst, ms/1000, 10)
+	if frac := ms % 1000; frac != 0 {
+		dst = append(dst, '.', byte('0'+frac/100), byte('0'+frac/10%10), byte('0'+frac%10))
+	}
+	return dst
+}
+
+func (t *epochMillis) UnmarshalJSON(b []byte) error {
+	var f float64
+	if err := json.Unmarshal(b, &f); err != nil {
+		return fmt.Errorf("%s can not be converted to milliseconds since epoch", b)
+	}
+	*t = epochMillis(math.Round(f * 1000))
+	return nil
+}
+
+func (t epochMillis) MarshalCBOR() ([]byte, error) {
+	return cbor.Marshal(cbor.Tag{Number: 1, Content: int64(t)})
+}
+
+func (t *epochMillis) UnmarshalCBOR(b []byte) error {
+	if len(b) > 0 && b[0]>>5 == 6 { // a tag: Java sends tag 1 around epoch millis
+		var raw cbor.RawTag
+		if err := cbor.Unmarshal(b, &raw); err != nil {
+			return err
+		}
+		b = raw.Content
+	}
+	var v any
+	if err := cbor.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	switch n := v.(type) {
+	case uint64:
+		if n > math.MaxInt64 {
+			return fmt.Errorf("timestamp %d out of range", n)
+		}
+		*t = epochMillis(n)
+	case int64:
+		*t = epochMillis(n)
+	case float64:
+		*t = epochMillis(math.Round(n))
+	default:
+		return fmt.Errorf("a %T can not be converted to milliseconds since epoch", v)
+	}
+	return nil
+}
+
+var (
+	cborEnc cbor.EncMode
+	cborDec cbor.DecMode
+)
+
+func init() {
+	var err error
+	if cborEnc, err = (cbor.EncOptions{}).EncMode(); err != nil {
+		panic(err)
+	}
+	if cborDec, err = (cbor.DecOptions{
+		MaxNestedLevels:  16,
+		MaxArrayElements: 100000,
+		MaxMapPairs:      100000,
+		DupMapKey:        cbor.DupMapKeyQuiet,
+	}).DecMode(); err != nil {
+		panic(err)
+	}
+}
+
+// uuidFrom formats 16 bytes as a UUID string (request ids).
+func uuidFrom(b [16]byte) string {
+	const hex = "0123456789abcdef"
+	out := make([]byte, 36)
+	j := 0
+	for i, c := range b {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			out[j] = '-'
+			j++
+		}
+		out[j], out[j+1] = hex[c>>4], hex[c&15]
+		j += 2
+	}
+	return string(out)
+}
+
+func putUint64(b []byte, v uint64) []byte { return binary.BigEndian.AppendUint64(b, v) }
