@@ -49,18 +49,18 @@ type enhancedMetrics struct {
 }
 
 type streamDescription struct {
-	StreamName              string             `json:"StreamName"`
-	StreamARN               string             `json:"StreamARN"`
-	StreamStatus            string             `json:"StreamStatus"`
-	StreamModeDetails       streamModeDetails  `json:"StreamModeDetails"`
-	Shards                  []shardDesc        `json:"Shards"`
-	HasMoreShards           bool               `json:"HasMoreShards"`
-	RetentionPeriodHours    int                `json:"RetentionPeriodHours"`
-	StreamCreationTimestamp epochMillis        `json:"StreamCreationTimestamp"`
-	EnhancedMonitoring      []enhancedMetrics  `json:"EnhancedMonitoring"`
-	EncryptionType          string             `json:"EncryptionType"`
-	KeyId                   *string            `json:"KeyId,omitempty"`
-	MaxRecordSizeInKiB      int                `json:"MaxRecordSizeInKiB,omitempty"`
+	StreamName              string            `json:"StreamName"`
+	StreamARN               string            `json:"StreamARN"`
+	StreamStatus            string            `json:"StreamStatus"`
+	StreamModeDetails       streamModeDetails `json:"StreamModeDetails"`
+	Shards                  []shardDesc       `json:"Shards"`
+	HasMoreShards           bool              `json:"HasMoreShards"`
+	RetentionPeriodHours    int               `json:"RetentionPeriodHours"`
+	StreamCreationTimestamp epochMillis       `json:"StreamCreationTimestamp"`
+	EnhancedMonitoring      []enhancedMetrics `json:"EnhancedMonitoring"`
+	EncryptionType          string            `json:"EncryptionType"`
+	KeyId                   *string           `json:"KeyId,omitempty"`
+	MaxRecordSizeInKiB      int               `json:"MaxRecordSizeInKiB,omitempty"`
 }
 
 type describeStreamInput struct {

@@ -33,10 +33,10 @@ func (r *listStreamsInput) validate(v *validator) {
 }
 
 type listStreamsOutput struct {
-	StreamNames      []string        `json:"StreamNames"`
-	HasMoreStreams   bool            `json:"HasMoreStreams"`
-	NextToken        *string         `json:"NextToken,omitempty"`
-	StreamSummaries  []streamSummary `json:"StreamSummaries"`
+	StreamNames     []string        `json:"StreamNames"`
+	HasMoreStreams  bool            `json:"HasMoreStreams"`
+	NextToken       *string         `json:"NextToken,omitempty"`
+	StreamSummaries []streamSummary `json:"StreamSummaries"`
 }
 
 // pageToken is the content of ListStreams and ListShards NextTokens.
