@@ -227,8 +227,8 @@ func TestStreamAdministration(t *testing.T) {
 	wantCode(t, err, ksp.ErrCodeResourceNotFound)
 
 	// Not implemented yet: an explicit error naming the operation.
-	_, err = c.SplitShard(ctx, &kinesis.SplitShardInput{StreamName: aws.String("od"), ShardToSplit: aws.String("shardId-000000000000"), NewStartingHashKey: aws.String("1")})
-	wantCode(t, err, ksp.ErrCodeUnknownOperation, "SplitShard")
+	_, err = c.RegisterStreamConsumer(ctx, &kinesis.RegisterStreamConsumerInput{StreamARN: aws.String("arn:aws:kinesis:us-east-1:000000000000:stream/od"), ConsumerName: aws.String("c")})
+	wantCode(t, err, ksp.ErrCodeUnknownOperation, "RegisterStreamConsumer")
 }
 
 func TestCreateDelay(t *testing.T) {

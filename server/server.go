@@ -33,6 +33,8 @@ import (
 	"time"
 
 	"github.com/ksp-project/ksp/server/store"
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/h2c"
 )
 
 // Options configure a Server. The zero value is a loopback server on a
@@ -154,12 +156,11 @@ func (s *Server) Start() error {
 // Serve serves on ln in the background (Start calls it).
 func (s *Server) Serve(ln net.Listener) error {
 	s.ln = ln
-	var protocols http.Protocols
-	protocols.SetHTTP1(true)
-	protocols.SetUnencryptedHTTP2(true)
+	// h2c through x/net: net/http's own unencrypted HTTP/2 (Protocols) broke
+	// concurrent HTTP/1.1 keep-alive connections here ("use of closed network
+	// connection" on the client), so the x/net handler wraps ours instead.
 	s.http = &http.Server{
-		Handler:           s,
-		Protocols:         &protocols,
+		Handler:           h2c.NewHandler(s, &http2.Server{}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
