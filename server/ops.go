@@ -28,10 +28,10 @@ var operations = map[string]handler{
 	"ListTagsForResource":           listTagsForResource,
 	"DescribeLimits":                describeLimits,
 	"UpdateStreamMode":              updateStreamMode,
+	"SplitShard":                    splitShard,
+	"MergeShards":                   mergeShards,
+	"UpdateShardCount":              updateShardCount,
 
-	"SplitShard":                 nil,
-	"MergeShards":                nil,
-	"UpdateShardCount":           nil,
 	"UpdateMaxRecordSize":        nil,
 	"StartStreamEncryption":      nil,
 	"StopStreamEncryption":       nil,

@@ -238,7 +238,7 @@ func (s *Server) put(c *call, st *stream, entries []putRecordsEntry) ([]putResul
 		}
 		first, err := g.sh.log.Append(recs)
 		if err == nil {
-			g.sh.lastArrival = arrival
+			g.sh.lastArrival, g.sh.nextPos = arrival, first+uint64(len(recs))
 		}
 		g.sh.appendMu.Unlock()
 		if err != nil {

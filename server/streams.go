@@ -53,7 +53,8 @@ type shard struct {
 
 	// appendMu serialises appends so positions follow request order and arrival
 	// times never go backwards.
-	appendMu    sync.Mutex // guards: lastArrival, closed, closedMs, endSeq, endPos
+	appendMu    sync.Mutex // guards: nextPos, lastArrival, closed, closedMs, endSeq, endPos
+	nextPos     uint64     // position the next appended record gets (appended, maybe not yet committed)
 	lastArrival int64
 	closed      bool
 	closedMs    int64
@@ -127,9 +128,9 @@ func (s *Server) addShard(st *stream, rng kinesis.HashKeyRange, parent, adjacent
 		parent: parent, adjacentParent: adjacent,
 		createdMs: now.UnixMilli(), log: log, limiter: newShardLimiter(now),
 	}
-	first, _, last := log.Bounds()
+	first, next, last := log.Bounds()
 	sh.startSeq = st.seq(sh, first)
-	sh.lastArrival = last
+	sh.nextPos, sh.lastArrival = next, last
 	st.shards = append(st.shards, sh)
 	return sh, nil
 }

@@ -1,0 +1,279 @@
+package server
+
+import (
+	"time"
+
+	"github.com/ksp-project/ksp/kinesis"
+)
+
+// Resharding closes parent shards and opens children. A closed parent keeps
+// its records (readable until retention ends); its EndingSequenceNumber is
+// that of its last record, and GetRecords at its end answers
+// NextShardIterator null plus ChildShards. Children name their parents in
+// ParentShardId / AdjacentParentShardId, so readers finish parents first.
+
+type splitShardInput struct {
+	streamRef
+	ShardToSplit       *string `json:"ShardToSplit"`
+	NewStartingHashKey *string `json:"NewStartingHashKey"`
+}
+
+func (r *splitShardInput) validate(v *validator) {
+	r.streamRef.validate(v)
+	v.shardID("shardToSplit", r.ShardToSplit, true)
+	if v.notNull("newStartingHashKey", r.NewStartingHashKey != nil) {
+		v.hashKey("newStartingHashKey", r.NewStartingHashKey)
+	}
+}
+
+func splitShard(s *Server, c *call) (any, error) {
+	req, err := decodeRequest[splitShardInput](c)
+	if err != nil {
+		return nil, err
+	}
+	return s.reshard(c, req.streamRef, func(st *stream) error {
+		parent, err := s.openShard(st, *req.ShardToSplit)
+		if err != nil {
+			return err
+		}
+		at, err := kinesis.ParseHashKey(*req.NewStartingHashKey)
+		if err != nil || at.Cmp(parent.rng.Start.Add(kinesis.HashKey{Lo: 1})) < 0 || at.Cmp(parent.rng.End) > 0 {
+			return kinesis.Errorf(kinesis.ErrCodeInvalidArgument,
+				"NewStartingHashKey %s used in SplitShard() on shard %s in stream %s under account %s is not both greater than one plus the shard's StartingHashKey %s and less than the shard's EndingHashKey %s.",
+				*req.NewStartingHashKey, parent.id, st.name, s.opts.Account, parent.startKey, parent.endKey)
+		}
+		if err := s.checkShardLimit(st, 1); err != nil {
+			return err
+		}
+		s.split(st, parent, at, c.now)
+		return nil
+	})
+}
+
+type mergeShardsInput struct {
+	streamRef
+	ShardToMerge         *string `json:"ShardToMerge"`
+	AdjacentShardToMerge *string `json:"AdjacentShardToMerge"`
+}
+
+func (r *mergeShardsInput) validate(v *validator) {
+	r.streamRef.validate(v)
+	v.shardID("shardToMerge", r.ShardToMerge, true)
+	v.shardID("adjacentShardToMerge", r.AdjacentShardToMerge, true)
+}
+
+func mergeShards(s *Server, c *call) (any, error) {
+	req, err := decodeRequest[mergeShardsInput](c)
+	if err != nil {
+		return nil, err
+	}
+	return s.reshard(c, req.streamRef, func(st *stream) error {
+		a, err := s.openShard(st, *req.ShardToMerge)
+		if err != nil {
+			return err
+		}
+		b, err := s.openShard(st, *req.AdjacentShardToMerge)
+		if err != nil {
+			return err
+		}
+		if !adjacent(a, b) {
+			return kinesis.Errorf(kinesis.ErrCodeInvalidArgument, "Shards %s and %s in stream %s under account %s are not an adjacent pair of shards eligible for merging", a.id, b.id, st.name, s.opts.Account)
+		}
+		s.merge(st, a, b, c.now)
+		return nil
+	})
+}
+
+func adjacent(a, b *shard) bool {
+	one := kinesis.HashKey{Lo: 1}
+	return a.rng.End.Add(one) == b.rng.Start || b.rng.End.Add(one) == a.rng.Start
+}
+
+type updateShardCountInput struct {
+	streamRef
+	TargetShardCount *int64  `json:"TargetShardCount"`
+	ScalingType      *string `json:"ScalingType"`
+}
+
+func (r *updateShardCountInput) validate(v *validator) {
+	r.streamRef.validate(v)
+	if v.notNull("targetShardCount", r.TargetShardCount != nil) {
+		v.intRange("targetShardCount", *r.TargetShardCount, 1, 100000)
+	}
+	if v.notNull("scalingType", r.ScalingType != nil) {
+		v.enum("scalingType", *r.ScalingType, "UNIFORM_SCALING")
+	}
+}
+
+type updateShardCountOutput struct {
+	StreamName        string `json:"StreamName"`
+	StreamARN         string `json:"StreamARN"`
+	CurrentShardCount int    `json:"CurrentShardCount"`
+	TargetShardCount  int    `json:"TargetShardCount"`
+}
+
+// updateShardCount scales uniformly the way Kinesis does: a series of splits
+// and merges that ends with target shards of even width, each child with at
+// most two parents (intermediate shards are created and closed on the way).
+func updateShardCount(s *Server, c *call) (any, error) {
+	req, err := decodeRequest[updateShardCountInput](c)
+	if err != nil {
+		return nil, err
+	}
+	target := int(*req.TargetShardCount)
+	var out updateShardCountOutput
+	_, err = s.reshard(c, req.streamRef, func(st *stream) error {
+		current := len(st.open)
+		if target > 2*current || 2*target < current {
+			return kinesis.Errorf(kinesis.ErrCodeInvalidArgument,
+				"UpdateShardCount of stream %s under account %s from %d to %d shards: the target must be between half and double the current open shard count.",
+				st.name, s.opts.Account, current, target)
+		}
+		if target == current {
+			return kinesis.Errorf(kinesis.ErrCodeInvalidArgument, "Stream %s under account %s already has %d open shards.", st.name, s.opts.Account, current)
+		}
+		if err := s.checkShardLimit(st, target-current); err != nil {
+			return err
+		}
+		s.scaleUniform(st, target, c.now)
+		out = updateShardCountOutput{StreamName: st.name, StreamARN: st.arn, CurrentShardCount: current, TargetShardCount: target}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// reshard runs change on an ACTIVE stream under the locks, persists the new
+// shard layout and puts the stream through UPDATING when a delay is set.
+// Caller must not hold locks. Lock order: s.mu, st.mu, shard appendMu.
+func (s *Server) reshard(c *call, ref streamRef, change func(st *stream) error) (any, error) {
+	st, err := s.lookup(ref)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st.mu.Lock()
+	if st.status != statusActive {
+		st.mu.Unlock()
+		return nil, kinesis.Errorf(kinesis.ErrCodeResourceInUse, "Stream %s under account %s not ACTIVE, instead in state %s", st.name, s.opts.Account, st.status)
+	}
+	if err := change(st); err != nil {
+		st.mu.Unlock()
+		return nil, err
+	}
+	st.reindexOpen()
+	if s.opts.CreateDelay > 0 {
+		st.status = statusUpdating
+	}
+	st.mu.Unlock()
+	if err := s.saveMetaLocked(); err != nil {
+		return nil, err
+	}
+	if s.opts.CreateDelay > 0 {
+		s.after(s.opts.CreateDelay, func() { s.setStatus(st, statusUpdating, statusActive) })
+	}
+	return empty{}, nil
+}
+
+// openShard finds an open shard by id. Caller holds st.mu.
+func (s *Server) openShard(st *stream, id string) (*shard, error) {
+	sh := st.shardByID(id)
+	if sh == nil {
+		return nil, kinesis.Errorf(kinesis.ErrCodeResourceNotFound, "Could not find shard %s in stream %s under account %s.", id, st.name, s.opts.Account)
+	}
+	sh.appendMu.Lock()
+	closed := sh.closed
+	sh.appendMu.Unlock()
+	if closed {
+		return nil, kinesis.Errorf(kinesis.ErrCodeInvalidArgument, "Shard %s in stream %s under account %s has already been merged or split, and thus is not eligible for merging or splitting.", id, st.name, s.opts.Account)
+	}
+	return sh, nil
+}
+
+// checkShardLimit refuses a change to st that adds more open shards than the
+// quota allows. Caller holds s.mu and st.mu.
+func (s *Server) checkShardLimit(st *stream, added int) error {
+	open := len(st.open)
+	for _, other := range s.streams {
+		if other != st {
+			open += other.openShardCount()
+		}
+	}
+	if added > 0 && open+added > s.opts.ShardLimit {
+		return kinesis.Errorf(kinesis.ErrCodeLimitExceeded,
+			"This request would exceed the shard limit for the account %s in %s. Current shard count for the account: %d. Limit: %d. Number of additional shards that would have resulted from this request: %d.",
+			s.opts.Account, s.opts.Region, open, s.opts.ShardLimit, added)
+	}
+	return nil
+}
+
+// closeShard ends a shard at everything appended so far. Caller holds st.mu
+// (write), so no append is in flight on this stream.
+func (st *stream) closeShard(sh *shard, now time.Time) {
+	sh.appendMu.Lock()
+	sh.closed, sh.closedMs, sh.endPos = true, now.UnixMilli(), sh.nextPos
+	sh.endSeq = st.endSeq(sh, sh.nextPos)
+	sh.appendMu.Unlock()
+}
+
+// split closes parent and opens [start, at-1] and [at, end]. Caller holds st.mu.
+func (s *Server) split(st *stream, parent *shard, at kinesis.HashKey, now time.Time) (lo, hi *shard) {
+	st.closeShard(parent, now)
+	lo = s.mustAddShard(st, kinesis.HashKeyRange{Start: parent.rng.Start, End: at.Sub(kinesis.HashKey{Lo: 1})}, parent.id, "", now)
+	hi = s.mustAddShard(st, kinesis.HashKeyRange{Start: at, End: parent.rng.End}, parent.id, "", now)
+	return lo, hi
+}
+
+// merge closes a and b and opens their union. Caller holds st.mu.
+func (s *Server) merge(st *stream, a, b *shard, now time.Time) *shard {
+	st.closeShard(a, now)
+	st.closeShard(b, now)
+	rng := kinesis.HashKeyRange{Start: a.rng.Start, End: b.rng.End}
+	if b.rng.Start.Cmp(a.rng.Start) < 0 {
+		rng = kinesis.HashKeyRange{Start: b.rng.Start, End: a.rng.End}
+	}
+	return s.mustAddShard(st, rng, a.id, b.id, now)
+}
+
+// mustAddShard adds a shard; the in-memory layout cannot fail, and a store
+// that cannot open a log is reported and leaves the shard without one.
+func (s *Server) mustAddShard(st *stream, rng kinesis.HashKeyRange, parent, adjacent string, now time.Time) *shard {
+	sh, err := s.addShard(st, rng, parent, adjacent, now)
+	if err != nil {
+		s.log.Error("opening shard log", "stream", st.name, "err", err)
+	}
+	return sh
+}
+
+// scaleUniform reshapes the open shards into target even ranges: first split
+// open shards at every target boundary inside them, then merge neighbours
+// that fall in the same target range. Caller holds st.mu.
+func (s *Server) scaleUniform(st *stream, target int, now time.Time) {
+	ranges := kinesis.SplitHashKeySpace(target)
+	pieces := append([]*shard(nil), st.open...) // sorted by start
+	for _, r := range ranges[1:] {
+		for i, p := range pieces {
+			if p.rng.Start.Cmp(r.Start) < 0 && r.Start.Cmp(p.rng.End) <= 0 {
+				lo, hi := s.split(st, p, r.Start, now)
+				pieces = append(pieces[:i], append([]*shard{lo, hi}, pieces[i+1:]...)...)
+				break
+			}
+		}
+	}
+	for _, r := range ranges {
+		var acc *shard
+		for _, p := range pieces {
+			if p.rng.Start.Cmp(r.Start) < 0 || p.rng.End.Cmp(r.End) > 0 {
+				continue
+			}
+			if acc == nil {
+				acc = p
+			} else {
+				acc = s.merge(st, acc, p, now)
+			}
+		}
+	}
+}
