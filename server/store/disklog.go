@@ -1,0 +1,531 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+)
+
+// errDropped is returned by a log whose stream was dropped.
+var errDropped = errors.New("store: log dropped")
+
+// diskLog is one shard's log: a run of segments, the last one active.
+//
+// Three watermarks: next (assigned by Append), what is written to the
+// files (pending holds the rest), and visible (published by a commit; Read,
+// Bounds and SeekTime see only positions below it).
+type diskLog struct {
+	d     *Disk
+	id    LogID
+	dir   string
+	dirty atomic.Bool // queued in Disk.dirty
+
+	mu          sync.RWMutex // guards: everything below and the log fields of its segments
+	gone        error        // ErrClosed or errDropped once shut
+	segs        []*segment   // ascending positions, contiguous; the last is active
+	wf          *os.File     // write handle of the active segment
+	pending     []byte       // frames appended but not yet written
+	first       uint64       // trim horizon: segs[0].first
+	next        uint64       // next position Append assigns
+	lastArrival int64        // arrival of record next-1
+	visible     uint64       // positions below are published
+	visArrival  int64        // arrival of record visible-1
+
+	sealedUnsynced []*os.File // write handles of sealed segments not fsynced yet
+	activeUnsynced bool       // wf has written bytes not fsynced yet
+	dirUnsynced    bool       // segment files were created since the last dir fsync
+}
+
+var _ Log = (*diskLog)(nil)
+
+func (l *diskLog) active() *segment { return l.segs[len(l.segs)-1] }
+
+// Append encodes the records into the log's write buffer. They reach the
+// file when the buffer fills or at the next Commit.
+func (l *diskLog) Append(recs []Record) (uint64, error) {
+	if err := l.d.check(); err != nil {
+		return 0, err
+	}
+	for i := range recs {
+		if err := checkRecord(&recs[i]); err != nil {
+			return 0, err
+		}
+	}
+	o := &l.d.opts
+	l.mu.Lock()
+	if l.gone != nil {
+		l.mu.Unlock()
+		return 0, l.gone
+	}
+	first := l.next
+	for i := range recs {
+		r := &recs[i]
+		n := frameLen(r)
+		if a := l.active(); a.size > 0 && a.size+int64(n) > o.SegmentBytes {
+			if err := l.rollLocked(); err != nil {
+				l.mu.Unlock()
+				return 0, l.d.fail(fmt.Errorf("starting segment in %s: %w", l.dir, err))
+			}
+		}
+		r.Position = l.next
+		l.pending = appendFrame(l.pending, r)
+		l.active().addRecord(l.next, r.ArrivalMilli, n, o.IndexInterval)
+		l.next++
+		l.lastArrival = r.ArrivalMilli
+		if len(l.pending) >= o.WriteBuffer {
+			if err := l.flushLocked(); err != nil {
+				l.mu.Unlock()
+				return 0, l.d.fail(err)
+			}
+		}
+	}
+	l.mu.Unlock()
+	if len(recs) > 0 {
+		l.d.markDirty(l)
+	}
+	return first, nil
+}
+
+// flushLocked writes the pending frames to the active segment.
+func (l *diskLog) flushLocked() error {
+	if len(l.pending) == 0 {
+		return nil
+	}
+	n, err := l.wf.Write(l.pending)
+	a := l.active()
+	a.written += int64(n)
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", a.path, err)
+	}
+	l.activeUnsynced = true
+	if cap(l.pending) > 2*l.d.opts.WriteBuffer {
+		l.pending = nil // a huge record went through; don't keep its buffer
+	} else {
+		l.pending = l.pending[:0]
+	}
+	return nil
+}
+
+// rollLocked seals the active segment and starts a new one at next.
+func (l *diskLog) rollLocked() error {
+	if err := l.flushLocked(); err != nil {
+		return err
+	}
+	path := filepath.Join(l.dir, segmentName(l.next))
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return err
+	}
+	if l.d.opts.Fsync == FsyncNever {
+		l.wf.Close()
+	} else {
+		l.sealedUnsynced = append(l.sealedUnsynced, l.wf)
+		l.dirUnsynced = true
+	}
+	l.wf = f
+	l.activeUnsynced = false
+	l.segs = append(l.segs, &segment{path: path, first: l.next, next: l.next})
+	return nil
+}
+
+// pubTarget is what a commit publishes once its sync is done.
+type pubTarget struct {
+	ok      bool
+	next    uint64
+	arrival int64
+}
+
+// flushForCommit writes the pending frames and returns what to publish and,
+// when withSync, what to fsync before publishing.
+func (l *diskLog) flushForCommit(withSync bool) (pubTarget, syncJob, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.gone != nil {
+		return pubTarget{}, syncJob{}, nil
+	}
+	if err := l.flushLocked(); err != nil {
+		return pubTarget{}, syncJob{}, err
+	}
+	var job syncJob
+	if withSync {
+		job = l.takeSyncLocked()
+	}
+	return pubTarget{ok: true, next: l.next, arrival: l.lastArrival}, job, nil
+}
+
+func (l *diskLog) publish(t pubTarget) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if t.ok && l.gone == nil && t.next > l.visible {
+		l.visible, l.visArrival = t.next, t.arrival
+	}
+}
+
+// syncJob is the fsync work of one log: sealed segments (closed afterwards),
+// the active segment and the directory.
+type syncJob struct {
+	sealed []*os.File
+	active *os.File
+	dir    string
+}
+
+func (j syncJob) empty() bool { return len(j.sealed) == 0 && j.active == nil && j.dir == "" }
+
+func (j syncJob) run() error {
+	var err error
+	for _, f := range j.sealed {
+		if e := datasync(f); e != nil && err == nil {
+			err = e
+		}
+		f.Close()
+	}
+	if j.active != nil {
+		// A log shut meanwhile closed its handle and synced itself.
+		if e := datasync(j.active); e != nil && !errors.Is(e, os.ErrClosed) && err == nil {
+			err = e
+		}
+	}
+	if j.dir != "" {
+		if e := syncDir(j.dir); e != nil && !errors.Is(e, os.ErrNotExist) && err == nil {
+			err = e
+		}
+	}
+	return err
+}
+
+func (l *diskLog) takeSyncLocked() syncJob {
+	j := syncJob{sealed: l.sealedUnsynced}
+	l.sealedUnsynced = nil
+	if l.activeUnsynced {
+		j.active = l.wf
+		l.activeUnsynced = false
+	}
+	if l.dirUnsynced {
+		j.dir = l.dir
+		l.dirUnsynced = false
+	}
+	return j
+}
+
+// takeSync hands the background syncer what the log wrote since the last sync.
+func (l *diskLog) takeSync() syncJob {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.gone != nil {
+		return syncJob{}
+	}
+	return l.takeSyncLocked()
+}
+
+// shut closes the log: at store Close (keep=true: write and fsync what is
+// buffered) or at DropStream (keep=false: discard).
+func (l *diskLog) shut(keep bool) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.gone != nil {
+		return nil
+	}
+	var err error
+	if keep {
+		l.gone = ErrClosed
+		err = l.flushLocked()
+		for _, f := range l.sealedUnsynced {
+			if e := datasync(f); e != nil && err == nil {
+				err = e
+			}
+		}
+		if e := datasync(l.wf); e != nil && err == nil {
+			err = e
+		}
+		if l.dirUnsynced {
+			if e := syncDir(l.dir); e != nil && err == nil {
+				err = e
+			}
+		}
+	} else {
+		l.gone = errDropped
+	}
+	for _, f := range l.sealedUnsynced {
+		f.Close()
+	}
+	l.sealedUnsynced = nil
+	l.wf.Close()
+	l.pending = nil
+	for _, s := range l.segs {
+		l.d.fds.remove(s)
+	}
+	return err
+}
+
+// Read returns visible records from position from on, streaming them from
+// the segment files: it holds the log's lock only to find where to read.
+func (l *diskLog) Read(from uint64, maxRecords, maxBytes int) ([]Record, error) {
+	if maxRecords <= 0 {
+		return nil, nil
+	}
+	var (
+		out   []Record
+		bytes int
+	)
+	for {
+		l.mu.RLock()
+		if l.gone != nil {
+			l.mu.RUnlock()
+			return nil, l.gone
+		}
+		if from < l.first {
+			if len(out) > 0 {
+				// Trimmed under our feet: what we have is still a prefix.
+				l.mu.RUnlock()
+				return out, nil
+			}
+			from = l.first
+		}
+		stop := l.visible
+		if from >= stop {
+			l.mu.RUnlock()
+			if len(out) == 0 {
+				return nil, nil
+			}
+			return out, nil
+		}
+		if out == nil {
+			out = make([]Record, 0, min(uint64(maxRecords), stop-from, 1024))
+		}
+		s := l.segFor(from)
+		start := s.seekPos(from)
+		end := s.written
+		f, err := l.d.fds.acquire(s)
+		l.mu.RUnlock()
+		if err != nil {
+			if errors.Is(err, errSegmentGone) {
+				continue // trimmed or dropped; the next round sees why
+			}
+			return nil, fmt.Errorf("store: reading %s: %w", s.path, err)
+		}
+		var (
+			pos  uint64
+			done bool
+		)
+		out, bytes, pos, done, err = l.readSegment(f, s, start, end, from, stop, maxRecords, maxBytes, out, bytes)
+		l.d.fds.release(s)
+		if err != nil || done {
+			return out, err
+		}
+		if pos == from {
+			return out, fmt.Errorf("store: %s: no record %d below offset %d", s.path, from, end)
+		}
+		from = pos
+	}
+}
+
+// segFor returns the segment holding pos, which must be in [first, next).
+func (l *diskLog) segFor(pos uint64) *segment {
+	i := searchIndex(len(l.segs), func(i int) bool { return l.segs[i].first > pos })
+	return l.segs[i-1]
+}
+
+// readSegment appends to out the records of s from position from, starting
+// the scan at index entry start and reading no further than offset end or
+// position stop. It returns the position after the last frame scanned and
+// whether a limit was reached.
+func (l *diskLog) readSegment(f *os.File, s *segment, start indexEntry, end int64, from, stop uint64,
+	maxRecords, maxBytes int, out []Record, bytes int) ([]Record, int, uint64, bool, error) {
+	fr := newFrameReader(f, start.off, end, l.d.opts.ReadChunk, false)
+	pos := start.pos
+	for pos < stop {
+		off := fr.offset()
+		b, err := fr.next()
+		if err == io.EOF {
+			return out, bytes, pos, false, nil
+		}
+		if err != nil {
+			return out, bytes, pos, true, corruptErr(s, off, err)
+		}
+		if pos < from {
+			h, err := decodeHeader(b)
+			if err == nil && h.position != pos {
+				err = errBadPosition
+			}
+			if err != nil {
+				return out, bytes, pos, true, corruptErr(s, off, err)
+			}
+			pos++
+			continue
+		}
+		rec, _, err := decodeFrame(b)
+		if err == nil && rec.Position != pos {
+			err = fmt.Errorf("%w: %d where %d belongs", errBadPosition, rec.Position, pos)
+		}
+		if err != nil {
+			return out, bytes, pos, true, corruptErr(s, off, err)
+		}
+		sz := rec.Size()
+		if len(out) > 0 && bytes+sz > maxBytes {
+			return out, bytes, pos, true, nil
+		}
+		out = append(out, rec)
+		bytes += sz
+		pos++
+		if len(out) >= maxRecords {
+			return out, bytes, pos, true, nil
+		}
+	}
+	return out, bytes, pos, true, nil
+}
+
+// ErrCorrupt wraps a checksum or framing failure found while reading.
+var ErrCorrupt = errors.New("store: corrupt segment")
+
+func corruptErr(s *segment, off int64, err error) error {
+	if errors.Is(err, errShortFrame) || errors.Is(err, errBadLength) || errors.Is(err, errBadCRC) || errors.Is(err, errBadPosition) {
+		return fmt.Errorf("%w: %s at offset %d: %v", ErrCorrupt, s.path, off, err)
+	}
+	return fmt.Errorf("store: reading %s at offset %d: %w", s.path, off, err)
+}
+
+// Bounds returns the trim horizon, the visible end and the last visible arrival.
+func (l *diskLog) Bounds() (first, next uint64, lastArrival int64) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.visible == l.first {
+		return l.first, l.visible, 0
+	}
+	return l.first, l.visible, l.visArrival
+}
+
+// SeekTime finds the first visible record arriving at or after milli, using
+// the segments' arrival ranges and sparse indexes, then scanning headers.
+func (l *diskLog) SeekTime(milli int64) (uint64, error) {
+	l.mu.RLock()
+	if l.gone != nil {
+		l.mu.RUnlock()
+		return 0, l.gone
+	}
+	stop := l.visible
+	var s *segment
+	for _, c := range l.segs {
+		if c.first >= stop {
+			break
+		}
+		if c.next > c.first && c.lastArrival >= milli {
+			s = c
+			break
+		}
+	}
+	if s == nil {
+		l.mu.RUnlock()
+		return stop, nil
+	}
+	if s.firstArrival >= milli {
+		l.mu.RUnlock()
+		return s.first, nil
+	}
+	start := s.seekArrival(milli)
+	end := s.written
+	f, err := l.d.fds.acquire(s)
+	l.mu.RUnlock()
+	if err != nil {
+		if errors.Is(err, errSegmentGone) {
+			return l.SeekTime(milli)
+		}
+		return 0, fmt.Errorf("store: reading %s: %w", s.path, err)
+	}
+	defer l.d.fds.release(s)
+	fr := newFrameReader(f, start.off, end, min(l.d.opts.ReadChunk, 64<<10), true)
+	for pos := start.pos; pos < stop; pos++ {
+		off := fr.offset()
+		if err := fr.fill(frameHeaderLen); err != nil {
+			if err == io.EOF {
+				return min(pos, stop), nil
+			}
+			return 0, corruptErr(s, off, err)
+		}
+		h, err := decodeHeader(fr.buf[fr.p:])
+		if err == nil && h.position != pos {
+			err = errBadPosition
+		}
+		if err != nil {
+			return 0, corruptErr(s, off, err)
+		}
+		if h.arrival >= milli {
+			return pos, nil
+		}
+		// Skip the frame without reading its payload.
+		if fr.p+h.length <= len(fr.buf) {
+			fr.p += h.length
+		} else {
+			fr.bufOff, fr.buf, fr.p = off+int64(h.length), fr.buf[:0], 0
+		}
+	}
+	return stop, nil
+}
+
+// TrimBefore removes leading segments whose every record arrived before
+// milli and is visible. When only the active segment is left and it is
+// entirely old and committed, a new empty segment takes its place so that it
+// can go too (this is what lets a quiet shard empty itself).
+func (l *diskLog) TrimBefore(milli int64) (uint64, error) {
+	if err := l.d.check(); err != nil {
+		return 0, err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.gone != nil {
+		return 0, l.gone
+	}
+	syncDirs := l.d.opts.Fsync != FsyncNever
+	if err := l.trimSealedLocked(milli, syncDirs); err != nil {
+		return l.first, err
+	}
+	if len(l.segs) == 1 {
+		a := l.active()
+		if a.next > a.first && a.lastArrival < milli && l.visible == l.next && len(l.pending) == 0 {
+			if err := l.rollLocked(); err != nil {
+				return l.first, l.d.fail(err)
+			}
+			// The new segment must exist on disk before the old one goes, or
+			// a crash could lose the position the log had reached.
+			if syncDirs {
+				if err := syncDir(l.dir); err != nil {
+					return l.first, l.d.fail(err)
+				}
+				l.dirUnsynced = false
+			}
+			if err := l.trimSealedLocked(milli, syncDirs); err != nil {
+				return l.first, err
+			}
+		}
+	}
+	return l.first, nil
+}
+
+// trimSealedLocked removes leading sealed segments that are entirely visible
+// and older than milli.
+func (l *diskLog) trimSealedLocked(milli int64, syncDirs bool) error {
+	for len(l.segs) > 1 {
+		s := l.segs[0]
+		if s.next > l.visible || (s.next > s.first && s.lastArrival >= milli) {
+			break
+		}
+		if err := os.Remove(s.path); err != nil && !os.IsNotExist(err) {
+			return fmt.Errorf("store: trimming %s: %w", s.path, err)
+		}
+		// One directory sync per removal keeps the removals in order on
+		// disk, so a crash leaves a prefix trimmed, never a hole.
+		if syncDirs {
+			if err := syncDir(l.dir); err != nil {
+				return fmt.Errorf("store: trimming %s: %w", s.path, err)
+			}
+		}
+		l.d.fds.remove(s)
+		l.segs[0] = nil
+		l.segs = l.segs[1:]
+		l.first = l.segs[0].first
+	}
+	return nil
+}
