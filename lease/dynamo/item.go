@@ -1,0 +1,230 @@
+package dynamo
+
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/ksp-project/ksp/lease"
+)
+
+// Attribute names of the KCL lease table (DynamoDBLeaseSerializer).
+const (
+	attrLeaseKey               = "leaseKey"                           // S, hash key
+	attrLeaseOwner             = "leaseOwner"                         // S
+	attrLeaseCounter           = "leaseCounter"                       // N
+	attrOwnerSwitches          = "ownerSwitchesSinceCheckpoint"       // N
+	attrCheckpoint             = "checkpoint"                         // S
+	attrCheckpointSubSeq       = "checkpointSubSequenceNumber"        // N
+	attrPendingCheckpoint      = "pendingCheckpoint"                  // S
+	attrPendingCheckpointSub   = "pendingCheckpointSubSequenceNumber" // N
+	attrPendingCheckpointState = "pendingCheckpointState"             // B
+	attrParentShardID          = "parentShardId"                      // SS
+	attrChildShardIDs          = "childShardIds"                      // SS
+	attrStartingHashKey        = "startingHashKey"                    // S
+	attrEndingHashKey          = "endingHashKey"                      // S
+	attrThroughputKBps         = "throughputKBps"                     // N
+	attrCheckpointOwner        = "checkpointOwner"                    // S
+)
+
+func avS(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
+
+func avN(v int64) types.AttributeValue {
+	return &types.AttributeValueMemberN{Value: strconv.FormatInt(v, 10)}
+}
+
+func avSS(v []string) types.AttributeValue { return &types.AttributeValueMemberSS{Value: v} }
+
+// encodeItem returns the whole item for l, with the attributes the KCL
+// writes for it (absent values are left out, as the KCL leaves them out).
+func encodeItem(l lease.Lease) map[string]types.AttributeValue {
+	l = l.Normalize()
+	item := map[string]types.AttributeValue{
+		attrLeaseKey:      avS(l.LeaseKey),
+		attrLeaseCounter:  avN(l.LeaseCounter),
+		attrOwnerSwitches: avN(l.OwnerSwitchesSinceCheckpoint),
+	}
+	if l.LeaseOwner != "" {
+		item[attrLeaseOwner] = avS(l.LeaseOwner)
+	}
+	if l.Checkpoint.SequenceNumber != "" {
+		item[attrCheckpoint] = avS(l.Checkpoint.SequenceNumber)
+		item[attrCheckpointSubSeq] = avN(l.Checkpoint.SubSequenceNumber)
+	}
+	if l.PendingCheckpoint.SequenceNumber != "" {
+		item[attrPendingCheckpoint] = avS(l.PendingCheckpoint.SequenceNumber)
+		item[attrPendingCheckpointSub] = avN(l.PendingCheckpoint.SubSequenceNumber)
+	}
+	if len(l.PendingCheckpointState) > 0 {
+		item[attrPendingCheckpointState] = &types.AttributeValueMemberB{Value: l.PendingCheckpointState}
+	}
+	if len(l.ParentShardIDs) > 0 {
+		item[attrParentShardID] = avSS(l.ParentShardIDs)
+	}
+	if len(l.ChildShardIDs) > 0 {
+		item[attrChildShardIDs] = avSS(l.ChildShardIDs)
+	}
+	if l.StartingHashKey != "" && l.EndingHashKey != "" {
+		item[attrStartingHashKey] = avS(l.StartingHashKey)
+		item[attrEndingHashKey] = avS(l.EndingHashKey)
+	}
+	if l.ThroughputKBps != 0 {
+		item[attrThroughputKBps] = &types.AttributeValueMemberN{Value: strconv.FormatFloat(l.ThroughputKBps, 'g', -1, 64)}
+	}
+	if l.CheckpointOwner != "" {
+		item[attrCheckpointOwner] = avS(l.CheckpointOwner)
+	}
+	return item
+}
+
+// decodeItem reads a lease item as the KCL's serializer does: missing
+// attributes are zero, attributes it does not know are ignored, and an
+// attribute of the wrong type is an error.
+func decodeItem(item map[string]types.AttributeValue) (lease.Lease, error) {
+	d := decoder{item: item}
+	l := lease.Lease{
+		LeaseKey:                     d.str(attrLeaseKey),
+		LeaseOwner:                   d.str(attrLeaseOwner),
+		LeaseCounter:                 d.int(attrLeaseCounter),
+		OwnerSwitchesSinceCheckpoint: d.int(attrOwnerSwitches),
+		Checkpoint: lease.Checkpoint{
+			SequenceNumber:    d.str(attrCheckpoint),
+			SubSequenceNumber: d.int(attrCheckpointSubSeq),
+		},
+		PendingCheckpointState: d.bytes(attrPendingCheckpointState),
+		ParentShardIDs:         d.set(attrParentShardID),
+		ChildShardIDs:          d.set(attrChildShardIDs),
+		StartingHashKey:        d.str(attrStartingHashKey),
+		EndingHashKey:          d.str(attrEndingHashKey),
+		ThroughputKBps:         d.float(attrThroughputKBps),
+		CheckpointOwner:        d.str(attrCheckpointOwner),
+	}
+	// The KCL ignores a pending sub-sequence number without a pending
+	// checkpoint, and a hash key range with a missing end.
+	if seq := d.str(attrPendingCheckpoint); seq != "" {
+		l.PendingCheckpoint = lease.Checkpoint{SequenceNumber: seq, SubSequenceNumber: d.int(attrPendingCheckpointSub)}
+	}
+	if l.StartingHashKey == "" || l.EndingHashKey == "" {
+		l.StartingHashKey, l.EndingHashKey = "", ""
+	}
+	if d.err != nil {
+		return lease.Lease{}, fmt.Errorf("lease item %q: %w", l.LeaseKey, d.err)
+	}
+	if l.LeaseKey == "" {
+		return lease.Lease{}, fmt.Errorf("lease item without %s", attrLeaseKey)
+	}
+	return l.Normalize(), nil
+}
+
+// decoder reads typed attributes and keeps the first error.
+type decoder struct {
+	item map[string]types.AttributeValue
+	err  error
+}
+
+func (d *decoder) fail(name string, v types.AttributeValue, want string) {
+	if d.err == nil {
+		d.err = fmt.Errorf("attribute %s has type %s, want %s", name, typeName(v), want)
+	}
+}
+
+func (d *decoder) str(name string) string {
+	switch v := d.item[name].(type) {
+	case nil:
+		return ""
+	case *types.AttributeValueMemberS:
+		return v.Value
+	case *types.AttributeValueMemberNULL:
+		return ""
+	default:
+		d.fail(name, v, "S")
+		return ""
+	}
+}
+
+func (d *decoder) number(name string) (string, bool) {
+	switch v := d.item[name].(type) {
+	case nil, *types.AttributeValueMemberNULL:
+		return "", false
+	case *types.AttributeValueMemberN:
+		return v.Value, true
+	default:
+		d.fail(name, v, "N")
+		return "", false
+	}
+}
+
+func (d *decoder) int(name string) int64 {
+	raw, ok := d.number(name)
+	if !ok {
+		return 0
+	}
+	i, err := strconv.ParseInt(raw, 10, 64)
+	if err != nil && d.err == nil {
+		d.err = fmt.Errorf("attribute %s: %q is not a 64-bit integer", name, raw)
+	}
+	return i
+}
+
+func (d *decoder) float(name string) float64 {
+	raw, ok := d.number(name)
+	if !ok {
+		return 0
+	}
+	f, err := strconv.ParseFloat(raw, 64)
+	if err != nil && d.err == nil {
+		d.err = fmt.Errorf("attribute %s: %q is not a number", name, raw)
+	}
+	return f
+}
+
+func (d *decoder) bytes(name string) []byte {
+	switch v := d.item[name].(type) {
+	case nil, *types.AttributeValueMemberNULL:
+		return nil
+	case *types.AttributeValueMemberB:
+		return v.Value
+	default:
+		d.fail(name, v, "B")
+		return nil
+	}
+}
+
+func (d *decoder) set(name string) []string {
+	switch v := d.item[name].(type) {
+	case nil, *types.AttributeValueMemberNULL:
+		return nil
+	case *types.AttributeValueMemberSS:
+		return v.Value
+	default:
+		d.fail(name, v, "SS")
+		return nil
+	}
+}
+
+func typeName(v types.AttributeValue) string {
+	switch v.(type) {
+	case *types.AttributeValueMemberS:
+		return "S"
+	case *types.AttributeValueMemberN:
+		return "N"
+	case *types.AttributeValueMemberB:
+		return "B"
+	case *types.AttributeValueMemberSS:
+		return "SS"
+	case *types.AttributeValueMemberNS:
+		return "NS"
+	case *types.AttributeValueMemberBS:
+		return "BS"
+	case *types.AttributeValueMemberM:
+		return "M"
+	case *types.AttributeValueMemberL:
+		return "L"
+	case *types.AttributeValueMemberBOOL:
+		return "BOOL"
+	case *types.AttributeValueMemberNULL:
+		return "NULL"
+	}
+	return fmt.Sprintf("%T", v)
+}

@@ -1,0 +1,190 @@
+// Package rules holds the conditions and effects of the lease writes, shared
+// by the stores that evaluate them in Go (memory and sqlite) and the argument
+// checks shared by every store.
+package rules
+
+import (
+	"bytes"
+	"fmt"
+
+	"github.com/ksp-project/ksp/lease"
+)
+
+// Mutation checks a write's condition against the stored lease and, when it
+// holds, applies the write to it. It returns an error matching
+// lease.ErrConditionFailed, and leaves cur untouched, when it does not.
+type Mutation func(cur *lease.Lease) error
+
+// CheckKey rejects an empty lease key.
+func CheckKey(op, key string) error {
+	if key == "" {
+		return fmt.Errorf("%w: %s: lease key is empty", lease.ErrInvalidArgument, op)
+	}
+	return nil
+}
+
+// CheckOwner rejects an empty worker id.
+func CheckOwner(op, key, what, owner string) error {
+	if owner == "" {
+		return fmt.Errorf("%w: %s %q: %s is empty", lease.ErrInvalidArgument, op, key, what)
+	}
+	return nil
+}
+
+// CheckCheckpoint rejects a checkpoint without a sequence number.
+func CheckCheckpoint(op, key string, cp lease.Checkpoint) error {
+	if cp.SequenceNumber == "" {
+		return fmt.Errorf("%w: %s %q: checkpoint has no sequence number", lease.ErrInvalidArgument, op, key)
+	}
+	if cp.SubSequenceNumber < 0 {
+		return fmt.Errorf("%w: %s %q: sub-sequence number %d is negative", lease.ErrInvalidArgument, op, key, cp.SubSequenceNumber)
+	}
+	return nil
+}
+
+// CheckLease rejects a lease that cannot be created.
+func CheckLease(op string, l lease.Lease) error {
+	if err := CheckKey(op, l.LeaseKey); err != nil {
+		return err
+	}
+	if l.LeaseCounter < 0 || l.OwnerSwitchesSinceCheckpoint < 0 {
+		return fmt.Errorf("%w: %s %q: negative counter", lease.ErrInvalidArgument, op, l.LeaseKey)
+	}
+	if (l.StartingHashKey == "") != (l.EndingHashKey == "") {
+		return fmt.Errorf("%w: %s %q: only one end of the hash key range is set", lease.ErrInvalidArgument, op, l.LeaseKey)
+	}
+	return nil
+}
+
+// NotFound is the error of a conditional write on a missing lease: it matches
+// both lease.ErrConditionFailed and lease.ErrLeaseNotFound.
+func NotFound(op, key string) error {
+	return fmt.Errorf("%w: %w: %s %q", lease.ErrConditionFailed, lease.ErrLeaseNotFound, op, key)
+}
+
+// Failed is the error of a write whose condition does not hold.
+func Failed(op, key, format string, args ...any) error {
+	return fmt.Errorf("%w: %s %q: %s", lease.ErrConditionFailed, op, key, fmt.Sprintf(format, args...))
+}
+
+func checkCounter(op string, cur *lease.Lease, counter int64) error {
+	if cur.LeaseCounter != counter {
+		return Failed(op, cur.LeaseKey, "leaseCounter is %d, expected %d", cur.LeaseCounter, counter)
+	}
+	return nil
+}
+
+func checkHolder(op string, cur *lease.Lease, owner string) error {
+	if h := cur.Holder(); h != owner {
+		return Failed(op, cur.LeaseKey, "held by %q, expected %q", h, owner)
+	}
+	return nil
+}
+
+// Renew is RenewLease's condition and effect.
+func Renew(owner string, counter int64) Mutation {
+	return func(cur *lease.Lease) error {
+		if err := checkCounter("renew", cur, counter); err != nil {
+			return err
+		}
+		if err := checkHolder("renew", cur, owner); err != nil {
+			return err
+		}
+		cur.LeaseCounter++
+		return nil
+	}
+}
+
+// Take is TakeLease's condition and effect.
+func Take(expectedOwner string, counter int64, newOwner string) Mutation {
+	return func(cur *lease.Lease) error {
+		if err := checkCounter("take", cur, counter); err != nil {
+			return err
+		}
+		if cur.LeaseOwner != expectedOwner {
+			return Failed("take", cur.LeaseKey, "owned by %q, expected %q", cur.LeaseOwner, expectedOwner)
+		}
+		if TakeSwitchesOwner(expectedOwner, newOwner) {
+			cur.OwnerSwitchesSinceCheckpoint++
+		}
+		cur.LeaseOwner = newOwner
+		cur.CheckpointOwner = ""
+		cur.LeaseCounter++
+		return nil
+	}
+}
+
+// TakeSwitchesOwner reports whether a take from expectedOwner to newOwner
+// counts as an owner switch (as the KCL counts it: taking an unowned lease
+// or one's own lease does not).
+func TakeSwitchesOwner(expectedOwner, newOwner string) bool {
+	return expectedOwner != "" && expectedOwner != newOwner
+}
+
+// Evict is EvictLease's condition and effect.
+func Evict(owner string) Mutation {
+	return func(cur *lease.Lease) error {
+		if err := checkHolder("evict", cur, owner); err != nil {
+			return err
+		}
+		if cur.CheckpointOwner != "" {
+			cur.CheckpointOwner = ""
+		} else {
+			cur.LeaseOwner = ""
+		}
+		cur.LeaseCounter++
+		return nil
+	}
+}
+
+// Checkpoint is UpdateCheckpoint's condition and effect.
+func Checkpoint(owner string, counter int64, cp lease.Checkpoint) Mutation {
+	return func(cur *lease.Lease) error {
+		if err := checkCounter("checkpoint", cur, counter); err != nil {
+			return err
+		}
+		if err := checkHolder("checkpoint", cur, owner); err != nil {
+			return err
+		}
+		cur.Checkpoint = cp
+		cur.PendingCheckpoint = lease.Checkpoint{}
+		cur.PendingCheckpointState = nil
+		cur.OwnerSwitchesSinceCheckpoint = 0
+		cur.LeaseCounter++
+		return nil
+	}
+}
+
+// Prepare is PrepareCheckpoint's condition and effect.
+func Prepare(owner string, counter int64, pending lease.Checkpoint, state []byte) Mutation {
+	return func(cur *lease.Lease) error {
+		if err := checkCounter("prepare checkpoint", cur, counter); err != nil {
+			return err
+		}
+		if err := checkHolder("prepare checkpoint", cur, owner); err != nil {
+			return err
+		}
+		cur.PendingCheckpoint = pending
+		cur.PendingCheckpointState = nil
+		if len(state) > 0 {
+			cur.PendingCheckpointState = bytes.Clone(state)
+		}
+		cur.LeaseCounter++
+		return nil
+	}
+}
+
+// Meta is UpdateLeaseMeta's effect; its only condition is that the lease
+// exists, which the caller checks.
+func Meta(u lease.MetaUpdate) Mutation {
+	return func(cur *lease.Lease) error {
+		if ids := lease.NormalizeSet(u.ChildShardIDs); len(ids) > 0 {
+			cur.ChildShardIDs = ids
+		}
+		if u.StartingHashKey != "" && u.EndingHashKey != "" {
+			cur.StartingHashKey = u.StartingHashKey
+			cur.EndingHashKey = u.EndingHashKey
+		}
+		return nil
+	}
+}

@@ -1,0 +1,247 @@
+// Package memory is an in-process lease.Store for tests and single-process
+// programs. It keeps nothing across restarts and is shared only by the
+// goroutines holding the same *Store.
+//
+// Its semantics are those of every lease.Store (see package lease); the
+// lease table starts out missing, like a fresh DynamoDB account, until
+// CreateTableIfNotExists.
+package memory
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ksp-project/ksp/lease"
+	"github.com/ksp-project/ksp/lease/internal/rules"
+)
+
+// Store is an in-memory lease table.
+type Store struct {
+	mu sync.Mutex // guards: table, leases, closed
+	// table reports whether CreateTableIfNotExists has run.
+	table  bool
+	leases map[string]lease.Lease
+	closed bool
+}
+
+var _ lease.Store = (*Store)(nil)
+
+// New returns an empty store whose table does not exist yet.
+func New() *Store { return &Store{leases: make(map[string]lease.Lease)} }
+
+// NewWithTable returns an empty store whose table already exists.
+func NewWithTable() *Store {
+	s := New()
+	s.table = true
+	return s
+}
+
+func (s *Store) check() error {
+	if s.closed {
+		return lease.ErrClosed
+	}
+	if !s.table {
+		return lease.ErrTableNotFound
+	}
+	return nil
+}
+
+// CreateTableIfNotExists implements lease.Store.
+func (s *Store) CreateTableIfNotExists(ctx context.Context) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false, lease.ErrClosed
+	}
+	created := !s.table
+	s.table = true
+	return created, nil
+}
+
+// TableExists implements lease.Store.
+func (s *Store) TableExists(ctx context.Context) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false, lease.ErrClosed
+	}
+	return s.table, nil
+}
+
+// WaitUntilTableExists implements lease.Store.
+func (s *Store) WaitUntilTableExists(ctx context.Context) error {
+	for {
+		ok, err := s.TableExists(ctx)
+		if err != nil || ok {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// IsTableEmpty implements lease.Store.
+func (s *Store) IsTableEmpty(ctx context.Context) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.check(); err != nil {
+		return false, err
+	}
+	return len(s.leases) == 0, nil
+}
+
+// CreateLeaseIfNotExists implements lease.Store.
+func (s *Store) CreateLeaseIfNotExists(ctx context.Context, l lease.Lease) (bool, error) {
+	if err := rules.CheckLease("create", l); err != nil {
+		return false, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.check(); err != nil {
+		return false, err
+	}
+	if _, ok := s.leases[l.LeaseKey]; ok {
+		return false, nil
+	}
+	s.leases[l.LeaseKey] = l.Normalize()
+	return true, nil
+}
+
+// GetLease implements lease.Store.
+func (s *Store) GetLease(ctx context.Context, key string) (lease.Lease, error) {
+	if err := rules.CheckKey("get", key); err != nil {
+		return lease.Lease{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.check(); err != nil {
+		return lease.Lease{}, err
+	}
+	l, ok := s.leases[key]
+	if !ok {
+		return lease.Lease{}, lease.ErrLeaseNotFound
+	}
+	return l.Clone(), nil
+}
+
+// ListLeases implements lease.Store.
+func (s *Store) ListLeases(ctx context.Context) ([]lease.Lease, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	out := make([]lease.Lease, 0, len(s.leases))
+	for _, l := range s.leases {
+		out = append(out, l.Clone())
+	}
+	slices.SortFunc(out, func(a, b lease.Lease) int { return strings.Compare(a.LeaseKey, b.LeaseKey) })
+	return out, nil
+}
+
+func (s *Store) mutate(ctx context.Context, op, key string, m rules.Mutation) (lease.Lease, error) {
+	if err := rules.CheckKey(op, key); err != nil {
+		return lease.Lease{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return lease.Lease{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.check(); err != nil {
+		return lease.Lease{}, err
+	}
+	cur, ok := s.leases[key]
+	if !ok {
+		return lease.Lease{}, rules.NotFound(op, key)
+	}
+	cur = cur.Clone()
+	if err := m(&cur); err != nil {
+		return lease.Lease{}, err
+	}
+	cur = cur.Normalize()
+	s.leases[key] = cur
+	return cur.Clone(), nil
+}
+
+// RenewLease implements lease.Store.
+func (s *Store) RenewLease(ctx context.Context, key, owner string, counter int64) (lease.Lease, error) {
+	if err := rules.CheckOwner("renew", key, "owner", owner); err != nil {
+		return lease.Lease{}, err
+	}
+	return s.mutate(ctx, "renew", key, rules.Renew(owner, counter))
+}
+
+// TakeLease implements lease.Store.
+func (s *Store) TakeLease(ctx context.Context, key, expectedOwner string, counter int64, newOwner string) (lease.Lease, error) {
+	if err := rules.CheckOwner("take", key, "new owner", newOwner); err != nil {
+		return lease.Lease{}, err
+	}
+	return s.mutate(ctx, "take", key, rules.Take(expectedOwner, counter, newOwner))
+}
+
+// EvictLease implements lease.Store.
+func (s *Store) EvictLease(ctx context.Context, key, owner string) (lease.Lease, error) {
+	if err := rules.CheckOwner("evict", key, "owner", owner); err != nil {
+		return lease.Lease{}, err
+	}
+	return s.mutate(ctx, "evict", key, rules.Evict(owner))
+}
+
+// UpdateCheckpoint implements lease.Store.
+func (s *Store) UpdateCheckpoint(ctx context.Context, key, owner string, counter int64, cp lease.Checkpoint) (lease.Lease, error) {
+	if err := rules.CheckOwner("checkpoint", key, "owner", owner); err != nil {
+		return lease.Lease{}, err
+	}
+	if err := rules.CheckCheckpoint("checkpoint", key, cp); err != nil {
+		return lease.Lease{}, err
+	}
+	return s.mutate(ctx, "checkpoint", key, rules.Checkpoint(owner, counter, cp))
+}
+
+// PrepareCheckpoint implements lease.Store.
+func (s *Store) PrepareCheckpoint(ctx context.Context, key, owner string, counter int64, pending lease.Checkpoint, state []byte) (lease.Lease, error) {
+	if err := rules.CheckOwner("prepare checkpoint", key, "owner", owner); err != nil {
+		return lease.Lease{}, err
+	}
+	if err := rules.CheckCheckpoint("prepare checkpoint", key, pending); err != nil {
+		return lease.Lease{}, err
+	}
+	return s.mutate(ctx, "prepare checkpoint", key, rules.Prepare(owner, counter, pending, state))
+}
+
+// UpdateLeaseMeta implements lease.Store.
+func (s *Store) UpdateLeaseMeta(ctx context.Context, key string, u lease.MetaUpdate) (lease.Lease, error) {
+	if err := rules.CheckKey("update meta", key); err != nil {
+		return lease.Lease{}, err
+	}
+	return s.mutate(ctx, "update meta", key, rules.Meta(u))
+}
+
+// DeleteLease implements lease.Store.
+func (s *Store) DeleteLease(ctx context.Context, key string) error {
+	if err := rules.CheckKey("delete", key); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.check(); err != nil {
+		return err
+	}
+	delete(s.leases, key)
+	return nil
+}
+
+// Close implements lease.Store. It is safe to call more than once.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	return nil
+}
