@@ -1,0 +1,127 @@
+package aggregation
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/ksp-project/ksp/kinesis"
+)
+
+// KinesisRecord is a record as GetRecords or SubscribeToShard return it.
+type KinesisRecord struct {
+	Data                        []byte
+	PartitionKey                string
+	SequenceNumber              string
+	ApproximateArrivalTimestamp time.Time
+}
+
+// UserRecord is one user record taken out of a Kinesis record. Records taken
+// out of one Kinesis record share its SequenceNumber and arrival time;
+// (SequenceNumber, SubSequenceNumber) identifies a user record for
+// checkpoints.
+type UserRecord struct {
+	PartitionKey string
+	// ExplicitHashKey is the user record's explicit hash key in decimal, ""
+	// when it has none. It is always "" for a passed-through record, as
+	// Kinesis does not return the key it was put with.
+	ExplicitHashKey string
+	// Data aliases the Kinesis record's Data.
+	Data                        []byte
+	SequenceNumber              string
+	SubSequenceNumber           int64 // position in the aggregate; 0 when passed through
+	ApproximateArrivalTimestamp time.Time
+	// Aggregated reports that the record came out of an aggregate.
+	Aggregated bool
+	// Err is non-nil when the Kinesis record carried the aggregate magic but
+	// was not a valid aggregate, and was passed through whole as this one
+	// record. It wraps ErrChecksum, ErrProtobuf, ErrIndexRange or ErrHashKey.
+	Err error
+}
+
+// Deaggregate appends to dst the user records that rec carries, in order, and
+// returns the extended slice. It appends at least one record: a record that
+// is not an aggregate, or is a malformed one, is passed through as one.
+func Deaggregate(dst []UserRecord, rec KinesisRecord) []UserRecord {
+	dst, _ = deaggregate(dst, &rec, nil)
+	return dst
+}
+
+// DeaggregateShard is Deaggregate for a record read from a shard that owns
+// hashRange: it drops the user records of an aggregate whose effective hash
+// key (the explicit hash key, else the MD5 of the partition key) lies outside
+// hashRange, and returns how many it dropped. Passed-through records are
+// never dropped.
+//
+// The filter keeps a consumer from seeing records a producer routed by a
+// stale shard map; those records are nowhere else in the stream, so dropping
+// them loses them. The KCL drops the whole aggregate when any of its records
+// is outside the range; DeaggregateShard drops only those records, and keeps
+// the sub-sequence numbers of the others.
+func DeaggregateShard(dst []UserRecord, rec KinesisRecord, hashRange kinesis.HashKeyRange) ([]UserRecord, int) {
+	return deaggregate(dst, &rec, &hashRange)
+}
+
+func deaggregate(dst []UserRecord, rec *KinesisRecord, hashRange *kinesis.HashKeyRange) ([]UserRecord, int) {
+	if len(rec.Data) < len(magic) || string(rec.Data[:len(magic)]) != magic {
+		return append(dst, passThrough(rec, nil)), 0
+	}
+	c, err := decode(rec.Data)
+	if err != nil {
+		return append(dst, passThrough(rec, err)), 0
+	}
+	var pkHash []kinesis.HashKey
+	if hashRange != nil {
+		pkHash = make([]kinesis.HashKey, len(c.pks))
+		for i, pk := range c.pks {
+			pkHash[i] = kinesis.HashPartitionKey(pk)
+		}
+	}
+	start, dropped := len(dst), 0
+	// Room for the records, bounded: c.n counts records not yet validated.
+	dst = slices.Grow(dst, min(c.n, 1024))
+	for i := int64(0); ; i++ {
+		r, ok, err := c.next()
+		if err != nil {
+			// Nothing of a malformed aggregate is delivered but the whole.
+			clear(dst[start:])
+			return append(dst[:start], passThrough(rec, fmt.Errorf("record %d: %w", i, err))), 0
+		}
+		if !ok {
+			return dst, dropped
+		}
+		ehk := ""
+		if r.ehk >= 0 {
+			ehk = c.ehks[r.ehk]
+		}
+		if hashRange != nil {
+			h := pkHash[r.pk]
+			if r.ehk >= 0 {
+				h = c.ehkHash[r.ehk]
+			}
+			if !hashRange.Contains(h) {
+				dropped++
+				continue
+			}
+		}
+		dst = append(dst, UserRecord{
+			PartitionKey:                c.pks[r.pk],
+			ExplicitHashKey:             ehk,
+			Data:                        r.data,
+			SequenceNumber:              rec.SequenceNumber,
+			SubSequenceNumber:           i,
+			ApproximateArrivalTimestamp: rec.ApproximateArrivalTimestamp,
+			Aggregated:                  true,
+		})
+	}
+}
+
+func passThrough(rec *KinesisRecord, err error) UserRecord {
+	return UserRecord{
+		PartitionKey:                rec.PartitionKey,
+		Data:                        rec.Data,
+		SequenceNumber:              rec.SequenceNumber,
+		ApproximateArrivalTimestamp: rec.ApproximateArrivalTimestamp,
+		Err:                         err,
+	}
+}
