@@ -10,22 +10,22 @@ type streamModeDetails struct {
 
 type createStreamInput struct {
 	StreamName         *string            `json:"StreamName"`
-	ShardCount         *int64             `json:"ShardCount,omitempty"`
+	ShardCount         *integer             `json:"ShardCount,omitempty"`
 	StreamModeDetails  *streamModeDetails `json:"StreamModeDetails,omitempty"`
 	Tags               map[string]string  `json:"Tags,omitempty"`
-	MaxRecordSizeInKiB *int64             `json:"MaxRecordSizeInKiB,omitempty"`
+	MaxRecordSizeInKiB *integer             `json:"MaxRecordSizeInKiB,omitempty"`
 }
 
 func (r *createStreamInput) validate(v *validator) {
 	v.name("streamName", r.StreamName, true)
 	if r.ShardCount != nil {
-		v.intRange("shardCount", *r.ShardCount, 1, 100000)
+		v.intRange("shardCount", int64(*r.ShardCount), 1, 100000)
 	}
 	if r.StreamModeDetails != nil {
 		v.enum("streamModeDetails.streamMode", r.StreamModeDetails.StreamMode, "PROVISIONED", "ON_DEMAND")
 	}
 	if r.MaxRecordSizeInKiB != nil {
-		v.intRange("maxRecordSizeInKiB", *r.MaxRecordSizeInKiB, kinesis.MinMaxRecordSizeKiB, kinesis.MaxMaxRecordSizeKiB)
+		v.intRange("maxRecordSizeInKiB", int64(*r.MaxRecordSizeInKiB), kinesis.MinMaxRecordSizeKiB, kinesis.MaxMaxRecordSizeKiB)
 	}
 	validateTags(v, "tags", r.Tags)
 }

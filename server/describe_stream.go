@@ -65,14 +65,14 @@ type streamDescription struct {
 
 type describeStreamInput struct {
 	streamRef
-	Limit                 *int64  `json:"Limit,omitempty"`
+	Limit                 *integer  `json:"Limit,omitempty"`
 	ExclusiveStartShardId *string `json:"ExclusiveStartShardId,omitempty"`
 }
 
 func (r *describeStreamInput) validate(v *validator) {
 	r.streamRef.validate(v)
 	if r.Limit != nil {
-		v.intRange("limit", *r.Limit, 1, 10000)
+		v.intRange("limit", int64(*r.Limit), 1, 10000)
 	}
 	v.shardID("exclusiveStartShardId", r.ExclusiveStartShardId, false)
 }

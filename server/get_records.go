@@ -10,7 +10,7 @@ import (
 
 type getRecordsInput struct {
 	ShardIterator *string `json:"ShardIterator"`
-	Limit         *int64  `json:"Limit,omitempty"`
+	Limit         *integer  `json:"Limit,omitempty"`
 	StreamARN     *string `json:"StreamARN,omitempty"`
 }
 
@@ -19,7 +19,7 @@ func (r *getRecordsInput) validate(v *validator) {
 		v.length("shardIterator", *r.ShardIterator, 1, 512)
 	}
 	if r.Limit != nil {
-		v.intRange("limit", *r.Limit, 1, kinesis.MaxGetRecordsLimit)
+		v.intRange("limit", int64(*r.Limit), 1, kinesis.MaxGetRecordsLimit)
 	}
 	v.streamARN("streamARN", r.StreamARN)
 }

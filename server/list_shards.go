@@ -17,7 +17,7 @@ type listShardsInput struct {
 	streamRef
 	NextToken               *string      `json:"NextToken,omitempty"`
 	ExclusiveStartShardId   *string      `json:"ExclusiveStartShardId,omitempty"`
-	MaxResults              *int64       `json:"MaxResults,omitempty"`
+	MaxResults              *integer       `json:"MaxResults,omitempty"`
 	StreamCreationTimestamp *epochMillis `json:"StreamCreationTimestamp,omitempty"`
 	ShardFilter             *shardFilter `json:"ShardFilter,omitempty"`
 }
@@ -26,7 +26,7 @@ func (r *listShardsInput) validate(v *validator) {
 	r.streamRef.validate(v)
 	v.shardID("exclusiveStartShardId", r.ExclusiveStartShardId, false)
 	if r.MaxResults != nil {
-		v.intRange("maxResults", *r.MaxResults, 1, kinesis.MaxListShardsResults)
+		v.intRange("maxResults", int64(*r.MaxResults), 1, kinesis.MaxListShardsResults)
 	}
 	if r.NextToken != nil {
 		v.length("nextToken", *r.NextToken, 1, 1048576)

@@ -17,14 +17,14 @@ type streamSummary struct {
 }
 
 type listStreamsInput struct {
-	Limit                    *int64  `json:"Limit,omitempty"`
+	Limit                    *integer  `json:"Limit,omitempty"`
 	ExclusiveStartStreamName *string `json:"ExclusiveStartStreamName,omitempty"`
 	NextToken                *string `json:"NextToken,omitempty"`
 }
 
 func (r *listStreamsInput) validate(v *validator) {
 	if r.Limit != nil {
-		v.intRange("limit", *r.Limit, 1, 10000)
+		v.intRange("limit", int64(*r.Limit), 1, 10000)
 	}
 	v.name("exclusiveStartStreamName", r.ExclusiveStartStreamName, false)
 	if r.NextToken != nil {

@@ -107,7 +107,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if ctype != contentJSON && ctype != contentCBOR {
-		s.writeError(w, c, kinesis.Errorf(kinesis.ErrCodeUnknownOperation, "Unsupported Content-Type %q; use %s or %s", ctype, contentJSON, contentCBOR))
+		// AWS answers an unknown content type 404 with a bare XML error body.
+		w.Header().Set("X-Amzn-ErrorType", kinesis.ErrCodeUnknownOperation)
+		w.Header().Set("Content-Type", "application/xml")
+		w.WriteHeader(http.StatusNotFound)
+		io.WriteString(w, "<UnknownOperationException/>\n")
 		return
 	}
 	api, op, _ := strings.Cut(r.Header.Get("X-Amz-Target"), ".")
@@ -135,8 +139,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, c, kinesis.Errorf(kinesis.ErrCodeSerialization, "Reading request body: %v", err))
 		return
 	}
-	if len(bytes.TrimSpace(body)) == 0 {
-		s.writeError(w, c, kinesis.Errorf(kinesis.ErrCodeSerialization, "Empty request body; %s takes an object", op))
+	if !isObject(body, c.cbor) {
+		s.writeError(w, c, kinesis.Errorf(kinesis.ErrCodeSerialization, "The request body of %s must be an object", op))
 		return
 	}
 	c.body = body
@@ -161,6 +165,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.writeResponse(w, c, resp)
+}
+
+// isObject reports whether a body starts with an object: '{' in JSON, a map
+// (major type 5) in CBOR. Anything else (empty, null, a list, a string) is a
+// SerializationException, as on AWS.
+func isObject(body []byte, isCBOR bool) bool {
+	if isCBOR {
+		return len(body) > 0 && body[0]>>5 == 5
+	}
+	t := bytes.TrimLeft(body, " \t\r\n")
+	return len(t) > 0 && t[0] == '{'
 }
 
 func (s *Server) requestID() string {

@@ -91,14 +91,14 @@ func adjacent(a, b *shard) bool {
 
 type updateShardCountInput struct {
 	streamRef
-	TargetShardCount *int64  `json:"TargetShardCount"`
+	TargetShardCount *integer  `json:"TargetShardCount"`
 	ScalingType      *string `json:"ScalingType"`
 }
 
 func (r *updateShardCountInput) validate(v *validator) {
 	r.streamRef.validate(v)
 	if v.notNull("targetShardCount", r.TargetShardCount != nil) {
-		v.intRange("targetShardCount", *r.TargetShardCount, 1, 100000)
+		v.intRange("targetShardCount", int64(*r.TargetShardCount), 1, 100000)
 	}
 	if v.notNull("scalingType", r.ScalingType != nil) {
 		v.enum("scalingType", *r.ScalingType, "UNIFORM_SCALING")

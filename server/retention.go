@@ -6,13 +6,13 @@ import (
 
 type retentionInput struct {
 	streamRef
-	RetentionPeriodHours *int64 `json:"RetentionPeriodHours"`
+	RetentionPeriodHours *integer `json:"RetentionPeriodHours"`
 }
 
 func (r *retentionInput) validate(v *validator) {
 	r.streamRef.validate(v)
 	if v.notNull("retentionPeriodHours", r.RetentionPeriodHours != nil) {
-		v.intRange("retentionPeriodHours", *r.RetentionPeriodHours, 1, 8760)
+		v.intRange("retentionPeriodHours", int64(*r.RetentionPeriodHours), 1, 8760)
 	}
 }
 

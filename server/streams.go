@@ -3,6 +3,7 @@ package server
 import (
 	"encoding/json"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -87,9 +88,23 @@ func (st *stream) shardFor(h kinesis.HashKey) *shard {
 	return nil
 }
 
+// shardByID finds a shard by id. Like AWS it reads the number after the
+// first '-' ("shardId-1", "shardId-000000000001"), or a bare number ("1").
 func (st *stream) shardByID(id string) *shard {
-	idx, ok := kinesis.ParseShardID(id)
-	if !ok || idx >= len(st.shards) {
+	if _, digits, ok := strings.Cut(id, "-"); ok {
+		id = digits
+	}
+	if id == "" || len(id) > 12 {
+		return nil
+	}
+	idx := 0
+	for i := 0; i < len(id); i++ {
+		if id[i] < '0' || id[i] > '9' {
+			return nil
+		}
+		idx = idx*10 + int(id[i]-'0')
+	}
+	if idx >= len(st.shards) {
 		return nil
 	}
 	return st.shards[idx]

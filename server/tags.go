@@ -2,6 +2,7 @@ package server
 
 import (
 	"sort"
+	"strings"
 	"strconv"
 
 	"github.com/ksp-project/ksp/kinesis"
@@ -52,9 +53,44 @@ func addTagsToStream(s *Server, c *call) (any, error) {
 	return s.addTags(req.streamRef, req.Tags)
 }
 
+// validTagChar is what Kinesis allows in tag keys and values: Unicode
+// letters, digits, white space and _ . / = + - % @ (then '%' is refused apart).
+func validTagChar(r rune) bool {
+	switch {
+	case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9':
+		return true
+	case r >= 0xC0 && r <= 0x1FFF, r >= 0x2C00 && r <= 0xD7FF:
+		return true
+	}
+	return strings.ContainsRune("_./=+-@% ", r)
+}
+
+func checkTagChars(st *stream, account string, tags map[string]string) error {
+	all := make([]string, 0, 2*len(tags))
+	for k, v := range tags {
+		all = append(all, k, v)
+	}
+	for _, t := range all {
+		for _, r := range t {
+			if !validTagChar(r) {
+				return kinesis.Errorf(kinesis.ErrCodeInvalidArgument, "Some tags contain invalid characters. Valid characters: Unicode letters, digits, white space, _ . / = + - %% @.")
+			}
+		}
+	}
+	for _, t := range all {
+		if strings.Contains(t, "%") {
+			return kinesis.Errorf(kinesis.ErrCodeInvalidArgument, "Failed to add tags to stream %s under account %s because some tags contained illegal characters. The allowed characters are Unicode letters, white-spaces, '_',',','/','=','+','-','@'.", st.name, account)
+		}
+	}
+	return nil
+}
+
 func (s *Server) addTags(ref streamRef, tags map[string]string) (any, error) {
 	st, err := s.lookup(ref)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkTagChars(st, s.opts.Account, tags); err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
@@ -120,13 +156,13 @@ func (s *Server) removeTags(ref streamRef, keys []string) (any, error) {
 type listTagsInput struct {
 	streamRef
 	ExclusiveStartTagKey *string `json:"ExclusiveStartTagKey,omitempty"`
-	Limit                *int64  `json:"Limit,omitempty"`
+	Limit                *integer  `json:"Limit,omitempty"`
 }
 
 func (r *listTagsInput) validate(v *validator) {
 	r.streamRef.validate(v)
 	if r.Limit != nil {
-		v.intRange("limit", *r.Limit, 1, 50)
+		v.intRange("limit", int64(*r.Limit), 1, 50)
 	}
 	if r.ExclusiveStartTagKey != nil {
 		v.length("exclusiveStartTagKey", *r.ExclusiveStartTagKey, 1, 128)

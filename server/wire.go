@@ -106,3 +106,40 @@ func uuidFrom(b [16]byte) string {
 }
 
 func putUint64(b []byte, v uint64) []byte { return binary.BigEndian.AppendUint64(b, v) }
+
+// integer is an API Integer or Long member. Like AWS's JSON reader it
+// truncates a fractional number (1.5 reads as 1) instead of refusing it.
+type integer int64
+
+func (n *integer) UnmarshalJSON(b []byte) error {
+	var f float64
+	if err := json.Unmarshal(b, &f); err != nil {
+		return fmt.Errorf("%s can not be converted to an Integer", b)
+	}
+	if f > math.MaxInt64 || f < math.MinInt64 {
+		return fmt.Errorf("%s can not be converted to an Integer: out of range", b)
+	}
+	*n = integer(math.Trunc(f))
+	return nil
+}
+
+func (n *integer) UnmarshalCBOR(b []byte) error {
+	var v any
+	if err := cborDec.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	switch x := v.(type) {
+	case uint64:
+		*n = integer(min(x, math.MaxInt64))
+	case int64:
+		*n = integer(x)
+	case float64:
+		if x > math.MaxInt64 || x < math.MinInt64 || math.IsNaN(x) {
+			return fmt.Errorf("%v can not be converted to an Integer: out of range", x)
+		}
+		*n = integer(math.Trunc(x))
+	default:
+		return fmt.Errorf("a %T can not be converted to an Integer", v)
+	}
+	return nil
+}
