@@ -10,10 +10,10 @@ type streamModeDetails struct {
 
 type createStreamInput struct {
 	StreamName         *string            `json:"StreamName"`
-	ShardCount         *integer             `json:"ShardCount,omitempty"`
+	ShardCount         *integer           `json:"ShardCount,omitempty"`
 	StreamModeDetails  *streamModeDetails `json:"StreamModeDetails,omitempty"`
 	Tags               map[string]string  `json:"Tags,omitempty"`
-	MaxRecordSizeInKiB *integer             `json:"MaxRecordSizeInKiB,omitempty"`
+	MaxRecordSizeInKiB *integer           `json:"MaxRecordSizeInKiB,omitempty"`
 }
 
 func (r *createStreamInput) validate(v *validator) {

@@ -65,8 +65,8 @@ type streamDescription struct {
 
 type describeStreamInput struct {
 	streamRef
-	Limit                 *integer  `json:"Limit,omitempty"`
-	ExclusiveStartShardId *string `json:"ExclusiveStartShardId,omitempty"`
+	Limit                 *integer `json:"Limit,omitempty"`
+	ExclusiveStartShardId *string  `json:"ExclusiveStartShardId,omitempty"`
 }
 
 func (r *describeStreamInput) validate(v *validator) {

@@ -206,7 +206,6 @@ var differentialOutcomes = []outcomeDiff{
 		"kinesalite's ungrouped ^0|...$ pattern lets \"x1\" through to its range check; AWS answers ValidationException"},
 	{"GetShardIterator sequence number leading zero", "400 ValidationException", "400 InvalidArgumentException",
 		"kinesalite's ungrouped ^0|([1-9]\\d{0,128})$ pattern lets \"0123\" through; AWS answers ValidationException"},
-
 }
 
 // shapeDiff is a key one server's successful response has and the other's

@@ -9,9 +9,9 @@ import (
 )
 
 type getRecordsInput struct {
-	ShardIterator *string `json:"ShardIterator"`
-	Limit         *integer  `json:"Limit,omitempty"`
-	StreamARN     *string `json:"StreamARN,omitempty"`
+	ShardIterator *string  `json:"ShardIterator"`
+	Limit         *integer `json:"Limit,omitempty"`
+	StreamARN     *string  `json:"StreamARN,omitempty"`
 }
 
 func (r *getRecordsInput) validate(v *validator) {

@@ -17,7 +17,7 @@ type listShardsInput struct {
 	streamRef
 	NextToken               *string      `json:"NextToken,omitempty"`
 	ExclusiveStartShardId   *string      `json:"ExclusiveStartShardId,omitempty"`
-	MaxResults              *integer       `json:"MaxResults,omitempty"`
+	MaxResults              *integer     `json:"MaxResults,omitempty"`
 	StreamCreationTimestamp *epochMillis `json:"StreamCreationTimestamp,omitempty"`
 	ShardFilter             *shardFilter `json:"ShardFilter,omitempty"`
 }

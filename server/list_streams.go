@@ -17,9 +17,9 @@ type streamSummary struct {
 }
 
 type listStreamsInput struct {
-	Limit                    *integer  `json:"Limit,omitempty"`
-	ExclusiveStartStreamName *string `json:"ExclusiveStartStreamName,omitempty"`
-	NextToken                *string `json:"NextToken,omitempty"`
+	Limit                    *integer `json:"Limit,omitempty"`
+	ExclusiveStartStreamName *string  `json:"ExclusiveStartStreamName,omitempty"`
+	NextToken                *string  `json:"NextToken,omitempty"`
 }
 
 func (r *listStreamsInput) validate(v *validator) {

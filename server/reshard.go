@@ -91,8 +91,8 @@ func adjacent(a, b *shard) bool {
 
 type updateShardCountInput struct {
 	streamRef
-	TargetShardCount *integer  `json:"TargetShardCount"`
-	ScalingType      *string `json:"ScalingType"`
+	TargetShardCount *integer `json:"TargetShardCount"`
+	ScalingType      *string  `json:"ScalingType"`
 }
 
 func (r *updateShardCountInput) validate(v *validator) {

@@ -2,8 +2,8 @@ package server
 
 import (
 	"sort"
-	"strings"
 	"strconv"
+	"strings"
 
 	"github.com/ksp-project/ksp/kinesis"
 )
@@ -155,8 +155,8 @@ func (s *Server) removeTags(ref streamRef, keys []string) (any, error) {
 
 type listTagsInput struct {
 	streamRef
-	ExclusiveStartTagKey *string `json:"ExclusiveStartTagKey,omitempty"`
-	Limit                *integer  `json:"Limit,omitempty"`
+	ExclusiveStartTagKey *string  `json:"ExclusiveStartTagKey,omitempty"`
+	Limit                *integer `json:"Limit,omitempty"`
 }
 
 func (r *listTagsInput) validate(v *validator) {
