@@ -12,6 +12,9 @@ type Memory struct {
 	logs   map[LogID]*memLog
 	meta   []byte
 	closed bool
+
+	dirtyMu sync.Mutex // guards: dirty
+	dirty   []*memLog  // logs appended to since the last Commit
 }
 
 var _ Store = (*Memory)(nil)
@@ -27,7 +30,7 @@ func (m *Memory) Log(id LogID) (Log, error) {
 	}
 	l, ok := m.logs[id]
 	if !ok {
-		l = &memLog{}
+		l = &memLog{m: m}
 		m.logs[id] = l
 	}
 	return l, nil
@@ -48,17 +51,29 @@ func (m *Memory) DropStream(stream string, created int64) error {
 	return nil
 }
 
-// Commit publishes every appended record to readers.
+// Commit publishes the records appended since the last Commit. Only logs
+// that were appended to are touched.
 func (m *Memory) Commit() error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.closed {
-		return ErrClosed
-	}
-	for _, l := range m.logs {
+	m.dirtyMu.Lock()
+	dirty := m.dirty
+	m.dirty = nil
+	m.dirtyMu.Unlock()
+	for _, l := range dirty {
 		l.publish()
 	}
+	m.mu.Lock()
+	closed := m.closed
+	m.mu.Unlock()
+	if closed {
+		return ErrClosed
+	}
 	return nil
+}
+
+func (m *Memory) markDirty(l *memLog) {
+	m.dirtyMu.Lock()
+	m.dirty = append(m.dirty, l)
+	m.dirtyMu.Unlock()
 }
 
 func (m *Memory) SaveMeta(doc []byte) error {
@@ -93,12 +108,27 @@ func (m *Memory) Close() error {
 	return nil
 }
 
+// memChunk is how many records one chunk holds: appends never copy old
+// records, and trimming frees whole chunks.
+const memChunk = 4096
+
 type memLog struct {
-	mu      sync.RWMutex // guards: first, recs, visible, gone
-	first   uint64       // position of recs[0]
-	recs    []Record
-	visible int   // recs[:visible] are published
-	gone    error // set when the store closed or the stream was dropped
+	m *Memory
+
+	mu      sync.RWMutex // guards: first, off, chunks, n, visible, dirty, gone
+	first   uint64       // position of the first retained record
+	off     int          // index of the first retained record in chunks[0]
+	chunks  [][]Record   // full chunks of memChunk records, the last one filling
+	n       int          // retained records
+	visible int          // the first visible records are published
+	dirty   bool         // appended since the last publish
+	gone    error        // set when the store closed or the stream was dropped
+}
+
+// at returns the i-th retained record. Caller holds l.mu.
+func (l *memLog) at(i int) *Record {
+	g := l.off + i
+	return &l.chunks[g/memChunk][g%memChunk]
 }
 
 func (l *memLog) shut(err error) {
@@ -110,7 +140,7 @@ func (l *memLog) shut(err error) {
 func (l *memLog) publish() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.visible = len(l.recs)
+	l.visible, l.dirty = l.n, false
 }
 
 func (l *memLog) Append(recs []Record) (uint64, error) {
@@ -119,11 +149,21 @@ func (l *memLog) Append(recs []Record) (uint64, error) {
 	if l.gone != nil {
 		return 0, l.gone
 	}
-	first := l.first + uint64(len(l.recs))
+	first := l.first + uint64(l.n)
 	for i := range recs {
 		recs[i].Position = first + uint64(i)
+		last := len(l.chunks) - 1
+		if last < 0 || len(l.chunks[last]) == memChunk {
+			l.chunks = append(l.chunks, make([]Record, 0, memChunk))
+			last++
+		}
+		l.chunks[last] = append(l.chunks[last], recs[i])
 	}
-	l.recs = append(l.recs, recs...)
+	l.n += len(recs)
+	if !l.dirty && len(recs) > 0 {
+		l.dirty = true
+		l.m.markDirty(l)
+	}
 	return first, nil
 }
 
@@ -142,23 +182,29 @@ func (l *memLog) Read(from uint64, maxRecords, maxBytes int) ([]Record, error) {
 	i := int(from - l.first)
 	end, bytes := i, 0
 	for end < l.visible && end-i < maxRecords {
-		bytes += l.recs[end].Size()
+		bytes += l.at(end).Size()
 		if bytes > maxBytes && end > i {
 			break
 		}
 		end++
 	}
-	if end == i {
-		return nil, nil
+	out := make([]Record, 0, end-i)
+	for j := i; j < end; {
+		g := l.off + j
+		chunk := l.chunks[g/memChunk]
+		k := g % memChunk
+		take := min(end-j, len(chunk)-k)
+		out = append(out, chunk[k:k+take]...)
+		j += take
 	}
-	return l.recs[i:end:end], nil
+	return out, nil
 }
 
 func (l *memLog) Bounds() (first, next uint64, lastArrival int64) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	if l.visible > 0 {
-		lastArrival = l.recs[l.visible-1].ArrivalMilli
+		lastArrival = l.at(l.visible - 1).ArrivalMilli
 	}
 	return l.first, l.first + uint64(l.visible), lastArrival
 }
@@ -169,7 +215,7 @@ func (l *memLog) SeekTime(milli int64) (uint64, error) {
 	if l.gone != nil {
 		return 0, l.gone
 	}
-	i := sort.Search(l.visible, func(i int) bool { return l.recs[i].ArrivalMilli >= milli })
+	i := sort.Search(l.visible, func(i int) bool { return l.at(i).ArrivalMilli >= milli })
 	return l.first + uint64(i), nil
 }
 
@@ -179,10 +225,17 @@ func (l *memLog) TrimBefore(milli int64) (uint64, error) {
 	if l.gone != nil {
 		return 0, l.gone
 	}
-	i := sort.Search(l.visible, func(i int) bool { return l.recs[i].ArrivalMilli >= milli })
+	i := sort.Search(l.visible, func(i int) bool { return l.at(i).ArrivalMilli >= milli })
 	if i > 0 {
-		l.recs = append([]Record(nil), l.recs[i:]...)
+		l.off += i
+		drop := l.off / memChunk
+		for k := 0; k < drop; k++ {
+			l.chunks[k] = nil
+		}
+		l.chunks = l.chunks[drop:]
+		l.off -= drop * memChunk
 		l.first += uint64(i)
+		l.n -= i
 		l.visible -= i
 	}
 	return l.first, nil
