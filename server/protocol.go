@@ -6,9 +6,9 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -129,7 +129,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, c, kinesis.Errorf(kinesis.ErrCodeRequestEntityTooLarge, "Request body of %d bytes exceeds the limit of %d bytes", r.ContentLength, s.opts.MaxBodyBytes))
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes))
+	body, err := readBody(http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes), r.ContentLength)
 	if err != nil {
 		var mb *http.MaxBytesError
 		if errors.As(err, &mb) {
@@ -203,8 +203,20 @@ func (s *Server) writeResponse(w http.ResponseWriter, c *call, resp any) {
 		s.writeError(w, c, kinesis.Errorf(kinesis.ErrCodeInternalFailure, "encoding response: %v", err))
 		return
 	}
-	w.Header().Set("Content-Length", fmt.Sprint(len(body)))
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	w.Write(body)
+}
+
+// readBody reads a request body, in one allocation when its length is known.
+func readBody(r io.Reader, length int64) ([]byte, error) {
+	if length < 0 {
+		return io.ReadAll(r)
+	}
+	b := make([]byte, length)
+	if _, err := io.ReadFull(r, b); err != nil {
+		return nil, err
+	}
+	return b, nil
 }
 
 type errorBody struct {
@@ -228,7 +240,7 @@ func (s *Server) writeError(w http.ResponseWriter, c *call, err error) {
 		body, _ = json.Marshal(eb)
 	}
 	w.Header().Set("X-Amzn-ErrorType", ke.Code)
-	w.Header().Set("Content-Length", fmt.Sprint(len(body)))
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(ke.HTTPStatus())
 	w.Write(body)
 	s.log.Debug("request failed", "op", c.op, "code", ke.Code, "message", ke.Message)

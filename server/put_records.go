@@ -1,7 +1,9 @@
 package server
 
 import (
+	"slices"
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/ksp-project/ksp/kinesis"
 	"github.com/ksp-project/ksp/server/store"
@@ -24,10 +26,23 @@ func (r *putRecordsInput) validate(v *validator) {
 			v.fail("[...]", false, "records", "have length "+map[bool]string{true: "greater than or equal to 1", false: "less than or equal to 500"}[n < 1])
 		}
 		for i := range r.Records {
-			r.Records[i].validate(v, "records."+strconv.Itoa(i+1)+".member.")
+			if !r.Records[i].valid() {
+				r.Records[i].validate(v, "records."+strconv.Itoa(i+1)+".member.")
+			}
 		}
 	}
 	r.streamRef.validate(v)
+}
+
+// valid is the quick check that an entry has nothing validate would report.
+func (e *putRecordsEntry) valid() bool {
+	if e.PartitionKey == nil || e.Data == nil || len(e.Data) > kinesis.MaxMaxRecordSizeKiB<<10 {
+		return false
+	}
+	if n := len(*e.PartitionKey); n == 0 || (n > kinesis.MaxPartitionKeyLength && utf8.RuneCountInString(*e.PartitionKey) > kinesis.MaxPartitionKeyLength) {
+		return false
+	}
+	return e.ExplicitHashKey == nil || isDigits(*e.ExplicitHashKey)
 }
 
 func (e *putRecordsEntry) validate(v *validator, prefix string) {
@@ -44,16 +59,18 @@ func (e *putRecordsEntry) validate(v *validator, prefix string) {
 // putResult is the outcome of one entry.
 type putResult struct {
 	shard *shard
-	seq   string
+	pos   uint64
 	err   *kinesis.Error // throttled or failed entry
 }
 
 type putRecordsOutput struct {
+	st      *stream
 	failed  int
 	results []putResult
 }
 
 func (o *putRecordsOutput) appendJSON(b []byte) []byte {
+	b = slices.Grow(b, 64+len(o.results)*112)
 	b = append(b, `{"EncryptionType":"NONE","FailedRecordCount":`...)
 	b = strconv.AppendInt(b, int64(o.failed), 10)
 	b = append(b, `,"Records":[`...)
@@ -70,7 +87,7 @@ func (o *putRecordsOutput) appendJSON(b []byte) []byte {
 			continue
 		}
 		b = append(b, `{"SequenceNumber":"`...)
-		b = append(b, r.seq...)
+		b = seqNum{created: o.st.created, shardIdx: r.shard.idx, position: r.pos}.append(b)
 		b = append(b, `","ShardId":"`...)
 		b = append(b, r.shard.id...)
 		b = append(b, `"}`...)
@@ -95,16 +112,26 @@ func (o *putRecordsOutput) MarshalCBOR() ([]byte, error) {
 		if r.err != nil {
 			out.Records[i] = entry{ErrorCode: r.err.Code, ErrorMessage: r.err.Message}
 		} else {
-			out.Records[i] = entry{SequenceNumber: r.seq, ShardId: r.shard.id}
+			out.Records[i] = entry{SequenceNumber: o.st.seq(r.shard, r.pos), ShardId: r.shard.id}
 		}
 	}
 	return cborEnc.Marshal(out)
 }
 
 func putRecords(s *Server, c *call) (any, error) {
-	req, err := decodeRequest[putRecordsInput](c)
-	if err != nil {
-		return nil, err
+	var req *putRecordsInput
+	if fast, ok := decodePutRecordsJSON(c.body); ok && !c.cbor {
+		var v validator
+		fast.validate(&v)
+		if err := v.err(); err != nil {
+			return nil, err
+		}
+		req = fast
+	} else {
+		var err error
+		if req, err = decodeRequest[putRecordsInput](c); err != nil {
+			return nil, err
+		}
 	}
 	st, err := s.activeStream(req.streamRef)
 	if err != nil {
@@ -114,7 +141,7 @@ func putRecords(s *Server, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &putRecordsOutput{failed: failed, results: results}, nil
+	return &putRecordsOutput{st: st, failed: failed, results: results}, nil
 }
 
 type putRecordInput struct {
@@ -151,7 +178,7 @@ func putRecord(s *Server, c *call) (any, error) {
 	if r := results[0]; r.err != nil {
 		return nil, r.err
 	}
-	return putRecordOutput{ShardId: results[0].shard.id, SequenceNumber: results[0].seq, EncryptionType: "NONE"}, nil
+	return putRecordOutput{ShardId: results[0].shard.id, SequenceNumber: st.seq(results[0].shard, results[0].pos), EncryptionType: "NONE"}, nil
 }
 
 // put routes entries to shards, applies the write limits, appends each
@@ -246,7 +273,7 @@ func (s *Server) put(c *call, st *stream, entries []putRecordsEntry) ([]putResul
 			return nil, 0, err
 		}
 		for k, i := range g.idx {
-			results[i].seq = st.seq(g.sh, first+uint64(k))
+			results[i].pos = first + uint64(k)
 		}
 	}
 	st.mu.RUnlock()

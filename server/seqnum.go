@@ -2,7 +2,6 @@ package server
 
 import (
 	"fmt"
-	"hash/fnv"
 	"strconv"
 )
 
@@ -32,9 +31,17 @@ func (s seqNum) append(dst []byte) []byte {
 	dst = appendPadded(dst, uint64(s.created), 13)
 	dst = appendPadded(dst, uint64(s.shardIdx), 11)
 	dst = appendPadded(dst, s.position, 20)
-	h := fnv.New32a()
-	h.Write(dst[start:])
-	return appendPadded(dst, uint64(h.Sum32()), 10)
+	return appendPadded(dst, uint64(fnv1a(dst[start:])), 10)
+}
+
+// fnv1a is FNV-1a, 32 bits (hash/fnv's, without the interface and its allocation).
+func fnv1a(b []byte) uint32 {
+	h := uint32(2166136261)
+	for _, c := range b {
+		h ^= uint32(c)
+		h *= 16777619
+	}
+	return h
 }
 
 func appendPadded(dst []byte, v uint64, width int) []byte {
