@@ -20,6 +20,8 @@ import (
 
 // Store is an in-memory lease table.
 type Store struct {
+	rules.Writes // the conditional writes, over mutate
+
 	mu sync.Mutex // guards: table, leases, closed
 	// table reports whether CreateTableIfNotExists has run.
 	table  bool
@@ -30,7 +32,11 @@ type Store struct {
 var _ lease.Store = (*Store)(nil)
 
 // New returns an empty store whose table does not exist yet.
-func New() *Store { return &Store{leases: make(map[string]lease.Lease)} }
+func New() *Store {
+	s := &Store{leases: make(map[string]lease.Lease)}
+	s.Writes = rules.Writes{M: mutator{s}}
+	return s
+}
 
 // NewWithTable returns an empty store whose table already exists.
 func NewWithTable() *Store {
@@ -145,6 +151,13 @@ func (s *Store) ListLeases(ctx context.Context) ([]lease.Lease, error) {
 	return out, nil
 }
 
+// mutator gives rules.Writes this store's atomic mutate.
+type mutator struct{ s *Store }
+
+func (m mutator) Mutate(ctx context.Context, op, key string, fn rules.Mutation) (lease.Lease, error) {
+	return m.s.mutate(ctx, op, key, fn)
+}
+
 func (s *Store) mutate(ctx context.Context, op, key string, m rules.Mutation) (lease.Lease, error) {
 	if err := rules.CheckKey(op, key); err != nil {
 		return lease.Lease{}, err
@@ -168,60 +181,6 @@ func (s *Store) mutate(ctx context.Context, op, key string, m rules.Mutation) (l
 	cur = cur.Normalize()
 	s.leases[key] = cur
 	return cur.Clone(), nil
-}
-
-// RenewLease implements lease.Store.
-func (s *Store) RenewLease(ctx context.Context, key, owner string, counter int64) (lease.Lease, error) {
-	if err := rules.CheckOwner("renew", key, "owner", owner); err != nil {
-		return lease.Lease{}, err
-	}
-	return s.mutate(ctx, "renew", key, rules.Renew(owner, counter))
-}
-
-// TakeLease implements lease.Store.
-func (s *Store) TakeLease(ctx context.Context, key, expectedOwner string, counter int64, newOwner string) (lease.Lease, error) {
-	if err := rules.CheckOwner("take", key, "new owner", newOwner); err != nil {
-		return lease.Lease{}, err
-	}
-	return s.mutate(ctx, "take", key, rules.Take(expectedOwner, counter, newOwner))
-}
-
-// EvictLease implements lease.Store.
-func (s *Store) EvictLease(ctx context.Context, key, owner string) (lease.Lease, error) {
-	if err := rules.CheckOwner("evict", key, "owner", owner); err != nil {
-		return lease.Lease{}, err
-	}
-	return s.mutate(ctx, "evict", key, rules.Evict(owner))
-}
-
-// UpdateCheckpoint implements lease.Store.
-func (s *Store) UpdateCheckpoint(ctx context.Context, key, owner string, counter int64, cp lease.Checkpoint) (lease.Lease, error) {
-	if err := rules.CheckOwner("checkpoint", key, "owner", owner); err != nil {
-		return lease.Lease{}, err
-	}
-	if err := rules.CheckCheckpoint("checkpoint", key, cp); err != nil {
-		return lease.Lease{}, err
-	}
-	return s.mutate(ctx, "checkpoint", key, rules.Checkpoint(owner, counter, cp))
-}
-
-// PrepareCheckpoint implements lease.Store.
-func (s *Store) PrepareCheckpoint(ctx context.Context, key, owner string, counter int64, pending lease.Checkpoint, state []byte) (lease.Lease, error) {
-	if err := rules.CheckOwner("prepare checkpoint", key, "owner", owner); err != nil {
-		return lease.Lease{}, err
-	}
-	if err := rules.CheckCheckpoint("prepare checkpoint", key, pending); err != nil {
-		return lease.Lease{}, err
-	}
-	return s.mutate(ctx, "prepare checkpoint", key, rules.Prepare(owner, counter, pending, state))
-}
-
-// UpdateLeaseMeta implements lease.Store.
-func (s *Store) UpdateLeaseMeta(ctx context.Context, key string, u lease.MetaUpdate) (lease.Lease, error) {
-	if err := rules.CheckKey("update meta", key); err != nil {
-		return lease.Lease{}, err
-	}
-	return s.mutate(ctx, "update meta", key, rules.Meta(u))
 }
 
 // DeleteLease implements lease.Store.

@@ -84,6 +84,8 @@ func WithBusyTimeout(d time.Duration) Option {
 
 // Store is a lease table in a SQLite file.
 type Store struct {
+	rules.Writes // the conditional writes, over mutate
+
 	db    *sql.DB
 	table string
 	// writeMu serializes this process's writes, so they queue here instead
@@ -115,6 +117,7 @@ func Open(ctx context.Context, path, table string, opts ...Option) (*Store, erro
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
 	s := &Store{db: db, table: table}
+	s.Writes = rules.Writes{M: mutator{s}}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
@@ -397,6 +400,13 @@ func (s *Store) ListLeases(ctx context.Context) ([]lease.Lease, error) {
 
 // mutate runs one conditional write: in one IMMEDIATE transaction it reads
 // the lease, lets m check the condition and change it, and writes it back.
+// mutator gives rules.Writes this store's atomic mutate.
+type mutator struct{ s *Store }
+
+func (m mutator) Mutate(ctx context.Context, op, key string, fn rules.Mutation) (lease.Lease, error) {
+	return m.s.mutate(ctx, op, key, fn)
+}
+
 func (s *Store) mutate(ctx context.Context, op, key string, m rules.Mutation) (lease.Lease, error) {
 	if err := rules.CheckKey(op, key); err != nil {
 		return lease.Lease{}, err
@@ -444,57 +454,6 @@ func (s *Store) mutate(ctx context.Context, op, key string, m rules.Mutation) (l
 		return lease.Lease{}, s.wrap(op, key, err)
 	}
 	return cur, nil
-}
-
-// RenewLease implements lease.Store.
-func (s *Store) RenewLease(ctx context.Context, key, owner string, counter int64) (lease.Lease, error) {
-	if err := rules.CheckOwner("renew", key, "owner", owner); err != nil {
-		return lease.Lease{}, err
-	}
-	return s.mutate(ctx, "renew", key, rules.Renew(owner, counter))
-}
-
-// TakeLease implements lease.Store.
-func (s *Store) TakeLease(ctx context.Context, key, expectedOwner string, counter int64, newOwner string) (lease.Lease, error) {
-	if err := rules.CheckOwner("take", key, "new owner", newOwner); err != nil {
-		return lease.Lease{}, err
-	}
-	return s.mutate(ctx, "take", key, rules.Take(expectedOwner, counter, newOwner))
-}
-
-// EvictLease implements lease.Store.
-func (s *Store) EvictLease(ctx context.Context, key, owner string) (lease.Lease, error) {
-	if err := rules.CheckOwner("evict", key, "owner", owner); err != nil {
-		return lease.Lease{}, err
-	}
-	return s.mutate(ctx, "evict", key, rules.Evict(owner))
-}
-
-// UpdateCheckpoint implements lease.Store.
-func (s *Store) UpdateCheckpoint(ctx context.Context, key, owner string, counter int64, cp lease.Checkpoint) (lease.Lease, error) {
-	if err := rules.CheckOwner("checkpoint", key, "owner", owner); err != nil {
-		return lease.Lease{}, err
-	}
-	if err := rules.CheckCheckpoint("checkpoint", key, cp); err != nil {
-		return lease.Lease{}, err
-	}
-	return s.mutate(ctx, "checkpoint", key, rules.Checkpoint(owner, counter, cp))
-}
-
-// PrepareCheckpoint implements lease.Store.
-func (s *Store) PrepareCheckpoint(ctx context.Context, key, owner string, counter int64, pending lease.Checkpoint, state []byte) (lease.Lease, error) {
-	if err := rules.CheckOwner("prepare checkpoint", key, "owner", owner); err != nil {
-		return lease.Lease{}, err
-	}
-	if err := rules.CheckCheckpoint("prepare checkpoint", key, pending); err != nil {
-		return lease.Lease{}, err
-	}
-	return s.mutate(ctx, "prepare checkpoint", key, rules.Prepare(owner, counter, pending, state))
-}
-
-// UpdateLeaseMeta implements lease.Store.
-func (s *Store) UpdateLeaseMeta(ctx context.Context, key string, u lease.MetaUpdate) (lease.Lease, error) {
-	return s.mutate(ctx, "update meta", key, rules.Meta(u))
 }
 
 // DeleteLease implements lease.Store.
