@@ -1,0 +1,98 @@
+package consumer
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/ksp-project/ksp/kinesis"
+	"github.com/ksp-project/ksp/lease"
+)
+
+// Checkpointer records how far a shard has been processed. A checkpoint
+// must lie between the last checkpoint and the last record delivered to the
+// processor, so nothing is ever checkpointed past a record that was not
+// processed. It is safe for concurrent use, but a processor normally calls
+// it from its own methods.
+type Checkpointer struct {
+	shard *shardLease
+
+	mu sync.Mutex // guards: last, largest, ended, closed
+	// last is the last checkpoint written (or the lease's at start).
+	last lease.Checkpoint
+	// largest is the last record delivered; SHARD_END once the shard ended
+	// and every record was delivered.
+	largest lease.Checkpoint
+	closed  bool
+}
+
+// Checkpoint checkpoints the last record delivered, or SHARD_END in
+// ShardEnded.
+func (c *Checkpointer) Checkpoint(ctx context.Context) error {
+	c.mu.Lock()
+	cp := c.largest
+	c.mu.Unlock()
+	if cp.IsZero() || cp.Compare(c.Last()) <= 0 {
+		return nil // nothing new was delivered
+	}
+	return c.write(ctx, cp)
+}
+
+// CheckpointAt checkpoints the user record (sequenceNumber,
+// subSequenceNumber), which must have been delivered.
+func (c *Checkpointer) CheckpointAt(ctx context.Context, sequenceNumber string, subSequenceNumber int64) error {
+	if !kinesis.ValidSequenceNumber(sequenceNumber) || subSequenceNumber < 0 {
+		return fmt.Errorf("%w: %q/%d is not a sequence number of shard %s", ErrInvalidCheckpoint, sequenceNumber, subSequenceNumber, c.shard.shardID)
+	}
+	return c.write(ctx, lease.Checkpoint{SequenceNumber: sequenceNumber, SubSequenceNumber: subSequenceNumber})
+}
+
+// CheckpointRecord checkpoints r, which must have been delivered.
+func (c *Checkpointer) CheckpointRecord(ctx context.Context, r Record) error {
+	return c.CheckpointAt(ctx, r.SequenceNumber, r.SubSequenceNumber)
+}
+
+// Last returns the last checkpoint written.
+func (c *Checkpointer) Last() lease.Checkpoint {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.last
+}
+
+func (c *Checkpointer) write(ctx context.Context, cp lease.Checkpoint) error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return fmt.Errorf("%w: shard %s", ErrShutdown, c.shard.shardID)
+	}
+	last, largest := c.last, c.largest
+	c.mu.Unlock()
+	if cp.Compare(last) < 0 || largest.IsZero() || cp.Compare(largest) > 0 {
+		return fmt.Errorf("%w: %s on shard %s is outside [last checkpoint %s, last record delivered %s]",
+			ErrInvalidCheckpoint, cp, c.shard.shardID, last, largest)
+	}
+	err := c.shard.checkpoint(ctx, cp)
+	c.shard.w.cfg.hooks.checkpoint(c.shard.shardID, cp, err)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	if cp.Compare(c.last) > 0 {
+		c.last = cp
+	}
+	c.mu.Unlock()
+	return nil
+}
+
+// delivered records that the processor got everything up to cp.
+func (c *Checkpointer) delivered(cp lease.Checkpoint) {
+	c.mu.Lock()
+	c.largest = cp
+	c.mu.Unlock()
+}
+
+func (c *Checkpointer) close() {
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+}

@@ -1,0 +1,75 @@
+// Package consumer is a KCL-grade Kinesis consumer: the workers of an
+// application share a lease table (the Java KCL's schema, see package lease)
+// and split a stream's shards between them, each shard processed by one
+// worker at a time.
+//
+//	c, err := consumer.New(
+//		consumer.WithStream("orders"),
+//		consumer.WithKinesis(kinesisClient),
+//		consumer.WithLeaseStore(leaseStore),
+//		consumer.WithHandler(func(ctx context.Context, records []consumer.Record) error { ... }),
+//	)
+//	err = c.Run(ctx) // until ctx ends; then a graceful shutdown
+//
+// Two processing APIs: a Handler gets each batch and the consumer
+// checkpoints after it returns nil (and handles SHARD_END itself); a
+// RecordProcessor gets the KCL lifecycle (Initialize, ProcessRecords with a
+// Checkpointer, ShardEnded, ShutdownRequested, LeaseLost) and checkpoints
+// when it chooses.
+//
+// # Guarantees
+//
+//   - At-least-once: a record is delivered again only when it was not
+//     checkpointed: after a crash (from the dead worker's last checkpoint),
+//     after a lease is stolen to balance the load, or after a failed batch.
+//     A graceful shutdown checkpoints and releases, so the next owner
+//     replays nothing (with a RecordProcessor: if it checkpoints in
+//     ShutdownRequested).
+//   - Per-shard order: one goroutine processes a shard, batch after batch.
+//   - Parent before child: after a split or merge, a child shard starts only
+//     once every parent's lease is checkpointed at SHARD_END, so per
+//     partition key the processing order is the put order.
+//   - Nothing is checkpointed past a record that was not delivered: a
+//     checkpoint lies between the last one and the last record delivered.
+//   - KPL aggregates are taken apart (package aggregation); checkpoints carry
+//     the sub-sequence number, so a restart in the middle of an aggregate
+//     resumes at the next user record. User records outside the shard's hash
+//     range are dropped, logged and counted (HookRecordsDropped).
+//
+// # Leases
+//
+// A worker renews its leases every third of the failover time (default
+// 10 s) by incrementing their counters. Other workers consider a lease
+// expired when its counter has not moved for a failover time by their own
+// clock, so no clocks need to agree. Every half failover time a worker
+// aims at ceil(leases / live workers): it takes expired and unowned leases
+// first, and when there are none steals (WithMaxLeasesToSteal, default 1)
+// from the most loaded worker. A worker that cannot renew a lease within the
+// failover time stops processing it (LeaseLost), since another worker may
+// have taken it. Shard sync (at start, every WithShardSyncInterval and when
+// a shard ends) creates leases for new shards and deletes the leases of
+// finished parents once all their children have leases.
+//
+// # Failures
+//
+// A processor that returns an error or panics is given the shard again from
+// its last checkpoint after a back-off; a Handler's batch is retried the
+// same way. Throttled reads back off; an expired iterator is replaced by one
+// after the last record read. A checkpoint that is not a sequence number of
+// the shard, a corrupt lease, a failing or slow lease store are logged and
+// retried with back-off, while the worker's other shards keep going.
+//
+// # Retrieval
+//
+// Shards are read by polling GetRecords (WithMaxRecords, WithIdleTime), up
+// to WithPrefetch batches ahead of the processor; a slow processor stops
+// the reader, so memory stays bounded. Retrieval sits behind an internal
+// per-shard reader interface so enhanced fan-out can plug in.
+//
+// # Metrics
+//
+// WithHooks takes values implementing any of the Hook* interfaces: lag
+// (millis behind latest) per shard, records and bytes processed with the
+// time taken, checkpoints, leases held, taken, stolen and lost, throttles,
+// dropped records, processing errors.
+package consumer

@@ -1,0 +1,152 @@
+package consumer
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+
+	ksp "github.com/ksp-project/ksp/kinesis"
+)
+
+var errReaderClosed = errors.New("consumer: reader closed")
+
+// pollingReader reads a shard with GetShardIterator and GetRecords in its
+// own goroutine, up to cfg.prefetch batches ahead of the processor. When
+// the buffer is full the goroutine waits, so a slow processor holds at most
+// prefetch batches in memory.
+type pollingReader struct {
+	cfg     *config
+	shardID string
+	log     *slog.Logger
+	ch      chan batch
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+}
+
+func newPollingReader(ctx context.Context, cfg *config, log *slog.Logger, shardID string, from startPosition) *pollingReader {
+	ctx, cancel := context.WithCancel(ctx)
+	r := &pollingReader{cfg: cfg, shardID: shardID, log: log, ch: make(chan batch, cfg.prefetch), cancel: cancel}
+	r.wg.Go(func() { r.run(ctx, from) })
+	return r
+}
+
+func (r *pollingReader) Next(ctx context.Context) (batch, error) {
+	select {
+	case b, ok := <-r.ch:
+		if !ok {
+			return batch{}, errReaderClosed
+		}
+		return b, nil
+	case <-ctx.Done():
+		return batch{}, context.Cause(ctx)
+	}
+}
+
+func (r *pollingReader) Close() {
+	r.cancel()
+	r.wg.Wait()
+}
+
+func (r *pollingReader) run(ctx context.Context, from startPosition) {
+	defer close(r.ch)
+	var (
+		iter    *string
+		lastSeq string // last record read: an expired iterator resumes after it
+		fails   int
+	)
+	for ctx.Err() == nil {
+		if iter == nil {
+			it, err := r.iterator(ctx, from, lastSeq)
+			if err != nil {
+				if !r.failed(ctx, "GetShardIterator", err, &fails) {
+					return
+				}
+				continue
+			}
+			iter = it
+		}
+		out, err := r.cfg.kinesis.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: iter, Limit: aws.Int32(r.cfg.maxRecords)})
+		if err != nil {
+			if ksp.Code(err) == ksp.ErrCodeExpiredIterator {
+				// The iterator sat unused too long (a slow processor
+				// kept the buffer full): get a fresh one where we were.
+				r.log.Info("shard iterator expired; resuming after the last record read", "after", lastSeq)
+				iter = nil
+				continue
+			}
+			if !r.failed(ctx, "GetRecords", err, &fails) {
+				return
+			}
+			continue
+		}
+		fails = 0
+		if n := len(out.Records); n > 0 {
+			lastSeq = aws.ToString(out.Records[n-1].SequenceNumber)
+		}
+		b := batch{records: out.Records, millisBehind: aws.ToInt64(out.MillisBehindLatest), end: out.NextShardIterator == nil, children: out.ChildShards}
+		select {
+		case r.ch <- b:
+		case <-ctx.Done():
+			return
+		}
+		if b.end {
+			return
+		}
+		iter = out.NextShardIterator
+		if !sleep(ctx, r.cfg.idle) {
+			return
+		}
+	}
+}
+
+// failed logs a failed call, counts throttles and backs off; it reports
+// false when ctx ended.
+func (r *pollingReader) failed(ctx context.Context, op string, err error, fails *int) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	if ksp.IsThrottle(err) {
+		r.cfg.hooks.throttle(r.shardID)
+		r.log.Debug(op+" throttled; backing off", "err", err, "attempt", *fails)
+	} else {
+		r.log.Warn(op+" failed; retrying", "err", err, "attempt", *fails)
+	}
+	d := backoff(max(r.cfg.idle, 50*time.Millisecond), r.cfg.retryMax, *fails)
+	*fails++
+	return sleep(ctx, d)
+}
+
+func (r *pollingReader) iterator(ctx context.Context, from startPosition, lastSeq string) (*string, error) {
+	in := &kinesis.GetShardIteratorInput{StreamName: aws.String(r.cfg.stream), ShardId: aws.String(r.shardID)}
+	switch {
+	case lastSeq != "":
+		in.ShardIteratorType = types.ShardIteratorTypeAfterSequenceNumber
+		in.StartingSequenceNumber = aws.String(lastSeq)
+	case from.cp.IsTrimHorizon():
+		in.ShardIteratorType = types.ShardIteratorTypeTrimHorizon
+	case from.cp.IsLatest():
+		in.ShardIteratorType = types.ShardIteratorTypeLatest
+	case from.cp.IsAtTimestamp():
+		in.ShardIteratorType = types.ShardIteratorTypeAtTimestamp
+		in.Timestamp = aws.Time(from.ts)
+	default:
+		// At, not after: the record may be an aggregate only partly
+		// processed; the shard consumer skips what was checkpointed.
+		in.ShardIteratorType = types.ShardIteratorTypeAtSequenceNumber
+		in.StartingSequenceNumber = aws.String(from.cp.SequenceNumber)
+	}
+	out, err := r.cfg.kinesis.GetShardIterator(ctx, in)
+	if err != nil {
+		return nil, err
+	}
+	if out.ShardIterator == nil {
+		return nil, errors.New("GetShardIterator returned no iterator")
+	}
+	return out.ShardIterator, nil
+}

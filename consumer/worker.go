@@ -1,0 +1,175 @@
+package consumer
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/ksp-project/ksp/lease"
+)
+
+// worker is one Run of a Consumer: the lease coordinator (renewing, taking,
+// shard sync) and the goroutines of the shards it holds.
+type worker struct {
+	cfg       *config
+	id        string
+	log       *slog.Logger
+	newReader readerFactory
+	// bg outlives Run's context, so the graceful shutdown can still
+	// checkpoint and release; it is never cancelled.
+	bg context.Context
+
+	mu     sync.Mutex // guards: shards
+	shards map[string]*shardLease
+	// shardWG tracks shard goroutines; Add only from the run loop.
+	shardWG sync.WaitGroup
+
+	syncNow chan struct{}
+	// obs is the taker's record of when each lease last changed, by the
+	// local clock; only the run loop touches it.
+	obs map[string]observation
+}
+
+func newWorker(cfg *config) *worker {
+	w := &worker{
+		cfg:     cfg,
+		id:      cfg.workerID,
+		log:     cfg.log,
+		shards:  make(map[string]*shardLease),
+		syncNow: make(chan struct{}, 1),
+		obs:     make(map[string]observation),
+	}
+	w.newReader = func(shardID string, from startPosition) shardReader {
+		return newPollingReader(w.bg, w.cfg, w.log.With("shard_id", shardID), shardID, from)
+	}
+	return w
+}
+
+// opTimeout bounds one lease store call.
+func (w *worker) opTimeout() time.Duration { return max(w.cfg.failover/2, time.Second) }
+
+// takeInterval is how often the worker looks for leases to take.
+func (w *worker) takeInterval() time.Duration { return w.cfg.failover / 2 }
+
+func (w *worker) requestSync() {
+	select {
+	case w.syncNow <- struct{}{}:
+	default:
+	}
+}
+
+func (w *worker) held() []*shardLease {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := make([]*shardLease, 0, len(w.shards))
+	for _, s := range w.shards {
+		out = append(out, s)
+	}
+	return out
+}
+
+// run runs the worker until ctx ends, then shuts down in order: stop
+// taking and syncing, stop the shards (each lets its processor finish and
+// checkpoint, then releases its lease), stop renewing, wait.
+func (w *worker) run(ctx context.Context) {
+	w.bg = context.WithoutCancel(ctx)
+	renewCtx, stopRenew := context.WithCancel(w.bg)
+	var loops sync.WaitGroup
+	loops.Go(func() { w.renewLoop(renewCtx) })
+	w.log.Info("worker started")
+
+	w.syncShards(ctx)
+	w.take(ctx)
+	takeT := time.NewTicker(w.takeInterval())
+	syncT := time.NewTicker(w.cfg.syncEvery)
+	for ctx.Err() == nil {
+		select {
+		case <-ctx.Done():
+		case <-takeT.C:
+			w.take(ctx)
+		case <-syncT.C:
+			w.syncShards(ctx)
+		case <-w.syncNow:
+			w.syncShards(ctx)
+			w.take(ctx)
+		}
+	}
+	takeT.Stop()
+	syncT.Stop()
+
+	w.log.Info("worker shutting down")
+	w.stopShards()
+	stopRenew()
+	loops.Wait()
+	w.log.Info("worker stopped")
+}
+
+func (w *worker) stopShards() {
+	shards := w.held()
+	for _, s := range shards {
+		s.requestShutdown()
+	}
+	done := make(chan struct{})
+	go func() { w.shardWG.Wait(); close(done) }()
+	t := time.NewTimer(w.cfg.shutdownMax)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		w.log.Warn("shutdown timeout: cancelling processors", "timeout", w.cfg.shutdownMax)
+		for _, s := range w.held() {
+			s.stop(errShutdownTimeout)
+		}
+		<-done
+	}
+}
+
+func (w *worker) renewLoop(ctx context.Context) {
+	t := time.NewTicker(w.cfg.failover / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for _, s := range w.held() {
+			if ctx.Err() != nil {
+				return
+			}
+			s.mu.Lock()
+			skip := s.lost || s.released
+			s.mu.Unlock()
+			if skip {
+				continue
+			}
+			if err := s.renew(ctx); err != nil {
+				s.log.Warn("lease renewal failed", "err", err)
+			}
+		}
+	}
+}
+
+// startShard starts the goroutine that owns a freshly taken lease.
+func (w *worker) startShard(l lease.Lease) {
+	ctx, stop := context.WithCancelCause(w.bg)
+	s := &shardLease{
+		w: w, key: l.LeaseKey, shardID: l.ShardID(),
+		log: w.log.With("shard_id", l.ShardID()),
+		ctx: ctx, stop: stop,
+		shutdown: make(chan struct{}), done: make(chan struct{}),
+		l: l, renewedAt: time.Now(),
+	}
+	w.mu.Lock()
+	w.shards[s.key] = s
+	w.mu.Unlock()
+	w.shardWG.Go(func() {
+		defer close(s.done)
+		defer stop(nil)
+		w.consumeShard(s)
+		w.mu.Lock()
+		delete(w.shards, s.key)
+		w.mu.Unlock()
+	})
+}
