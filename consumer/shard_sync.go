@@ -2,6 +2,7 @@ package consumer
 
 import (
 	"context"
+	"errors"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
@@ -30,6 +31,10 @@ func (w *worker) syncShards(ctx context.Context) {
 		return
 	}
 	leases, err := w.cfg.store.ListLeases(opCtx)
+	if errors.Is(err, lease.ErrCorruptLease) {
+		w.log.Warn("some lease items are corrupt and were left out", "err", err)
+		err = nil
+	}
 	if err != nil {
 		if ctx.Err() == nil {
 			w.log.Warn("shard sync: listing leases failed", "err", err)

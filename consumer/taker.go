@@ -2,6 +2,7 @@ package consumer
 
 import (
 	"context"
+	"errors"
 	"math/rand/v2"
 	"slices"
 	"time"
@@ -26,6 +27,10 @@ func (w *worker) take(ctx context.Context) {
 	opCtx, cancel := context.WithTimeout(ctx, w.opTimeout())
 	all, err := w.cfg.store.ListLeases(opCtx)
 	cancel()
+	if errors.Is(err, lease.ErrCorruptLease) {
+		w.log.Warn("some lease items are corrupt and were left out", "err", err)
+		err = nil
+	}
 	if err != nil {
 		if ctx.Err() == nil {
 			w.log.Warn("listing leases failed", "err", err)

@@ -26,6 +26,10 @@ var (
 	ErrInvalidArgument = errors.New("lease: invalid argument")
 	// ErrClosed reports a call on a closed store.
 	ErrClosed = errors.New("lease: store closed")
+	// ErrCorruptLease reports stored items that cannot be read as leases.
+	// ListLeases leaves them out and returns the good leases together with
+	// an error matching ErrCorruptLease that names them.
+	ErrCorruptLease = errors.New("lease: corrupt lease item")
 )
 
 // Store is a lease table. Its operations mirror the Java KCL's
@@ -50,7 +54,9 @@ type Store interface {
 	CreateLeaseIfNotExists(ctx context.Context, l Lease) (created bool, err error)
 	// GetLease returns the lease with the key, or ErrLeaseNotFound.
 	GetLease(ctx context.Context, key string) (Lease, error)
-	// ListLeases returns every lease, sorted by key.
+	// ListLeases returns every lease, sorted by key. Items that cannot be
+	// decoded are left out: the good leases come back with an error matching
+	// ErrCorruptLease, so one bad item does not stop every worker.
 	ListLeases(ctx context.Context) ([]Lease, error)
 
 	// RenewLease adds one to the counter.

@@ -292,6 +292,7 @@ func (s *Store) ListLeases(ctx context.Context) ([]lease.Lease, error) {
 		return nil, err
 	}
 	out := []lease.Lease{}
+	var corrupt []error
 	in := &dynamodb.ScanInput{TableName: &s.table, ConsistentRead: &s.cfg.consistentReads}
 	for {
 		page, err := s.client.Scan(ctx, in)
@@ -301,7 +302,8 @@ func (s *Store) ListLeases(ctx context.Context) ([]lease.Lease, error) {
 		for _, item := range page.Items {
 			l, err := decodeItem(item)
 			if err != nil {
-				return nil, fmt.Errorf("dynamo: list table %q: %w", s.table, err)
+				corrupt = append(corrupt, err)
+				continue
 			}
 			out = append(out, l)
 		}
@@ -311,6 +313,9 @@ func (s *Store) ListLeases(ctx context.Context) ([]lease.Lease, error) {
 		in.ExclusiveStartKey = page.LastEvaluatedKey
 	}
 	slices.SortFunc(out, func(a, b lease.Lease) int { return strings.Compare(a.LeaseKey, b.LeaseKey) })
+	if len(corrupt) > 0 {
+		return out, fmt.Errorf("dynamo: list table %q: %d items left out: %w: %w", s.table, len(corrupt), lease.ErrCorruptLease, errors.Join(corrupt...))
+	}
 	return out, nil
 }
 

@@ -69,6 +69,28 @@ func TestDynamo(t *testing.T) {
 	t.Run("WritesKCLItems", func(t *testing.T) { testWritesKCLItems(t, client) })
 	t.Run("RetriedWriteThatSucceeded", func(t *testing.T) { testRetriedWrite(t, p.URL) })
 	t.Run("Paging", func(t *testing.T) { testPaging(t, client) })
+	t.Run("CorruptItemLeftOut", func(t *testing.T) { testCorruptItemLeftOut(t, client) })
+}
+
+// testCorruptItemLeftOut: one undecodable item does not hide the good leases.
+func testCorruptItemLeftOut(t *testing.T, client *dynamodb.Client) {
+	ctx := context.Background()
+	s := newTable(t, client)
+	mustTable(t, s)
+	if _, err := s.CreateLeaseIfNotExists(ctx, lease.Lease{LeaseKey: "shardId-000000000001", Checkpoint: lease.TrimHorizon}); err != nil {
+		t.Fatal(err)
+	}
+	bad := map[string]types.AttributeValue{"leaseKey": sAV("shardId-000000000002"), "leaseCounter": sAV("not a number")}
+	if _, err := client.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.Table()), Item: bad}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.ListLeases(ctx)
+	if !errors.Is(err, lease.ErrCorruptLease) || !strings.Contains(err.Error(), "1 items left out") {
+		t.Fatalf("ListLeases error = %v, want ErrCorruptLease", err)
+	}
+	if len(got) != 1 || got[0].LeaseKey != "shardId-000000000001" {
+		t.Fatalf("ListLeases = %+v, want the good lease", got)
+	}
 }
 
 func testTableLikeKCL(t *testing.T, client *dynamodb.Client) {
