@@ -1,0 +1,258 @@
+package bench
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/ksp-project/ksp/producer"
+	"github.com/ksp-project/ksp/server"
+	"github.com/ksp-project/ksp/server/servertest"
+)
+
+// GoalProduceAggregated is the target rate of `ksp bench produce` with
+// aggregation on: user records per second.
+const GoalProduceAggregated = 500_000
+
+// ProduceConfig describes one run of the producer benchmark. Zero fields
+// take the defaults named on each.
+type ProduceConfig struct {
+	// Records put with aggregation on (default 1,000,000).
+	Records int
+	// RawRecords put with aggregation off (default 200,000).
+	RawRecords int
+	// Shards of the stream (default 4).
+	Shards int
+	// Size of each record's data in bytes, at least 8 (default 100).
+	Size int
+	// Writers are the goroutines calling Put (default 4).
+	Writers int
+	// Progress receives a line per phase (nil: none).
+	Progress io.Writer
+}
+
+func (c *ProduceConfig) setDefaults() {
+	if c.Records == 0 {
+		c.Records = 1_000_000
+	}
+	if c.RawRecords == 0 {
+		c.RawRecords = 200_000
+	}
+	if c.Shards == 0 {
+		c.Shards = 4
+	}
+	if c.Size == 0 {
+		c.Size = 100
+	}
+	if c.Writers == 0 {
+		c.Writers = 4
+	}
+	if c.Progress == nil {
+		c.Progress = io.Discard
+	}
+}
+
+// Validate reports the first setting that cannot run.
+func (c ProduceConfig) Validate() error {
+	c.setDefaults()
+	switch {
+	case c.Records < 1 || c.RawRecords < 1:
+		return fmt.Errorf("records must be at least 1, not %d and %d", c.Records, c.RawRecords)
+	case c.Shards < 1 || c.Shards > 500:
+		return fmt.Errorf("shards must be in 1..500, not %d", c.Shards)
+	case c.Size < 8 || c.Size > 1<<20-64:
+		return fmt.Errorf("size must be in 8..%d bytes, not %d", 1<<20-64, c.Size)
+	case c.Writers < 1:
+		return fmt.Errorf("writers must be at least 1, not %d", c.Writers)
+	}
+	return nil
+}
+
+// ProduceResult is one mode of the producer benchmark.
+type ProduceResult struct {
+	Aggregation bool    `json:"aggregation"`
+	Records     int     `json:"records"`
+	Seconds     float64 `json:"seconds"`
+	PerSecond   float64 `json:"user_records_per_second"`
+	// CPUPerRecord is the process's CPU time (user + system) per user
+	// record; the embedded server runs in the same process and is included.
+	CPUPerRecord time.Duration `json:"cpu_ns_per_record"`
+	// AllocsPerRecord counts heap allocations per user record, the server's
+	// included.
+	AllocsPerRecord   float64 `json:"allocs_per_record"`
+	KinesisRecords    int64   `json:"kinesis_records"`
+	Requests          int64   `json:"requests"`
+	BytesPerRequest   float64 `json:"bytes_per_request"`
+	RecordsPerKinesis float64 `json:"user_records_per_kinesis_record"`
+	Retries           int64   `json:"retries"`
+}
+
+// ProduceReport is the outcome of `ksp bench produce`.
+type ProduceReport struct {
+	Size    int             `json:"size"`
+	Shards  int             `json:"shards"`
+	Writers int             `json:"writers"`
+	CPUs    int             `json:"cpus"`
+	LoadAvg float64         `json:"load_average"`
+	Results []ProduceResult `json:"results"`
+}
+
+// RunProduce puts records through a producer into the embedded server
+// (limits off, in-memory store), with aggregation on and then off.
+func RunProduce(ctx context.Context, cfg ProduceConfig) (*ProduceReport, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	rep := &ProduceReport{Size: cfg.Size, Shards: cfg.Shards, Writers: cfg.Writers, CPUs: runtime.NumCPU(), LoadAvg: loadAvg()}
+	for _, agg := range []bool{true, false} {
+		n := cfg.Records
+		if !agg {
+			n = cfg.RawRecords
+		}
+		fmt.Fprintf(cfg.Progress, "produce: %d records, aggregation %v\n", n, agg)
+		res, err := runProduceOnce(ctx, cfg, agg, n)
+		if err != nil {
+			return nil, err
+		}
+		rep.Results = append(rep.Results, *res)
+	}
+	return rep, nil
+}
+
+func runProduceOnce(ctx context.Context, cfg ProduceConfig, agg bool, n int) (*ProduceResult, error) {
+	srv, err := server.New(server.Options{DisableLimits: true})
+	if err != nil {
+		return nil, err
+	}
+	if err := srv.Start(); err != nil {
+		return nil, err
+	}
+	defer srv.Close()
+	client := servertest.NewClient(srv.URL(), srv.Region(), func(o *kinesis.Options) { o.HTTPClient = produceHTTPClient() })
+	if _, err := client.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String(streamName), ShardCount: aws.Int32(int32(cfg.Shards))}); err != nil {
+		return nil, err
+	}
+	if err := servertest.WaitActive(ctx, client, streamName); err != nil {
+		return nil, err
+	}
+	p, err := producer.New(client, streamName, producer.Aggregation(agg), producer.RateLimit(0))
+	if err != nil {
+		return nil, err
+	}
+	keys := make([]string, 10000)
+	for i := range keys {
+		keys[i] = "user-" + strconv.Itoa(i)
+	}
+	// Records share their data buffers per writer slot: the producer does
+	// not copy data, and the benchmark measures the producer, not the caller.
+	var (
+		wg       sync.WaitGroup
+		errOnce  sync.Once
+		firstErr error
+	)
+	runtime.GC()
+	var m0, m1 runtime.MemStats
+	runtime.ReadMemStats(&m0)
+	cpu0 := cpuTime()
+	start := time.Now()
+	for w := range cfg.Writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			data := make([]byte, cfg.Size)
+			binary.BigEndian.PutUint64(data, uint64(w))
+			for i := w; i < n; i += cfg.Writers {
+				if _, err := p.Put(ctx, producer.Record{PartitionKey: keys[i%len(keys)], Data: data}); err != nil {
+					errOnce.Do(func() { firstErr = err })
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err := p.Close(ctx); err != nil && firstErr == nil {
+		firstErr = err
+	}
+	elapsed := time.Since(start)
+	cpu := cpuTime() - cpu0
+	runtime.ReadMemStats(&m1)
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	st := p.Stats()
+	if st.UserRecordsPut != int64(n) {
+		return nil, fmt.Errorf("produce: %d of %d records put (%d failed)", st.UserRecordsPut, n, st.UserRecordsFailed)
+	}
+	return &ProduceResult{
+		Aggregation: agg, Records: n, Seconds: elapsed.Seconds(), PerSecond: float64(n) / elapsed.Seconds(),
+		CPUPerRecord:    cpu / time.Duration(n),
+		AllocsPerRecord: float64(m1.Mallocs-m0.Mallocs) / float64(n),
+		KinesisRecords:  st.KinesisRecordsPut, Requests: st.Requests,
+		BytesPerRequest:   float64(st.RequestBytes) / float64(max(st.Requests, 1)),
+		RecordsPerKinesis: float64(n) / float64(max(st.KinesisRecordsPut, 1)),
+		Retries:           st.Retries,
+	}, nil
+}
+
+// produceHTTPClient speaks h2c, as servertest.Client does (see there why
+// not HTTP/1.1).
+func produceHTTPClient() *http.Client {
+	var protocols http.Protocols
+	protocols.SetUnencryptedHTTP2(true)
+	return &http.Client{Transport: &http.Transport{Protocols: &protocols}}
+}
+
+// cpuTime is the process's user plus system CPU time.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// WriteJSON prints the report as one indented JSON document.
+func (r *ProduceReport) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}
+
+// WriteTable prints the report for people.
+func (r *ProduceReport) WriteTable(w io.Writer) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "ksp bench produce: %d-byte records from %d goroutines through producer.Put into the embedded server (limits off, %d shards)\n", r.Size, r.Writers, r.Shards)
+	fmt.Fprintf(&b, "machine: %d CPUs, load average %.2f at start; CPU time and allocations include the in-process server\n\n", r.CPUs, r.LoadAvg)
+	rows := [][]string{{"aggregation", "user records", "user rec/s", "CPU/record", "allocs/record", "Kinesis records", "user/Kinesis", "requests", "bytes/request"}}
+	for _, res := range r.Results {
+		rows = append(rows, []string{
+			map[bool]string{true: "on", false: "off"}[res.Aggregation], comma(float64(res.Records)), comma(res.PerSecond),
+			res.CPUPerRecord.String(), strconv.FormatFloat(res.AllocsPerRecord, 'f', 1, 64), comma(float64(res.KinesisRecords)),
+			strconv.FormatFloat(res.RecordsPerKinesis, 'f', 1, 64), comma(float64(res.Requests)), comma(res.BytesPerRequest),
+		})
+	}
+	writeColumns(&b, rows)
+	for _, res := range r.Results {
+		if res.Aggregation {
+			verdict := "met"
+			if res.PerSecond < GoalProduceAggregated {
+				verdict = "not met"
+			}
+			fmt.Fprintf(&b, "\ngoal: ≥ %s user records/s with aggregation: %s (%s)\n", comma(GoalProduceAggregated), comma(res.PerSecond), verdict)
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}

@@ -1,0 +1,39 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestRunProduceSmall(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	rep, err := RunProduce(ctx, ProduceConfig{Records: 20000, RawRecords: 2000, Shards: 2, Writers: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Results) != 2 || !rep.Results[0].Aggregation || rep.Results[1].Aggregation {
+		t.Fatalf("results %+v", rep.Results)
+	}
+	for _, r := range rep.Results {
+		if r.PerSecond <= 0 || r.Requests < 1 || r.BytesPerRequest <= 0 || r.KinesisRecords < 1 {
+			t.Fatalf("result %+v", r)
+		}
+	}
+	var out bytes.Buffer
+	if err := rep.WriteTable(&out); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"user rec/s", "allocs/record", "bytes/request", "goal: ≥ 500,000"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, &out)
+		}
+	}
+	t.Logf("\n%s", &out)
+	if err := (ProduceConfig{Size: 4}).Validate(); err == nil {
+		t.Error("size 4 accepted")
+	}
+}

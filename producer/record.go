@@ -1,0 +1,170 @@
+package producer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/ksp-project/ksp/kinesis"
+)
+
+var (
+	// ErrClosed: Put after Close, or a record still unsent when Close's
+	// context ended (then wrapping the last cause).
+	ErrClosed = errors.New("producer: closed")
+	// ErrBufferFull: the buffer budget is used up and the policy is FailFast.
+	ErrBufferFull = errors.New("producer: buffer full")
+	// ErrRecordExpired: the record was not put within the RecordTTL; the
+	// error wraps the last cause.
+	ErrRecordExpired = errors.New("producer: record expired")
+)
+
+// Record is one user record.
+type Record struct {
+	// PartitionKey is required: 1 to 256 Unicode characters. Without an
+	// ExplicitHashKey, its MD5 picks the shard.
+	PartitionKey string
+	// ExplicitHashKey, when not "", picks the shard instead: a decimal in
+	// 0…2^128−1.
+	ExplicitHashKey string
+	// Data is the payload. Put does not copy it: leave it unchanged until
+	// the record's result is in.
+	Data []byte
+}
+
+// Result is how a user record ended: put (Err nil) or failed.
+type Result struct {
+	// ShardID and SequenceNumber are those of the Kinesis record that
+	// carries the user record; records aggregated together share them.
+	ShardID        string
+	SequenceNumber string
+	// SubSequenceNumber is the user record's position in its aggregated
+	// Kinesis record (0 when sent alone), as consumers see it after
+	// deaggregation.
+	SubSequenceNumber int64
+	// Aggregated reports that the record was sent inside an aggregate of
+	// two or more user records.
+	Aggregated bool
+	// Attempts is how many PutRecords requests carried the record.
+	Attempts int
+	// Err is nil on success; else ErrRecordExpired, ErrClosed, a
+	// non-retryable Kinesis error, each wrapping the cause where there is one.
+	Err error
+}
+
+// Pending is the handle of a record accepted by Put: its result arrives
+// later, exactly once.
+type Pending struct {
+	rec     Record
+	hash    kinesis.HashKey
+	size    int64 // charged to the buffer budget
+	putAt   time.Time
+	sentAt  time.Time // first attempt
+	tries   int
+	lastErr error
+
+	finished atomic.Bool // the result is decided (under Producer.mu)
+	final    Result      // set with finished, published by deliver
+
+	// The done channel is made on first use: most callers of a fast
+	// producer never wait on single records.
+	mu        sync.Mutex // guards: done, delivered, res after delivery
+	done      chan struct{}
+	delivered bool
+	res       Result
+}
+
+// Done is closed when the result is in.
+func (p *Pending) Done() <-chan struct{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.done == nil {
+		p.done = make(chan struct{})
+		if p.delivered {
+			close(p.done)
+		}
+	}
+	return p.done
+}
+
+// Result returns the result once it is in; before, ok is false.
+func (p *Pending) Result() (r Result, ok bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.delivered {
+		return Result{}, false
+	}
+	return p.res, true
+}
+
+// Wait waits for the result. err is the record's error (Result.Err), or the
+// context's when ctx ends first.
+func (p *Pending) Wait(ctx context.Context) (Result, error) {
+	if r, ok := p.Result(); ok {
+		return r, r.Err
+	}
+	select {
+	case <-p.Done():
+		r, _ := p.Result()
+		return r, r.Err
+	case <-ctx.Done():
+		return Result{}, ctx.Err()
+	}
+}
+
+// publish makes the result visible and wakes waiters.
+func (p *Pending) publish(res Result) {
+	p.mu.Lock()
+	p.res = res
+	p.delivered = true
+	p.rec.Data = nil // the caller's buffer is theirs again
+	if p.done != nil {
+		close(p.done)
+	}
+	p.mu.Unlock()
+}
+
+// bookkeeping approximates the memory a buffered record holds besides its
+// data and keys (the Pending, its channel, queue slots), for the budget.
+const bookkeeping = 400
+
+// validate checks a record as Kinesis would, and returns its hash key. The
+// errors are *kinesis.Error with the code Kinesis answers such a record
+// with, naming the field and its value.
+func validate(r *Record, maxRecordSize int) (kinesis.HashKey, error) {
+	pk := r.PartitionKey
+	if len(pk) == 0 || (len(pk) > kinesis.MaxPartitionKeyLength && utf8.RuneCountInString(pk) > kinesis.MaxPartitionKeyLength) {
+		return kinesis.HashKey{}, kinesis.Errorf(kinesis.ErrCodeValidation,
+			"1 validation error detected: Value '%s' at 'partitionKey' failed to satisfy constraint: Member must have length between 1 and %d (it has %d characters)",
+			shorten(pk), kinesis.MaxPartitionKeyLength, utf8.RuneCountInString(pk))
+	}
+	if !utf8.ValidString(pk) {
+		return kinesis.HashKey{}, kinesis.Errorf(kinesis.ErrCodeValidation,
+			"1 validation error detected: Value %q at 'partitionKey' failed to satisfy constraint: Member must be valid Unicode", shorten(pk))
+	}
+	if size := len(r.Data) + len(pk); size > maxRecordSize {
+		return kinesis.HashKey{}, kinesis.Errorf(kinesis.ErrCodeInvalidArgument,
+			"Record size (data + partition key) of %d bytes for partition key '%s' exceeds the MaxRecordSize of %d bytes", size, shorten(pk), maxRecordSize)
+	}
+	if r.ExplicitHashKey != "" {
+		h, err := kinesis.ParseHashKey(r.ExplicitHashKey)
+		if err != nil {
+			return kinesis.HashKey{}, kinesis.Errorf(kinesis.ErrCodeInvalidArgument,
+				"Invalid ExplicitHashKey. ExplicitHashKey must be in the range: [0, 2^128-1]. Specified value was %s", shorten(r.ExplicitHashKey))
+		}
+		return h, nil
+	}
+	return kinesis.HashPartitionKey(pk), nil
+}
+
+// shorten keeps error messages readable for huge values.
+func shorten(s string) string {
+	if len(s) <= 64 {
+		return s
+	}
+	return fmt.Sprintf("%s…(%d bytes)", s[:64], len(s))
+}

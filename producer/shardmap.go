@@ -1,0 +1,365 @@
+package producer
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"google.golang.org/protobuf/encoding/protowire"
+
+	ksk "github.com/ksp-project/ksp/kinesis"
+)
+
+// shard is an open shard as the producer sees it: the records predicted
+// for it, and its rate limiter. Guarded by Producer.mu.
+type shard struct {
+	id      string
+	rng     ksk.HashKeyRange
+	retired bool // closed by resharding; its records were routed anew
+
+	open      []*Pending // the container being filled
+	openSize  int        // upper bound of its PutSize when aggregated
+	openSince time.Time  // Put time of its oldest record
+
+	queue    []*container // sealed, in order, not in flight
+	inflight int          // containers in flight
+
+	// Token buckets for records and bytes; factor scales both (AIMD).
+	recTok, byteTok float64
+	last            time.Time
+	factor          float64
+	lastCut         time.Time
+	tRec, tByte     float64 // taken by the request being collected
+}
+
+// container is one Kinesis record to be: one user record, or several
+// aggregated, all predicted for one shard.
+type container struct {
+	shard     *shard
+	recs      []*Pending
+	putSize   int // upper bound until built, exact after
+	due       time.Time
+	expires   time.Time
+	notBefore time.Time // backoff
+	tries     int
+
+	built      bool
+	aggregated bool
+	pk, ehk    string
+	data       []byte
+	leftover   []*Pending // did not fit when built (a size estimate bug); requeued
+}
+
+// misrouted is an aggregate that landed on a shard other than predicted,
+// whose records must be checked against that shard's range.
+type misrouted struct {
+	c       *container
+	shardID string
+	seq     string
+}
+
+// aggBase is the aggregate overhead: magic, MD5 and the partition key "a".
+const aggBase = 20 + 1
+
+// aggGrow bounds what the n-th record (0-based) adds to an aggregate,
+// assuming its keys are new to the tables.
+func aggGrow(pd *Pending, n int) int {
+	idx := protowire.SizeVarint(uint64(n))
+	inner := 1 + idx + 1 + protowire.SizeBytes(len(pd.rec.Data))
+	grow := 1 + protowire.SizeBytes(len(pd.rec.PartitionKey))
+	if pd.rec.ExplicitHashKey != "" {
+		inner += 1 + idx
+		grow += 1 + protowire.SizeBytes(len(pd.rec.ExplicitHashKey))
+	}
+	return grow + 1 + protowire.SizeBytes(inner)
+}
+
+// lookupLocked returns the open shard whose range holds h, or nil.
+func (p *Producer) lookupLocked(h ksk.HashKey) *shard {
+	i, _ := slices.BinarySearchFunc(p.shards, h, func(s *shard, h ksk.HashKey) int { return s.rng.Start.Cmp(h) })
+	// i is the first shard starting after h (or at it).
+	if i < len(p.shards) && p.shards[i].rng.Start == h {
+		return p.shards[i]
+	}
+	if i == 0 {
+		return nil
+	}
+	if s := p.shards[i-1]; s.rng.Contains(h) {
+		return s
+	}
+	return nil
+}
+
+// routeLocked adds a record to its predicted shard's container, sealing
+// the container first when the record would not fit. It reports whether
+// the dispatcher should look.
+func (p *Producer) routeLocked(pd *Pending) bool {
+	if p.aborted != nil { // Close gave up: nothing will send it
+		p.completeLocked(pd, Result{Attempts: pd.tries, Err: wrapLast(p.aborted, pd.lastErr)})
+		return false
+	}
+	var s *shard
+	if p.mapLoaded {
+		s = p.lookupLocked(pd.hash)
+	}
+	if s == nil {
+		if p.mapLoaded { // the map has a hole: ask for a new one
+			p.staleLocked()
+		}
+		p.unrouted = append(p.unrouted, pd)
+		return false
+	}
+	if !p.cfg.aggregation {
+		c := &container{shard: s, recs: []*Pending{pd}, putSize: len(pd.rec.Data) + len(pd.rec.PartitionKey)}
+		c.due, c.expires = pd.putAt.Add(p.cfg.linger), pd.putAt.Add(p.cfg.ttl)
+		p.enqueueLocked(c)
+		return len(s.queue) == 1 || p.queued%p.cfg.collectCount == 0
+	}
+	grow := aggGrow(pd, len(s.open))
+	sealed := false
+	if len(s.open) > 0 && s.openSize+grow > int(p.aggLimit.Load()) {
+		p.sealLocked(s)
+		grow, sealed = aggGrow(pd, 0), true
+	}
+	if len(s.open) == 0 {
+		s.openSize, s.openSince = aggBase, pd.putAt
+	} else if pd.putAt.Before(s.openSince) {
+		s.openSince = pd.putAt
+	}
+	s.open = append(s.open, pd)
+	s.openSize += grow
+	return sealed || len(s.open) == 1
+}
+
+// enqueueLocked appends a sealed container to its shard's queue.
+func (p *Producer) enqueueLocked(c *container) {
+	c.shard.queue = append(c.shard.queue, c)
+	p.queued++
+}
+
+// sealLocked closes the shard's open container and queues it.
+func (p *Producer) sealLocked(s *shard) {
+	if len(s.open) == 0 {
+		return
+	}
+	c := &container{shard: s, recs: s.open, putSize: s.openSize, due: s.openSince.Add(p.cfg.linger)}
+	if len(c.recs) == 1 {
+		c.putSize = min(c.putSize, len(c.recs[0].rec.Data)+len(c.recs[0].rec.PartitionKey)+aggBase+64)
+	}
+	oldest := c.recs[0].putAt
+	for _, pd := range c.recs[1:] {
+		if pd.putAt.Before(oldest) {
+			oldest = pd.putAt
+		}
+	}
+	c.expires = oldest.Add(p.cfg.ttl)
+	s.open, s.openSize = nil, 0
+	p.enqueueLocked(c)
+}
+
+// staleLocked marks the shard map stale: sending pauses until the refresher
+// has a new one.
+func (p *Producer) staleLocked() {
+	if p.mapStale {
+		return
+	}
+	p.mapStale = true
+	select {
+	case p.refresh <- struct{}{}:
+	default:
+	}
+}
+
+// refresher loads the shard map when asked: at start, and whenever a record
+// lands on an unexpected shard or routing finds a hole.
+func (p *Producer) refresher() {
+	defer p.wg.Done()
+	if _, ok := p.client.(summarizer); ok && p.cfg.maxRecordSize == 0 {
+		p.describe()
+	}
+	for {
+		select {
+		case <-p.refresh:
+		case <-p.stop:
+			return
+		}
+		for attempt := 1; ; attempt++ {
+			err := p.loadShardMap()
+			if err == nil {
+				break
+			}
+			p.log.Warn("listing shards failed", "err", err, "attempt", attempt)
+			if !p.sleep(backoff(p.cfg.backoffMin, p.cfg.backoffMax, attempt)) {
+				return
+			}
+		}
+		// ListShards allows 100 calls/s per stream, shared with consumers.
+		if !p.sleep(50 * time.Millisecond) {
+			return
+		}
+	}
+}
+
+// sleep waits d, or reports false when the producer stops first.
+func (p *Producer) sleep(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-p.stop:
+		return false
+	}
+}
+
+// describe reads the stream's MaxRecordSize, once, best effort.
+func (p *Producer) describe() {
+	ctx, cancel := context.WithTimeout(p.runCtx, p.cfg.requestTimeout)
+	defer cancel()
+	out, err := p.client.(summarizer).DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String(p.stream)})
+	if err != nil {
+		p.log.Debug("DescribeStreamSummary failed; assuming the default MaxRecordSize", "err", err)
+		return
+	}
+	if s := out.StreamDescriptionSummary; s != nil && s.MaxRecordSizeInKiB != nil {
+		if n := int(*s.MaxRecordSizeInKiB) << 10; n > 0 && n <= ksk.MaxMaxRecordSizeKiB<<10 {
+			p.setMaxRecordSize(n)
+		}
+	}
+}
+
+type shardDesc struct {
+	id   string
+	rng  ksk.HashKeyRange
+	open bool
+}
+
+// loadShardMap lists every shard (all pages) and installs the map.
+func (p *Producer) loadShardMap() error {
+	var all []shardDesc
+	in := &kinesis.ListShardsInput{StreamName: aws.String(p.stream)}
+	for page := 0; page < 10000; page++ {
+		ctx, cancel := context.WithTimeout(p.runCtx, p.cfg.requestTimeout)
+		out, err := p.client.ListShards(ctx, in)
+		cancel()
+		if err != nil {
+			return err
+		}
+		for _, s := range out.Shards {
+			if s.ShardId == nil || s.HashKeyRange == nil || s.HashKeyRange.StartingHashKey == nil || s.HashKeyRange.EndingHashKey == nil {
+				return fmt.Errorf("ListShards returned a shard without id or hash key range")
+			}
+			start, err1 := ksk.ParseHashKey(*s.HashKeyRange.StartingHashKey)
+			end, err2 := ksk.ParseHashKey(*s.HashKeyRange.EndingHashKey)
+			if err1 != nil || err2 != nil {
+				return fmt.Errorf("ListShards: shard %s has a bad hash key range", *s.ShardId)
+			}
+			open := s.SequenceNumberRange == nil || s.SequenceNumberRange.EndingSequenceNumber == nil
+			all = append(all, shardDesc{id: *s.ShardId, rng: ksk.HashKeyRange{Start: start, End: end}, open: open})
+		}
+		if out.NextToken == nil {
+			p.applyShardMap(all)
+			return nil
+		}
+		in = &kinesis.ListShardsInput{NextToken: out.NextToken}
+	}
+	return fmt.Errorf("ListShards: too many pages")
+}
+
+// applyShardMap installs a shard map and routes anew every record that was
+// waiting for one or was predicted for a shard that has closed.
+func (p *Producer) applyShardMap(all []shardDesc) {
+	p.stats.refreshes.Add(1)
+	now := p.cfg.now()
+	p.mu.Lock()
+	ranges := make(map[string]ksk.HashKeyRange, len(all))
+	var open []*shard
+	byID := make(map[string]*shard, len(all))
+	for _, d := range all {
+		ranges[d.id] = d.rng
+		if !d.open {
+			continue
+		}
+		s := p.byID[d.id]
+		if s == nil {
+			s = &shard{id: d.id, rng: d.rng, factor: 1, last: now}
+			s.recTok, s.byteTok = p.recRate(s), p.byteRate(s)
+		}
+		open = append(open, s)
+		byID[d.id] = s
+	}
+	slices.SortFunc(open, func(a, b *shard) int { return a.rng.Start.Cmp(b.rng.Start) })
+	var moved []*Pending
+	for _, s := range p.shards {
+		if byID[s.id] == s {
+			continue
+		}
+		s.retired = true
+		for _, c := range s.queue {
+			moved = append(moved, c.recs...)
+		}
+		p.queued -= len(s.queue)
+		moved = append(moved, s.open...)
+		s.queue, s.open = nil, nil
+	}
+	p.shards, p.byID, p.ranges = open, byID, ranges
+	p.mapLoaded, p.mapStale = true, false
+	unverified := p.unverified
+	p.unverified = nil
+	for _, u := range unverified {
+		rng, ok := ranges[u.shardID]
+		if !ok { // not listed any more: it is in the stream, trust it
+			rng = ksk.HashKeyRange{End: ksk.MaxHashKey}
+		}
+		p.resolveMisroutedLocked(u, rng)
+	}
+	for _, pd := range moved {
+		p.routeLocked(pd)
+	}
+	unrouted := p.unrouted
+	p.unrouted = nil
+	for _, pd := range unrouted {
+		p.routeLocked(pd)
+	}
+	n := len(open)
+	list := p.takeCompletedLocked()
+	p.mu.Unlock()
+	p.deliver(list)
+	p.log.Debug("shard map loaded", "open_shards", n, "shards", len(all), "rerouted", len(moved))
+	p.nudge()
+}
+
+// resolveMisroutedLocked ends the records of an aggregate that landed on a
+// shard with range rng: those inside it are put; the others would be dropped
+// by consumers that filter by hash range (the KCL), so they are put again.
+func (p *Producer) resolveMisroutedLocked(u misrouted, rng ksk.HashKeyRange) {
+	again := 0
+	for j, pd := range u.c.recs {
+		if rng.Contains(pd.hash) {
+			p.completeLocked(pd, Result{ShardID: u.shardID, SequenceNumber: u.seq, SubSequenceNumber: int64(j), Aggregated: true, Attempts: pd.tries})
+			continue
+		}
+		again++
+		p.routeLocked(pd)
+	}
+	if again > 0 {
+		p.stats.misrouted.Add(int64(again))
+		p.log.Warn("aggregate landed on a shard that does not own all its records; putting those again",
+			"shard_id", u.shardID, "predicted", u.c.shard.id, "records", len(u.c.recs), "again", again)
+	}
+}
+
+// backoff is the wait before the attempt-th retry: exponential, capped,
+// with jitter (between half and all of it).
+func backoff(lo, hi time.Duration, attempt int) time.Duration {
+	d := lo
+	for i := 1; i < attempt && d < hi; i++ {
+		d *= 2
+	}
+	d = min(d, hi)
+	return d/2 + rand.N(d/2+1)
+}
