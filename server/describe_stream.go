@@ -99,10 +99,15 @@ func describeStream(s *Server, c *call) (any, error) {
 		// Shards are listed in id order; start after the named one (which need not exist).
 		start = sort.Search(len(st.shards), func(i int) bool { return st.shards[i].id > *req.ExclusiveStartShardId })
 	}
-	for i := start; i < len(st.shards) && len(d.Shards) < limit; i++ {
-		d.Shards = append(d.Shards, st.shards[i].describe())
+	i := start
+	for ; i < len(st.shards) && len(d.Shards) < limit; i++ {
+		if !st.shards[i].expired.Load() {
+			d.Shards = append(d.Shards, st.shards[i].describe())
+		}
 	}
-	d.HasMoreShards = start+len(d.Shards) < len(st.shards)
+	for ; i < len(st.shards) && !d.HasMoreShards; i++ {
+		d.HasMoreShards = !st.shards[i].expired.Load()
+	}
 	return struct {
 		StreamDescription streamDescription `json:"StreamDescription"`
 	}{d}, nil

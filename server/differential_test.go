@@ -161,6 +161,8 @@ var differentialOutcomes = []outcomeDiff{
 		"kinesalite predates DescribeLimits; ksp implements it"},
 	{"UpdateShardCount", "400 ResourceNotFoundException", "400 UnknownOperationException",
 		"kinesalite lacks UpdateShardCount; ksp implements it (and the stream named does not exist)"},
+	{"EnableEnhancedMonitoring", "400 ResourceNotFoundException", "400 UnknownOperationException",
+		"kinesalite lacks EnableEnhancedMonitoring; ksp implements it (and the stream named does not exist)"},
 	{"no Authorization header", "200", "400 MissingAuthenticationTokenException",
 		"ksp does not check signatures or their presence, like other local emulators, so unsigned tools (curl) work"},
 
@@ -310,7 +312,7 @@ func differentialSteps() []diffStep {
 		s("unknown operation with empty body", "Bogus", ``),
 		s("DescribeLimits", "DescribeLimits", `{}`),
 		s("UpdateShardCount", "UpdateShardCount", `{"StreamName":"ksp-diff-missing","TargetShardCount":2,"ScalingType":"UNIFORM_SCALING"}`),
-		// An action neither server implements (yet): both answer UnknownOperationException.
+		// kinesalite lacks enhanced monitoring; ksp implements it.
 		s("EnableEnhancedMonitoring", "EnableEnhancedMonitoring", `{"StreamName":"ksp-diff-missing","ShardLevelMetrics":["ALL"]}`),
 		{name: "wrong API version", op: "ListStreams", body: `{}`, headers: map[string]string{"X-Amz-Target": "Kinesis_20121212.ListStreams"}},
 		{name: "wrong service", op: "ListStreams", body: `{}`, headers: map[string]string{"X-Amz-Target": "DynamoDB_20120810.ListTables"}},

@@ -147,7 +147,7 @@ func getRecords(s *Server, c *call) (any, error) {
 		sh = st.shards[it.shardIdx]
 	}
 	st.mu.RUnlock()
-	if st.created != it.created || sh == nil {
+	if st.created != it.created || sh == nil || sh.expired.Load() {
 		return nil, kinesis.Errorf(kinesis.ErrCodeResourceNotFound, "Shard %s in stream %s under account %s does not exist", kinesis.ShardID(it.shardIdx), it.stream, s.opts.Account)
 	}
 	throttled := kinesis.Errorf(kinesis.ErrCodeProvisionedThroughput, "Rate exceeded for shard %s in stream %s under account %s.", sh.id, st.name, s.opts.Account)

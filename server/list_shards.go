@@ -89,7 +89,7 @@ func listShards(s *Server, c *call) (any, error) {
 	if st.status == statusCreating {
 		return nil, kinesis.Errorf(kinesis.ErrCodeResourceInUse, "Stream %s under account %s is not ACTIVE, instead in state CREATING", st.name, s.opts.Account)
 	}
-	keep := s.shardFilterFunc(st, filter, c.now.UnixMilli())
+	keep := liveShards(s.shardFilterFunc(st, filter, c.now.UnixMilli()))
 	start := sort.Search(len(st.shards), func(i int) bool { return st.shards[i].id > after })
 	out := listShardsOutput{Shards: []shardDesc{}}
 	i := start

@@ -64,14 +64,17 @@ type putResult struct {
 }
 
 type putRecordsOutput struct {
-	st      *stream
-	failed  int
-	results []putResult
+	st         *stream
+	encryption string
+	failed     int
+	results    []putResult
 }
 
 func (o *putRecordsOutput) appendJSON(b []byte) []byte {
 	b = slices.Grow(b, 64+len(o.results)*112)
-	b = append(b, `{"EncryptionType":"NONE","FailedRecordCount":`...)
+	b = append(b, `{"EncryptionType":`...)
+	b = appendJSONString(b, o.encryption)
+	b = append(b, `,"FailedRecordCount":`...)
 	b = strconv.AppendInt(b, int64(o.failed), 10)
 	b = append(b, `,"Records":[`...)
 	for i, r := range o.results {
@@ -107,7 +110,7 @@ func (o *putRecordsOutput) MarshalCBOR() ([]byte, error) {
 		EncryptionType    string  `json:"EncryptionType"`
 		FailedRecordCount int     `json:"FailedRecordCount"`
 		Records           []entry `json:"Records"`
-	}{EncryptionType: "NONE", FailedRecordCount: o.failed, Records: make([]entry, len(o.results))}
+	}{EncryptionType: o.encryption, FailedRecordCount: o.failed, Records: make([]entry, len(o.results))}
 	for i, r := range o.results {
 		if r.err != nil {
 			out.Records[i] = entry{ErrorCode: r.err.Code, ErrorMessage: r.err.Message}
@@ -141,7 +144,7 @@ func putRecords(s *Server, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &putRecordsOutput{st: st, failed: failed, results: results}, nil
+	return &putRecordsOutput{st: st, encryption: st.encryptionType(), failed: failed, results: results}, nil
 }
 
 type putRecordInput struct {
@@ -178,7 +181,17 @@ func putRecord(s *Server, c *call) (any, error) {
 	if r := results[0]; r.err != nil {
 		return nil, r.err
 	}
-	return putRecordOutput{ShardId: results[0].shard.id, SequenceNumber: st.seq(results[0].shard, results[0].pos), EncryptionType: "NONE"}, nil
+	return putRecordOutput{ShardId: results[0].shard.id, SequenceNumber: st.seq(results[0].shard, results[0].pos), EncryptionType: st.encryptionType()}, nil
+}
+
+// encryptionType is what puts report: NONE or KMS.
+func (st *stream) encryptionType() string {
+	st.mu.RLock()
+	defer st.mu.RUnlock()
+	if st.encryption == "" {
+		return "NONE"
+	}
+	return st.encryption
 }
 
 // put routes entries to shards, applies the write limits, appends each

@@ -74,8 +74,8 @@ func decodePutRecordsJSON(body []byte) (req *putRecordsInput, ok bool) {
 					if !ok || !p.consume(':') {
 						return nil, false
 					}
-					a := p.i + 1
 					v, ok := p.str()
+					a := p.i - 1 - len(v) // v ends just before the closing quote
 					if !ok {
 						return nil, false
 					}

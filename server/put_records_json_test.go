@@ -14,6 +14,7 @@ func FuzzPutRecordsFastPath(f *testing.F) {
 	f.Add([]byte(` { "Records" : [ ] , "StreamARN" : "arn:aws:kinesis:us-east-1:000000000000:stream/s" } `))
 	f.Add([]byte(`{"StreamName":"s","Records":[{"PartitionKey":"k","Data":"aGk"}]}`))
 	f.Add([]byte(`{"StreamName":"s\u0041","Records":null}`))
+	f.Add([]byte(`{"StreamName": "s", "Records": [{"Data": "aGk=", "PartitionKey": "k1", "ExplicitHashKey": "1"}, {"Data": "", "PartitionKey":  "k2"}]}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		fast, ok := decodePutRecordsJSON(body)
 		if !ok {
@@ -54,7 +55,8 @@ func TestPutRecordsFastPathFallsBack(t *testing.T) {
 			t.Errorf("fast path accepted %s", body)
 		}
 	}
-	req, ok := decodePutRecordsJSON([]byte(`{"StreamName":"s","Records":[{"Data":"aGk=","PartitionKey":"k1","ExplicitHashKey":"7"},{"PartitionKey":"k2","Data":""}]}`))
+	// Spaced as Python's json.dumps writes it (the AWS CLI).
+	req, ok := decodePutRecordsJSON([]byte(`{"StreamName": "s", "Records": [{"Data": "aGk=", "PartitionKey": "k1", "ExplicitHashKey": "7"}, {"PartitionKey":  "k2", "Data": ""}]}`))
 	if !ok || *req.StreamName != "s" || len(req.Records) != 2 || string(req.Records[0].Data) != "hi" || *req.Records[0].PartitionKey != "k1" ||
 		*req.Records[0].ExplicitHashKey != "7" || *req.Records[1].PartitionKey != "k2" || req.Records[1].Data == nil || len(req.Records[1].Data) != 0 || req.Records[1].ExplicitHashKey != nil {
 		t.Fatalf("decoded %+v", req)

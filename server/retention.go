@@ -1,6 +1,10 @@
 package server
 
 import (
+	"errors"
+	"fmt"
+	"time"
+
 	"github.com/ksp-project/ksp/kinesis"
 )
 
@@ -51,4 +55,81 @@ func changeRetention(s *Server, c *call, increase bool) (any, error) {
 	st.retentionHours = hours
 	st.mu.Unlock()
 	return empty{}, s.saveMetaLocked()
+}
+
+// retentionLoop runs EnforceRetention every interval until Close.
+func (s *Server) retentionLoop(interval time.Duration) {
+	defer s.wg.Done()
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			if err := s.EnforceRetention(); err != nil {
+				s.log.Warn("enforcing retention", "err", err)
+			}
+		case <-s.closing:
+			return
+		}
+	}
+}
+
+// EnforceRetention applies every stream's retention period now: records
+// that arrived before now − retention are trimmed from the shard logs (the
+// disk store trims whole segments, so it may keep some older records a
+// while longer), which moves TRIM_HORIZON; and closed shards that closed
+// before now − retention expire: ListShards and DescribeStream stop listing
+// them and GetShardIterator answers ResourceNotFoundException, as on AWS.
+// The background loop (Options.RetentionInterval) calls it; tests may too.
+func (s *Server) EnforceRetention() error {
+	now := s.now().UnixMilli()
+	s.mu.RLock()
+	streams := make([]*stream, 0, len(s.streams))
+	for _, st := range s.streams {
+		streams = append(streams, st)
+	}
+	s.mu.RUnlock()
+	var errs []error
+	expired := false
+	for _, st := range streams {
+		st.mu.RLock()
+		horizon := now - int64(st.retentionHours)*3600_000
+		live := st.status == statusActive || st.status == statusUpdating
+		shards := append([]*shard(nil), st.shards...)
+		st.mu.RUnlock()
+		if !live {
+			continue // being created or deleted
+		}
+		for _, sh := range shards {
+			if sh.expired.Load() {
+				continue
+			}
+			if _, err := sh.log.TrimBefore(horizon); err != nil {
+				errs = append(errs, fmt.Errorf("stream %s shard %s: %w", st.name, sh.id, err))
+				continue
+			}
+			sh.appendMu.Lock()
+			gone := sh.closed && sh.closedMs < horizon
+			sh.appendMu.Unlock()
+			if gone {
+				sh.expired.Store(true)
+				expired = true
+				s.log.Info("closed shard expired", "stream", st.name, "shard_id", sh.id)
+			}
+		}
+	}
+	if expired {
+		s.mu.Lock()
+		err := s.saveMetaLocked()
+		s.mu.Unlock()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("saving metadata: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// liveShards wraps a shard filter so that it also drops expired shards.
+func liveShards(keep func(*shard) bool) func(*shard) bool {
+	return func(sh *shard) bool { return !sh.expired.Load() && keep(sh) }
 }

@@ -7,10 +7,16 @@
 // ProvisionedThroughputExceededException, iterators expire after 5 minutes,
 // and validation failures carry AWS's messages.
 //
+// Options add TLS (HTTP/2 over ALPN and HTTP/1.1), SigV4 signature
+// verification and a cap on concurrent requests. Records older than a
+// stream's retention are trimmed in the background (EnforceRetention).
+//
 // Guarantees: within a shard, sequence numbers strictly increase in the order
 // records were accepted, and GetRecords returns records in that order, each
 // once. A PutRecord(s) call is acknowledged only after its records are
 // committed to the store (see package store for what durable means there).
+// On a store.Disk, a new Server on the same directory serves the streams,
+// records, sequence numbers, arrival times and iterators of the last one.
 // Requests that fail validation change nothing.
 //
 //	srv, err := server.New(server.Options{})
@@ -23,15 +29,18 @@ package server
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/ksp-project/ksp/kinesis"
 	"github.com/ksp-project/ksp/server/store"
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/h2c"
@@ -65,6 +74,34 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock (default time.Now); tests use it to control time.
 	Now func() time.Time
+
+	// RetentionInterval is how often a background loop trims records older
+	// than their stream's retention period and drops closed shards whose
+	// whole life is past it (default 1 minute; negative: no loop, call
+	// EnforceRetention yourself).
+	RetentionInterval time.Duration
+
+	// Credentials turns on SigV4 verification when non-empty: every request
+	// must carry an AWS Signature Version 4 Authorization header made with one
+	// of these access key ids (map key) and its secret (value), for service
+	// "kinesis", within 5 minutes of the server's clock. Nil accepts any
+	// request, signed or not, as before.
+	Credentials map[string]string
+
+	// TLSCertFile and TLSKeyFile serve HTTPS with this PEM certificate and
+	// key (HTTP/2 over ALPN and HTTP/1.1). TLSSelfSigned serves HTTPS with a
+	// freshly generated self-signed ECDSA certificate for 127.0.0.1, ::1 and
+	// localhost instead; CertPool and CertPEM give clients what to trust.
+	// Default: cleartext HTTP/1.1 and h2c.
+	TLSCertFile   string
+	TLSKeyFile    string
+	TLSSelfSigned bool
+
+	// MaxConcurrentRequests caps the requests being served at once; a request
+	// beyond the cap is answered at once with 503 ServiceUnavailable (as AWS
+	// does under overload; SDKs retry it with backoff) instead of queueing
+	// without bound. Default 256; negative: no cap.
+	MaxConcurrentRequests int
 }
 
 // Server is a running (or ready to run) Kinesis-compatible server.
@@ -82,7 +119,10 @@ type Server struct {
 
 	ln      net.Listener
 	http    *http.Server
-	wg      sync.WaitGroup // background goroutines (serve loop, status timers)
+	tlsCert *tls.Certificate // nil: cleartext
+	certPEM []byte           // PEM of tlsCert's leaf
+	slots   chan struct{}    // concurrent request slots; nil: no cap
+	wg      sync.WaitGroup   // background goroutines (serve loop, status timers)
 	closing chan struct{}
 	closed  atomic.Bool
 	reqSeq  atomic.Uint64
@@ -113,6 +153,23 @@ func New(opts Options) (*Server, error) {
 	if opts.Store == nil {
 		opts.Store = store.NewMemory()
 	}
+	if opts.RetentionInterval == 0 {
+		opts.RetentionInterval = time.Minute
+	}
+	if opts.MaxConcurrentRequests == 0 {
+		opts.MaxConcurrentRequests = 256
+	}
+	if (opts.TLSCertFile == "") != (opts.TLSKeyFile == "") {
+		return nil, errors.New("server: TLSCertFile and TLSKeyFile go together")
+	}
+	if opts.TLSSelfSigned && opts.TLSCertFile != "" {
+		return nil, errors.New("server: TLSSelfSigned and TLSCertFile exclude each other")
+	}
+	for id, secret := range opts.Credentials {
+		if id == "" || secret == "" {
+			return nil, errors.New("server: Credentials need a non-empty access key id and secret")
+		}
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -127,6 +184,12 @@ func New(opts Options) (*Server, error) {
 	}
 	rand.Read(s.iterKey)
 	rand.Read(s.reqBase[:])
+	if opts.MaxConcurrentRequests > 0 {
+		s.slots = make(chan struct{}, opts.MaxConcurrentRequests)
+	}
+	if err := s.loadTLS(); err != nil {
+		return nil, err
+	}
 	f := opts.Faults
 	s.faults.Store(&f)
 	if err := s.loadMeta(); err != nil {
@@ -153,17 +216,36 @@ func (s *Server) Start() error {
 	return s.Serve(ln)
 }
 
-// Serve serves on ln in the background (Start calls it).
+// Serve serves on ln in the background (Start calls it). With TLS options,
+// ln carries TLS (HTTP/2 through ALPN, or HTTP/1.1); otherwise cleartext
+// HTTP/1.1 and h2c. It also starts the retention loop.
 func (s *Server) Serve(ln net.Listener) error {
-	s.ln = ln
-	// h2c through x/net: net/http's own unencrypted HTTP/2 (Protocols) broke
-	// concurrent HTTP/1.1 keep-alive connections here ("use of closed network
-	// connection" on the client), so the x/net handler wraps ours instead.
+	if s.closed.Load() {
+		return errors.New("server: closed")
+	}
+	h := s.HTTPHandler()
 	s.http = &http.Server{
-		Handler:           h2c.NewHandler(s, &http2.Server{}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
+	if s.tlsCert != nil {
+		s.http.Handler = h
+		s.http.TLSConfig = &tls.Config{
+			Certificates: []tls.Certificate{*s.tlsCert},
+			NextProtos:   []string{"h2", "http/1.1"},
+			MinVersion:   tls.VersionTLS12,
+		}
+		if err := http2.ConfigureServer(s.http, &http2.Server{}); err != nil {
+			return fmt.Errorf("server: configuring HTTP/2: %w", err)
+		}
+		ln = tls.NewListener(ln, s.http.TLSConfig)
+	} else {
+		// h2c through x/net: net/http's own unencrypted HTTP/2 (Protocols) broke
+		// concurrent HTTP/1.1 keep-alive connections here ("use of closed network
+		// connection" on the client), so the x/net handler wraps ours instead.
+		s.http.Handler = h2c.NewHandler(h, &http2.Server{})
+	}
+	s.ln = ln
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -171,8 +253,51 @@ func (s *Server) Serve(ln net.Listener) error {
 			s.log.Error("serve", "err", err)
 		}
 	}()
-	s.log.Info("kinesis server listening", "addr", ln.Addr().String())
+	if s.opts.RetentionInterval > 0 {
+		s.wg.Add(1)
+		go s.retentionLoop(s.opts.RetentionInterval)
+	}
+	s.log.Info("kinesis server listening", "addr", ln.Addr().String(), "tls", s.tlsCert != nil, "sigv4", len(s.opts.Credentials) > 0)
 	return nil
+}
+
+// HTTPHandler is the handler Serve serves: the API with the configured
+// concurrency cap and signature verification, for use in another
+// http.Server (Serve adds h2c or TLS around it).
+func (s *Server) HTTPHandler() http.Handler {
+	var h http.Handler = s
+	if len(s.opts.Credentials) > 0 {
+		h = s.verifySigV4(h)
+	}
+	return s.limitConcurrency(h)
+}
+
+// limitConcurrency answers 503 ServiceUnavailable to a request arriving
+// while Options.MaxConcurrentRequests others are being served.
+func (s *Server) limitConcurrency(next http.Handler) http.Handler {
+	if s.slots == nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case s.slots <- struct{}{}:
+		default:
+			w.Header().Set("x-amzn-RequestId", s.requestID())
+			s.writeError(w, requestCall(r), kinesis.Errorf(kinesis.ErrCodeServiceUnavailable,
+				"The server is serving its maximum of %d concurrent requests; retry later.", cap(s.slots)))
+			return
+		}
+		defer func() { <-s.slots }()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// requestCall is the call used to answer a request refused before
+// ServeHTTP: only its encoding is known.
+func requestCall(r *http.Request) *call {
+	ctype, _, _ := strings.Cut(r.Header.Get("Content-Type"), ";")
+	_, op, _ := strings.Cut(r.Header.Get("X-Amz-Target"), ".")
+	return &call{ctx: r.Context(), op: op, cbor: strings.TrimSpace(ctype) == contentCBOR}
 }
 
 // Addr is the address the server listens on, once started.
@@ -183,8 +308,13 @@ func (s *Server) Addr() string {
 	return s.ln.Addr().String()
 }
 
-// URL is the endpoint to give SDKs: http://ADDR.
-func (s *Server) URL() string { return "http://" + s.Addr() }
+// URL is the endpoint to give SDKs: http://ADDR, or https://ADDR with TLS.
+func (s *Server) URL() string {
+	if s.tlsCert != nil {
+		return "https://" + s.Addr()
+	}
+	return "http://" + s.Addr()
+}
 
 // Region and Account are the values used in ARNs.
 func (s *Server) Region() string  { return s.opts.Region }

@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ksp-project/ksp/kinesis"
@@ -64,6 +65,10 @@ type shard struct {
 
 	log     store.Log
 	limiter *shardLimiter
+
+	// expired is set once the shard is closed and its whole life is past the
+	// stream's retention: it is no longer listed nor readable.
+	expired atomic.Bool
 }
 
 func (st *stream) seq(sh *shard, pos uint64) string {
@@ -104,8 +109,8 @@ func (st *stream) shardByID(id string) *shard {
 		}
 		idx = idx*10 + int(id[i]-'0')
 	}
-	if idx >= len(st.shards) {
-		return nil
+	if idx >= len(st.shards) || st.shards[idx].expired.Load() {
+		return nil // expired shards are gone, as on AWS
 	}
 	return st.shards[idx]
 }
@@ -179,6 +184,7 @@ type shardMeta struct {
 	Closed         bool   `json:"closed,omitempty"`
 	ClosedMs       int64  `json:"closedMs,omitempty"`
 	EndPos         uint64 `json:"endPos,omitempty"`
+	Expired        bool   `json:"expired,omitempty"`
 }
 
 // saveMeta writes the metadata document. Caller holds s.mu (read or write).
@@ -202,6 +208,7 @@ func (s *Server) saveMetaLocked() error {
 			m.Shards = append(m.Shards, shardMeta{
 				Start: sh.startKey, End: sh.endKey, Parent: sh.parent, AdjacentParent: sh.adjacentParent,
 				Created: sh.createdMs, Closed: sh.closed, ClosedMs: sh.closedMs, EndPos: sh.endPos,
+				Expired: sh.expired.Load(),
 			})
 			sh.appendMu.Unlock()
 		}
@@ -260,6 +267,7 @@ func (s *Server) loadMeta() error {
 				sh.closed, sh.closedMs, sh.endPos = true, sm.ClosedMs, sm.EndPos
 				sh.endSeq = st.endSeq(sh, sm.EndPos)
 			}
+			sh.expired.Store(sm.Expired)
 		}
 		st.reindexOpen()
 		s.streams[st.name] = st

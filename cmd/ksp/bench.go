@@ -11,6 +11,8 @@ import (
 func benchCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "bench", Short: "Benchmarks that measure ksp and its peers in one run"}
 	cmd.AddCommand(benchServerCmd())
+	cmd.AddCommand(benchMemoryCmd())
+	cmd.AddCommand(benchProduceCmd())
 	return cmd
 }
 
@@ -25,8 +27,11 @@ func benchServerCmd() *cobra.Command {
 		Short: "PutRecords and GetRecords throughput of ksp, kinesalite and kinesis-mock",
 		Long: `Put records with PutRecords from concurrent aws-sdk-go-v2 clients, then drain
 them with GetRecords, against ksp (embedded, limits off, in-memory store),
-kinesalite and kinesis-mock in one run, and print records/s, the ratios to
-kinesalite and memory. Every record put is checked to be read back exactly once.
+ksp on its durable disk store (ksp-always: fsync before each acknowledgement;
+ksp-interval: fsync every 50 ms), kinesalite, kinesalite keeping its data on
+disk (kinesalite-disk, --path) and kinesis-mock in one run, and print
+records/s, the ratios to kinesalite (durable ksp: to kinesalite-disk) and
+memory. Every record put is checked to be read back exactly once.
 
 Peers are slow, so they get --peer-records records at most and a put phase of
 about --peer-seconds.`,
@@ -51,7 +56,8 @@ about --peer-seconds.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringSliceVar(&cfg.Targets, "targets", []string{bench.TargetKSP, bench.TargetKinesalite, bench.TargetKinesisMock}, "servers to measure, in order")
+	f.StringSliceVar(&cfg.Targets, "targets", []string{bench.TargetKSP, bench.TargetKSPAlways, bench.TargetKSPInterval,
+		bench.TargetKinesalite, bench.TargetKinesaliteDisk, bench.TargetKinesisMock}, "servers to measure, in order")
 	f.IntVar(&cfg.Records, "records", 200000, "records put into ksp")
 	f.IntVar(&cfg.PeerRecords, "peer-records", 20000, "most records put into each peer")
 	f.Float64Var(&peerSeconds, "peer-seconds", 10, "time budget in seconds of a peer's put phase")
@@ -60,6 +66,45 @@ about --peer-seconds.`,
 	f.IntVar(&cfg.Clients, "clients", 8, "concurrent putting clients")
 	f.IntVar(&cfg.Batch, "batch", 500, "records per PutRecords call")
 	f.IntVar(&cfg.Size, "size", 100, "bytes of data per record")
+	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
+	return cmd
+}
+
+func benchProduceCmd() *cobra.Command {
+	var (
+		cfg    bench.ProduceConfig
+		asJSON bool
+	)
+	cmd := &cobra.Command{
+		Use:   "produce",
+		Short: "User records/s through the producer into the embedded server, aggregation on and off",
+		Long: `Put records with producer.Put from several goroutines into the embedded
+server (limits off, in-memory store, producer rate limit off), with
+aggregation on and then off, and print user records/s, CPU time and
+allocations per user record (the in-process server included), Kinesis
+records and average bytes per PutRecords request.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := cfg.Validate(); err != nil {
+				return usageError{err}
+			}
+			cfg.Progress = cmd.ErrOrStderr()
+			rep, err := bench.RunProduce(cmd.Context(), cfg)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return rep.WriteJSON(cmd.OutOrStdout())
+			}
+			return rep.WriteTable(cmd.OutOrStdout())
+		},
+	}
+	f := cmd.Flags()
+	f.IntVar(&cfg.Records, "records", 1000000, "user records put with aggregation on")
+	f.IntVar(&cfg.RawRecords, "raw-records", 200000, "user records put with aggregation off")
+	f.IntVar(&cfg.Shards, "shards", 4, "shards of the benchmark stream")
+	f.IntVar(&cfg.Size, "size", 100, "bytes of data per record")
+	f.IntVar(&cfg.Writers, "writers", 4, "goroutines calling Put")
 	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
 	return cmd
 }

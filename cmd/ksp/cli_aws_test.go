@@ -53,7 +53,8 @@ func startChild(t *testing.T, extra ...string) *childServer {
 	t.Helper()
 	args := append([]string{"server", "--addr", "127.0.0.1:0", "--log-level", "warn"}, extra...)
 	cmd := exec.Command(os.Args[0], args...)
-	cmd.Env = append(os.Environ(), runMainEnv+"=1")
+	// XDG_STATE_HOME: the default --data-dir goes under the test's own directory.
+	cmd.Env = append(os.Environ(), runMainEnv+"=1", "XDG_STATE_HOME="+t.TempDir())
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // never outlive the test
 	cs := &childServer{cmd: cmd, done: make(chan struct{})}
 	cmd.Stderr = &cs.stderr

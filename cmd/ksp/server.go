@@ -1,12 +1,17 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/ksp-project/ksp/server"
+	"github.com/ksp-project/ksp/server/store"
 	"github.com/spf13/cobra"
 )
 
@@ -17,14 +22,28 @@ func serverCmd() *cobra.Command {
 		logLevel   string
 		errorRates []string
 		throttle   []string
+		dataDir    string
+		inMemory   bool
+		fsync      string
+		fsyncEvery time.Duration
+		auth       []string
 	)
 	cmd := &cobra.Command{
 		Use:   "server",
 		Short: "Run the Kinesis-compatible server",
 		Long: `Run ksp's Kinesis Data Streams-compatible server until interrupted.
 
-It speaks the real wire protocol (JSON and CBOR, HTTP/1.1 and h2c), so the AWS
-CLI, the AWS SDKs and the Java KCL work against it unchanged.`,
+It speaks the real wire protocol (JSON and CBOR, HTTP/1.1 and h2c, or HTTPS
+with HTTP/2 through ALPN), so the AWS CLI, the AWS SDKs and the Java KCL work
+against it unchanged.
+
+Data is durable by default: streams and records are kept in --data-dir
+(default $XDG_STATE_HOME/ksp, or ~/.local/state/ksp) and survive a restart
+and a crash; with --fsync always (the default) an acknowledged record
+survives kill -9 and power loss. --in-memory keeps nothing.
+
+--auth KEY:SECRET makes the server verify AWS SigV4 signatures made with that
+access key; without it any credentials are accepted.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			switch limits {
@@ -45,8 +64,49 @@ CLI, the AWS SDKs and the Java KCL work against it unchanged.`,
 			}
 			opts.Faults.ErrorRate = rates
 			opts.Faults.Throttle = throttle
+			for _, a := range auth {
+				id, secret, ok := strings.Cut(a, ":")
+				if !ok || id == "" || secret == "" {
+					return usageError{fmt.Errorf("--auth %q: want ACCESS_KEY_ID:SECRET_ACCESS_KEY", a)}
+				}
+				if opts.Credentials == nil {
+					opts.Credentials = map[string]string{}
+				}
+				opts.Credentials[id] = secret
+			}
+			if (opts.TLSCertFile == "") != (opts.TLSKeyFile == "") {
+				return usageError{errors.New("--tls-cert and --tls-key go together")}
+			}
+			if opts.TLSSelfSigned && opts.TLSCertFile != "" {
+				return usageError{errors.New("--tls generates a certificate; do not combine it with --tls-cert")}
+			}
+			storage := "in memory (nothing is kept)"
+			if inMemory {
+				if cmd.Flags().Changed("data-dir") || cmd.Flags().Changed("fsync") {
+					return usageError{errors.New("--in-memory excludes --data-dir and --fsync")}
+				}
+			} else {
+				policy, err := store.ParseFsyncPolicy(fsync)
+				if err != nil {
+					return usageError{fmt.Errorf("--fsync %q: want always, interval or never", fsync)}
+				}
+				if dataDir == "" {
+					if dataDir, err = defaultDataDir(); err != nil {
+						return err
+					}
+				}
+				disk, err := store.OpenDisk(dataDir, store.DiskOptions{Fsync: policy, FsyncInterval: fsyncEvery, Logger: opts.Logger})
+				if err != nil {
+					return err
+				}
+				opts.Store = disk
+				storage = fmt.Sprintf("data dir %s, fsync %s", dataDir, policy)
+			}
 			srv, err := server.New(opts)
 			if err != nil {
+				if opts.Store != nil {
+					opts.Store.Close()
+				}
 				return err
 			}
 			if err := srv.Start(); err != nil {
@@ -55,7 +115,31 @@ CLI, the AWS SDKs and the Java KCL work against it unchanged.`,
 			}
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "ksp Kinesis server listening on %s (region %s, account %s, limits %s)\n", srv.URL(), srv.Region(), srv.Account(), limits)
-			fmt.Fprintf(out, "  AWS CLI: AWS_ACCESS_KEY_ID=x AWS_SECRET_ACCESS_KEY=x aws --region %s --endpoint-url %s kinesis list-streams\n", srv.Region(), srv.URL())
+			fmt.Fprintf(out, "  storage: %s\n", storage)
+			keyID, secret := "x", "x"
+			if len(auth) > 0 {
+				fmt.Fprintf(out, "  auth:    SigV4 signatures verified (%d access keys)\n", len(opts.Credentials))
+				keyID, secret, _ = strings.Cut(auth[0], ":")
+			}
+			caFlag := ""
+			if pem := srv.CertPEM(); opts.TLSSelfSigned && pem != nil {
+				f, err := os.CreateTemp("", "ksp-server-cert-*.pem")
+				if err == nil {
+					_, err = f.Write(pem)
+					if cerr := f.Close(); err == nil {
+						err = cerr
+					}
+				}
+				if err != nil {
+					srv.Close()
+					return err
+				}
+				caFile := f.Name()
+				defer os.Remove(caFile)
+				fmt.Fprintf(out, "  tls:     self-signed certificate written to %s\n", caFile)
+				caFlag = " --ca-bundle " + caFile
+			}
+			fmt.Fprintf(out, "  AWS CLI: AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s aws --region %s --endpoint-url %s%s kinesis list-streams\n", keyID, secret, srv.Region(), srv.URL(), caFlag)
 			fmt.Fprintf(out, "  SDKs:    set the endpoint (AWS_ENDPOINT_URL_KINESIS=%s) and any static credentials\n", srv.URL())
 			<-cmd.Context().Done()
 			fmt.Fprintln(out, "ksp server stopping")
@@ -74,7 +158,34 @@ CLI, the AWS SDKs and the Java KCL work against it unchanged.`,
 	f.StringSliceVar(&errorRates, "fault-error-rate", nil, "OPERATION=RATE (0..1; OPERATION may be *): fail that share of calls")
 	f.StringVar(&opts.Faults.ErrorCode, "fault-error-code", "", "AWS error code of injected failures (default InternalFailure)")
 	f.StringSliceVar(&throttle, "fault-throttle", nil, "STREAM/SHARD_ID or STREAM/*: always throttle that shard")
+	f.StringVar(&dataDir, "data-dir", "", "directory of the durable store (default $XDG_STATE_HOME/ksp or ~/.local/state/ksp)")
+	f.BoolVar(&inMemory, "in-memory", false, "keep everything in memory: nothing survives the process")
+	f.StringVar(&fsync, "fsync", "always", "when records reach stable storage: always (before each acknowledgement), interval, or never")
+	f.DurationVar(&fsyncEvery, "fsync-interval", 50*time.Millisecond, "sync period of --fsync interval")
+	f.DurationVar(&opts.RetentionInterval, "retention-interval", time.Minute, "how often records past their stream's retention are trimmed")
+	f.StringArrayVar(&auth, "auth", nil, "ACCESS_KEY_ID:SECRET: verify SigV4 signatures made with this key (repeatable)")
+	f.StringVar(&opts.TLSCertFile, "tls-cert", "", "serve HTTPS with this PEM certificate (with --tls-key)")
+	f.StringVar(&opts.TLSKeyFile, "tls-key", "", "PEM private key of --tls-cert")
+	f.BoolVar(&opts.TLSSelfSigned, "tls", false, "serve HTTPS with a generated self-signed certificate for 127.0.0.1 and localhost")
+	f.IntVar(&opts.MaxConcurrentRequests, "max-concurrent-requests", 256, "requests served at once; more get 503 ServiceUnavailable (negative: no cap)")
 	return cmd
+}
+
+// defaultDataDir is $XDG_STATE_HOME/ksp, or ~/.local/state/ksp.
+func defaultDataDir() (string, error) {
+	base := os.Getenv("XDG_STATE_HOME")
+	if base == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", fmt.Errorf("no --data-dir given and no home directory for the default: %w", err)
+		}
+		base = filepath.Join(home, ".local", "state")
+	}
+	dir := filepath.Join(base, "ksp")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	return dir, nil
 }
 
 func parseRates(specs []string) (map[string]float64, error) {

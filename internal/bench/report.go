@@ -19,11 +19,11 @@ func (r *ServerReport) WriteTable(w io.Writer) error {
 	fmt.Fprintf(&b, "machine: %d CPUs, %s %s/%s, load average %.2f at start; the benchmark clients share the CPUs with the server under test\n\n",
 		r.CPUs, r.GoVersion, r.OS, r.Arch, r.LoadAvg)
 
-	rows := [][]string{{"target", "records", "put rec/s", "drain rec/s", "put ×kinesalite", "drain ×kinesalite", "retries", "memory"}}
+	rows := [][]string{{"target", "records", "put rec/s", "drain rec/s", "put ×kinesalite", "drain ×kinesalite", "put ×kl-disk", "drain ×kl-disk", "retries", "memory"}}
 	for _, res := range r.Results {
 		rows = append(rows, []string{
 			res.Target, comma(float64(res.Records)), comma(res.Put.PerSecond), comma(res.Drain.PerSecond),
-			ratio(res.PutRatio), ratio(res.DrainRatio),
+			ratio(res.PutRatio), ratio(res.DrainRatio), ratio(res.DiskPutRatio), ratio(res.DiskDrainRatio),
 			strconv.Itoa(res.Put.FailedCall + res.Put.Retried + res.Drain.FailedCall),
 			res.Memory.String(),
 		})
@@ -33,6 +33,8 @@ func (r *ServerReport) WriteTable(w io.Writer) error {
 	b.WriteString("\nmemory: ksp runs in this process, so its RSS growth includes the clients' buffers; its heap is the live Go heap\n")
 	b.WriteString("growth after the put phase (the records the in-memory store holds). Peers: RSS of the peer process. Peaks sampled\n")
 	b.WriteString("every 100 ms during the put phase. retries: failed calls retried plus PutRecords entries re-put (SDK retries off).\n")
+	b.WriteString("ksp-always / ksp-interval: ksp on its disk store (fsync before each acknowledgement / every 50 ms); kl-disk:\n")
+	b.WriteString("kinesalite keeping its data on disk (--path). Their ratios compare with kinesalite-disk.\n")
 	if len(r.Goals) > 0 {
 		b.WriteString("\ngoals for ksp against kinesalite:")
 		for i, g := range r.Goals {
@@ -44,6 +46,9 @@ func (r *ServerReport) WriteTable(w io.Writer) error {
 				verdict = "met"
 			}
 			fmt.Fprintf(&b, " %s ≥ %g×: %s (%s)", g.Name, g.Want, ratio(g.Got), verdict)
+			if g.Notes != "" {
+				fmt.Fprintf(&b, " [%s]", g.Notes)
+			}
 		}
 		b.WriteByte('\n')
 	} else {

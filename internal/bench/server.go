@@ -39,9 +39,11 @@ const (
 // ServerConfig describes one run of the server benchmark. Zero fields take
 // the defaults named on each.
 type ServerConfig struct {
-	// Targets are the servers to measure, in order (default ksp, kinesalite,
-	// kinesis-mock). ksp runs embedded in this process with limits off and the
-	// in-memory store; the peers run as child processes.
+	// Targets are the servers to measure, in order (default ksp, ksp-always,
+	// ksp-interval, kinesalite, kinesalite-disk, kinesis-mock). ksp runs
+	// embedded in this process with limits off and the in-memory store;
+	// ksp-always and ksp-interval likewise on the disk store with that fsync
+	// policy; the peers run as child processes, kinesalite-disk with --path.
 	Targets []string
 	// Records is how many records are put into ksp (default 200000).
 	Records int
@@ -73,7 +75,7 @@ type ServerConfig struct {
 
 func (c *ServerConfig) setDefaults() {
 	if len(c.Targets) == 0 {
-		c.Targets = []string{TargetKSP, TargetKinesalite, TargetKinesisMock}
+		c.Targets = []string{TargetKSP, TargetKSPAlways, TargetKSPInterval, TargetKinesalite, TargetKinesaliteDisk, TargetKinesisMock}
 	}
 	if c.Records == 0 {
 		c.Records = 200000
@@ -114,9 +116,9 @@ func (c ServerConfig) Validate() error {
 	seen := map[string]bool{}
 	for _, t := range c.Targets {
 		switch t {
-		case TargetKSP, TargetKinesalite, TargetKinesisMock:
+		case TargetKSP, TargetKSPAlways, TargetKSPInterval, TargetKinesalite, TargetKinesaliteDisk, TargetKinesisMock:
 		default:
-			return fmt.Errorf("unknown target %q: want %s, %s or %s", t, TargetKSP, TargetKinesalite, TargetKinesisMock)
+			return fmt.Errorf("unknown target %q: want %s", t, strings.Join([]string{TargetKSP, TargetKSPAlways, TargetKSPInterval, TargetKinesalite, TargetKinesaliteDisk, TargetKinesisMock}, ", "))
 		}
 		if seen[t] {
 			return fmt.Errorf("target %q given twice", t)
@@ -161,7 +163,7 @@ type ServerReport struct {
 	Batch   int            `json:"batch"`
 	Size    int            `json:"record_size"`
 	Results []TargetResult `json:"results"`
-	Goals   []Goal         `json:"goals,omitempty"` // empty unless ksp and kinesalite both ran
+	Goals   []Goal         `json:"goals,omitempty"` // ksp vs kinesalite, durable ksp vs kinesalite-disk, when both ran
 }
 
 // TargetResult is what one target measured.
@@ -175,7 +177,11 @@ type TargetResult struct {
 	// kinesalite did not run).
 	PutRatio   float64 `json:"put_ratio_vs_kinesalite,omitempty"`
 	DrainRatio float64 `json:"drain_ratio_vs_kinesalite,omitempty"`
-	Memory     Memory  `json:"memory"` // the largest of all rounds
+	// DiskPutRatio and DiskDrainRatio compare the rates with kinesalite
+	// keeping its data on disk (0 when kinesalite-disk did not run).
+	DiskPutRatio   float64 `json:"put_ratio_vs_kinesalite_disk,omitempty"`
+	DiskDrainRatio float64 `json:"drain_ratio_vs_kinesalite_disk,omitempty"`
+	Memory         Memory  `json:"memory"` // the largest of all rounds
 }
 
 // merge keeps the best phases and the largest memory of two rounds.
@@ -265,6 +271,7 @@ func RunServer(ctx context.Context, cfg ServerConfig) (*ServerReport, error) {
 		}
 	}
 	rep.compare()
+	rep.compareDurable()
 	return rep, nil
 }
 
@@ -327,6 +334,26 @@ func runTarget(ctx context.Context, cfg ServerConfig, name string) (*TargetResul
 			close: func() { srv.Close() },
 		}
 		res.Memory.InProcess = true
+	} else if isDurableKSP(name) {
+		heapBase = liveHeap()
+		rssBase := peers.ProcessRSS(os.Getpid())
+		srv, closeSrv, err := startDurableKSP(name)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		ep = endpoint{
+			url: srv.URL(), records: cfg.Records,
+			// Growth only: memory freed by an earlier target can make it negative.
+			rss:   func() int64 { return max(0, peers.ProcessRSS(os.Getpid())-rssBase) },
+			close: closeSrv,
+		}
+		res.Memory.InProcess = true
+	} else if name == TargetKinesaliteDisk {
+		p, closePeer, err := startKinesaliteDisk(ctx)
+		if err != nil {
+			return nil, err
+		}
+		ep = endpoint{url: p.URL, records: cfg.PeerRecords, budget: cfg.PeerTime, rss: p.RSS, close: closePeer}
 	} else {
 		p, err := peers.Start(ctx, peers.Kind(name), peers.Options{})
 		if err != nil {
@@ -352,7 +379,7 @@ func runTarget(ctx context.Context, cfg ServerConfig, name string) (*TargetResul
 	if err != nil {
 		return nil, fmt.Errorf("%s: put: %w", name, err)
 	}
-	if name == TargetKSP {
+	if res.Memory.InProcess {
 		res.Memory.Heap = int64(liveHeap()) - int64(heapBase)
 	}
 	res.Put = put

@@ -1,0 +1,31 @@
+package server
+
+import (
+	"github.com/ksp-project/ksp/kinesis"
+)
+
+type updateMaxRecordSizeInput struct {
+	StreamARN          *string `json:"StreamARN,omitempty"`
+	MaxRecordSizeInKiB *int64  `json:"MaxRecordSizeInKiB"`
+}
+
+func (r *updateMaxRecordSizeInput) validate(v *validator) {
+	v.streamARN("streamARN", r.StreamARN)
+	if v.notNull("maxRecordSizeInKiB", r.MaxRecordSizeInKiB != nil) {
+		v.intRange("maxRecordSizeInKiB", *r.MaxRecordSizeInKiB, kinesis.MinMaxRecordSizeKiB, kinesis.MaxMaxRecordSizeKiB)
+	}
+}
+
+// updateMaxRecordSize changes the largest record (data + partition key) the
+// stream accepts; PutRecord(s) enforce it from the next call on, and above
+// the default 1 MiB a PutRecords request may carry 10 MiB.
+func updateMaxRecordSize(s *Server, c *call) (any, error) {
+	req, err := decodeRequest[updateMaxRecordSizeInput](c)
+	if err != nil {
+		return nil, err
+	}
+	return s.updateStream(streamRef{StreamARN: req.StreamARN}, func(st *stream) error {
+		st.maxRecordSizeKiB = int(*req.MaxRecordSizeInKiB)
+		return nil
+	})
+}

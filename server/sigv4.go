@@ -1,0 +1,292 @@
+package server
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ksp-project/ksp/kinesis"
+)
+
+// SigV4 verification (Options.Credentials): the server rebuilds the
+// canonical request from what it received (method, path, query, the headers
+// named in SignedHeaders, the SHA-256 of the body), signs it with the secret
+// of the access key named in the Credential, and compares. Failures answer
+// the error types AWS answers with:
+//   - no Authorization header: MissingAuthenticationTokenException
+//   - a header missing a part or with a malformed part: IncompleteSignatureException
+//   - an access key not in Credentials: UnrecognizedClientException
+//   - a wrong signature, a body that does not match its hash, a bad
+//     credential scope, or an X-Amz-Date more than 5 minutes from the
+//     server's clock: InvalidSignatureException
+//
+// The credential scope's region is taken as signed (any region is accepted,
+// so clients configured for another region still work locally); the
+// service must be "kinesis". Presigned query-string requests are not
+// supported (the Kinesis SDKs never send them).
+
+const (
+	sigV4Algorithm = "AWS4-HMAC-SHA256"
+	amzDateFormat  = "20060102T150405Z"
+	// maxClockSkew is how far X-Amz-Date may be from the server's clock.
+	maxClockSkew = 5 * time.Minute
+)
+
+// verifySigV4 wraps next with signature verification.
+func (s *Server) verifySigV4(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && (r.URL.Path == "/healthcheck" || r.URL.Path == "/health") {
+			next.ServeHTTP(w, r)
+			return
+		}
+		body, whole, err := readSignedBody(r, s.opts.MaxBodyBytes)
+		if err != nil {
+			w.Header().Set("x-amzn-RequestId", s.requestID())
+			s.writeError(w, requestCall(r), kinesis.Errorf(kinesis.ErrCodeSerialization, "Reading request body: %v", err))
+			return
+		}
+		if !whole {
+			// Over the body cap: ServeHTTP refuses it before anything runs.
+			next.ServeHTTP(w, r)
+			return
+		}
+		if err := s.checkSignature(r, body); err != nil {
+			w.Header().Set("x-amzn-RequestId", s.requestID())
+			s.writeError(w, requestCall(r), err)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// readSignedBody reads r's body up to limit bytes. When it is larger, whole is
+// false and r.Body is left to yield the whole body again.
+func readSignedBody(r *http.Request, limit int64) (body []byte, whole bool, err error) {
+	if r.ContentLength > limit {
+		return nil, false, nil
+	}
+	body, err = io.ReadAll(io.LimitReader(r.Body, limit+1))
+	if err != nil {
+		return nil, false, err
+	}
+	if int64(len(body)) > limit {
+		r.Body = struct {
+			io.Reader
+			io.Closer
+		}{io.MultiReader(bytes.NewReader(body), r.Body), r.Body}
+		return nil, false, nil
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	return body, true, nil
+}
+
+// sigV4Auth is a parsed Authorization header.
+type sigV4Auth struct {
+	accessKey, date, region, service, terminator string
+	signedHeaders                                []string
+	signature                                    string
+}
+
+func (s *Server) checkSignature(r *http.Request, body []byte) error {
+	authz := r.Header.Get("Authorization")
+	if authz == "" {
+		return kinesis.Errorf(kinesis.ErrCodeMissingAuthenticationToken, "Missing Authentication Token")
+	}
+	a, err := parseSigV4Auth(authz, r.Header)
+	if err != nil {
+		return err
+	}
+	secret, ok := s.opts.Credentials[a.accessKey]
+	if !ok {
+		return kinesis.Errorf(kinesis.ErrCodeUnrecognizedClient, "The security token included in the request is invalid.")
+	}
+	dateText := r.Header.Get("X-Amz-Date")
+	var signedAt time.Time
+	if dateText != "" {
+		signedAt, err = time.Parse(amzDateFormat, dateText)
+	} else {
+		dateText = r.Header.Get("Date")
+		signedAt, err = http.ParseTime(dateText)
+		dateText = signedAt.UTC().Format(amzDateFormat)
+	}
+	if err != nil {
+		return kinesis.Errorf(kinesis.ErrCodeIncompleteSignature, "Date must be in ISO-8601 'basic format'. Got '%s'. See http://en.wikipedia.org/wiki/ISO_8601", dateText)
+	}
+	switch {
+	case a.date != dateText[:8]:
+		return kinesis.Errorf(kinesis.ErrCodeInvalidSignature, "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '%s' != '%s', from '%s'.", a.date, dateText[:8], dateText)
+	case a.service != "kinesis":
+		return kinesis.Errorf(kinesis.ErrCodeInvalidSignature, "Credential should be scoped to correct service: 'kinesis'. ")
+	case a.terminator != "aws4_request":
+		return kinesis.Errorf(kinesis.ErrCodeInvalidSignature, "Credential should be scoped with a valid terminator: 'aws4_request', not '%s'. ", a.terminator)
+	}
+	now := s.now().UTC()
+	if signedAt.Before(now.Add(-maxClockSkew)) {
+		return kinesis.Errorf(kinesis.ErrCodeInvalidSignature, "Signature expired: %s is now earlier than %s (%s - 5 min.)",
+			signedAt.UTC().Format(amzDateFormat), now.Add(-maxClockSkew).Format(amzDateFormat), now.Format(amzDateFormat))
+	}
+	if signedAt.After(now.Add(maxClockSkew)) {
+		return kinesis.Errorf(kinesis.ErrCodeInvalidSignature, "Signature not yet current: %s is still later than %s (%s + 5 min.)",
+			signedAt.UTC().Format(amzDateFormat), now.Add(maxClockSkew).Format(amzDateFormat), now.Format(amzDateFormat))
+	}
+	sum := sha256.Sum256(body)
+	payloadHash := hex.EncodeToString(sum[:])
+	if h := r.Header.Get("X-Amz-Content-Sha256"); h != "" && h != payloadHash {
+		return kinesis.Errorf(kinesis.ErrCodeInvalidSignature, "The provided 'x-amz-content-sha256' header does not match what was computed.")
+	}
+	canonical := canonicalRequest(r, a.signedHeaders, payloadHash)
+	creq := sha256.Sum256([]byte(canonical))
+	scope := a.date + "/" + a.region + "/" + a.service + "/" + a.terminator
+	toSign := sigV4Algorithm + "\n" + dateText + "\n" + scope + "\n" + hex.EncodeToString(creq[:])
+	key := hmacSHA256([]byte("AWS4"+secret), a.date)
+	key = hmacSHA256(key, a.region)
+	key = hmacSHA256(key, a.service)
+	key = hmacSHA256(key, a.terminator)
+	want := hex.EncodeToString(hmacSHA256(key, toSign))
+	if !hmac.Equal([]byte(want), []byte(strings.ToLower(a.signature))) {
+		return kinesis.Errorf(kinesis.ErrCodeInvalidSignature, "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.")
+	}
+	return nil
+}
+
+// parseSigV4Auth parses "AWS4-HMAC-SHA256 Credential=AKID/DATE/REGION/SERVICE/aws4_request,
+// SignedHeaders=a;b, Signature=HEX".
+func parseSigV4Auth(authz string, h http.Header) (sigV4Auth, error) {
+	var a sigV4Auth
+	alg, rest, _ := strings.Cut(strings.TrimSpace(authz), " ")
+	if alg != sigV4Algorithm {
+		return a, kinesis.Errorf(kinesis.ErrCodeIncompleteSignature, "Unsupported AWS 'algorithm': '%s'; only %s is accepted. Authorization=%s", alg, sigV4Algorithm, authz)
+	}
+	parts := map[string]string{}
+	for p := range strings.SplitSeq(rest, ",") {
+		k, v, ok := strings.Cut(strings.TrimSpace(p), "=")
+		if !ok {
+			return a, kinesis.Errorf(kinesis.ErrCodeIncompleteSignature, "'%s' not a valid key=value pair (missing equal-sign) in Authorization header: '%s'.", strings.TrimSpace(p), authz)
+		}
+		parts[k] = v
+	}
+	var missing []string
+	for _, k := range []string{"Credential", "Signature", "SignedHeaders"} {
+		if parts[k] == "" {
+			missing = append(missing, "Authorization header requires '"+k+"' parameter.")
+		}
+	}
+	if h.Get("X-Amz-Date") == "" && h.Get("Date") == "" {
+		missing = append(missing, "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.")
+	}
+	if len(missing) > 0 {
+		return a, kinesis.Errorf(kinesis.ErrCodeIncompleteSignature, "%s Authorization=%s", strings.Join(missing, " "), authz)
+	}
+	cred := strings.Split(parts["Credential"], "/")
+	if len(cred) != 5 {
+		return a, kinesis.Errorf(kinesis.ErrCodeIncompleteSignature, "Credential must have exactly 5 slash-delimited elements, e.g. keyid/date/region/service/term, got '%s'", parts["Credential"])
+	}
+	a.accessKey, a.date, a.region, a.service, a.terminator = cred[0], cred[1], cred[2], cred[3], cred[4]
+	a.signedHeaders = strings.Split(parts["SignedHeaders"], ";")
+	a.signature = parts["Signature"]
+	if !slices.Contains(a.signedHeaders, "host") {
+		return a, kinesis.Errorf(kinesis.ErrCodeIncompleteSignature, "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.")
+	}
+	return a, nil
+}
+
+// canonicalRequest builds SigV4's canonical request for r.
+func canonicalRequest(r *http.Request, signed []string, payloadHash string) string {
+	var b strings.Builder
+	b.WriteString(r.Method)
+	b.WriteByte('\n')
+	path := r.URL.EscapedPath()
+	if path == "" {
+		path = "/"
+	}
+	b.WriteString(awsEscape(path, true)) // services other than S3 encode the path twice
+	b.WriteByte('\n')
+	b.WriteString(canonicalQuery(r.URL.Query()))
+	b.WriteByte('\n')
+	for _, name := range signed {
+		b.WriteString(name)
+		b.WriteByte(':')
+		switch name {
+		case "host":
+			b.WriteString(collapseSpaces(r.Host))
+		case "content-length":
+			if v := r.Header.Values("Content-Length"); len(v) > 0 {
+				b.WriteString(collapseSpaces(strings.Join(v, ",")))
+			} else if r.ContentLength >= 0 {
+				b.WriteString(strconv.FormatInt(r.ContentLength, 10))
+			}
+		default:
+			vals := r.Header.Values(name)
+			for i, v := range vals {
+				if i > 0 {
+					b.WriteByte(',')
+				}
+				b.WriteString(collapseSpaces(v))
+			}
+		}
+		b.WriteByte('\n')
+	}
+	b.WriteByte('\n')
+	b.WriteString(strings.Join(signed, ";"))
+	b.WriteByte('\n')
+	b.WriteString(payloadHash)
+	return b.String()
+}
+
+func canonicalQuery(q url.Values) string {
+	if len(q) == 0 {
+		return ""
+	}
+	keys := make([]string, 0, len(q))
+	for k := range q {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var parts []string
+	for _, k := range keys {
+		vals := append([]string(nil), q[k]...)
+		sort.Strings(vals)
+		for _, v := range vals {
+			parts = append(parts, awsEscape(k, false)+"="+awsEscape(v, false))
+		}
+	}
+	return strings.Join(parts, "&")
+}
+
+// awsEscape percent-encodes every byte but the unreserved characters (and
+// '/' when keepSlash), as SigV4 requires.
+func awsEscape(s string, keepSlash bool) string {
+	const hexDigits = "0123456789ABCDEF"
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == '~' || (keepSlash && c == '/') {
+			b.WriteByte(c)
+			continue
+		}
+		b.WriteByte('%')
+		b.WriteByte(hexDigits[c>>4])
+		b.WriteByte(hexDigits[c&15])
+	}
+	return b.String()
+}
+
+// collapseSpaces trims v and turns runs of spaces into one.
+func collapseSpaces(v string) string {
+	return strings.Join(strings.Fields(v), " ")
+}
+
+func hmacSHA256(key []byte, data string) []byte {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(data))
+	return m.Sum(nil)
+}
