@@ -1,6 +1,8 @@
 package server
 
 import (
+	"io"
+	"slices"
 	"strconv"
 	"time"
 
@@ -39,14 +41,44 @@ type getRecordsOutput struct {
 	childShards []childShard
 }
 
-func (o *getRecordsOutput) appendJSON(b []byte) []byte {
-	if n := len(o.records); n > 0 {
-		size := 0
-		for i := range o.records {
-			size += o.records[i].Size()*4/3 + 160
-		}
-		b = make([]byte, 0, size+256)
+// jsonSize estimates the encoded size of the response (a little over).
+func (o *getRecordsOutput) jsonSize() int {
+	size := 256
+	for i := range o.records {
+		size += (len(o.records[i].Data)+2)/3*4 + len(o.records[i].PartitionKey)*2 + 150
 	}
+	return size
+}
+
+func (o *getRecordsOutput) appendJSON(b []byte) []byte {
+	b = slices.Grow(b, o.jsonSize())
+	b = o.appendHead(b)
+	for i := range o.records {
+		b = o.appendRecord(b, i)
+	}
+	return append(b, "]}"...)
+}
+
+// writeJSON streams the response through a small buffer, so a 10 MiB answer
+// never exists twice in memory (records and their JSON).
+func (o *getRecordsOutput) writeJSON(w io.Writer) error {
+	const flushAt = 60 << 10
+	b := o.appendHead(make([]byte, 0, 64<<10))
+	for i := range o.records {
+		b = o.appendRecord(b, i)
+		if len(b) >= flushAt {
+			if _, err := w.Write(b); err != nil {
+				return err
+			}
+			b = b[:0]
+		}
+	}
+	_, err := w.Write(append(b, "]}"...))
+	return err
+}
+
+// appendHead appends everything before the first record.
+func (o *getRecordsOutput) appendHead(b []byte) []byte {
 	b = append(b, '{')
 	if o.childShards != nil {
 		b = append(b, `"ChildShards":[`...)
@@ -78,24 +110,24 @@ func (o *getRecordsOutput) appendJSON(b []byte) []byte {
 		b = append(b, *o.next...)
 		b = append(b, '"')
 	}
-	b = append(b, `,"Records":[`...)
-	var seq [seqLen]byte
-	for i := range o.records {
-		r := &o.records[i]
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, `{"ApproximateArrivalTimestamp":`...)
-		b = appendEpochSeconds(b, r.ArrivalMilli)
-		b = append(b, `,"Data":`...)
-		b = appendJSONBlob(b, r.Data)
-		b = append(b, `,"PartitionKey":`...)
-		b = appendJSONString(b, r.PartitionKey)
-		b = append(b, `,"SequenceNumber":"`...)
-		b = append(b, seqNum{created: o.st.created, shardIdx: o.sh.idx, position: r.Position}.append(seq[:0])...)
-		b = append(b, `"}`...)
+	return append(b, `,"Records":[`...)
+}
+
+// appendRecord appends record i (with its leading comma).
+func (o *getRecordsOutput) appendRecord(b []byte, i int) []byte {
+	r := &o.records[i]
+	if i > 0 {
+		b = append(b, ',')
 	}
-	return append(b, "]}"...)
+	b = append(b, `{"ApproximateArrivalTimestamp":`...)
+	b = appendEpochSeconds(b, r.ArrivalMilli)
+	b = append(b, `,"Data":`...)
+	b = appendJSONBlob(b, r.Data)
+	b = append(b, `,"PartitionKey":`...)
+	b = appendJSONString(b, r.PartitionKey)
+	b = append(b, `,"SequenceNumber":"`...)
+	b = seqNum{created: o.st.created, shardIdx: o.sh.idx, position: r.Position}.append(b)
+	return append(b, `"}`...)
 }
 
 // MarshalCBOR gives CBOR clients the same shape as the JSON encoder.

@@ -88,6 +88,16 @@ func awsTypeName(goType string) string {
 // (the hot paths: PutRecords, GetRecords).
 type jsonAppender interface{ appendJSON([]byte) []byte }
 
+// jsonStreamer is implemented by responses that can be large (GetRecords, up
+// to 10 MiB of data): above streamThreshold they are written in pieces
+// without a Content-Length, so memory per request stays near the records.
+type jsonStreamer interface {
+	jsonSize() int
+	writeJSON(io.Writer) error
+}
+
+const streamThreshold = 1 << 20
+
 type handler func(s *Server, c *call) (any, error)
 
 // ServeHTTP decodes one API call, runs it and writes the answer.
@@ -193,6 +203,12 @@ func (s *Server) writeResponse(w http.ResponseWriter, c *call, resp any) {
 		body, err = cborEnc.Marshal(resp)
 	} else {
 		w.Header().Set("Content-Type", contentJSON)
+		if st, ok := resp.(jsonStreamer); ok && st.jsonSize() > streamThreshold {
+			if err := st.writeJSON(w); err != nil {
+				s.log.Debug("writing response", "op", c.op, "err", err)
+			}
+			return
+		}
 		if a, ok := resp.(jsonAppender); ok {
 			body = a.appendJSON(make([]byte, 0, 512))
 		} else {
