@@ -16,17 +16,17 @@ import (
 	"github.com/ksp-project/ksp/server/servertest"
 )
 
-// TestFromTheProducer runs the ksp producer (KPL aggregation on) into the
-// ksp consumer: every user record arrives once, in put order per key, with
-// its own partition key, and a second consumer on the same lease table
-// after a graceful stop replays nothing.
+// TestFromTheProducer runs the ksp producer (KPL aggregation on, strict
+// per-key ordering) into the ksp consumer: every user record arrives once,
+// in put order per key, with its own partition key, and a second consumer on
+// the same lease table after a graceful stop replays nothing.
 func TestFromTheProducer(t *testing.T) {
 	srv := servertest.Start(t, server.Options{DisableLimits: true})
 	client := servertest.Client(t, srv)
 	servertest.CreateStream(t, client, "agg", 3)
 	ctx := context.Background()
 
-	p, err := kspproducer.New(client, "agg", kspproducer.Aggregation(true))
+	p, err := kspproducer.New(client, "agg", kspproducer.Aggregation(true), kspproducer.StrictOrdering(true))
 	if err != nil {
 		t.Fatal(err)
 	}
