@@ -41,7 +41,7 @@
 // A worker renews its leases every third of the failover time (default
 // 10 s) by incrementing their counters. Other workers consider a lease
 // expired when its counter has not moved for a failover time by their own
-// clock, so no clocks need to agree. Every half failover time a worker
+// clock, so no clocks need to agree. Every sixth of the failover time a worker
 // aims at ceil(leases / live workers): it takes expired and unowned leases
 // first, and when there are none steals (WithMaxLeasesToSteal, default 1)
 // from the most loaded worker. A worker that cannot renew a lease within the

@@ -13,6 +13,7 @@ func benchCmd() *cobra.Command {
 	cmd.AddCommand(benchServerCmd())
 	cmd.AddCommand(benchMemoryCmd())
 	cmd.AddCommand(benchProduceCmd())
+	cmd.AddCommand(benchConsumeCmd())
 	return cmd
 }
 

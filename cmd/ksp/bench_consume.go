@@ -1,0 +1,85 @@
+package main
+
+import (
+	"github.com/ksp-project/ksp/internal/bench"
+	"github.com/spf13/cobra"
+)
+
+func benchConsumeCmd() *cobra.Command {
+	var (
+		cfg    bench.ConsumeConfig
+		asJSON bool
+	)
+	cmd := &cobra.Command{
+		Use:   "consume",
+		Short: "Consumer drain rate, put-to-handler latency and failover time",
+		Long: `Measure package consumer against the embedded server (limits off, in-memory
+store):
+
+  drain      one worker drains a stream pre-filled by the producer with
+             aggregation on (drain-raw: off); user records/s from Run until the
+             handler has seen every record
+  latency    a producer puts records carrying their put time at --rate while a
+             worker polls every --poll-interval; p50, p99 and max of handler
+             time minus put time
+  failover   two worker processes (this executable, hidden subcommand
+             ` + "`ksp bench consume worker`" + `) share a SQLite lease table; once
+             both hold leases one is killed with SIGKILL; the time until the
+             survivor holds every lease
+
+and print them against the goals: at least 300,000 user records/s drained
+(aggregated), p99 latency within the poll interval plus 50 ms, failover within
+the failover time plus one renewal interval (a third of it). A goal not met
+is reported, not an error.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := cfg.Validate(); err != nil {
+				return usageError{err}
+			}
+			cfg.Progress = cmd.ErrOrStderr()
+			rep, err := bench.RunConsume(cmd.Context(), cfg)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return rep.WriteJSON(cmd.OutOrStdout())
+			}
+			return rep.WriteTable(cmd.OutOrStdout())
+		},
+	}
+	f := cmd.Flags()
+	f.StringSliceVar(&cfg.Parts, "parts", []string{bench.ConsumeDrain, bench.ConsumeDrainRaw, bench.ConsumeLatency, bench.ConsumeFailover}, "parts to run")
+	f.IntVar(&cfg.Records, "records", 1000000, "user records drained with aggregation on")
+	f.IntVar(&cfg.RawRecords, "raw-records", 200000, "user records drained with aggregation off")
+	f.IntVar(&cfg.Shards, "shards", 4, "shards of each stream")
+	f.IntVar(&cfg.Size, "size", 100, "bytes of data per record")
+	f.DurationVar(&cfg.DrainIdle, "drain-idle", bench.DefaultDrainIdle, "pause between GetRecords calls on a shard while draining")
+	f.DurationVar(&cfg.PollInterval, "poll-interval", bench.DefaultPollInterval, "pause between GetRecords calls in the latency and failover parts")
+	f.IntVar(&cfg.Rate, "rate", 2000, "records put per second in the latency part")
+	f.DurationVar(&cfg.LatencyTime, "latency-time", bench.DefaultLatencyTime, "how long the latency part puts")
+	f.DurationVar(&cfg.Linger, "linger", bench.DefaultLinger, "the latency producer's MaxBufferedTime")
+	f.DurationVar(&cfg.Failover, "failover", bench.DefaultFailover, "the failover workers' failover time")
+	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
+	cmd.AddCommand(benchConsumeWorkerCmd())
+	return cmd
+}
+
+// benchConsumeWorkerCmd is a failover worker of `ksp bench consume`, which
+// starts two of them.
+func benchConsumeWorkerCmd() *cobra.Command {
+	var cfg bench.ConsumeWorkerConfig
+	cmd := &cobra.Command{
+		Use:    "worker",
+		Short:  "A failover worker process of ksp bench consume",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := cfg.Validate(); err != nil {
+				return usageError{err}
+			}
+			return bench.RunConsumeWorker(cmd.Context(), cfg, cmd.ErrOrStderr())
+		},
+	}
+	cfg.RegisterFlags(cmd.Flags())
+	return cmd
+}

@@ -1,0 +1,116 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+// consumeWorkerEnv makes the test binary a failover worker of
+// TestRunConsumeSmall instead of running tests.
+const consumeWorkerEnv = "KSP_BENCH_CONSUME_WORKER"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(consumeWorkerEnv) == "1" {
+		os.Exit(consumeWorkerMain(os.Args[1:]))
+	}
+	os.Exit(m.Run())
+}
+
+func consumeWorkerMain(args []string) int {
+	var cfg ConsumeWorkerConfig
+	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
+	cfg.RegisterFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if err := RunConsumeWorker(context.Background(), cfg, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "worker:", err)
+		return 1
+	}
+	return 0
+}
+
+func TestRunConsumeSmall(t *testing.T) {
+	if testing.Short() {
+		t.Skip("spawns processes")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	var progress bytes.Buffer
+	rep, err := RunConsume(ctx, ConsumeConfig{
+		Records: 5000, RawRecords: 1000, Shards: 2,
+		PollInterval: 50 * time.Millisecond, Rate: 500, LatencyTime: 400 * time.Millisecond,
+		Failover:      time.Second,
+		WorkerCommand: []string{os.Args[0]}, WorkerEnv: []string{consumeWorkerEnv + "=1"},
+		Progress: &progress,
+	})
+	if err != nil {
+		t.Fatalf("%v\nprogress:\n%s", err, &progress)
+	}
+	if len(rep.Drains) != 2 || !rep.Drains[0].Aggregation || rep.Drains[1].Aggregation {
+		t.Fatalf("drains %+v", rep.Drains)
+	}
+	for _, d := range rep.Drains {
+		if d.PerSecond <= 0 || d.Batches < 1 || d.KinesisRecords < 1 || d.KinesisRecords > int64(d.Records) {
+			t.Errorf("drain %+v", d)
+		}
+	}
+	if rep.Drains[0].KinesisRecords >= int64(rep.Drains[0].Records) {
+		t.Errorf("aggregated drain read %d Kinesis records for %d user records", rep.Drains[0].KinesisRecords, rep.Drains[0].Records)
+	}
+	l := rep.Latency
+	if l == nil || l.Records != 200 || l.P50 <= 0 || l.P50 > l.P99 || l.P99 > l.Max {
+		t.Errorf("latency %+v", l)
+	}
+	f := rep.Failover
+	if f == nil || f.KilledLeases != 1 || f.Shards != 2 || f.Took <= 0 || f.Renewal != f.FailoverTime/3 {
+		t.Errorf("failover %+v", f)
+	}
+	if len(rep.Goals) != 3 {
+		t.Errorf("goals %+v", rep.Goals)
+	}
+	var out bytes.Buffer
+	if err := rep.WriteTable(&out); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"drain rec/s", "p99", "survivor holds all after", "≥ 300,000", "≤ 100.0 ms", "≤ 1333.3 ms"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, &out)
+		}
+	}
+	t.Logf("\n%s", &out)
+}
+
+func TestConsumeConfigValidate(t *testing.T) {
+	for _, c := range []ConsumeConfig{
+		{Parts: []string{"nope"}},
+		{Size: 4},
+		{Shards: 1, Parts: []string{ConsumeFailover}},
+		{Failover: time.Millisecond},
+		{Rate: -1},
+	} {
+		if err := c.Validate(); err == nil {
+			t.Errorf("%+v accepted", c)
+		}
+	}
+	if err := (ConsumeConfig{}).Validate(); err != nil {
+		t.Errorf("defaults: %v", err)
+	}
+	var w ConsumeWorkerConfig
+	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
+	w.RegisterFlags(fs)
+	want := ConsumeWorkerConfig{Endpoint: "http://x", Region: "r", Stream: "s", LeaseDB: "/d", LeaseTable: "t", WorkerID: "w",
+		Failover: 3 * time.Second, PollInterval: time.Millisecond, MaxRuntime: time.Minute}
+	if err := fs.Parse(want.Args()); err != nil {
+		t.Fatal(err)
+	}
+	if w != want {
+		t.Errorf("flags round trip: got %+v, want %+v", w, want)
+	}
+}
