@@ -126,7 +126,7 @@ func (o *getRecordsOutput) appendRecord(b []byte, i int) []byte {
 	b = append(b, `,"PartitionKey":`...)
 	b = appendJSONString(b, r.PartitionKey)
 	b = append(b, `,"SequenceNumber":"`...)
-	b = seqNum{created: o.st.created, shardIdx: o.sh.idx, position: r.Position}.append(b)
+	b = o.sh.seq.append(b, r.Position)
 	return append(b, `"}`...)
 }
 

@@ -13,14 +13,14 @@ import (
 	"github.com/ksp-project/ksp/server/servertest"
 )
 
-// TestLargeGetRecordsResponse reads a 3 MB answer, which the server streams
+// TestLargeGetRecordsResponse reads a 6 MB answer, which the server streams
 // in pieces, over h2c and over HTTP/1.1 (chunked).
 func TestLargeGetRecordsResponse(t *testing.T) {
 	srv := servertest.Start(t, server.Options{DisableLimits: true})
 	ctx := context.Background()
 	h2 := servertest.Client(t, srv, servertest.NoRetries)
 	servertest.CreateStream(t, h2, "big", 1)
-	const n, size = 2000, 1500
+	const n, size = 2000, 3000
 	for b := 0; b < n; b += 500 {
 		var entries []types.PutRecordsRequestEntry
 		for i := b; i < b+500; i++ {

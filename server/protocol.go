@@ -96,7 +96,7 @@ type jsonStreamer interface {
 	writeJSON(io.Writer) error
 }
 
-const streamThreshold = 1 << 20
+const streamThreshold = 4 << 20
 
 type handler func(s *Server, c *call) (any, error)
 

@@ -90,7 +90,7 @@ func (o *putRecordsOutput) appendJSON(b []byte) []byte {
 			continue
 		}
 		b = append(b, `{"SequenceNumber":"`...)
-		b = seqNum{created: o.st.created, shardIdx: r.shard.idx, position: r.pos}.append(b)
+		b = r.shard.seq.append(b, r.pos)
 		b = append(b, `","ShardId":"`...)
 		b = append(b, r.shard.id...)
 		b = append(b, `"}`...)

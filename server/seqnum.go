@@ -34,9 +34,35 @@ func (s seqNum) append(dst []byte) []byte {
 	return appendPadded(dst, uint64(fnv1a(dst[start:])), 10)
 }
 
+// seqPrefix is the constant head of one shard's sequence numbers and the
+// FNV-1a state after it, so the hot paths format only the position.
+type seqPrefix struct {
+	head [26]byte
+	hash uint32
+}
+
+func newSeqPrefix(created int64, shardIdx int) seqPrefix {
+	var p seqPrefix
+	b := append(p.head[:0], '4', '9')
+	b = appendPadded(b, uint64(created), 13)
+	appendPadded(b, uint64(shardIdx), 11)
+	p.hash = fnv1aFrom(2166136261, p.head[:])
+	return p
+}
+
+// append appends the sequence number of position pos; it equals
+// seqNum{created, shardIdx, pos}.append.
+func (p *seqPrefix) append(dst []byte, pos uint64) []byte {
+	dst = append(dst, p.head[:]...)
+	start := len(dst)
+	dst = appendPadded(dst, pos, 20)
+	return appendPadded(dst, uint64(fnv1aFrom(p.hash, dst[start:])), 10)
+}
+
 // fnv1a is FNV-1a, 32 bits (hash/fnv's, without the interface and its allocation).
-func fnv1a(b []byte) uint32 {
-	h := uint32(2166136261)
+func fnv1a(b []byte) uint32 { return fnv1aFrom(2166136261, b) }
+
+func fnv1aFrom(h uint32, b []byte) uint32 {
 	for _, c := range b {
 		h ^= uint32(c)
 		h *= 16777619

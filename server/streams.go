@@ -65,6 +65,7 @@ type shard struct {
 
 	log     store.Log
 	limiter *shardLimiter
+	seq     seqPrefix // head of this shard's sequence numbers
 
 	// expired is set once the shard is closed and its whole life is past the
 	// stream's retention: it is no longer listed nor readable.
@@ -147,6 +148,7 @@ func (s *Server) addShard(st *stream, rng kinesis.HashKeyRange, parent, adjacent
 		startKey: rng.Start.String(), endKey: rng.End.String(),
 		parent: parent, adjacentParent: adjacent,
 		createdMs: now.UnixMilli(), log: log, limiter: newShardLimiter(now),
+		seq: newSeqPrefix(st.created, idx),
 	}
 	first, next, last := log.Bounds()
 	sh.startSeq = st.seq(sh, first)
