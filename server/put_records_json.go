@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"encoding/base64"
 	"strings"
 	"unicode/utf8"
@@ -74,7 +75,12 @@ func decodePutRecordsJSON(body []byte) (req *putRecordsInput, ok bool) {
 					if !ok || !p.consume(':') {
 						return nil, false
 					}
-					v, ok := p.str()
+					var v []byte
+					if string(k) == "Data" {
+						v, ok = p.rawStr() // base64 decoding rejects what str would
+					} else {
+						v, ok = p.str()
+					}
 					a := p.i - 1 - len(v) // v ends just before the closing quote
 					if !ok {
 						return nil, false
@@ -213,6 +219,22 @@ func (p *jsonScanner) str() ([]byte, bool) {
 		}
 	}
 	return nil, false
+}
+
+// rawStr reads a string up to the next quote without looking inside it: for
+// base64 data, whose decoder refuses escapes, control and non-ASCII bytes.
+func (p *jsonScanner) rawStr() ([]byte, bool) {
+	if !p.consume('"') {
+		return nil, false
+	}
+	n := bytes.IndexByte(p.b[p.i:], '"')
+	if n < 0 {
+		return nil, false
+	}
+	v := p.b[p.i : p.i+n]
+	p.i += n + 1
+	// The base64 decoder skips raw CR and LF, which JSON does not allow.
+	return v, bytes.IndexByte(v, '\n') < 0 && bytes.IndexByte(v, '\r') < 0
 }
 
 func (p *jsonScanner) end() bool {

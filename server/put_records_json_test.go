@@ -46,6 +46,8 @@ func TestPutRecordsFastPathFallsBack(t *testing.T) {
 		`{"StreamName":"s","Records":[{"Data":"aGk=","PartitionKey":"k\u0041"}]}`,
 		`{"StreamName":null,"Records":[]}`,
 		`{"StreamName":"s","Records":[{"Data":"a","PartitionKey":"k"}]}`,
+		"{\"StreamName\":\"s\",\"Records\":[{\"Data\":\"aGk=\n\",\"PartitionKey\":\"k\"}]}",
+		`{"StreamName":"s","Records":[{"Data":"aGk\"=","PartitionKey":"k"}]}`,
 		`{"StreamName":"s","Records":[{"PartitionKey":"k"}]}`,
 		`{"StreamName":"s","Extra":1}`,
 		`{"StreamName":"s"} x`,
