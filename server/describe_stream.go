@@ -212,31 +212,11 @@ func updateStreamMode(s *Server, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := s.lookup(streamRef{StreamARN: req.StreamARN})
-	if err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st.mu.Lock()
-	if st.status != statusActive {
-		st.mu.Unlock()
-		return nil, kinesis.Errorf(kinesis.ErrCodeResourceInUse, "Stream %s under account %s not ACTIVE, instead in state %s", st.name, s.opts.Account, st.status)
-	}
-	if st.mode == req.StreamModeDetails.StreamMode {
-		st.mu.Unlock()
-		return nil, kinesis.Errorf(kinesis.ErrCodeInvalidArgument, "Stream %s under account %s is already in %s mode.", st.name, s.opts.Account, st.mode)
-	}
-	st.mode = req.StreamModeDetails.StreamMode
-	if s.opts.CreateDelay > 0 {
-		st.status = statusUpdating
-	}
-	st.mu.Unlock()
-	if err := s.saveMetaLocked(); err != nil {
-		return nil, err
-	}
-	if s.opts.CreateDelay > 0 {
-		s.after(s.opts.CreateDelay, func() { s.setStatus(st, statusUpdating, statusActive) })
-	}
-	return empty{}, nil
+	return s.updateStream(streamRef{StreamARN: req.StreamARN}, func(st *stream) error {
+		if st.mode == req.StreamModeDetails.StreamMode {
+			return kinesis.Errorf(kinesis.ErrCodeInvalidArgument, "Stream %s under account %s is already in %s mode.", st.name, s.opts.Account, st.mode)
+		}
+		st.mode = req.StreamModeDetails.StreamMode
+		return nil
+	})
 }

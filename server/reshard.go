@@ -31,7 +31,7 @@ func splitShard(s *Server, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return s.reshard(c, req.streamRef, func(st *stream) error {
+	return s.reshard(req.streamRef, func(st *stream) error {
 		parent, err := s.openShard(st, *req.ShardToSplit)
 		if err != nil {
 			return err
@@ -67,7 +67,7 @@ func mergeShards(s *Server, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return s.reshard(c, req.streamRef, func(st *stream) error {
+	return s.reshard(req.streamRef, func(st *stream) error {
 		a, err := s.openShard(st, *req.ShardToMerge)
 		if err != nil {
 			return err
@@ -122,7 +122,7 @@ func updateShardCount(s *Server, c *call) (any, error) {
 	}
 	target := int(*req.TargetShardCount)
 	var out updateShardCountOutput
-	_, err = s.reshard(c, req.streamRef, func(st *stream) error {
+	_, err = s.reshard(req.streamRef, func(st *stream) error {
 		current := len(st.open)
 		if target > 2*current || 2*target < current {
 			return kinesis.Errorf(kinesis.ErrCodeInvalidArgument,
@@ -145,37 +145,16 @@ func updateShardCount(s *Server, c *call) (any, error) {
 	return out, nil
 }
 
-// reshard runs change on an ACTIVE stream under the locks, persists the new
-// shard layout and puts the stream through UPDATING when a delay is set.
-// Caller must not hold locks. Lock order: s.mu, st.mu, shard appendMu.
-func (s *Server) reshard(c *call, ref streamRef, change func(st *stream) error) (any, error) {
-	st, err := s.lookup(ref)
-	if err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st.mu.Lock()
-	if st.status != statusActive {
-		st.mu.Unlock()
-		return nil, kinesis.Errorf(kinesis.ErrCodeResourceInUse, "Stream %s under account %s not ACTIVE, instead in state %s", st.name, s.opts.Account, st.status)
-	}
-	if err := change(st); err != nil {
-		st.mu.Unlock()
-		return nil, err
-	}
-	st.reindexOpen()
-	if s.opts.CreateDelay > 0 {
-		st.status = statusUpdating
-	}
-	st.mu.Unlock()
-	if err := s.saveMetaLocked(); err != nil {
-		return nil, err
-	}
-	if s.opts.CreateDelay > 0 {
-		s.after(s.opts.CreateDelay, func() { s.setStatus(st, statusUpdating, statusActive) })
-	}
-	return empty{}, nil
+// reshard runs a change of the shard layout through updateStream and
+// re-indexes the open shards. Lock order: s.mu, st.mu, shard appendMu.
+func (s *Server) reshard(ref streamRef, change func(st *stream) error) (any, error) {
+	return s.updateStream(ref, func(st *stream) error {
+		if err := change(st); err != nil {
+			return err
+		}
+		st.reindexOpen()
+		return nil
+	})
 }
 
 // openShard finds an open shard by id. Caller holds st.mu.
