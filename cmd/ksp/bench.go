@@ -1,12 +1,27 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/ksp-project/ksp/internal/bench"
 	"github.com/spf13/cobra"
 )
+
+// printReport prints a benchmark's report as a table, or as indented JSON.
+func printReport[R interface{ WriteTable(io.Writer) error }](cmd *cobra.Command, asJSON bool, rep R, err error) error {
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		enc := json.NewEncoder(cmd.OutOrStdout())
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	return rep.WriteTable(cmd.OutOrStdout())
+}
 
 func benchCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "bench", Short: "Benchmarks that measure ksp and its peers in one run"}
@@ -47,13 +62,7 @@ about --peer-seconds.`,
 			}
 			cfg.Progress = cmd.ErrOrStderr()
 			rep, err := bench.RunServer(cmd.Context(), cfg)
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return rep.WriteJSON(cmd.OutOrStdout())
-			}
-			return rep.WriteTable(cmd.OutOrStdout())
+			return printReport(cmd, asJSON, rep, err)
 		},
 	}
 	f := cmd.Flags()
@@ -91,13 +100,7 @@ records and average bytes per PutRecords request.`,
 			}
 			cfg.Progress = cmd.ErrOrStderr()
 			rep, err := bench.RunProduce(cmd.Context(), cfg)
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return rep.WriteJSON(cmd.OutOrStdout())
-			}
-			return rep.WriteTable(cmd.OutOrStdout())
+			return printReport(cmd, asJSON, rep, err)
 		},
 	}
 	f := cmd.Flags()

@@ -38,13 +38,7 @@ is reported, not an error.`,
 			}
 			cfg.Progress = cmd.ErrOrStderr()
 			rep, err := bench.RunConsume(cmd.Context(), cfg)
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return rep.WriteJSON(cmd.OutOrStdout())
-			}
-			return rep.WriteTable(cmd.OutOrStdout())
+			return printReport(cmd, asJSON, rep, err)
 		},
 	}
 	f := cmd.Flags()

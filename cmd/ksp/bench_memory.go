@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 
 	"github.com/ksp-project/ksp/internal/bench"
 	"github.com/spf13/cobra"
@@ -31,15 +30,7 @@ exactly once), and print the server process's peak RSS against the goal of
 			}
 			cfg.Progress = cmd.ErrOrStderr()
 			rep, err := bench.RunMemory(cmd.Context(), cfg)
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				return enc.Encode(rep)
-			}
-			return rep.WriteTable(cmd.OutOrStdout())
+			return printReport(cmd, asJSON, rep, err)
 		},
 	}
 	f := cmd.Flags()
