@@ -390,8 +390,9 @@ func (p *Producer) send(req *request) {
 	switch {
 	case err != nil && p.aborted != nil:
 		for _, c := range sent {
+			p.noteErrLocked(c, err) // a cancellation keeps the earlier cause
 			for _, pd := range c.recs {
-				p.completeLocked(pd, Result{Attempts: pd.tries, Err: wrapLast(p.aborted, err)})
+				p.completeLocked(pd, Result{Attempts: pd.tries, Err: wrapLast(p.aborted, pd.lastErr)})
 			}
 		}
 	case err != nil:
@@ -472,8 +473,15 @@ type entryErr struct {
 	throttle      bool
 }
 
+// noteErrLocked remembers err as the records' last cause. A cancellation
+// (Close giving up, a request timeout) does not replace an earlier cause from
+// Kinesis: that is what the caller needs to see.
 func (p *Producer) noteErrLocked(c *container, err error) {
+	canceled := errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 	for _, pd := range c.recs {
+		if canceled && pd.lastErr != nil {
+			continue
+		}
 		pd.lastErr = err
 	}
 }
