@@ -1,7 +1,6 @@
 package main
 
 import (
-
 	"github.com/ksp-project/ksp/internal/bench"
 	"github.com/spf13/cobra"
 )

@@ -1,4 +1,4 @@
-// Command ksp is the Kinesis Stream Processor toolkit's CLI: it runs the
+// Command ksp is the Kinesis Stream Processor toolkit's CLI: the demo, the
 // embedded Kinesis-compatible server and the benchmarks.
 package main
 

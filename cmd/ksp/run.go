@@ -21,7 +21,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(serverCmd(), benchCmd())
+	root.AddCommand(serverCmd(), benchCmd(), demoCmd())
 	if err := root.ExecuteContext(ctx); err != nil {
 		var ue usageError
 		fmt.Fprintln(stderr, "ksp:", err)
