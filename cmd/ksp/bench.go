@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"time"
@@ -16,9 +15,7 @@ func printReport[R interface{ WriteTable(io.Writer) error }](cmd *cobra.Command,
 		return err
 	}
 	if asJSON {
-		enc := json.NewEncoder(cmd.OutOrStdout())
-		enc.SetIndent("", "  ")
-		return enc.Encode(rep)
+		return bench.WriteJSON(cmd.OutOrStdout(), rep)
 	}
 	return rep.WriteTable(cmd.OutOrStdout())
 }

@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -831,13 +830,6 @@ func RunConsumeWorker(ctx context.Context, cfg ConsumeWorkerConfig, logw io.Writ
 		return err
 	}
 	return c.Run(ctx)
-}
-
-// WriteJSON prints the report as one indented JSON document.
-func (r *ConsumeReport) WriteJSON(w io.Writer) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(r)
 }
 
 // WriteTable prints the report for people.

@@ -58,11 +58,11 @@ func (r *ServerReport) WriteTable(w io.Writer) error {
 	return err
 }
 
-// WriteJSON prints the report as one indented JSON document.
-func (r *ServerReport) WriteJSON(w io.Writer) error {
+// WriteJSON prints a benchmark's report as one indented JSON document.
+func WriteJSON(w io.Writer, report any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	return enc.Encode(r)
+	return enc.Encode(report)
 }
 
 func (m Memory) String() string {

@@ -61,7 +61,7 @@ func TestRunServerSmall(t *testing.T) {
 	}
 	t.Logf("\n%s", out)
 	var js bytes.Buffer
-	if err := rep.WriteJSON(&js); err != nil || !strings.Contains(js.String(), `"records_per_second"`) {
+	if err := WriteJSON(&js, rep); err != nil || !strings.Contains(js.String(), `"records_per_second"`) {
 		t.Fatalf("JSON report (%v):\n%s", err, &js)
 	}
 }
