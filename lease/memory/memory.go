@@ -34,7 +34,7 @@ var _ lease.Store = (*Store)(nil)
 // New returns an empty store whose table does not exist yet.
 func New() *Store {
 	s := &Store{leases: make(map[string]lease.Lease)}
-	s.Writes = rules.Writes{M: mutator{s}}
+	s.Writes = rules.Writes{Mutate: s.mutate}
 	return s
 }
 
@@ -149,13 +149,6 @@ func (s *Store) ListLeases(ctx context.Context) ([]lease.Lease, error) {
 	}
 	slices.SortFunc(out, func(a, b lease.Lease) int { return strings.Compare(a.LeaseKey, b.LeaseKey) })
 	return out, nil
-}
-
-// mutator gives rules.Writes this store's atomic mutate.
-type mutator struct{ s *Store }
-
-func (m mutator) Mutate(ctx context.Context, op, key string, fn rules.Mutation) (lease.Lease, error) {
-	return m.s.mutate(ctx, op, key, fn)
 }
 
 func (s *Store) mutate(ctx context.Context, op, key string, m rules.Mutation) (lease.Lease, error) {

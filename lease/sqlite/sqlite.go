@@ -117,7 +117,7 @@ func Open(ctx context.Context, path, table string, opts ...Option) (*Store, erro
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
 	s := &Store{db: db, table: table}
-	s.Writes = rules.Writes{M: mutator{s}}
+	s.Writes = rules.Writes{Mutate: s.mutate}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
@@ -400,13 +400,6 @@ func (s *Store) ListLeases(ctx context.Context) ([]lease.Lease, error) {
 
 // mutate runs one conditional write: in one IMMEDIATE transaction it reads
 // the lease, lets m check the condition and change it, and writes it back.
-// mutator gives rules.Writes this store's atomic mutate.
-type mutator struct{ s *Store }
-
-func (m mutator) Mutate(ctx context.Context, op, key string, fn rules.Mutation) (lease.Lease, error) {
-	return m.s.mutate(ctx, op, key, fn)
-}
-
 func (s *Store) mutate(ctx context.Context, op, key string, m rules.Mutation) (lease.Lease, error) {
 	if err := rules.CheckKey(op, key); err != nil {
 		return lease.Lease{}, err

@@ -190,23 +190,20 @@ func Meta(u lease.MetaUpdate) Mutation {
 	}
 }
 
-// Mutator applies one Mutation to the stored lease with the given key,
-// atomically, and returns the lease as stored afterwards.
-type Mutator interface {
-	Mutate(ctx context.Context, op, key string, m Mutation) (lease.Lease, error)
+// Writes implements the conditional writes of lease.Store over a store's
+// Mutate (which applies one Mutation to the stored lease with the given key,
+// atomically, and returns the lease as stored afterwards), checking arguments
+// first, so every store that applies rules applies the same ones.
+type Writes struct {
+	Mutate func(ctx context.Context, op, key string, m Mutation) (lease.Lease, error)
 }
-
-// Writes implements the conditional writes of lease.Store over a Mutator,
-// checking arguments first, so every store that applies rules applies the
-// same ones.
-type Writes struct{ M Mutator }
 
 // RenewLease implements lease.Store.
 func (w Writes) RenewLease(ctx context.Context, key, owner string, counter int64) (lease.Lease, error) {
 	if err := CheckOwner("renew", key, "owner", owner); err != nil {
 		return lease.Lease{}, err
 	}
-	return w.M.Mutate(ctx, "renew", key, Renew(owner, counter))
+	return w.Mutate(ctx, "renew", key, Renew(owner, counter))
 }
 
 // TakeLease implements lease.Store.
@@ -214,7 +211,7 @@ func (w Writes) TakeLease(ctx context.Context, key, expectedOwner string, counte
 	if err := CheckOwner("take", key, "new owner", newOwner); err != nil {
 		return lease.Lease{}, err
 	}
-	return w.M.Mutate(ctx, "take", key, Take(expectedOwner, counter, newOwner))
+	return w.Mutate(ctx, "take", key, Take(expectedOwner, counter, newOwner))
 }
 
 // EvictLease implements lease.Store.
@@ -222,7 +219,7 @@ func (w Writes) EvictLease(ctx context.Context, key, owner string) (lease.Lease,
 	if err := CheckOwner("evict", key, "owner", owner); err != nil {
 		return lease.Lease{}, err
 	}
-	return w.M.Mutate(ctx, "evict", key, Evict(owner))
+	return w.Mutate(ctx, "evict", key, Evict(owner))
 }
 
 // UpdateCheckpoint implements lease.Store.
@@ -233,7 +230,7 @@ func (w Writes) UpdateCheckpoint(ctx context.Context, key, owner string, counter
 	if err := CheckCheckpoint("checkpoint", key, cp); err != nil {
 		return lease.Lease{}, err
 	}
-	return w.M.Mutate(ctx, "checkpoint", key, Checkpoint(owner, counter, cp))
+	return w.Mutate(ctx, "checkpoint", key, Checkpoint(owner, counter, cp))
 }
 
 // PrepareCheckpoint implements lease.Store.
@@ -244,10 +241,10 @@ func (w Writes) PrepareCheckpoint(ctx context.Context, key, owner string, counte
 	if err := CheckCheckpoint("prepare checkpoint", key, pending); err != nil {
 		return lease.Lease{}, err
 	}
-	return w.M.Mutate(ctx, "prepare checkpoint", key, Prepare(owner, counter, pending, state))
+	return w.Mutate(ctx, "prepare checkpoint", key, Prepare(owner, counter, pending, state))
 }
 
 // UpdateLeaseMeta implements lease.Store.
 func (w Writes) UpdateLeaseMeta(ctx context.Context, key string, u lease.MetaUpdate) (lease.Lease, error) {
-	return w.M.Mutate(ctx, "update meta", key, Meta(u))
+	return w.Mutate(ctx, "update meta", key, Meta(u))
 }
