@@ -59,14 +59,21 @@ func decodeRequest[T any](c *call) (*T, error) {
 	if err := c.decode(req); err != nil {
 		return nil, err
 	}
-	if r, ok := any(req).(validated); ok {
-		var v validator
-		r.validate(&v)
-		if err := v.err(); err != nil {
-			return nil, err
-		}
+	if err := validateRequest(req); err != nil {
+		return nil, err
 	}
 	return req, nil
+}
+
+// validateRequest runs a request's own member checks, if it has any.
+func validateRequest(req any) error {
+	r, ok := req.(validated)
+	if !ok {
+		return nil
+	}
+	var v validator
+	r.validate(&v)
+	return v.err()
 }
 
 // streamRef is how requests name a stream: by StreamName or StreamARN.

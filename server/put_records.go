@@ -122,19 +122,18 @@ func (o *putRecordsOutput) MarshalCBOR() ([]byte, error) {
 }
 
 func putRecords(s *Server, c *call) (any, error) {
-	var req *putRecordsInput
-	if fast, ok := decodePutRecordsJSON(c.body); ok && !c.cbor {
-		var v validator
-		fast.validate(&v)
-		if err := v.err(); err != nil {
-			return nil, err
-		}
-		req = fast
+	req, ok := (*putRecordsInput)(nil), false
+	if !c.cbor {
+		req, ok = decodePutRecordsJSON(c.body)
+	}
+	var err error
+	if ok {
+		err = validateRequest(req)
 	} else {
-		var err error
-		if req, err = decodeRequest[putRecordsInput](c); err != nil {
-			return nil, err
-		}
+		req, err = decodeRequest[putRecordsInput](c)
+	}
+	if err != nil {
+		return nil, err
 	}
 	st, err := s.activeStream(req.streamRef)
 	if err != nil {
