@@ -119,36 +119,16 @@ func (c *ConsumeConfig) setDefaults() {
 	if len(c.Parts) == 0 {
 		c.Parts = consumeParts
 	}
-	if c.Records == 0 {
-		c.Records = 1_000_000
-	}
-	if c.RawRecords == 0 {
-		c.RawRecords = 200_000
-	}
-	if c.Shards == 0 {
-		c.Shards = 4
-	}
-	if c.Size == 0 {
-		c.Size = 100
-	}
-	if c.DrainIdle == 0 {
-		c.DrainIdle = DefaultDrainIdle
-	}
-	if c.PollInterval == 0 {
-		c.PollInterval = DefaultPollInterval
-	}
-	if c.Rate == 0 {
-		c.Rate = 2000
-	}
-	if c.LatencyTime == 0 {
-		c.LatencyTime = DefaultLatencyTime
-	}
-	if c.Linger == 0 {
-		c.Linger = DefaultLinger
-	}
-	if c.Failover == 0 {
-		c.Failover = DefaultFailover
-	}
+	setDefault(&c.Records, 1_000_000)
+	setDefault(&c.RawRecords, 200_000)
+	setDefault(&c.Shards, 4)
+	setDefault(&c.Size, 100)
+	setDefault(&c.DrainIdle, DefaultDrainIdle)
+	setDefault(&c.PollInterval, DefaultPollInterval)
+	setDefault(&c.Rate, 2000)
+	setDefault(&c.LatencyTime, DefaultLatencyTime)
+	setDefault(&c.Linger, DefaultLinger)
+	setDefault(&c.Failover, DefaultFailover)
 	if c.Progress == nil {
 		c.Progress = io.Discard
 	}

@@ -57,21 +57,11 @@ type MemoryConfig struct {
 }
 
 func (c *MemoryConfig) setDefaults() {
-	if c.Fsync == "" {
-		c.Fsync = "always"
-	}
-	if c.Bytes == 0 {
-		c.Bytes = 2 << 30
-	}
-	if c.Size == 0 {
-		c.Size = 100 << 10
-	}
-	if c.Shards == 0 {
-		c.Shards = 4
-	}
-	if c.Clients == 0 {
-		c.Clients = 4
-	}
+	setDefault(&c.Fsync, "always")
+	setDefault(&c.Bytes, 2<<30)
+	setDefault(&c.Size, 100<<10)
+	setDefault(&c.Shards, 4)
+	setDefault(&c.Clients, 4)
 	if c.Progress == nil {
 		c.Progress = io.Discard
 	}

@@ -42,21 +42,11 @@ type ProduceConfig struct {
 }
 
 func (c *ProduceConfig) setDefaults() {
-	if c.Records == 0 {
-		c.Records = 1_000_000
-	}
-	if c.RawRecords == 0 {
-		c.RawRecords = 200_000
-	}
-	if c.Shards == 0 {
-		c.Shards = 4
-	}
-	if c.Size == 0 {
-		c.Size = 100
-	}
-	if c.Writers == 0 {
-		c.Writers = 4
-	}
+	setDefault(&c.Records, 1_000_000)
+	setDefault(&c.RawRecords, 200_000)
+	setDefault(&c.Shards, 4)
+	setDefault(&c.Size, 100)
+	setDefault(&c.Writers, 4)
 	if c.Progress == nil {
 		c.Progress = io.Discard
 	}

@@ -58,6 +58,14 @@ func (r *ServerReport) WriteTable(w io.Writer) error {
 	return err
 }
 
+// setDefault sets *p to v when it holds its zero value.
+func setDefault[T comparable](p *T, v T) {
+	var zero T
+	if *p == zero {
+		*p = v
+	}
+}
+
 // WriteJSON prints a benchmark's report as one indented JSON document.
 func WriteJSON(w io.Writer, report any) error {
 	enc := json.NewEncoder(w)

@@ -77,33 +77,15 @@ func (c *ServerConfig) setDefaults() {
 	if len(c.Targets) == 0 {
 		c.Targets = []string{TargetKSP, TargetKSPAlways, TargetKSPInterval, TargetKinesalite, TargetKinesaliteDisk, TargetKinesisMock}
 	}
-	if c.Records == 0 {
-		c.Records = 200000
-	}
-	if c.PeerRecords == 0 {
-		c.PeerRecords = 20000
-	}
-	if c.PeerTime == 0 {
-		c.PeerTime = 10 * time.Second
-	}
-	if c.Shards == 0 {
-		c.Shards = 4
-	}
-	if c.Clients == 0 {
-		c.Clients = 8
-	}
-	if c.Batch == 0 {
-		c.Batch = 500
-	}
-	if c.Size == 0 {
-		c.Size = 100
-	}
-	if c.Rounds == 0 {
-		c.Rounds = 1
-	}
-	if c.Region == "" {
-		c.Region = "us-east-1"
-	}
+	setDefault(&c.Records, 200000)
+	setDefault(&c.PeerRecords, 20000)
+	setDefault(&c.PeerTime, 10*time.Second)
+	setDefault(&c.Shards, 4)
+	setDefault(&c.Clients, 8)
+	setDefault(&c.Batch, 500)
+	setDefault(&c.Size, 100)
+	setDefault(&c.Rounds, 1)
+	setDefault(&c.Region, "us-east-1")
 	if c.Progress == nil {
 		c.Progress = io.Discard
 	}
