@@ -9,7 +9,7 @@ import (
 
 	"google.golang.org/protobuf/encoding/protowire"
 
-	"github.com/ksp-project/ksp/kinesis"
+	"github.com/ksp-project/ksp/kds"
 )
 
 // DefaultMaxSize is the default limit of an aggregated container, the KPL's
@@ -46,7 +46,7 @@ func MaxSize(n int) Option { return optionFunc(func(a *Aggregator) { a.maxSize =
 
 // MaxRecordSize is the stream's limit on one Kinesis record, data plus
 // partition key, which every container respects, including a raw single
-// record. Default [kinesis.DefaultMaxRecordSize] (1 MiB); pass the stream's
+// record. Default [kds.DefaultMaxRecordSize] (1 MiB); pass the stream's
 // MaxRecordSize when it was raised.
 func MaxRecordSize(n int) Option { return optionFunc(func(a *Aggregator) { a.maxRecordSize = n }) }
 
@@ -80,15 +80,15 @@ type Aggregator struct {
 
 // NewAggregator returns an Aggregator with the options applied.
 func NewAggregator(opts ...Option) (*Aggregator, error) {
-	a := &Aggregator{maxSize: DefaultMaxSize, maxRecordSize: kinesis.DefaultMaxRecordSize}
+	a := &Aggregator{maxSize: DefaultMaxSize, maxRecordSize: kds.DefaultMaxRecordSize}
 	for _, o := range opts {
 		o.apply(a)
 	}
 	if a.maxSize <= 0 {
 		return nil, fmt.Errorf("aggregation: MaxSize %d must be positive", a.maxSize)
 	}
-	if a.maxRecordSize <= 0 || a.maxRecordSize > kinesis.MaxMaxRecordSizeKiB<<10 {
-		return nil, fmt.Errorf("aggregation: MaxRecordSize %d must be in 1…%d", a.maxRecordSize, kinesis.MaxMaxRecordSizeKiB<<10)
+	if a.maxRecordSize <= 0 || a.maxRecordSize > kds.MaxMaxRecordSizeKiB<<10 {
+		return nil, fmt.Errorf("aggregation: MaxRecordSize %d must be in 1…%d", a.maxRecordSize, kds.MaxMaxRecordSizeKiB<<10)
 	}
 	return a, nil
 }
@@ -137,7 +137,7 @@ func (a *Aggregator) limits() (aggregated, raw int) {
 		maxSize = DefaultMaxSize
 	}
 	if maxRecordSize == 0 {
-		maxRecordSize = kinesis.DefaultMaxRecordSize
+		maxRecordSize = kds.DefaultMaxRecordSize
 	}
 	return min(maxSize, maxRecordSize), maxRecordSize
 }
@@ -152,8 +152,8 @@ func (a *Aggregator) limits() (aggregated, raw int) {
 // MaxRecordSize is accepted into an empty Aggregator, and built raw.
 func (a *Aggregator) Add(partitionKey, explicitHashKey string, data []byte) error {
 	// Count characters only when the bytes could exceed the limit.
-	if len(partitionKey) == 0 || (len(partitionKey) > kinesis.MaxPartitionKeyLength && utf8.RuneCountInString(partitionKey) > kinesis.MaxPartitionKeyLength) {
-		return fmt.Errorf("%w: partition key of %d bytes must have 1…%d characters", ErrInvalidRecord, len(partitionKey), kinesis.MaxPartitionKeyLength)
+	if len(partitionKey) == 0 || (len(partitionKey) > kds.MaxPartitionKeyLength && utf8.RuneCountInString(partitionKey) > kds.MaxPartitionKeyLength) {
+		return fmt.Errorf("%w: partition key of %d bytes must have 1…%d characters", ErrInvalidRecord, len(partitionKey), kds.MaxPartitionKeyLength)
 	}
 	if a.pkIndex == nil {
 		a.pkIndex = make(map[string]uint64)
@@ -170,7 +170,7 @@ func (a *Aggregator) Add(partitionKey, explicitHashKey string, data []byte) erro
 	if explicitHashKey != "" {
 		ehkIdx, ehkKnown = a.ehkIndex[explicitHashKey]
 		if !ehkKnown {
-			if _, err := kinesis.ParseHashKey(explicitHashKey); err != nil {
+			if _, err := kds.ParseHashKey(explicitHashKey); err != nil {
 				return fmt.Errorf("%w: %v", ErrInvalidRecord, err)
 			}
 			ehkIdx = uint64(len(a.ehkIndex))
@@ -274,7 +274,7 @@ func (a *Aggregator) ExplicitHashKey() string {
 	if a.n == 0 || a.raw() || a.firstEHK != "" {
 		return a.firstEHK
 	}
-	return kinesis.HashPartitionKey(a.firstPK).String()
+	return kds.HashPartitionKey(a.firstPK).String()
 }
 
 // Container is one Kinesis record ready to put.

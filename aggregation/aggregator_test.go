@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ksp-project/ksp/kinesis"
+	"github.com/ksp-project/ksp/kds"
 )
 
 // userRec is a user record as a test adds it.
@@ -84,7 +84,7 @@ func checkDecodes(t *testing.T, c Container, want []userRec) {
 	}
 	wantEHK := want[0].ehk
 	if wantEHK == "" {
-		wantEHK = kinesis.HashPartitionKey(want[0].pk).String()
+		wantEHK = kds.HashPartitionKey(want[0].pk).String()
 	}
 	if c.ExplicitHashKey != wantEHK {
 		t.Fatalf("container explicit hash key %q, want %q", c.ExplicitHashKey, wantEHK)
@@ -389,7 +389,7 @@ func TestLoneRecordWithMagicIsAggregated(t *testing.T) {
 		}
 		c := a.Build(nil)
 		checkDecodes(t, c, []userRec{{pk: "k", data: data}})
-		if c.PartitionKey != AggregatePartitionKey || c.ExplicitHashKey != kinesis.HashPartitionKey("k").String() {
+		if c.PartitionKey != AggregatePartitionKey || c.ExplicitHashKey != kds.HashPartitionKey("k").String() {
 			t.Fatalf("container keys %q/%q", c.PartitionKey, c.ExplicitHashKey)
 		}
 	}

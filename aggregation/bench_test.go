@@ -6,7 +6,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"github.com/ksp-project/ksp/kinesis"
+	"github.com/ksp-project/ksp/kds"
 )
 
 func benchKeys(n int) []string {
@@ -71,7 +71,7 @@ func BenchmarkDeaggregate(b *testing.B) {
 		})
 		b.Run(fmt.Sprintf("%dB/shard-filter", size), func(b *testing.B) {
 			var dst []UserRecord
-			all := kinesis.HashKeyRange{End: kinesis.MaxHashKey}
+			all := kds.HashKeyRange{End: kds.MaxHashKey}
 			b.SetBytes(int64(len(rec.Data)))
 			b.ReportAllocs()
 			for i := 0; i < b.N; i++ {

@@ -5,7 +5,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/ksp-project/ksp/kinesis"
+	"github.com/ksp-project/ksp/kds"
 )
 
 // KinesisRecord is a record as GetRecords or SubscribeToShard return it.
@@ -58,11 +58,11 @@ func Deaggregate(dst []UserRecord, rec KinesisRecord) []UserRecord {
 // them loses them. The KCL drops the whole aggregate when any of its records
 // is outside the range; DeaggregateShard drops only those records, and keeps
 // the sub-sequence numbers of the others.
-func DeaggregateShard(dst []UserRecord, rec KinesisRecord, hashRange kinesis.HashKeyRange) ([]UserRecord, int) {
+func DeaggregateShard(dst []UserRecord, rec KinesisRecord, hashRange kds.HashKeyRange) ([]UserRecord, int) {
 	return deaggregate(dst, &rec, &hashRange)
 }
 
-func deaggregate(dst []UserRecord, rec *KinesisRecord, hashRange *kinesis.HashKeyRange) ([]UserRecord, int) {
+func deaggregate(dst []UserRecord, rec *KinesisRecord, hashRange *kds.HashKeyRange) ([]UserRecord, int) {
 	if len(rec.Data) < len(magic) || string(rec.Data[:len(magic)]) != magic {
 		return append(dst, passThrough(rec, nil)), 0
 	}
@@ -70,11 +70,11 @@ func deaggregate(dst []UserRecord, rec *KinesisRecord, hashRange *kinesis.HashKe
 	if err != nil {
 		return append(dst, passThrough(rec, err)), 0
 	}
-	var pkHash []kinesis.HashKey
+	var pkHash []kds.HashKey
 	if hashRange != nil {
-		pkHash = make([]kinesis.HashKey, len(c.pks))
+		pkHash = make([]kds.HashKey, len(c.pks))
 		for i, pk := range c.pks {
-			pkHash[i] = kinesis.HashPartitionKey(pk)
+			pkHash[i] = kds.HashPartitionKey(pk)
 		}
 	}
 	start, dropped := len(dst), 0

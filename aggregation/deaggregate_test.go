@@ -8,7 +8,7 @@ import (
 
 	"google.golang.org/protobuf/encoding/protowire"
 
-	"github.com/ksp-project/ksp/kinesis"
+	"github.com/ksp-project/ksp/kds"
 )
 
 // pbRecord encodes one Record message field by field; fields are appended as
@@ -67,7 +67,7 @@ func TestNotAggregatedPassesThrough(t *testing.T) {
 	for _, data := range [][]byte{nil, {}, []byte("plain"), []byte(magic[:3]), []byte("\xF3\x89\x9A\xC3" + "0123456789abcdef0123")} {
 		rec := outer(data)
 		checkPassedThrough(t, Deaggregate(nil, rec), rec, nil)
-		got, dropped := DeaggregateShard(nil, rec, kinesis.HashKeyRange{})
+		got, dropped := DeaggregateShard(nil, rec, kds.HashKeyRange{})
 		checkPassedThrough(t, got, rec, nil)
 		if dropped != 0 {
 			t.Fatalf("dropped %d", dropped)
@@ -122,7 +122,7 @@ func TestMalformedPassesThrough(t *testing.T) {
 				t.Fatal("Deaggregate changed records already in dst")
 			}
 			checkPassedThrough(t, got[1:], rec, tt.want)
-			got, dropped := DeaggregateShard(nil, rec, kinesis.HashKeyRange{})
+			got, dropped := DeaggregateShard(nil, rec, kds.HashKeyRange{})
 			checkPassedThrough(t, got, rec, tt.want)
 			if dropped != 0 {
 				t.Fatalf("dropped %d records of a malformed aggregate", dropped)
@@ -196,16 +196,16 @@ func TestKeysDoNotAliasInput(t *testing.T) {
 }
 
 func TestHashRangeFilter(t *testing.T) {
-	half := kinesis.HashKey{Hi: 1 << 63} // 2^127
-	lower := kinesis.HashKeyRange{Start: kinesis.HashKey{}, End: half.Sub(kinesis.HashKey{Lo: 1})}
-	upper := kinesis.HashKeyRange{Start: half, End: kinesis.MaxHashKey}
-	all := kinesis.HashKeyRange{End: kinesis.MaxHashKey}
+	half := kds.HashKey{Hi: 1 << 63} // 2^127
+	lower := kds.HashKeyRange{Start: kds.HashKey{}, End: half.Sub(kds.HashKey{Lo: 1})}
+	upper := kds.HashKeyRange{Start: half, End: kds.MaxHashKey}
+	all := kds.HashKeyRange{End: kds.MaxHashKey}
 
 	// Partition keys on both sides of 2^127.
 	var low, high string
 	for i := 0; low == "" || high == ""; i++ {
 		pk := "pk" + string(rune('a'+i))
-		if lower.Contains(kinesis.HashPartitionKey(pk)) {
+		if lower.Contains(kds.HashPartitionKey(pk)) {
 			low = pk
 		} else {
 			high = pk
@@ -228,14 +228,14 @@ func TestHashRangeFilter(t *testing.T) {
 
 	tests := []struct {
 		name    string
-		r       kinesis.HashKeyRange
+		r       kds.HashKeyRange
 		want    []int64 // sub-sequence numbers kept
 		dropped int
 	}{
 		{"lower half", lower, []int64{0, 3}, 3},
 		{"upper half", upper, []int64{1, 2, 4}, 2},
 		{"whole space", all, []int64{0, 1, 2, 3, 4}, 0},
-		{"only max", kinesis.HashKeyRange{Start: kinesis.MaxHashKey, End: kinesis.MaxHashKey}, []int64{4}, 4},
+		{"only max", kds.HashKeyRange{Start: kds.MaxHashKey, End: kds.MaxHashKey}, []int64{4}, 4},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -7,7 +7,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"github.com/ksp-project/ksp/kinesis"
+	"github.com/ksp-project/ksp/kds"
 )
 
 // fuzzSeeds are valid containers and malformed variants of them.
@@ -75,7 +75,7 @@ func FuzzDeaggregate(f *testing.F) {
 			}
 		}
 
-		hashRange := kinesis.HashKeyRange{Start: kinesis.HashKey{Hi: startHi}, End: kinesis.HashKey{Hi: endHi, Lo: ^uint64(0)}}
+		hashRange := kds.HashKeyRange{Start: kds.HashKey{Hi: startHi}, End: kds.HashKey{Hi: endHi, Lo: ^uint64(0)}}
 		kept, dropped := DeaggregateShard(nil, rec, hashRange)
 		if len(kept)+dropped != len(got) {
 			t.Fatalf("kept %d + dropped %d != %d", len(kept), dropped, len(got))

@@ -9,7 +9,7 @@ import (
 
 	"google.golang.org/protobuf/encoding/protowire"
 
-	"github.com/ksp-project/ksp/kinesis"
+	"github.com/ksp-project/ksp/kds"
 )
 
 // magic starts every aggregated record.
@@ -52,9 +52,9 @@ var (
 type container struct {
 	pks     []string
 	ehks    []string
-	ehkHash []kinesis.HashKey // ehks, parsed
-	n       int               // records
-	rest    []byte            // protobuf not yet read by next
+	ehkHash []kds.HashKey // ehks, parsed
+	n       int           // records
+	rest    []byte        // protobuf not yet read by next
 }
 
 // innerRecord is one Record message. ehk is -1 when absent.
@@ -121,7 +121,7 @@ func decode(b []byte) (container, error) {
 	tables := make([]string, npk+nehk)
 	c.pks, c.ehks = tables[:0:npk], tables[npk:npk]
 	if nehk > 0 {
-		c.ehkHash = make([]kinesis.HashKey, 0, nehk)
+		c.ehkHash = make([]kds.HashKey, 0, nehk)
 	}
 	for p := pb; len(p) > 0; {
 		num, typ, n := protowire.ConsumeTag(p)
@@ -137,7 +137,7 @@ func decode(b []byte) (container, error) {
 			c.pks = append(c.pks, s)
 			continue
 		}
-		h, err := kinesis.ParseHashKey(s)
+		h, err := kds.ParseHashKey(s)
 		if err != nil {
 			return container{}, fmt.Errorf("%w: table entry %d: %v", ErrHashKey, len(c.ehks), err)
 		}

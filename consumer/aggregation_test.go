@@ -15,7 +15,7 @@ import (
 
 	"github.com/ksp-project/ksp/aggregation"
 	"github.com/ksp-project/ksp/consumer"
-	ksp "github.com/ksp-project/ksp/kinesis"
+	"github.com/ksp-project/ksp/kds"
 	"github.com/ksp-project/ksp/lease/memory"
 	"github.com/ksp-project/ksp/server"
 	"github.com/ksp-project/ksp/server/servertest"
@@ -68,7 +68,7 @@ func putAggregates(t *testing.T, c *kinesis.Client, stream string, perShard int)
 	for i := 0; len(keys[0]) < perShard || len(keys[1]) < perShard; i++ {
 		k := fmt.Sprintf("pk%05d", i)
 		s := 0
-		if ksp.HashPartitionKey(k).Hi >= 1<<63 {
+		if kds.HashPartitionKey(k).Hi >= 1<<63 {
 			s = 1
 		}
 		if len(keys[s]) < perShard {
@@ -104,8 +104,8 @@ func putAggregates(t *testing.T, c *kinesis.Client, stream string, perShard int)
 		}
 	}
 	// A stray: lands on shard 0 (its first record's), carries a shard-1 key.
-	_ = agg.Add("stray-a", ksp.HashPartitionKey(keys[0][0]).String(), []byte("stray-a-0"))
-	_ = agg.Add("stray-b", ksp.HashPartitionKey(keys[1][0]).String(), []byte("stray-b-0"))
+	_ = agg.Add("stray-a", kds.HashPartitionKey(keys[0][0]).String(), []byte("stray-a-0"))
+	_ = agg.Add("stray-b", kds.HashPartitionKey(keys[1][0]).String(), []byte("stray-b-0"))
 	flush()
 	n++ // the first stray record is kept
 	for len(entries) > 0 {

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"sync"
 
-	"github.com/ksp-project/ksp/kinesis"
+	"github.com/ksp-project/ksp/kds"
 	"github.com/ksp-project/ksp/lease"
 )
 
@@ -41,7 +41,7 @@ func (c *Checkpointer) Checkpoint(ctx context.Context) error {
 // CheckpointAt checkpoints the user record (sequenceNumber,
 // subSequenceNumber), which must have been delivered.
 func (c *Checkpointer) CheckpointAt(ctx context.Context, sequenceNumber string, subSequenceNumber int64) error {
-	if !kinesis.ValidSequenceNumber(sequenceNumber) || subSequenceNumber < 0 {
+	if !kds.ValidSequenceNumber(sequenceNumber) || subSequenceNumber < 0 {
 		return fmt.Errorf("%w: %q/%d is not a sequence number of shard %s", ErrInvalidCheckpoint, sequenceNumber, subSequenceNumber, c.shard.shardID)
 	}
 	return c.write(ctx, lease.Checkpoint{SequenceNumber: sequenceNumber, SubSequenceNumber: subSequenceNumber})

@@ -11,7 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
-	ksp "github.com/ksp-project/ksp/kinesis"
+	"github.com/ksp-project/ksp/kds"
 )
 
 var errReaderClosed = errors.New("consumer: reader closed")
@@ -73,7 +73,7 @@ func (r *pollingReader) run(ctx context.Context, from startPosition) {
 		}
 		out, err := r.cfg.kinesis.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: iter, Limit: aws.Int32(r.cfg.maxRecords)})
 		if err != nil {
-			if ksp.Code(err) == ksp.ErrCodeExpiredIterator {
+			if kds.Code(err) == kds.ErrCodeExpiredIterator {
 				// The iterator sat unused too long (a slow processor
 				// kept the buffer full): get a fresh one where we were.
 				r.log.Info("shard iterator expired; resuming after the last record read", "after", lastSeq)
@@ -111,7 +111,7 @@ func (r *pollingReader) failed(ctx context.Context, op string, err error, fails 
 	if ctx.Err() != nil {
 		return false
 	}
-	if ksp.IsThrottle(err) {
+	if kds.IsThrottle(err) {
 		r.cfg.hooks.throttle(r.shardID)
 		r.log.Debug(op+" throttled; backing off", "err", err, "attempt", *fails)
 	} else {

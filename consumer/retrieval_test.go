@@ -9,7 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 
 	"github.com/ksp-project/ksp/consumer"
-	ksp "github.com/ksp-project/ksp/kinesis"
+	"github.com/ksp-project/ksp/kds"
 	"github.com/ksp-project/ksp/lease/memory"
 	"github.com/ksp-project/ksp/server"
 	"github.com/ksp-project/ksp/server/servertest"
@@ -24,9 +24,9 @@ type countingKinesis struct {
 func (c *countingKinesis) GetRecords(ctx context.Context, in *kinesis.GetRecordsInput, optFns ...func(*kinesis.Options)) (*kinesis.GetRecordsOutput, error) {
 	out, err := c.KinesisAPI.GetRecords(ctx, in, optFns...)
 	switch {
-	case ksp.Code(err) == ksp.ErrCodeExpiredIterator:
+	case kds.Code(err) == kds.ErrCodeExpiredIterator:
 		c.expired.Add(1)
-	case ksp.IsThrottle(err):
+	case kds.IsThrottle(err):
 		c.throttled.Add(1)
 	}
 	return out, err

@@ -11,7 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
 	"github.com/ksp-project/ksp/aggregation"
-	"github.com/ksp-project/ksp/kinesis"
+	"github.com/ksp-project/ksp/kds"
 	"github.com/ksp-project/ksp/lease"
 )
 
@@ -151,7 +151,7 @@ type readState struct {
 // shard must stop, or a batch fails (retry: start again from the
 // checkpoint).
 func (w *worker) readShard(s *shardLease, proc RecordProcessor, ckp *Checkpointer, from startPosition, resumeAfter lease.Checkpoint,
-	hashRange kinesis.HashKeyRange, hasRange bool, st *readState) (out outcome, retry bool) {
+	hashRange kds.HashKeyRange, hasRange bool, st *readState) (out outcome, retry bool) {
 	// readCtx ends on a graceful shutdown too, to stop waiting for a batch.
 	readCtx, cancel := context.WithCancel(s.ctx)
 	defer cancel()
@@ -312,7 +312,7 @@ func (w *worker) waitForParents(s *shardLease) (outcome, bool) {
 // hash range and those at or before resumeAfter (already checkpointed), and
 // returns the rest with their total data size.
 func (w *worker) userRecords(s *shardLease, in []types.Record, buf *[]aggregation.UserRecord, resumeAfter lease.Checkpoint,
-	hashRange kinesis.HashKeyRange, hasRange bool, st *readState) ([]Record, int) {
+	hashRange kds.HashKeyRange, hasRange bool, st *readState) ([]Record, int) {
 	out := make([]Record, 0, len(in))
 	bytes, dropped := 0, 0
 	for _, kr := range in {
@@ -324,7 +324,7 @@ func (w *worker) userRecords(s *shardLease, in []types.Record, buf *[]aggregatio
 		if hasRange {
 			var n int
 			*buf, n = aggregation.DeaggregateShard(*buf, rec, hashRange)
-			if st.dropsCounted == "" || kinesis.CompareSequenceNumbers(rec.SequenceNumber, st.dropsCounted) > 0 {
+			if st.dropsCounted == "" || kds.CompareSequenceNumbers(rec.SequenceNumber, st.dropsCounted) > 0 {
 				dropped += n // count a record once, however often it is read again
 				st.dropsCounted = rec.SequenceNumber
 			}
@@ -353,16 +353,16 @@ func (w *worker) userRecords(s *shardLease, in []types.Record, buf *[]aggregatio
 	return out, bytes
 }
 
-func parseRange(l lease.Lease) (kinesis.HashKeyRange, bool) {
+func parseRange(l lease.Lease) (kds.HashKeyRange, bool) {
 	if l.StartingHashKey == "" || l.EndingHashKey == "" {
-		return kinesis.HashKeyRange{}, false
+		return kds.HashKeyRange{}, false
 	}
-	start, err1 := kinesis.ParseHashKey(l.StartingHashKey)
-	end, err2 := kinesis.ParseHashKey(l.EndingHashKey)
+	start, err1 := kds.ParseHashKey(l.StartingHashKey)
+	end, err2 := kds.ParseHashKey(l.EndingHashKey)
 	if err1 != nil || err2 != nil {
-		return kinesis.HashKeyRange{}, false
+		return kds.HashKeyRange{}, false
 	}
-	return kinesis.HashKeyRange{Start: start, End: end}, true
+	return kds.HashKeyRange{Start: start, End: end}, true
 }
 
 // call runs a processor method, turning a panic into an error.

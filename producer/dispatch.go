@@ -13,7 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
 	"github.com/ksp-project/ksp/aggregation"
-	ksk "github.com/ksp-project/ksp/kinesis"
+	"github.com/ksp-project/ksp/kds"
 )
 
 // scanEvery is how often queued records are checked against their TTL and
@@ -164,11 +164,11 @@ type request struct {
 
 // Rates of a shard's buckets, per second.
 func (p *Producer) recRate(s *shard) float64 {
-	return float64(p.cfg.ratePercent) / 100 * ksk.ShardWriteRecordsPerSecond * s.factor
+	return float64(p.cfg.ratePercent) / 100 * kds.ShardWriteRecordsPerSecond * s.factor
 }
 
 func (p *Producer) byteRate(s *shard) float64 {
-	return float64(p.cfg.ratePercent) / 100 * ksk.ShardWriteBytesPerSecond * s.factor
+	return float64(p.cfg.ratePercent) / 100 * kds.ShardWriteBytesPerSecond * s.factor
 }
 
 func (p *Producer) refill(s *shard, now time.Time) {
@@ -397,9 +397,9 @@ func (p *Producer) send(req *request) {
 		}
 	case err != nil:
 		p.stats.requestErrors.Add(1)
-		code := ksk.Code(err)
+		code := kds.Code(err)
 		errs = append(errs, entryErr{code: code})
-		if code != "" && !ksk.IsRetryable(err) {
+		if code != "" && !kds.IsRetryable(err) {
 			// Kinesis refused the request for good (no such stream, access
 			// denied, ...): retrying cannot help.
 			p.log.Error("PutRecords failed", "err", err)
@@ -412,7 +412,7 @@ func (p *Producer) send(req *request) {
 		}
 		p.log.Debug("PutRecords failed; retrying", "err", err)
 		for _, c := range sent {
-			if ksk.IsThrottle(err) {
+			if kds.IsThrottle(err) {
 				p.cutRateLocked(c.shard, now)
 			}
 			p.noteErrLocked(c, err)
@@ -422,10 +422,10 @@ func (p *Producer) send(req *request) {
 		for i, e := range out.Records {
 			c := sent[i]
 			if e.ErrorCode != nil {
-				cause := ksk.Errorf(*e.ErrorCode, "%s", aws.ToString(e.ErrorMessage))
+				cause := kds.Errorf(*e.ErrorCode, "%s", aws.ToString(e.ErrorMessage))
 				done.Failed++
 				p.stats.entryErrors.Add(1)
-				if ksk.IsThrottle(cause) {
+				if kds.IsThrottle(cause) {
 					done.Throttled++
 					p.stats.throttles.Add(1)
 					if p.cutRateLocked(c.shard, now) {

@@ -34,7 +34,7 @@
 //     RecordTTL passes, a non-retryable Kinesis error, or ErrClosed wrapping
 //     the cause when Close's context ends first. Records are never dropped
 //     without a result.
-//   - Bad input fails in Put with a *kinesis.Error (ValidationException or
+//   - Bad input fails in Put with a *kds.Error (ValidationException or
 //     InvalidArgumentException) naming the field and value; Put after Close
 //     fails with ErrClosed.
 //   - Delivery is at least once: a request whose answer is lost (timeout,

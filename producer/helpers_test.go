@@ -8,7 +8,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/ksp-project/ksp/aggregation"
-	ksk "github.com/ksp-project/ksp/kinesis"
+	"github.com/ksp-project/ksp/kds"
 	"github.com/ksp-project/ksp/producer"
 	"github.com/ksp-project/ksp/server"
 	"github.com/ksp-project/ksp/server/servertest"
@@ -33,7 +33,7 @@ type readBack struct {
 
 type readRecord struct {
 	shardID string
-	rng     ksk.HashKeyRange
+	rng     kds.HashKeyRange
 	aggregation.UserRecord
 }
 
@@ -41,9 +41,9 @@ func readAll(t *testing.T, c *kinesis.Client, stream string) readBack {
 	t.Helper()
 	var rb readBack
 	for _, sh := range servertest.Shards(t, c, stream) {
-		start, _ := ksk.ParseHashKey(*sh.HashKeyRange.StartingHashKey)
-		end, _ := ksk.ParseHashKey(*sh.HashKeyRange.EndingHashKey)
-		rng := ksk.HashKeyRange{Start: start, End: end}
+		start, _ := kds.ParseHashKey(*sh.HashKeyRange.StartingHashKey)
+		end, _ := kds.ParseHashKey(*sh.HashKeyRange.EndingHashKey)
+		rng := kds.HashKeyRange{Start: start, End: end}
 		var urs []aggregation.UserRecord
 		for _, r := range servertest.ReadShard(t, c, stream, *sh.ShardId) {
 			var n int
@@ -74,15 +74,15 @@ func idData(id uint64, size int) []byte {
 func dataID(b []byte) uint64 { return binary.BigEndian.Uint64(b) }
 
 // effectiveHash is where Kinesis routes a user record.
-func effectiveHash(t *testing.T, u aggregation.UserRecord) ksk.HashKey {
+func effectiveHash(t *testing.T, u aggregation.UserRecord) kds.HashKey {
 	if u.ExplicitHashKey != "" {
-		h, err := ksk.ParseHashKey(u.ExplicitHashKey)
+		h, err := kds.ParseHashKey(u.ExplicitHashKey)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return h
 	}
-	return ksk.HashPartitionKey(u.PartitionKey)
+	return kds.HashPartitionKey(u.PartitionKey)
 }
 
 // counter is a metrics hook that counts.

@@ -7,7 +7,7 @@ import (
 	"math/rand/v2"
 	"strconv"
 
-	"github.com/ksp-project/ksp/kinesis"
+	"github.com/ksp-project/ksp/kds"
 )
 
 // Partition-key strategies. A partition key decides the shard (through its
@@ -38,13 +38,13 @@ func ExplicitHashKey(i, n int) string {
 	if n < 1 || i < 0 || i >= n {
 		panic("producer: ExplicitHashKey: slot out of range")
 	}
-	r := kinesis.SplitHashKeySpace(n)[i]
+	r := kds.SplitHashKeySpace(n)[i]
 	return Midpoint(r)
 }
 
 // Midpoint returns the explicit hash key in the middle of r, a key that
 // lands in the shard owning r for as long as that shard is open.
-func Midpoint(r kinesis.HashKeyRange) string {
+func Midpoint(r kds.HashKeyRange) string {
 	sum := new(big.Int).Add(r.Start.Big(), r.End.Big())
 	return sum.Rsh(sum, 1).String()
 }

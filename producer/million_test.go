@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	ksk "github.com/ksp-project/ksp/kinesis"
+	"github.com/ksp-project/ksp/kds"
 	"github.com/ksp-project/ksp/producer"
 	"github.com/ksp-project/ksp/server"
 	"github.com/ksp-project/ksp/server/servertest"
@@ -26,11 +26,11 @@ func TestMillionRecords(t *testing.T) {
 	_, c := newStream(t, server.Options{DisableLimits: true}, "million", 4)
 	shards := servertest.Shards(t, c, "million")
 	shardOf := func(pk string) string {
-		h := ksk.HashPartitionKey(pk)
+		h := kds.HashPartitionKey(pk)
 		for _, s := range shards {
-			start, _ := ksk.ParseHashKey(*s.HashKeyRange.StartingHashKey)
-			end, _ := ksk.ParseHashKey(*s.HashKeyRange.EndingHashKey)
-			if (ksk.HashKeyRange{Start: start, End: end}).Contains(h) {
+			start, _ := kds.ParseHashKey(*s.HashKeyRange.StartingHashKey)
+			end, _ := kds.ParseHashKey(*s.HashKeyRange.EndingHashKey)
+			if (kds.HashKeyRange{Start: start, End: end}).Contains(h) {
 				return *s.ShardId
 			}
 		}

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/ksp-project/ksp/aggregation"
-	"github.com/ksp-project/ksp/kinesis"
+	"github.com/ksp-project/ksp/kds"
 )
 
 // Option configures a Producer. Options are applied in order by New, which
@@ -64,8 +64,8 @@ func defaultConfig() config {
 		aggregation:    true,
 		aggMaxSize:     aggregation.DefaultMaxSize,
 		linger:         100 * time.Millisecond,
-		collectCount:   kinesis.MaxRecordsPerPutRecords,
-		collectSize:    kinesis.MaxPutRecordsRequestSize,
+		collectCount:   kds.MaxRecordsPerPutRecords,
+		collectSize:    kds.MaxPutRecordsRequestSize,
 		ratePercent:    150,
 		ttl:            30 * time.Second,
 		maxRequests:    24,
@@ -81,16 +81,16 @@ func defaultConfig() config {
 
 func (c *config) validate() error {
 	switch {
-	case c.aggMaxSize < 64 || c.aggMaxSize > kinesis.MaxMaxRecordSizeKiB<<10:
-		return fmt.Errorf("producer: AggregationMaxSize %d must be in 64…%d bytes", c.aggMaxSize, kinesis.MaxMaxRecordSizeKiB<<10)
+	case c.aggMaxSize < 64 || c.aggMaxSize > kds.MaxMaxRecordSizeKiB<<10:
+		return fmt.Errorf("producer: AggregationMaxSize %d must be in 64…%d bytes", c.aggMaxSize, kds.MaxMaxRecordSizeKiB<<10)
 	case c.linger < 0:
 		return fmt.Errorf("producer: MaxBufferedTime %s must not be negative", c.linger)
-	case c.collectCount < 1 || c.collectCount > kinesis.MaxRecordsPerPutRecords:
-		return fmt.Errorf("producer: CollectionMaxCount %d must be in 1…%d", c.collectCount, kinesis.MaxRecordsPerPutRecords)
-	case c.collectSize < 1 || c.collectSize > kinesis.MaxMaxRecordSizeKiB<<10:
-		return fmt.Errorf("producer: CollectionMaxSize %d must be in 1…%d bytes", c.collectSize, kinesis.MaxMaxRecordSizeKiB<<10)
-	case c.maxRecordSize != 0 && (c.maxRecordSize < 1 || c.maxRecordSize > kinesis.MaxMaxRecordSizeKiB<<10):
-		return fmt.Errorf("producer: MaxRecordSize %d must be in 1…%d bytes", c.maxRecordSize, kinesis.MaxMaxRecordSizeKiB<<10)
+	case c.collectCount < 1 || c.collectCount > kds.MaxRecordsPerPutRecords:
+		return fmt.Errorf("producer: CollectionMaxCount %d must be in 1…%d", c.collectCount, kds.MaxRecordsPerPutRecords)
+	case c.collectSize < 1 || c.collectSize > kds.MaxMaxRecordSizeKiB<<10:
+		return fmt.Errorf("producer: CollectionMaxSize %d must be in 1…%d bytes", c.collectSize, kds.MaxMaxRecordSizeKiB<<10)
+	case c.maxRecordSize != 0 && (c.maxRecordSize < 1 || c.maxRecordSize > kds.MaxMaxRecordSizeKiB<<10):
+		return fmt.Errorf("producer: MaxRecordSize %d must be in 1…%d bytes", c.maxRecordSize, kds.MaxMaxRecordSizeKiB<<10)
 	case c.ratePercent < 0:
 		return fmt.Errorf("producer: RateLimit %d%% must not be negative", c.ratePercent)
 	case c.ttl <= 0:

@@ -11,7 +11,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
-	ksk "github.com/ksp-project/ksp/kinesis"
+	"github.com/ksp-project/ksp/kds"
 )
 
 // Client is the part of the aws-sdk-go-v2 Kinesis client the producer uses;
@@ -57,7 +57,7 @@ type Producer struct {
 	aborted       error      // non-nil once Close gave up: the cause records fail with
 	shards        []*shard   // open shards by starting hash key
 	byID          map[string]*shard
-	ranges        map[string]ksk.HashKeyRange // every listed shard, closed ones too
+	ranges        map[string]kds.HashKeyRange // every listed shard, closed ones too
 	mapLoaded     bool
 	mapStale      bool // a record landed off its predicted shard; sending waits for a new map
 	unrouted      []*Pending
@@ -85,8 +85,8 @@ func New(client Client, stream string, opts ...Option) (*Producer, error) {
 	if client == nil {
 		return nil, errors.New("producer: nil client")
 	}
-	if l := len(stream); l < 1 || l > ksk.MaxStreamNameLength {
-		return nil, ksk.Errorf(ksk.ErrCodeValidation, "1 validation error detected: Value '%s' at 'streamName' failed to satisfy constraint: Member must have length between 1 and %d", stream, ksk.MaxStreamNameLength)
+	if l := len(stream); l < 1 || l > kds.MaxStreamNameLength {
+		return nil, kds.Errorf(kds.ErrCodeValidation, "1 validation error detected: Value '%s' at 'streamName' failed to satisfy constraint: Member must have length between 1 and %d", stream, kds.MaxStreamNameLength)
 	}
 	cfg := defaultConfig()
 	for _, o := range opts {
@@ -111,7 +111,7 @@ func New(client Client, stream string, opts ...Option) (*Producer, error) {
 		space:     make(chan struct{}),
 		idle:      make(chan struct{}),
 	}
-	p.setMaxRecordSize(cmp0(cfg.maxRecordSize, ksk.DefaultMaxRecordSize))
+	p.setMaxRecordSize(cmp0(cfg.maxRecordSize, kds.DefaultMaxRecordSize))
 	p.runCtx, p.cancel = context.WithCancel(context.Background())
 	p.refresh <- struct{}{}
 	p.wg.Add(2)
@@ -138,7 +138,7 @@ func (p *Producer) Stream() string { return p.stream }
 // Put hands a record to the producer and returns its handle. Bad records
 // (partition key empty or over 256 characters, explicit hash key not a
 // decimal in 0…2^128−1, data plus partition key over the stream's
-// MaxRecordSize) fail at once with a *kinesis.Error (ValidationException or
+// MaxRecordSize) fail at once with a *kds.Error (ValidationException or
 // InvalidArgumentException) naming the field and value; so does a Put after
 // Close (ErrClosed). When the buffer budget is used up, Put waits until ctx
 // ends or fails with ErrBufferFull, as BufferFullPolicy says. Otherwise the

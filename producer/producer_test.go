@@ -13,7 +13,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
-	ksk "github.com/ksp-project/ksp/kinesis"
+	"github.com/ksp-project/ksp/kds"
 	"github.com/ksp-project/ksp/producer"
 	"github.com/ksp-project/ksp/server"
 	"github.com/ksp-project/ksp/server/servertest"
@@ -32,18 +32,18 @@ func TestPutValidation(t *testing.T) {
 		code string
 		want string
 	}{
-		{"empty key", producer.Record{Data: []byte("x")}, ksk.ErrCodeValidation, "partitionKey"},
-		{"long key", producer.Record{PartitionKey: strings.Repeat("é", 257), Data: []byte("x")}, ksk.ErrCodeValidation, "257 characters"},
-		{"bad utf8 key", producer.Record{PartitionKey: "\xff", Data: []byte("x")}, ksk.ErrCodeValidation, "Unicode"},
-		{"ehk not decimal", producer.Record{PartitionKey: "k", ExplicitHashKey: "12a", Data: []byte("x")}, ksk.ErrCodeInvalidArgument, "12a"},
-		{"ehk negative", producer.Record{PartitionKey: "k", ExplicitHashKey: "-1"}, ksk.ErrCodeInvalidArgument, "-1"},
-		{"ehk leading zero", producer.Record{PartitionKey: "k", ExplicitHashKey: "01"}, ksk.ErrCodeInvalidArgument, "01"},
-		{"ehk 2^128", producer.Record{PartitionKey: "k", ExplicitHashKey: "340282366920938463463374607431768211456"}, ksk.ErrCodeInvalidArgument, "340282366920938463463374607431768211456"},
-		{"oversize", producer.Record{PartitionKey: "k", Data: make([]byte, 1024)}, ksk.ErrCodeInvalidArgument, "1025 bytes"},
+		{"empty key", producer.Record{Data: []byte("x")}, kds.ErrCodeValidation, "partitionKey"},
+		{"long key", producer.Record{PartitionKey: strings.Repeat("é", 257), Data: []byte("x")}, kds.ErrCodeValidation, "257 characters"},
+		{"bad utf8 key", producer.Record{PartitionKey: "\xff", Data: []byte("x")}, kds.ErrCodeValidation, "Unicode"},
+		{"ehk not decimal", producer.Record{PartitionKey: "k", ExplicitHashKey: "12a", Data: []byte("x")}, kds.ErrCodeInvalidArgument, "12a"},
+		{"ehk negative", producer.Record{PartitionKey: "k", ExplicitHashKey: "-1"}, kds.ErrCodeInvalidArgument, "-1"},
+		{"ehk leading zero", producer.Record{PartitionKey: "k", ExplicitHashKey: "01"}, kds.ErrCodeInvalidArgument, "01"},
+		{"ehk 2^128", producer.Record{PartitionKey: "k", ExplicitHashKey: "340282366920938463463374607431768211456"}, kds.ErrCodeInvalidArgument, "340282366920938463463374607431768211456"},
+		{"oversize", producer.Record{PartitionKey: "k", Data: make([]byte, 1024)}, kds.ErrCodeInvalidArgument, "1025 bytes"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h, err := p.Put(ctx, tc.rec)
-			var ke *ksk.Error
+			var ke *kds.Error
 			if h != nil || !errors.As(err, &ke) || ke.Code != tc.code || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("Put = %v, %v; want a %s naming %q", h, err, tc.code, tc.want)
 			}
@@ -76,7 +76,7 @@ func TestOptionsValidate(t *testing.T) {
 			t.Errorf("option %#v accepted", o)
 		}
 	}
-	if _, err := producer.New(c, ""); ksk.Code(err) != ksk.ErrCodeValidation {
+	if _, err := producer.New(c, ""); kds.Code(err) != kds.ErrCodeValidation {
 		t.Errorf("empty stream name: %v", err)
 	}
 }
@@ -255,7 +255,7 @@ func TestResharding(t *testing.T) {
 			if err == nil {
 				return
 			}
-			if ksk.Code(err) != ksk.ErrCodeResourceInUse {
+			if kds.Code(err) != kds.ErrCodeResourceInUse {
 				t.Fatal(err)
 			}
 			time.Sleep(10 * time.Millisecond)
@@ -263,7 +263,7 @@ func TestResharding(t *testing.T) {
 		t.Fatal("stream never ACTIVE")
 	}
 	// Split shard 0 in the middle, then merge the upper child with shard 1.
-	mid := ksk.SplitHashKeySpace(4)[0].End.Add(ksk.HashKey{Lo: 1}).String()
+	mid := kds.SplitHashKeySpace(4)[0].End.Add(kds.HashKey{Lo: 1}).String()
 	reshard(func() error {
 		_, err := c.SplitShard(ctx, &kinesis.SplitShardInput{StreamName: aws.String("reshard"), ShardToSplit: aws.String("shardId-000000000000"), NewStartingHashKey: aws.String(mid)})
 		return err
@@ -350,7 +350,7 @@ func TestStalledEndpoint(t *testing.T) {
 			// The last cause is Kinesis's InternalFailure, unless the record's
 			// only attempt was still in flight when Close gave up (canceled).
 			if !ok || !errors.Is(res.Err, producer.ErrClosed) || !errors.Is(res.Err, context.DeadlineExceeded) ||
-				(res.Attempts > 0 && ksk.Code(res.Err) != ksk.ErrCodeInternalFailure && !(res.Attempts == 1 && errors.Is(res.Err, context.Canceled))) {
+				(res.Attempts > 0 && kds.Code(res.Err) != kds.ErrCodeInternalFailure && !(res.Attempts == 1 && errors.Is(res.Err, context.Canceled))) {
 				t.Fatalf("record %d after Close: %+v, %v; want ErrClosed wrapping the deadline and the last error", i, res, ok)
 			}
 		}
@@ -383,7 +383,7 @@ func TestStalledEndpoint(t *testing.T) {
 		}
 		for i, h := range hs {
 			res, err := h.Wait(ctx)
-			if !errors.Is(err, producer.ErrRecordExpired) || ksk.Code(err) != ksk.ErrCodeInternalFailure || res.Attempts < 1 {
+			if !errors.Is(err, producer.ErrRecordExpired) || kds.Code(err) != kds.ErrCodeInternalFailure || res.Attempts < 1 {
 				t.Fatalf("record %d: %+v %v, want expired after attempts, wrapping InternalFailure", i, res, err)
 			}
 		}
@@ -415,18 +415,18 @@ func TestPartitionKeyHelpers(t *testing.T) {
 	if producer.RandomKey() == producer.RandomKey() {
 		t.Fatal("RandomKey repeats")
 	}
-	ranges := ksk.SplitHashKeySpace(5)
+	ranges := kds.SplitHashKeySpace(5)
 	for i := range 5 {
-		h, err := ksk.ParseHashKey(producer.ExplicitHashKey(i, 5))
+		h, err := kds.ParseHashKey(producer.ExplicitHashKey(i, 5))
 		if err != nil || !ranges[i].Contains(h) {
 			t.Fatalf("slot %d: %v %v", i, h, err)
 		}
 	}
 	// Even spread of hashed keys over 4 shards.
 	counts := make([]int, 4)
-	r4 := ksk.SplitHashKeySpace(4)
+	r4 := kds.SplitHashKeySpace(4)
 	for i := range 40000 {
-		h := ksk.HashPartitionKey(producer.HashedKey(strconv.Itoa(i)))
+		h := kds.HashPartitionKey(producer.HashedKey(strconv.Itoa(i)))
 		for j, r := range r4 {
 			if r.Contains(h) {
 				counts[j]++

@@ -9,7 +9,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/ksp-project/ksp/kinesis"
+	"github.com/ksp-project/ksp/kds"
 )
 
 var (
@@ -60,7 +60,7 @@ type Result struct {
 // later, exactly once.
 type Pending struct {
 	rec     Record
-	hash    kinesis.HashKey
+	hash    kds.HashKey
 	size    int64 // charged to the buffer budget
 	putAt   time.Time
 	sentAt  time.Time // first attempt
@@ -133,32 +133,32 @@ func (p *Pending) publish(res Result) {
 const bookkeeping = 400
 
 // validate checks a record as Kinesis would, and returns its hash key. The
-// errors are *kinesis.Error with the code Kinesis answers such a record
+// errors are *kds.Error with the code Kinesis answers such a record
 // with, naming the field and its value.
-func validate(r *Record, maxRecordSize int) (kinesis.HashKey, error) {
+func validate(r *Record, maxRecordSize int) (kds.HashKey, error) {
 	pk := r.PartitionKey
-	if len(pk) == 0 || (len(pk) > kinesis.MaxPartitionKeyLength && utf8.RuneCountInString(pk) > kinesis.MaxPartitionKeyLength) {
-		return kinesis.HashKey{}, kinesis.Errorf(kinesis.ErrCodeValidation,
+	if len(pk) == 0 || (len(pk) > kds.MaxPartitionKeyLength && utf8.RuneCountInString(pk) > kds.MaxPartitionKeyLength) {
+		return kds.HashKey{}, kds.Errorf(kds.ErrCodeValidation,
 			"1 validation error detected: Value '%s' at 'partitionKey' failed to satisfy constraint: Member must have length between 1 and %d (it has %d characters)",
-			shorten(pk), kinesis.MaxPartitionKeyLength, utf8.RuneCountInString(pk))
+			shorten(pk), kds.MaxPartitionKeyLength, utf8.RuneCountInString(pk))
 	}
 	if !utf8.ValidString(pk) {
-		return kinesis.HashKey{}, kinesis.Errorf(kinesis.ErrCodeValidation,
+		return kds.HashKey{}, kds.Errorf(kds.ErrCodeValidation,
 			"1 validation error detected: Value %q at 'partitionKey' failed to satisfy constraint: Member must be valid Unicode", shorten(pk))
 	}
 	if size := len(r.Data) + len(pk); size > maxRecordSize {
-		return kinesis.HashKey{}, kinesis.Errorf(kinesis.ErrCodeInvalidArgument,
+		return kds.HashKey{}, kds.Errorf(kds.ErrCodeInvalidArgument,
 			"Record size (data + partition key) of %d bytes for partition key '%s' exceeds the MaxRecordSize of %d bytes", size, shorten(pk), maxRecordSize)
 	}
 	if r.ExplicitHashKey != "" {
-		h, err := kinesis.ParseHashKey(r.ExplicitHashKey)
+		h, err := kds.ParseHashKey(r.ExplicitHashKey)
 		if err != nil {
-			return kinesis.HashKey{}, kinesis.Errorf(kinesis.ErrCodeInvalidArgument,
+			return kds.HashKey{}, kds.Errorf(kds.ErrCodeInvalidArgument,
 				"Invalid ExplicitHashKey. ExplicitHashKey must be in the range: [0, 2^128-1]. Specified value was %s", shorten(r.ExplicitHashKey))
 		}
 		return h, nil
 	}
-	return kinesis.HashPartitionKey(pk), nil
+	return kds.HashPartitionKey(pk), nil
 }
 
 // shorten keeps error messages readable for huge values.

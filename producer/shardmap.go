@@ -11,14 +11,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"google.golang.org/protobuf/encoding/protowire"
 
-	ksk "github.com/ksp-project/ksp/kinesis"
+	"github.com/ksp-project/ksp/kds"
 )
 
 // shard is an open shard as the producer sees it: the records predicted
 // for it, and its rate limiter. Guarded by Producer.mu.
 type shard struct {
 	id      string
-	rng     ksk.HashKeyRange
+	rng     kds.HashKeyRange
 	retired bool // closed by resharding; its records were routed anew
 
 	open      []*Pending // the container being filled
@@ -79,8 +79,8 @@ func aggGrow(pd *Pending, n int) int {
 }
 
 // lookupLocked returns the open shard whose range holds h, or nil.
-func (p *Producer) lookupLocked(h ksk.HashKey) *shard {
-	i, _ := slices.BinarySearchFunc(p.shards, h, func(s *shard, h ksk.HashKey) int { return s.rng.Start.Cmp(h) })
+func (p *Producer) lookupLocked(h kds.HashKey) *shard {
+	i, _ := slices.BinarySearchFunc(p.shards, h, func(s *shard, h kds.HashKey) int { return s.rng.Start.Cmp(h) })
 	// i is the first shard starting after h (or at it).
 	if i < len(p.shards) && p.shards[i].rng.Start == h {
 		return p.shards[i]
@@ -226,7 +226,7 @@ func (p *Producer) describe() {
 		return
 	}
 	if s := out.StreamDescriptionSummary; s != nil && s.MaxRecordSizeInKiB != nil {
-		if n := int(*s.MaxRecordSizeInKiB) << 10; n > 0 && n <= ksk.MaxMaxRecordSizeKiB<<10 {
+		if n := int(*s.MaxRecordSizeInKiB) << 10; n > 0 && n <= kds.MaxMaxRecordSizeKiB<<10 {
 			p.setMaxRecordSize(n)
 		}
 	}
@@ -234,7 +234,7 @@ func (p *Producer) describe() {
 
 type shardDesc struct {
 	id   string
-	rng  ksk.HashKeyRange
+	rng  kds.HashKeyRange
 	open bool
 }
 
@@ -253,13 +253,13 @@ func (p *Producer) loadShardMap() error {
 			if s.ShardId == nil || s.HashKeyRange == nil || s.HashKeyRange.StartingHashKey == nil || s.HashKeyRange.EndingHashKey == nil {
 				return fmt.Errorf("ListShards returned a shard without id or hash key range")
 			}
-			start, err1 := ksk.ParseHashKey(*s.HashKeyRange.StartingHashKey)
-			end, err2 := ksk.ParseHashKey(*s.HashKeyRange.EndingHashKey)
+			start, err1 := kds.ParseHashKey(*s.HashKeyRange.StartingHashKey)
+			end, err2 := kds.ParseHashKey(*s.HashKeyRange.EndingHashKey)
 			if err1 != nil || err2 != nil {
 				return fmt.Errorf("ListShards: shard %s has a bad hash key range", *s.ShardId)
 			}
 			open := s.SequenceNumberRange == nil || s.SequenceNumberRange.EndingSequenceNumber == nil
-			all = append(all, shardDesc{id: *s.ShardId, rng: ksk.HashKeyRange{Start: start, End: end}, open: open})
+			all = append(all, shardDesc{id: *s.ShardId, rng: kds.HashKeyRange{Start: start, End: end}, open: open})
 		}
 		if out.NextToken == nil {
 			p.applyShardMap(all)
@@ -276,7 +276,7 @@ func (p *Producer) applyShardMap(all []shardDesc) {
 	p.stats.refreshes.Add(1)
 	now := p.cfg.now()
 	p.mu.Lock()
-	ranges := make(map[string]ksk.HashKeyRange, len(all))
+	ranges := make(map[string]kds.HashKeyRange, len(all))
 	var open []*shard
 	byID := make(map[string]*shard, len(all))
 	for _, d := range all {
@@ -313,7 +313,7 @@ func (p *Producer) applyShardMap(all []shardDesc) {
 	for _, u := range unverified {
 		rng, ok := ranges[u.shardID]
 		if !ok { // not listed any more: it is in the stream, trust it
-			rng = ksk.HashKeyRange{End: ksk.MaxHashKey}
+			rng = kds.HashKeyRange{End: kds.MaxHashKey}
 		}
 		p.resolveMisroutedLocked(u, rng)
 	}
@@ -336,7 +336,7 @@ func (p *Producer) applyShardMap(all []shardDesc) {
 // resolveMisroutedLocked ends the records of an aggregate that landed on a
 // shard with range rng: those inside it are put; the others would be dropped
 // by consumers that filter by hash range (the KCL), so they are put again.
-func (p *Producer) resolveMisroutedLocked(u misrouted, rng ksk.HashKeyRange) {
+func (p *Producer) resolveMisroutedLocked(u misrouted, rng kds.HashKeyRange) {
 	again := 0
 	for j, pd := range u.c.recs {
 		if rng.Contains(pd.hash) {

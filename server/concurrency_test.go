@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	ksp "github.com/ksp-project/ksp/kinesis"
+	"github.com/ksp-project/ksp/kds"
 	"github.com/ksp-project/ksp/server"
 	"github.com/ksp-project/ksp/server/servertest"
 )
@@ -54,8 +54,8 @@ func TestMaxConcurrentRequests(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if status != http.StatusServiceUnavailable || code != ksp.ErrCodeServiceUnavailable {
-		t.Fatalf("second request while the slot is held: %d %s, want 503 %s", status, code, ksp.ErrCodeServiceUnavailable)
+	if status != http.StatusServiceUnavailable || code != kds.ErrCodeServiceUnavailable {
+		t.Fatalf("second request while the slot is held: %d %s, want 503 %s", status, code, kds.ErrCodeServiceUnavailable)
 	}
 	pw.CloseWithError(io.ErrUnexpectedEOF)
 	<-held

@@ -1,7 +1,7 @@
 package server
 
 import (
-	"github.com/ksp-project/ksp/kinesis"
+	"github.com/ksp-project/ksp/kds"
 )
 
 type streamModeDetails struct {
@@ -25,7 +25,7 @@ func (r *createStreamInput) validate(v *validator) {
 		v.enum("streamModeDetails.streamMode", r.StreamModeDetails.StreamMode, "PROVISIONED", "ON_DEMAND")
 	}
 	if r.MaxRecordSizeInKiB != nil {
-		v.intRange("maxRecordSizeInKiB", int64(*r.MaxRecordSizeInKiB), kinesis.MinMaxRecordSizeKiB, kinesis.MaxMaxRecordSizeKiB)
+		v.intRange("maxRecordSizeInKiB", int64(*r.MaxRecordSizeInKiB), kds.MinMaxRecordSizeKiB, kds.MaxMaxRecordSizeKiB)
 	}
 	validateTags(v, "tags", r.Tags)
 }
@@ -44,26 +44,26 @@ func createStream(s *Server, c *call) (any, error) {
 	case req.ShardCount != nil:
 		count = int(*req.ShardCount)
 	case mode == "ON_DEMAND":
-		count = kinesis.OnDemandDefaultShards
+		count = kds.OnDemandDefaultShards
 	default:
-		return nil, kinesis.Errorf(kinesis.ErrCodeInvalidArgument, "ShardCount is required for a stream in PROVISIONED mode")
+		return nil, kds.Errorf(kds.ErrCodeInvalidArgument, "ShardCount is required for a stream in PROVISIONED mode")
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, exists := s.streams[*req.StreamName]; exists {
-		return nil, kinesis.Errorf(kinesis.ErrCodeResourceInUse, "Stream %s under account %s already exists.", *req.StreamName, s.opts.Account)
+		return nil, kds.Errorf(kds.ErrCodeResourceInUse, "Stream %s under account %s already exists.", *req.StreamName, s.opts.Account)
 	}
 	if open := s.openShardsLocked(); open+count > s.opts.ShardLimit {
-		return nil, kinesis.Errorf(kinesis.ErrCodeLimitExceeded,
+		return nil, kds.Errorf(kds.ErrCodeLimitExceeded,
 			"This request would exceed the shard limit for the account %s in %s. Current shard count for the account: %d. Limit: %d. Number of additional shards that would have resulted from this request: %d.",
 			s.opts.Account, s.opts.Region, open, s.opts.ShardLimit, count)
 	}
 	created := c.now.UnixMilli()
 	st := &stream{
 		name: *req.StreamName, created: created,
-		arn:    kinesis.StreamARN(s.opts.Region, s.opts.Account, *req.StreamName),
-		status: statusCreating, mode: mode, retentionHours: kinesis.DefaultRetentionHours,
-		maxRecordSizeKiB: kinesis.DefaultMaxRecordSize >> 10, tags: map[string]string{}, encryption: "NONE",
+		arn:    kds.StreamARN(s.opts.Region, s.opts.Account, *req.StreamName),
+		status: statusCreating, mode: mode, retentionHours: kds.DefaultRetentionHours,
+		maxRecordSizeKiB: kds.DefaultMaxRecordSize >> 10, tags: map[string]string{}, encryption: "NONE",
 	}
 	if req.MaxRecordSizeInKiB != nil {
 		st.maxRecordSizeKiB = int(*req.MaxRecordSizeInKiB)
@@ -71,7 +71,7 @@ func createStream(s *Server, c *call) (any, error) {
 	for k, v := range req.Tags {
 		st.tags[k] = v
 	}
-	for _, rng := range kinesis.SplitHashKeySpace(count) {
+	for _, rng := range kds.SplitHashKeySpace(count) {
 		if _, err := s.addShard(st, rng, "", "", c.now); err != nil {
 			_ = s.store.DropStream(st.name, st.created)
 			return nil, err

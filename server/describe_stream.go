@@ -3,7 +3,7 @@ package server
 import (
 	"sort"
 
-	"github.com/ksp-project/ksp/kinesis"
+	"github.com/ksp-project/ksp/kds"
 )
 
 type hashKeyRange struct {
@@ -214,7 +214,7 @@ func updateStreamMode(s *Server, c *call) (any, error) {
 	}
 	return s.updateStream(streamRef{StreamARN: req.StreamARN}, func(st *stream) error {
 		if st.mode == req.StreamModeDetails.StreamMode {
-			return kinesis.Errorf(kinesis.ErrCodeInvalidArgument, "Stream %s under account %s is already in %s mode.", st.name, s.opts.Account, st.mode)
+			return kds.Errorf(kds.ErrCodeInvalidArgument, "Stream %s under account %s is already in %s mode.", st.name, s.opts.Account, st.mode)
 		}
 		st.mode = req.StreamModeDetails.StreamMode
 		return nil

@@ -13,7 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
-	ksp "github.com/ksp-project/ksp/kinesis"
+	"github.com/ksp-project/ksp/kds"
 	"github.com/ksp-project/ksp/server"
 	"github.com/ksp-project/ksp/server/servertest"
 	"github.com/ksp-project/ksp/server/store"
@@ -199,7 +199,7 @@ func TestRetention(t *testing.T) {
 				t.Fatalf("DescribeStream lists %d shards (more: %v), want the 2 children", n, aws.ToBool(d.StreamDescription.HasMoreShards))
 			}
 			_, err = c.GetShardIterator(ctx, &kinesis.GetShardIteratorInput{StreamName: name, ShardId: aws.String("shardId-000000000000"), ShardIteratorType: types.ShardIteratorTypeTrimHorizon})
-			wantCode(t, err, ksp.ErrCodeResourceNotFound, "shardId-000000000000")
+			wantCode(t, err, kds.ErrCodeResourceNotFound, "shardId-000000000000")
 		})
 	}
 }

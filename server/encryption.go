@@ -1,7 +1,7 @@
 package server
 
 import (
-	"github.com/ksp-project/ksp/kinesis"
+	"github.com/ksp-project/ksp/kds"
 )
 
 // ksp accepts server-side encryption settings and reports them (DescribeStream
@@ -30,7 +30,7 @@ func startStreamEncryption(s *Server, c *call) (any, error) {
 		return nil, err
 	}
 	if *req.EncryptionType != "KMS" {
-		return nil, kinesis.Errorf(kinesis.ErrCodeInvalidArgument, "Encryption type %s is not supported by StartStreamEncryption. Supported encryption type is KMS.", *req.EncryptionType)
+		return nil, kds.Errorf(kds.ErrCodeInvalidArgument, "Encryption type %s is not supported by StartStreamEncryption. Supported encryption type is KMS.", *req.EncryptionType)
 	}
 	return s.updateStream(req.streamRef, func(st *stream) error {
 		st.encryption, st.keyID = "KMS", *req.KeyId
@@ -44,11 +44,11 @@ func stopStreamEncryption(s *Server, c *call) (any, error) {
 		return nil, err
 	}
 	if *req.EncryptionType != "KMS" {
-		return nil, kinesis.Errorf(kinesis.ErrCodeInvalidArgument, "Encryption type %s is not supported by StopStreamEncryption. Supported encryption type is KMS.", *req.EncryptionType)
+		return nil, kds.Errorf(kds.ErrCodeInvalidArgument, "Encryption type %s is not supported by StopStreamEncryption. Supported encryption type is KMS.", *req.EncryptionType)
 	}
 	return s.updateStream(req.streamRef, func(st *stream) error {
 		if st.encryption != "KMS" {
-			return kinesis.Errorf(kinesis.ErrCodeInvalidArgument, "Stream %s under account %s is not encrypted.", st.name, s.opts.Account)
+			return kds.Errorf(kds.ErrCodeInvalidArgument, "Stream %s under account %s is not encrypted.", st.name, s.opts.Account)
 		}
 		st.encryption, st.keyID = "NONE", ""
 		return nil
@@ -68,7 +68,7 @@ func (s *Server) updateStream(ref streamRef, change func(st *stream) error) (any
 	st.mu.Lock()
 	if st.status != statusActive {
 		st.mu.Unlock()
-		return nil, kinesis.Errorf(kinesis.ErrCodeResourceInUse, "Stream %s under account %s not ACTIVE, instead in state %s", st.name, s.opts.Account, st.status)
+		return nil, kds.Errorf(kds.ErrCodeResourceInUse, "Stream %s under account %s not ACTIVE, instead in state %s", st.name, s.opts.Account, st.status)
 	}
 	if err := change(st); err != nil {
 		st.mu.Unlock()

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ksp-project/ksp/kinesis"
+	"github.com/ksp-project/ksp/kds"
 )
 
 // Faults are failures the server injects on purpose, to test how clients
@@ -50,9 +50,9 @@ func (f *Faults) injectedError(op string) error {
 	}
 	code := f.ErrorCode
 	if code == "" {
-		code = kinesis.ErrCodeInternalFailure
+		code = kds.ErrCodeInternalFailure
 	}
-	return kinesis.Errorf(code, "injected fault for %s", op)
+	return kds.Errorf(code, "injected fault for %s", op)
 }
 
 // throttled reports whether a shard is forced to throttle.

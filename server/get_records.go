@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/ksp-project/ksp/kinesis"
+	"github.com/ksp-project/ksp/kds"
 	"github.com/ksp-project/ksp/server/store"
 )
 
@@ -21,7 +21,7 @@ func (r *getRecordsInput) validate(v *validator) {
 		v.length("shardIterator", *r.ShardIterator, 1, 512)
 	}
 	if r.Limit != nil {
-		v.intRange("limit", int64(*r.Limit), 1, kinesis.MaxGetRecordsLimit)
+		v.intRange("limit", int64(*r.Limit), 1, kds.MaxGetRecordsLimit)
 	}
 	v.streamARN("streamARN", r.StreamARN)
 }
@@ -157,13 +157,13 @@ func getRecords(s *Server, c *call) (any, error) {
 	}
 	it, err := s.decodeIterator(*req.ShardIterator)
 	if err != nil {
-		return nil, kinesis.Errorf(kinesis.ErrCodeInvalidArgument, "Invalid ShardIterator.")
+		return nil, kds.Errorf(kds.ErrCodeInvalidArgument, "Invalid ShardIterator.")
 	}
 	nowMs := c.now.UnixMilli()
-	if age := nowMs - it.issued; age > kinesis.IteratorLifetime.Milliseconds() {
-		return nil, kinesis.Errorf(kinesis.ErrCodeExpiredIterator,
+	if age := nowMs - it.issued; age > kds.IteratorLifetime.Milliseconds() {
+		return nil, kds.Errorf(kds.ErrCodeExpiredIterator,
 			"Iterator expired. The iterator was created at time %s while right now it is %s which is further in the future than the tolerated delay of %d milliseconds.",
-			amzTime(it.issued), amzTime(nowMs), kinesis.IteratorLifetime.Milliseconds())
+			amzTime(it.issued), amzTime(nowMs), kds.IteratorLifetime.Milliseconds())
 	}
 	ref := streamRef{StreamName: &it.stream}
 	if req.StreamARN != nil {
@@ -180,20 +180,20 @@ func getRecords(s *Server, c *call) (any, error) {
 	}
 	st.mu.RUnlock()
 	if st.created != it.created || sh == nil || sh.expired.Load() {
-		return nil, kinesis.Errorf(kinesis.ErrCodeResourceNotFound, "Shard %s in stream %s under account %s does not exist", kinesis.ShardID(it.shardIdx), it.stream, s.opts.Account)
+		return nil, kds.Errorf(kds.ErrCodeResourceNotFound, "Shard %s in stream %s under account %s does not exist", kds.ShardID(it.shardIdx), it.stream, s.opts.Account)
 	}
-	throttled := kinesis.Errorf(kinesis.ErrCodeProvisionedThroughput, "Rate exceeded for shard %s in stream %s under account %s.", sh.id, st.name, s.opts.Account)
+	throttled := kds.Errorf(kds.ErrCodeProvisionedThroughput, "Rate exceeded for shard %s in stream %s under account %s.", sh.id, st.name, s.opts.Account)
 	if f := s.faults.Load(); len(f.Throttle) > 0 && f.throttled(st.name, sh.id) {
 		return nil, throttled
 	}
 	if !s.opts.DisableLimits && !sh.limiter.takeReadCall(c.now) {
 		return nil, throttled
 	}
-	limit := kinesis.MaxGetRecordsLimit
+	limit := kds.MaxGetRecordsLimit
 	if req.Limit != nil {
 		limit = int(*req.Limit)
 	}
-	recs, err := sh.log.Read(it.position, limit, kinesis.MaxGetRecordsBytes)
+	recs, err := sh.log.Read(it.position, limit, kds.MaxGetRecordsBytes)
 	if err != nil {
 		return nil, err
 	}

@@ -1,7 +1,7 @@
 package server
 
 import (
-	"github.com/ksp-project/ksp/kinesis"
+	"github.com/ksp-project/ksp/kds"
 )
 
 type getShardIteratorInput struct {
@@ -34,7 +34,7 @@ func getShardIterator(s *Server, c *call) (any, error) {
 	sh := st.shardByID(*req.ShardId)
 	st.mu.RUnlock()
 	if sh == nil {
-		return nil, kinesis.Errorf(kinesis.ErrCodeResourceNotFound, "Shard %s in stream %s under account %s does not exist", *req.ShardId, st.name, s.opts.Account)
+		return nil, kds.Errorf(kds.ErrCodeResourceNotFound, "Shard %s in stream %s under account %s does not exist", *req.ShardId, st.name, s.opts.Account)
 	}
 	pos, err := s.iteratorPosition(st, sh, req, c.now.UnixMilli())
 	if err != nil {
@@ -55,7 +55,7 @@ func (s *Server) iteratorPosition(st *stream, sh *shard, req *getShardIteratorIn
 			has = "also a StartingSequenceNumber"
 		}
 		if typ != "AT_TIMESTAMP" || req.StartingSequenceNumber != nil {
-			return 0, kinesis.Errorf(kinesis.ErrCodeInvalidArgument,
+			return 0, kds.Errorf(kds.ErrCodeInvalidArgument,
 				"Must either specify (1) AT_SEQUENCE_NUMBER or AFTER_SEQUENCE_NUMBER and StartingSequenceNumber or (2) TRIM_HORIZON or LATEST and no StartingSequenceNumber. Request specified %s and %s.", typ, has)
 		}
 	}
@@ -67,30 +67,30 @@ func (s *Server) iteratorPosition(st *stream, sh *shard, req *getShardIteratorIn
 		return next, nil
 	case "AT_TIMESTAMP":
 		if req.Timestamp == nil {
-			return 0, kinesis.Errorf(kinesis.ErrCodeInvalidArgument, "Must specify timestampInMillis parameter for iterator of type AT_TIMESTAMP. Current request has no timestamp parameter.")
+			return 0, kds.Errorf(kds.ErrCodeInvalidArgument, "Must specify timestampInMillis parameter for iterator of type AT_TIMESTAMP. Current request has no timestamp parameter.")
 		}
 		ts := int64(*req.Timestamp)
 		if ts > nowMs {
-			return 0, kinesis.Errorf(kinesis.ErrCodeInvalidArgument, "The timestampInMillis parameter cannot be greater than the currentTimestampInMillis. timestampInMillis: %d, currentTimestampInMillis: %d", ts, nowMs)
+			return 0, kds.Errorf(kds.ErrCodeInvalidArgument, "The timestampInMillis parameter cannot be greater than the currentTimestampInMillis. timestampInMillis: %d, currentTimestampInMillis: %d", ts, nowMs)
 		}
 		return sh.log.SeekTime(ts)
 	}
 	sn, err := parseSeqNum(*req.StartingSequenceNumber)
 	if err != nil {
-		return 0, kinesis.Errorf(kinesis.ErrCodeInvalidArgument, "StartingSequenceNumber %s used in GetShardIterator on shard %s in stream %s under account %s is invalid.", *req.StartingSequenceNumber, sh.id, st.name, s.opts.Account)
+		return 0, kds.Errorf(kds.ErrCodeInvalidArgument, "StartingSequenceNumber %s used in GetShardIterator on shard %s in stream %s under account %s is invalid.", *req.StartingSequenceNumber, sh.id, st.name, s.opts.Account)
 	}
 	if sn.shardIdx != sh.idx {
-		return 0, kinesis.Errorf(kinesis.ErrCodeInvalidArgument, "Invalid StartingSequenceNumber. It encodes %s, while it was used in a call to a shard with %s", kinesis.ShardID(sn.shardIdx), sh.id)
+		return 0, kds.Errorf(kds.ErrCodeInvalidArgument, "Invalid StartingSequenceNumber. It encodes %s, while it was used in a call to a shard with %s", kds.ShardID(sn.shardIdx), sh.id)
 	}
 	if sn.created != st.created {
-		return 0, kinesis.Errorf(kinesis.ErrCodeInvalidArgument, "StartingSequenceNumber %s used in GetShardIterator on shard %s in stream %s under account %s is invalid because it did not come from this stream.", *req.StartingSequenceNumber, sh.id, st.name, s.opts.Account)
+		return 0, kds.Errorf(kds.ErrCodeInvalidArgument, "StartingSequenceNumber %s used in GetShardIterator on shard %s in stream %s under account %s is invalid because it did not come from this stream.", *req.StartingSequenceNumber, sh.id, st.name, s.opts.Account)
 	}
 	pos := sn.position
 	if typ == "AFTER_SEQUENCE_NUMBER" {
 		pos++
 	}
 	if pos > next {
-		return 0, kinesis.Errorf(kinesis.ErrCodeInvalidArgument, "StartingSequenceNumber %s used in GetShardIterator on shard %s in stream %s under account %s is beyond the end of the shard.", *req.StartingSequenceNumber, sh.id, st.name, s.opts.Account)
+		return 0, kds.Errorf(kds.ErrCodeInvalidArgument, "StartingSequenceNumber %s used in GetShardIterator on shard %s in stream %s under account %s is beyond the end of the shard.", *req.StartingSequenceNumber, sh.id, st.name, s.opts.Account)
 	}
 	return pos, nil
 }

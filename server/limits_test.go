@@ -10,7 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
-	ksp "github.com/ksp-project/ksp/kinesis"
+	"github.com/ksp-project/ksp/kds"
 	"github.com/ksp-project/ksp/server"
 	"github.com/ksp-project/ksp/server/servertest"
 )
@@ -35,7 +35,7 @@ func putAll(t *testing.T, c *kinesis.Client, stream string, entries []types.PutR
 		var retry []types.PutRecordsRequestEntry
 		for i, r := range out.Records {
 			if r.ErrorCode != nil {
-				if aws.ToString(r.ErrorCode) != ksp.ErrCodeProvisionedThroughput {
+				if aws.ToString(r.ErrorCode) != kds.ErrCodeProvisionedThroughput {
 					t.Fatalf("entry failed with %s: %s", aws.ToString(r.ErrorCode), aws.ToString(r.ErrorMessage))
 				}
 				retry = append(retry, pending[i])
@@ -119,8 +119,8 @@ func TestReadLimitThrottlesGetRecords(t *testing.T) {
 		}
 		iter = out.NextShardIterator
 	}
-	wantCode(t, throttled, ksp.ErrCodeProvisionedThroughput, "Rate exceeded for shard shardId-000000000000")
-	if !ksp.IsRetryable(throttled) || !ksp.IsThrottle(throttled) {
+	wantCode(t, throttled, kds.ErrCodeProvisionedThroughput, "Rate exceeded for shard shardId-000000000000")
+	if !kds.IsRetryable(throttled) || !kds.IsThrottle(throttled) {
 		t.Fatal("a throughput error must be retryable and a throttle")
 	}
 }
@@ -140,7 +140,7 @@ func TestFaultInjection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if aws.ToInt32(out.FailedRecordCount) != 1 || out.Records[0].ErrorCode != nil || aws.ToString(out.Records[1].ErrorCode) != ksp.ErrCodeProvisionedThroughput {
+	if aws.ToInt32(out.FailedRecordCount) != 1 || out.Records[0].ErrorCode != nil || aws.ToString(out.Records[1].ErrorCode) != kds.ErrCodeProvisionedThroughput {
 		t.Fatalf("forced throttle: %+v", out.Records)
 	}
 	_, err = c.GetShardIterator(ctx, &kinesis.GetShardIteratorInput{StreamName: aws.String("f"), ShardId: aws.String("shardId-000000000001"), ShardIteratorType: types.ShardIteratorTypeTrimHorizon})
@@ -149,11 +149,11 @@ func TestFaultInjection(t *testing.T) {
 	}
 
 	// An error rate of 1 fails every PutRecords call and nothing else.
-	if err := srv.SetFaults(server.Faults{ErrorRate: map[string]float64{"PutRecords": 1}, ErrorCode: ksp.ErrCodeServiceUnavailable}); err != nil {
+	if err := srv.SetFaults(server.Faults{ErrorRate: map[string]float64{"PutRecords": 1}, ErrorCode: kds.ErrCodeServiceUnavailable}); err != nil {
 		t.Fatal(err)
 	}
 	_, err = c.PutRecords(ctx, &kinesis.PutRecordsInput{StreamName: aws.String("f"), Records: entries})
-	wantCode(t, err, ksp.ErrCodeServiceUnavailable, "injected")
+	wantCode(t, err, kds.ErrCodeServiceUnavailable, "injected")
 	if _, err := c.PutRecord(ctx, &kinesis.PutRecordInput{StreamName: aws.String("f"), PartitionKey: aws.String("k"), Data: []byte("ok")}); err != nil {
 		t.Fatalf("PutRecord with PutRecords faults: %v", err)
 	}

@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 	"sort"
 
-	"github.com/ksp-project/ksp/kinesis"
+	"github.com/ksp-project/ksp/kds"
 )
 
 type shardFilter struct {
@@ -26,7 +26,7 @@ func (r *listShardsInput) validate(v *validator) {
 	r.streamRef.validate(v)
 	v.shardID("exclusiveStartShardId", r.ExclusiveStartShardId, false)
 	if r.MaxResults != nil {
-		v.intRange("maxResults", int64(*r.MaxResults), 1, kinesis.MaxListShardsResults)
+		v.intRange("maxResults", int64(*r.MaxResults), 1, kds.MaxListShardsResults)
 	}
 	if r.NextToken != nil {
 		v.length("nextToken", *r.NextToken, 1, 1048576)
@@ -59,7 +59,7 @@ func listShards(s *Server, c *call) (any, error) {
 	ref := req.streamRef
 	if req.NextToken != nil {
 		if req.StreamName != nil || req.StreamARN != nil || req.ExclusiveStartShardId != nil || req.StreamCreationTimestamp != nil || req.ShardFilter != nil {
-			return nil, kinesis.Errorf(kinesis.ErrCodeInvalidArgument, "NextToken cannot be provided together with StreamName, StreamARN, ExclusiveStartShardId, ShardFilter or StreamCreationTimestamp")
+			return nil, kds.Errorf(kds.ErrCodeInvalidArgument, "NextToken cannot be provided together with StreamName, StreamARN, ExclusiveStartShardId, ShardFilter or StreamCreationTimestamp")
 		}
 		t, err := decodePageToken(*req.NextToken, c.now.UnixMilli())
 		if err != nil {
@@ -87,7 +87,7 @@ func listShards(s *Server, c *call) (any, error) {
 	st.mu.RLock()
 	defer st.mu.RUnlock()
 	if st.status == statusCreating {
-		return nil, kinesis.Errorf(kinesis.ErrCodeResourceInUse, "Stream %s under account %s is not ACTIVE, instead in state CREATING", st.name, s.opts.Account)
+		return nil, kds.Errorf(kds.ErrCodeResourceInUse, "Stream %s under account %s is not ACTIVE, instead in state CREATING", st.name, s.opts.Account)
 	}
 	keep := liveShards(s.shardFilterFunc(st, filter, c.now.UnixMilli()))
 	start := sort.Search(len(st.shards), func(i int) bool { return st.shards[i].id > after })
@@ -119,15 +119,15 @@ func checkShardFilter(f *shardFilter) error {
 	switch f.Type {
 	case "AFTER_SHARD_ID":
 		if f.ShardId == nil {
-			return kinesis.Errorf(kinesis.ErrCodeInvalidArgument, "ShardFilter type AFTER_SHARD_ID requires a ShardId")
+			return kds.Errorf(kds.ErrCodeInvalidArgument, "ShardFilter type AFTER_SHARD_ID requires a ShardId")
 		}
 	case "AT_TIMESTAMP", "FROM_TIMESTAMP":
 		if f.Timestamp == nil {
-			return kinesis.Errorf(kinesis.ErrCodeInvalidArgument, "ShardFilter type %s requires a Timestamp", f.Type)
+			return kds.Errorf(kds.ErrCodeInvalidArgument, "ShardFilter type %s requires a Timestamp", f.Type)
 		}
 	}
 	if f.ShardId != nil && f.Type != "AFTER_SHARD_ID" {
-		return kinesis.Errorf(kinesis.ErrCodeInvalidArgument, "ShardFilter type %s does not take a ShardId", f.Type)
+		return kds.Errorf(kds.ErrCodeInvalidArgument, "ShardFilter type %s does not take a ShardId", f.Type)
 	}
 	return nil
 }

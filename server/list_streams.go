@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"sort"
 
-	"github.com/ksp-project/ksp/kinesis"
+	"github.com/ksp-project/ksp/kds"
 )
 
 type streamSummary struct {
@@ -59,10 +59,10 @@ func decodePageToken(text string, nowMs int64) (pageToken, error) {
 	var t pageToken
 	b, err := base64.RawURLEncoding.DecodeString(text)
 	if err != nil || json.Unmarshal(b, &t) != nil || t.Issued == 0 {
-		return t, kinesis.Errorf(kinesis.ErrCodeInvalidArgument, "NextToken %s is not a token this server issued", text)
+		return t, kds.Errorf(kds.ErrCodeInvalidArgument, "NextToken %s is not a token this server issued", text)
 	}
 	if nowMs-t.Issued > 300_000 {
-		return t, kinesis.Errorf(kinesis.ErrCodeExpiredNextToken, "The NextToken has expired; it was issued %d ms ago and tokens last 300000 ms", nowMs-t.Issued)
+		return t, kds.Errorf(kds.ErrCodeExpiredNextToken, "The NextToken has expired; it was issued %d ms ago and tokens last 300000 ms", nowMs-t.Issued)
 	}
 	return t, nil
 }
@@ -82,7 +82,7 @@ func listStreams(s *Server, c *call) (any, error) {
 	}
 	if req.NextToken != nil {
 		if req.ExclusiveStartStreamName != nil {
-			return nil, kinesis.Errorf(kinesis.ErrCodeInvalidArgument, "NextToken and ExclusiveStartStreamName cannot be provided together")
+			return nil, kds.Errorf(kds.ErrCodeInvalidArgument, "NextToken and ExclusiveStartStreamName cannot be provided together")
 		}
 		t, err := decodePageToken(*req.NextToken, c.now.UnixMilli())
 		if err != nil {

@@ -1,7 +1,7 @@
 package server
 
 import (
-	"github.com/ksp-project/ksp/kinesis"
+	"github.com/ksp-project/ksp/kds"
 )
 
 type updateMaxRecordSizeInput struct {
@@ -12,7 +12,7 @@ type updateMaxRecordSizeInput struct {
 func (r *updateMaxRecordSizeInput) validate(v *validator) {
 	v.streamARN("streamARN", r.StreamARN)
 	if v.notNull("maxRecordSizeInKiB", r.MaxRecordSizeInKiB != nil) {
-		v.intRange("maxRecordSizeInKiB", *r.MaxRecordSizeInKiB, kinesis.MinMaxRecordSizeKiB, kinesis.MaxMaxRecordSizeKiB)
+		v.intRange("maxRecordSizeInKiB", *r.MaxRecordSizeInKiB, kds.MinMaxRecordSizeKiB, kds.MaxMaxRecordSizeKiB)
 	}
 }
 

@@ -1,7 +1,7 @@
 package server
 
 import (
-	"github.com/ksp-project/ksp/kinesis"
+	"github.com/ksp-project/ksp/kds"
 )
 
 // operations maps each Kinesis action to its handler. A nil handler is an
@@ -104,26 +104,26 @@ func (s *Server) lookup(r streamRef) (*stream, error) {
 
 func (s *Server) refName(r streamRef) (string, error) {
 	if r.StreamARN != nil {
-		region, account, name, err := kinesis.ParseStreamARN(*r.StreamARN)
+		region, account, name, err := kds.ParseStreamARN(*r.StreamARN)
 		if err != nil {
-			return "", kinesis.Errorf(kinesis.ErrCodeInvalidArgument, "StreamARN %s is not a valid stream ARN", *r.StreamARN)
+			return "", kds.Errorf(kds.ErrCodeInvalidArgument, "StreamARN %s is not a valid stream ARN", *r.StreamARN)
 		}
 		if region != s.opts.Region || account != s.opts.Account {
-			return "", kinesis.Errorf(kinesis.ErrCodeResourceNotFound, "Stream %s under account %s not found.", name, account)
+			return "", kds.Errorf(kds.ErrCodeResourceNotFound, "Stream %s under account %s not found.", name, account)
 		}
 		if r.StreamName != nil && *r.StreamName != name {
-			return "", kinesis.Errorf(kinesis.ErrCodeInvalidArgument, "StreamARN %s and StreamName %s name different streams", *r.StreamARN, *r.StreamName)
+			return "", kds.Errorf(kds.ErrCodeInvalidArgument, "StreamARN %s and StreamName %s name different streams", *r.StreamARN, *r.StreamName)
 		}
 		return name, nil
 	}
 	if r.StreamName == nil {
-		return "", kinesis.Errorf(kinesis.ErrCodeInvalidArgument, "Either StreamName or StreamARN must be provided")
+		return "", kds.Errorf(kds.ErrCodeInvalidArgument, "Either StreamName or StreamARN must be provided")
 	}
 	return *r.StreamName, nil
 }
 
 func (s *Server) notFound(name string) error {
-	return kinesis.Errorf(kinesis.ErrCodeResourceNotFound, "Stream %s under account %s not found.", name, s.opts.Account)
+	return kds.Errorf(kds.ErrCodeResourceNotFound, "Stream %s under account %s not found.", name, s.opts.Account)
 }
 
 // activeStream finds a stream that accepts data operations (ACTIVE or UPDATING).

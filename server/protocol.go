@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/fxamacker/cbor/v2"
-	"github.com/ksp-project/ksp/kinesis"
+	"github.com/ksp-project/ksp/kds"
 )
 
 const (
@@ -38,9 +38,9 @@ func (c *call) decode(v any) error {
 		if err := cborDec.Unmarshal(c.body, v); err != nil {
 			var te *cbor.UnmarshalTypeError
 			if errors.As(err, &te) {
-				return kinesis.Errorf(kinesis.ErrCodeSerialization, "Value of CBOR type %s can not be converted to %s", te.CBORType, te.GoType)
+				return kds.Errorf(kds.ErrCodeSerialization, "Value of CBOR type %s can not be converted to %s", te.CBORType, te.GoType)
 			}
-			return kinesis.Errorf(kinesis.ErrCodeSerialization, "Malformed CBOR request body: %v", err)
+			return kds.Errorf(kds.ErrCodeSerialization, "Malformed CBOR request body: %v", err)
 		}
 		return nil
 	}
@@ -48,16 +48,16 @@ func (c *call) decode(v any) error {
 	if err := dec.Decode(v); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
-			return kinesis.Errorf(kinesis.ErrCodeSerialization, "Value of JSON type %s at '%s' can not be converted to %s", te.Value, te.Field, awsTypeName(te.Type.String()))
+			return kds.Errorf(kds.ErrCodeSerialization, "Value of JSON type %s at '%s' can not be converted to %s", te.Value, te.Field, awsTypeName(te.Type.String()))
 		}
 		var ce interface{ Error() string }
 		if errors.As(err, &ce) && strings.Contains(err.Error(), "can not be converted") {
-			return kinesis.Errorf(kinesis.ErrCodeSerialization, "%s", strings.TrimPrefix(err.Error(), "json: "))
+			return kds.Errorf(kds.ErrCodeSerialization, "%s", strings.TrimPrefix(err.Error(), "json: "))
 		}
-		return kinesis.Errorf(kinesis.ErrCodeSerialization, "Malformed JSON request body: %v", strings.TrimPrefix(err.Error(), "json: "))
+		return kds.Errorf(kds.ErrCodeSerialization, "Malformed JSON request body: %v", strings.TrimPrefix(err.Error(), "json: "))
 	}
 	if dec.More() {
-		return kinesis.Errorf(kinesis.ErrCodeSerialization, "Malformed JSON request body: trailing data after the object")
+		return kds.Errorf(kds.ErrCodeSerialization, "Malformed JSON request body: trailing data after the object")
 	}
 	return nil
 }
@@ -113,12 +113,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctype = strings.TrimSpace(ctype)
 	c := &call{ctx: r.Context(), cbor: ctype == contentCBOR}
 	if r.Method != http.MethodPost {
-		s.writeError(w, c, kinesis.Errorf(kinesis.ErrCodeUnknownOperation, "Unsupported HTTP method %s; the Kinesis API is POST /", r.Method))
+		s.writeError(w, c, kds.Errorf(kds.ErrCodeUnknownOperation, "Unsupported HTTP method %s; the Kinesis API is POST /", r.Method))
 		return
 	}
 	if ctype != contentJSON && ctype != contentCBOR {
 		// AWS answers an unknown content type 404 with a bare XML error body.
-		w.Header().Set("X-Amzn-ErrorType", kinesis.ErrCodeUnknownOperation)
+		w.Header().Set("X-Amzn-ErrorType", kds.ErrCodeUnknownOperation)
 		w.Header().Set("Content-Type", "application/xml")
 		w.WriteHeader(http.StatusNotFound)
 		io.WriteString(w, "<UnknownOperationException/>\n")
@@ -127,30 +127,30 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	api, op, _ := strings.Cut(r.Header.Get("X-Amz-Target"), ".")
 	fn, known := operations[op]
 	if api != targetAPI || !known {
-		s.writeError(w, c, kinesis.Errorf(kinesis.ErrCodeUnknownOperation, "Unknown operation %q (X-Amz-Target %q)", op, r.Header.Get("X-Amz-Target")))
+		s.writeError(w, c, kds.Errorf(kds.ErrCodeUnknownOperation, "Unknown operation %q (X-Amz-Target %q)", op, r.Header.Get("X-Amz-Target")))
 		return
 	}
 	c.op = op
 	if fn == nil {
-		s.writeError(w, c, kinesis.Errorf(kinesis.ErrCodeUnknownOperation, "Operation %s is not implemented by ksp yet", op))
+		s.writeError(w, c, kds.Errorf(kds.ErrCodeUnknownOperation, "Operation %s is not implemented by ksp yet", op))
 		return
 	}
 	if r.ContentLength > s.opts.MaxBodyBytes {
-		s.writeError(w, c, kinesis.Errorf(kinesis.ErrCodeRequestEntityTooLarge, "Request body of %d bytes exceeds the limit of %d bytes", r.ContentLength, s.opts.MaxBodyBytes))
+		s.writeError(w, c, kds.Errorf(kds.ErrCodeRequestEntityTooLarge, "Request body of %d bytes exceeds the limit of %d bytes", r.ContentLength, s.opts.MaxBodyBytes))
 		return
 	}
 	body, err := readBody(http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes), r.ContentLength)
 	if err != nil {
 		var mb *http.MaxBytesError
 		if errors.As(err, &mb) {
-			s.writeError(w, c, kinesis.Errorf(kinesis.ErrCodeRequestEntityTooLarge, "Request body exceeds the limit of %d bytes", s.opts.MaxBodyBytes))
+			s.writeError(w, c, kds.Errorf(kds.ErrCodeRequestEntityTooLarge, "Request body exceeds the limit of %d bytes", s.opts.MaxBodyBytes))
 			return
 		}
-		s.writeError(w, c, kinesis.Errorf(kinesis.ErrCodeSerialization, "Reading request body: %v", err))
+		s.writeError(w, c, kds.Errorf(kds.ErrCodeSerialization, "Reading request body: %v", err))
 		return
 	}
 	if !isObject(body, c.cbor) {
-		s.writeError(w, c, kinesis.Errorf(kinesis.ErrCodeSerialization, "The request body of %s must be an object", op))
+		s.writeError(w, c, kds.Errorf(kds.ErrCodeSerialization, "The request body of %s must be an object", op))
 		return
 	}
 	c.body = body
@@ -216,7 +216,7 @@ func (s *Server) writeResponse(w http.ResponseWriter, c *call, resp any) {
 		}
 	}
 	if err != nil {
-		s.writeError(w, c, kinesis.Errorf(kinesis.ErrCodeInternalFailure, "encoding response: %v", err))
+		s.writeError(w, c, kds.Errorf(kds.ErrCodeInternalFailure, "encoding response: %v", err))
 		return
 	}
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
@@ -241,10 +241,10 @@ type errorBody struct {
 }
 
 func (s *Server) writeError(w http.ResponseWriter, c *call, err error) {
-	var ke *kinesis.Error
+	var ke *kds.Error
 	if !errors.As(err, &ke) {
 		s.log.Error("internal failure", "op", c.op, "err", err)
-		ke = kinesis.Errorf(kinesis.ErrCodeInternalFailure, "%v", err)
+		ke = kds.Errorf(kds.ErrCodeInternalFailure, "%v", err)
 	}
 	eb := errorBody{Type: ke.Code, Message: ke.Message}
 	var body []byte

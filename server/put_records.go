@@ -5,7 +5,7 @@ import (
 	"strconv"
 	"unicode/utf8"
 
-	"github.com/ksp-project/ksp/kinesis"
+	"github.com/ksp-project/ksp/kds"
 	"github.com/ksp-project/ksp/server/store"
 )
 
@@ -22,7 +22,7 @@ type putRecordsInput struct {
 
 func (r *putRecordsInput) validate(v *validator) {
 	if v.notNull("records", r.Records != nil) {
-		if n := len(r.Records); n < 1 || n > kinesis.MaxRecordsPerPutRecords {
+		if n := len(r.Records); n < 1 || n > kds.MaxRecordsPerPutRecords {
 			v.fail("[...]", false, "records", "have length "+map[bool]string{true: "greater than or equal to 1", false: "less than or equal to 500"}[n < 1])
 		}
 		for i := range r.Records {
@@ -36,10 +36,10 @@ func (r *putRecordsInput) validate(v *validator) {
 
 // valid is the quick check that an entry has nothing validate would report.
 func (e *putRecordsEntry) valid() bool {
-	if e.PartitionKey == nil || e.Data == nil || len(e.Data) > kinesis.MaxMaxRecordSizeKiB<<10 {
+	if e.PartitionKey == nil || e.Data == nil || len(e.Data) > kds.MaxMaxRecordSizeKiB<<10 {
 		return false
 	}
-	if n := len(*e.PartitionKey); n == 0 || (n > kinesis.MaxPartitionKeyLength && utf8.RuneCountInString(*e.PartitionKey) > kinesis.MaxPartitionKeyLength) {
+	if n := len(*e.PartitionKey); n == 0 || (n > kds.MaxPartitionKeyLength && utf8.RuneCountInString(*e.PartitionKey) > kds.MaxPartitionKeyLength) {
 		return false
 	}
 	return e.ExplicitHashKey == nil || isDigits(*e.ExplicitHashKey)
@@ -47,11 +47,11 @@ func (e *putRecordsEntry) valid() bool {
 
 func (e *putRecordsEntry) validate(v *validator, prefix string) {
 	if v.notNull(prefix+"partitionKey", e.PartitionKey != nil) {
-		v.length(prefix+"partitionKey", *e.PartitionKey, 1, kinesis.MaxPartitionKeyLength)
+		v.length(prefix+"partitionKey", *e.PartitionKey, 1, kds.MaxPartitionKeyLength)
 	}
-	if v.notNull(prefix+"data", e.Data != nil) && len(e.Data) > kinesis.MaxMaxRecordSizeKiB<<10 {
+	if v.notNull(prefix+"data", e.Data != nil) && len(e.Data) > kds.MaxMaxRecordSizeKiB<<10 {
 		n := strconv.Itoa(len(e.Data))
-		v.fail("java.nio.HeapByteBuffer[pos=0 lim="+n+" cap="+n+"]", true, prefix+"data", "have length less than or equal to "+strconv.Itoa(kinesis.MaxMaxRecordSizeKiB<<10))
+		v.fail("java.nio.HeapByteBuffer[pos=0 lim="+n+" cap="+n+"]", true, prefix+"data", "have length less than or equal to "+strconv.Itoa(kds.MaxMaxRecordSizeKiB<<10))
 	}
 	v.hashKey(prefix+"explicitHashKey", e.ExplicitHashKey)
 }
@@ -60,7 +60,7 @@ func (e *putRecordsEntry) validate(v *validator, prefix string) {
 type putResult struct {
 	shard *shard
 	pos   uint64
-	err   *kinesis.Error // throttled or failed entry
+	err   *kds.Error // throttled or failed entry
 }
 
 type putRecordsOutput struct {
@@ -200,16 +200,16 @@ func (st *stream) encryptionType() string {
 func (s *Server) put(c *call, st *stream, entries []putRecordsEntry) ([]putResult, int, error) {
 	st.mu.RLock()
 	maxRecord := st.maxRecordSizeKiB << 10
-	maxRequest := kinesis.MaxPutRecordsRequestSize
-	if maxRecord > kinesis.DefaultMaxRecordSize {
-		maxRequest = kinesis.MaxMaxRecordSizeKiB << 10
+	maxRequest := kds.MaxPutRecordsRequestSize
+	if maxRecord > kds.DefaultMaxRecordSize {
+		maxRequest = kds.MaxMaxRecordSizeKiB << 10
 	}
 	total := 0
 	for i := range entries {
 		size := len(entries[i].Data) + len(*entries[i].PartitionKey)
 		if size > maxRecord {
 			st.mu.RUnlock()
-			return nil, 0, kinesis.Errorf(kinesis.ErrCodeInvalidArgument,
+			return nil, 0, kds.Errorf(kds.ErrCodeInvalidArgument,
 				"Record size (data + partition key) of %d bytes for record %d exceeds the MaxRecordSize of %d bytes of stream %s under account %s.",
 				size, i+1, maxRecord, st.name, s.opts.Account)
 		}
@@ -217,7 +217,7 @@ func (s *Server) put(c *call, st *stream, entries []putRecordsEntry) ([]putResul
 	}
 	if total > maxRequest {
 		st.mu.RUnlock()
-		return nil, 0, kinesis.Errorf(kinesis.ErrCodeInvalidArgument, "Records size of %d bytes exceeds the %d bytes request limit of stream %s under account %s.", total, maxRequest, st.name, s.opts.Account)
+		return nil, 0, kds.Errorf(kds.ErrCodeInvalidArgument, "Records size of %d bytes exceeds the %d bytes request limit of stream %s under account %s.", total, maxRequest, st.name, s.opts.Account)
 	}
 
 	results := make([]putResult, len(entries))
@@ -231,25 +231,25 @@ func (s *Server) put(c *call, st *stream, entries []putRecordsEntry) ([]putResul
 	var groups []group
 	for i := range entries {
 		e := &entries[i]
-		var h kinesis.HashKey
+		var h kds.HashKey
 		if e.ExplicitHashKey != nil {
 			var err error
-			if h, err = kinesis.ParseHashKey(*e.ExplicitHashKey); err != nil {
+			if h, err = kds.ParseHashKey(*e.ExplicitHashKey); err != nil {
 				st.mu.RUnlock()
-				return nil, 0, kinesis.Errorf(kinesis.ErrCodeInvalidArgument, "Invalid ExplicitHashKey. ExplicitHashKey must be in the range: [0, 2^128-1]. Specified value was %s", *e.ExplicitHashKey)
+				return nil, 0, kds.Errorf(kds.ErrCodeInvalidArgument, "Invalid ExplicitHashKey. ExplicitHashKey must be in the range: [0, 2^128-1]. Specified value was %s", *e.ExplicitHashKey)
 			}
 		} else {
-			h = kinesis.HashPartitionKey(*e.PartitionKey)
+			h = kds.HashPartitionKey(*e.PartitionKey)
 		}
 		sh := st.shardFor(h)
 		if sh == nil {
 			st.mu.RUnlock()
-			return nil, 0, kinesis.Errorf(kinesis.ErrCodeInternalFailure, "no open shard of stream %s holds hash key %s", st.name, h)
+			return nil, 0, kds.Errorf(kds.ErrCodeInternalFailure, "no open shard of stream %s holds hash key %s", st.name, h)
 		}
 		results[i].shard = sh
 		if (len(faults.Throttle) > 0 && faults.throttled(st.name, sh.id)) ||
 			(limits && !sh.limiter.takeWrite(len(e.Data)+len(*e.PartitionKey), c.now)) {
-			results[i].err = kinesis.Errorf(kinesis.ErrCodeProvisionedThroughput,
+			results[i].err = kds.Errorf(kds.ErrCodeProvisionedThroughput,
 				"Rate exceeded for shard %s in stream %s under account %s.", sh.id, st.name, s.opts.Account)
 			continue
 		}

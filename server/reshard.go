@@ -3,7 +3,7 @@ package server
 import (
 	"time"
 
-	"github.com/ksp-project/ksp/kinesis"
+	"github.com/ksp-project/ksp/kds"
 )
 
 // Resharding closes parent shards and opens children. A closed parent keeps
@@ -36,9 +36,9 @@ func splitShard(s *Server, c *call) (any, error) {
 		if err != nil {
 			return err
 		}
-		at, err := kinesis.ParseHashKey(*req.NewStartingHashKey)
-		if err != nil || at.Cmp(parent.rng.Start.Add(kinesis.HashKey{Lo: 1})) < 0 || at.Cmp(parent.rng.End) > 0 {
-			return kinesis.Errorf(kinesis.ErrCodeInvalidArgument,
+		at, err := kds.ParseHashKey(*req.NewStartingHashKey)
+		if err != nil || at.Cmp(parent.rng.Start.Add(kds.HashKey{Lo: 1})) < 0 || at.Cmp(parent.rng.End) > 0 {
+			return kds.Errorf(kds.ErrCodeInvalidArgument,
 				"NewStartingHashKey %s used in SplitShard() on shard %s in stream %s under account %s is not both greater than one plus the shard's StartingHashKey %s and less than the shard's EndingHashKey %s.",
 				*req.NewStartingHashKey, parent.id, st.name, s.opts.Account, parent.startKey, parent.endKey)
 		}
@@ -77,7 +77,7 @@ func mergeShards(s *Server, c *call) (any, error) {
 			return err
 		}
 		if !adjacent(a, b) {
-			return kinesis.Errorf(kinesis.ErrCodeInvalidArgument, "Shards %s and %s in stream %s under account %s are not an adjacent pair of shards eligible for merging", a.id, b.id, st.name, s.opts.Account)
+			return kds.Errorf(kds.ErrCodeInvalidArgument, "Shards %s and %s in stream %s under account %s are not an adjacent pair of shards eligible for merging", a.id, b.id, st.name, s.opts.Account)
 		}
 		s.merge(st, a, b, c.now)
 		return nil
@@ -85,7 +85,7 @@ func mergeShards(s *Server, c *call) (any, error) {
 }
 
 func adjacent(a, b *shard) bool {
-	one := kinesis.HashKey{Lo: 1}
+	one := kds.HashKey{Lo: 1}
 	return a.rng.End.Add(one) == b.rng.Start || b.rng.End.Add(one) == a.rng.Start
 }
 
@@ -125,12 +125,12 @@ func updateShardCount(s *Server, c *call) (any, error) {
 	_, err = s.reshard(req.streamRef, func(st *stream) error {
 		current := len(st.open)
 		if target > 2*current || 2*target < current {
-			return kinesis.Errorf(kinesis.ErrCodeInvalidArgument,
+			return kds.Errorf(kds.ErrCodeInvalidArgument,
 				"UpdateShardCount of stream %s under account %s from %d to %d shards: the target must be between half and double the current open shard count.",
 				st.name, s.opts.Account, current, target)
 		}
 		if target == current {
-			return kinesis.Errorf(kinesis.ErrCodeInvalidArgument, "Stream %s under account %s already has %d open shards.", st.name, s.opts.Account, current)
+			return kds.Errorf(kds.ErrCodeInvalidArgument, "Stream %s under account %s already has %d open shards.", st.name, s.opts.Account, current)
 		}
 		if err := s.checkShardLimit(st, target-current); err != nil {
 			return err
@@ -161,13 +161,13 @@ func (s *Server) reshard(ref streamRef, change func(st *stream) error) (any, err
 func (s *Server) openShard(st *stream, id string) (*shard, error) {
 	sh := st.shardByID(id)
 	if sh == nil {
-		return nil, kinesis.Errorf(kinesis.ErrCodeResourceNotFound, "Could not find shard %s in stream %s under account %s.", id, st.name, s.opts.Account)
+		return nil, kds.Errorf(kds.ErrCodeResourceNotFound, "Could not find shard %s in stream %s under account %s.", id, st.name, s.opts.Account)
 	}
 	sh.appendMu.Lock()
 	closed := sh.closed
 	sh.appendMu.Unlock()
 	if closed {
-		return nil, kinesis.Errorf(kinesis.ErrCodeInvalidArgument, "Shard %s in stream %s under account %s has already been merged or split, and thus is not eligible for merging or splitting.", id, st.name, s.opts.Account)
+		return nil, kds.Errorf(kds.ErrCodeInvalidArgument, "Shard %s in stream %s under account %s has already been merged or split, and thus is not eligible for merging or splitting.", id, st.name, s.opts.Account)
 	}
 	return sh, nil
 }
@@ -182,7 +182,7 @@ func (s *Server) checkShardLimit(st *stream, added int) error {
 		}
 	}
 	if added > 0 && open+added > s.opts.ShardLimit {
-		return kinesis.Errorf(kinesis.ErrCodeLimitExceeded,
+		return kds.Errorf(kds.ErrCodeLimitExceeded,
 			"This request would exceed the shard limit for the account %s in %s. Current shard count for the account: %d. Limit: %d. Number of additional shards that would have resulted from this request: %d.",
 			s.opts.Account, s.opts.Region, open, s.opts.ShardLimit, added)
 	}
@@ -199,10 +199,10 @@ func (st *stream) closeShard(sh *shard, now time.Time) {
 }
 
 // split closes parent and opens [start, at-1] and [at, end]. Caller holds st.mu.
-func (s *Server) split(st *stream, parent *shard, at kinesis.HashKey, now time.Time) (lo, hi *shard) {
+func (s *Server) split(st *stream, parent *shard, at kds.HashKey, now time.Time) (lo, hi *shard) {
 	st.closeShard(parent, now)
-	lo = s.mustAddShard(st, kinesis.HashKeyRange{Start: parent.rng.Start, End: at.Sub(kinesis.HashKey{Lo: 1})}, parent.id, "", now)
-	hi = s.mustAddShard(st, kinesis.HashKeyRange{Start: at, End: parent.rng.End}, parent.id, "", now)
+	lo = s.mustAddShard(st, kds.HashKeyRange{Start: parent.rng.Start, End: at.Sub(kds.HashKey{Lo: 1})}, parent.id, "", now)
+	hi = s.mustAddShard(st, kds.HashKeyRange{Start: at, End: parent.rng.End}, parent.id, "", now)
 	return lo, hi
 }
 
@@ -210,16 +210,16 @@ func (s *Server) split(st *stream, parent *shard, at kinesis.HashKey, now time.T
 func (s *Server) merge(st *stream, a, b *shard, now time.Time) *shard {
 	st.closeShard(a, now)
 	st.closeShard(b, now)
-	rng := kinesis.HashKeyRange{Start: a.rng.Start, End: b.rng.End}
+	rng := kds.HashKeyRange{Start: a.rng.Start, End: b.rng.End}
 	if b.rng.Start.Cmp(a.rng.Start) < 0 {
-		rng = kinesis.HashKeyRange{Start: b.rng.Start, End: a.rng.End}
+		rng = kds.HashKeyRange{Start: b.rng.Start, End: a.rng.End}
 	}
 	return s.mustAddShard(st, rng, a.id, b.id, now)
 }
 
 // mustAddShard adds a shard; the in-memory layout cannot fail, and a store
 // that cannot open a log is reported and leaves the shard without one.
-func (s *Server) mustAddShard(st *stream, rng kinesis.HashKeyRange, parent, adjacent string, now time.Time) *shard {
+func (s *Server) mustAddShard(st *stream, rng kds.HashKeyRange, parent, adjacent string, now time.Time) *shard {
 	sh, err := s.addShard(st, rng, parent, adjacent, now)
 	if err != nil {
 		s.log.Error("opening shard log", "stream", st.name, "err", err)
@@ -231,7 +231,7 @@ func (s *Server) mustAddShard(st *stream, rng kinesis.HashKeyRange, parent, adja
 // open shards at every target boundary inside them, then merge neighbours
 // that fall in the same target range. Caller holds st.mu.
 func (s *Server) scaleUniform(st *stream, target int, now time.Time) {
-	ranges := kinesis.SplitHashKeySpace(target)
+	ranges := kds.SplitHashKeySpace(target)
 	pieces := append([]*shard(nil), st.open...) // sorted by start
 	for _, r := range ranges[1:] {
 		for i, p := range pieces {

@@ -14,7 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
-	ksp "github.com/ksp-project/ksp/kinesis"
+	"github.com/ksp-project/ksp/kds"
 	"github.com/ksp-project/ksp/server"
 	"github.com/ksp-project/ksp/server/servertest"
 )
@@ -226,25 +226,25 @@ func TestInvalidReshards(t *testing.T) {
 		_, err := c.SplitShard(ctx, &kinesis.SplitShardInput{StreamName: aws.String("r"), ShardToSplit: aws.String(shard), NewStartingHashKey: aws.String(key)})
 		return err
 	}
-	wantCode(t, split("shardId-000000000000", "0"), ksp.ErrCodeInvalidArgument, "not both greater than one plus the shard's StartingHashKey")
-	wantCode(t, split("shardId-000000000000", "170141183460469231731687303715884105728"), ksp.ErrCodeInvalidArgument, "NewStartingHashKey")
-	wantCode(t, split("shardId-000000000009", "5"), ksp.ErrCodeResourceNotFound, "shardId-000000000009")
-	wantCode(t, split("shardId-000000000000", "abc"), ksp.ErrCodeValidation, "newStartingHashKey")
+	wantCode(t, split("shardId-000000000000", "0"), kds.ErrCodeInvalidArgument, "not both greater than one plus the shard's StartingHashKey")
+	wantCode(t, split("shardId-000000000000", "170141183460469231731687303715884105728"), kds.ErrCodeInvalidArgument, "NewStartingHashKey")
+	wantCode(t, split("shardId-000000000009", "5"), kds.ErrCodeResourceNotFound, "shardId-000000000009")
+	wantCode(t, split("shardId-000000000000", "abc"), kds.ErrCodeValidation, "newStartingHashKey")
 	if err := split("shardId-000000000000", "1000"); err != nil {
 		t.Fatal(err)
 	}
-	wantCode(t, split("shardId-000000000000", "2000"), ksp.ErrCodeInvalidArgument, "already been merged or split")
+	wantCode(t, split("shardId-000000000000", "2000"), kds.ErrCodeInvalidArgument, "already been merged or split")
 	// 3 open shards, limit 4: one more split fits, the next does not.
 	if err := split("shardId-000000000001", "200000000000000000000000000000000000000"); err != nil {
 		t.Fatal(err)
 	}
-	wantCode(t, split("shardId-000000000002", "500"), ksp.ErrCodeLimitExceeded, "shard limit")
+	wantCode(t, split("shardId-000000000002", "500"), kds.ErrCodeLimitExceeded, "shard limit")
 	_, err := c.MergeShards(ctx, &kinesis.MergeShardsInput{StreamName: aws.String("r"), ShardToMerge: aws.String("shardId-000000000002"), AdjacentShardToMerge: aws.String("shardId-000000000004")})
-	wantCode(t, err, ksp.ErrCodeInvalidArgument, "not an adjacent pair")
+	wantCode(t, err, kds.ErrCodeInvalidArgument, "not an adjacent pair")
 	_, err = c.MergeShards(ctx, &kinesis.MergeShardsInput{StreamName: aws.String("r"), ShardToMerge: aws.String("shardId-000000000000"), AdjacentShardToMerge: aws.String("shardId-000000000001")})
-	wantCode(t, err, ksp.ErrCodeInvalidArgument, "already been merged or split")
+	wantCode(t, err, kds.ErrCodeInvalidArgument, "already been merged or split")
 	_, err = c.UpdateShardCount(ctx, &kinesis.UpdateShardCountInput{StreamName: aws.String("r"), TargetShardCount: aws.Int32(9), ScalingType: types.ScalingTypeUniformScaling})
-	wantCode(t, err, ksp.ErrCodeInvalidArgument, "between half and double")
+	wantCode(t, err, kds.ErrCodeInvalidArgument, "between half and double")
 	_, err = c.UpdateShardCount(ctx, &kinesis.UpdateShardCountInput{StreamName: aws.String("r"), TargetShardCount: aws.Int32(2), ScalingType: "SIDEWAYS"})
-	wantCode(t, err, ksp.ErrCodeValidation, "scalingType")
+	wantCode(t, err, kds.ErrCodeValidation, "scalingType")
 }

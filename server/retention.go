@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/ksp-project/ksp/kinesis"
+	"github.com/ksp-project/ksp/kds"
 )
 
 type retentionInput struct {
@@ -37,20 +37,20 @@ func changeRetention(s *Server, c *call, increase bool) (any, error) {
 	defer s.mu.Unlock()
 	st.mu.Lock()
 	switch {
-	case hours < kinesis.MinRetentionHours:
+	case hours < kds.MinRetentionHours:
 		st.mu.Unlock()
-		return nil, kinesis.Errorf(kinesis.ErrCodeInvalidArgument, "Minimum allowed retention period is %d hours. Requested retention period (%d hours) is too short.", kinesis.MinRetentionHours, hours)
-	case hours > kinesis.MaxRetentionHours:
+		return nil, kds.Errorf(kds.ErrCodeInvalidArgument, "Minimum allowed retention period is %d hours. Requested retention period (%d hours) is too short.", kds.MinRetentionHours, hours)
+	case hours > kds.MaxRetentionHours:
 		st.mu.Unlock()
-		return nil, kinesis.Errorf(kinesis.ErrCodeInvalidArgument, "Maximum allowed retention period is %d hours. Requested retention period (%d hours) is too long.", kinesis.MaxRetentionHours, hours)
+		return nil, kds.Errorf(kds.ErrCodeInvalidArgument, "Maximum allowed retention period is %d hours. Requested retention period (%d hours) is too long.", kds.MaxRetentionHours, hours)
 	case increase && hours < st.retentionHours:
 		cur := st.retentionHours
 		st.mu.Unlock()
-		return nil, kinesis.Errorf(kinesis.ErrCodeInvalidArgument, "Requested retention period (%d hours) for stream %s can not be shorter than existing retention period (%d hours). Use DecreaseRetentionPeriod API.", hours, st.name, cur)
+		return nil, kds.Errorf(kds.ErrCodeInvalidArgument, "Requested retention period (%d hours) for stream %s can not be shorter than existing retention period (%d hours). Use DecreaseRetentionPeriod API.", hours, st.name, cur)
 	case !increase && hours > st.retentionHours:
 		cur := st.retentionHours
 		st.mu.Unlock()
-		return nil, kinesis.Errorf(kinesis.ErrCodeInvalidArgument, "Requested retention period (%d hours) for stream %s can not be longer than existing retention period (%d hours). Use IncreaseRetentionPeriod API.", hours, st.name, cur)
+		return nil, kds.Errorf(kds.ErrCodeInvalidArgument, "Requested retention period (%d hours) for stream %s can not be longer than existing retention period (%d hours). Use IncreaseRetentionPeriod API.", hours, st.name, cur)
 	}
 	st.retentionHours = hours
 	st.mu.Unlock()

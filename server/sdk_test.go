@@ -13,7 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/aws/smithy-go"
-	ksp "github.com/ksp-project/ksp/kinesis"
+	"github.com/ksp-project/ksp/kds"
 	"github.com/ksp-project/ksp/server"
 	"github.com/ksp-project/ksp/server/servertest"
 )
@@ -43,15 +43,15 @@ func TestStreamAdministration(t *testing.T) {
 
 	servertest.CreateStream(t, c, "orders", 3)
 	_, err := c.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String("orders"), ShardCount: aws.Int32(1)})
-	wantCode(t, err, ksp.ErrCodeResourceInUse, "orders", "already exists")
+	wantCode(t, err, kds.ErrCodeResourceInUse, "orders", "already exists")
 	_, err = c.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String("bad name!"), ShardCount: aws.Int32(1)})
-	wantCode(t, err, ksp.ErrCodeValidation, "Value 'bad name!' at 'streamName' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+")
+	wantCode(t, err, kds.ErrCodeValidation, "Value 'bad name!' at 'streamName' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+")
 	_, err = c.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String(strings.Repeat("x", 129)), ShardCount: aws.Int32(1)})
-	wantCode(t, err, ksp.ErrCodeValidation, "Member must have length less than or equal to 128")
+	wantCode(t, err, kds.ErrCodeValidation, "Member must have length less than or equal to 128")
 	_, err = c.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String("huge"), ShardCount: aws.Int32(100000)})
-	wantCode(t, err, ksp.ErrCodeLimitExceeded, "shard limit")
+	wantCode(t, err, kds.ErrCodeLimitExceeded, "shard limit")
 	_, err = c.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String("noshards")})
-	wantCode(t, err, ksp.ErrCodeInvalidArgument, "ShardCount")
+	wantCode(t, err, kds.ErrCodeInvalidArgument, "ShardCount")
 
 	// On-demand streams start with 4 shards.
 	_, err = c.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String("od"), StreamModeDetails: &types.StreamModeDetails{StreamMode: types.StreamModeOnDemand}})
@@ -93,9 +93,9 @@ func TestStreamAdministration(t *testing.T) {
 		t.Fatalf("DescribeStreamSummary by ARN: %v %+v", err, sum)
 	}
 	_, err = c.DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String("missing")})
-	wantCode(t, err, ksp.ErrCodeResourceNotFound, "Stream missing under account 000000000000 not found.")
+	wantCode(t, err, kds.ErrCodeResourceNotFound, "Stream missing under account 000000000000 not found.")
 	_, err = c.DescribeStream(ctx, &kinesis.DescribeStreamInput{StreamName: aws.String("orders"), Limit: aws.Int32(0)})
-	wantCode(t, err, ksp.ErrCodeValidation, "at 'limit'", "greater than or equal to 1")
+	wantCode(t, err, kds.ErrCodeValidation, "at 'limit'", "greater than or equal to 1")
 
 	// ListStreams paging.
 	for i := range 5 {
@@ -121,7 +121,7 @@ func TestStreamAdministration(t *testing.T) {
 		t.Fatalf("ListStreams = %v, want %s", names, want)
 	}
 	_, err = c.ListStreams(ctx, &kinesis.ListStreamsInput{NextToken: aws.String("garbage")})
-	wantCode(t, err, ksp.ErrCodeInvalidArgument, "NextToken")
+	wantCode(t, err, kds.ErrCodeInvalidArgument, "NextToken")
 
 	// ListShards paging and ExclusiveStartShardId.
 	ls, err := c.ListShards(ctx, &kinesis.ListShardsInput{StreamName: aws.String("orders"), MaxResults: aws.Int32(2)})
@@ -133,7 +133,7 @@ func TestStreamAdministration(t *testing.T) {
 		t.Fatalf("ListShards page 2: %v %+v", err, ls2)
 	}
 	_, err = c.ListShards(ctx, &kinesis.ListShardsInput{NextToken: ls.NextToken, StreamName: aws.String("orders")})
-	wantCode(t, err, ksp.ErrCodeInvalidArgument, "NextToken")
+	wantCode(t, err, kds.ErrCodeInvalidArgument, "NextToken")
 	ls, err = c.ListShards(ctx, &kinesis.ListShardsInput{StreamName: aws.String("orders"), ExclusiveStartShardId: aws.String("shardId-000000000000")})
 	if err != nil || len(ls.Shards) != 2 {
 		t.Fatalf("ListShards after shard 0: %v %+v", err, ls)
@@ -149,7 +149,7 @@ func TestStreamAdministration(t *testing.T) {
 		t.Fatalf("ListShards AFTER_SHARD_ID: %v %+v", err, ls)
 	}
 	_, err = c.ListShards(ctx, &kinesis.ListShardsInput{StreamName: aws.String("orders"), ShardFilter: &types.ShardFilter{Type: types.ShardFilterTypeAfterShardId}})
-	wantCode(t, err, ksp.ErrCodeInvalidArgument, "AFTER_SHARD_ID")
+	wantCode(t, err, kds.ErrCodeInvalidArgument, "AFTER_SHARD_ID")
 
 	// Retention.
 	_, err = c.IncreaseStreamRetentionPeriod(ctx, &kinesis.IncreaseStreamRetentionPeriodInput{StreamName: aws.String("orders"), RetentionPeriodHours: aws.Int32(48)})
@@ -157,15 +157,15 @@ func TestStreamAdministration(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = c.IncreaseStreamRetentionPeriod(ctx, &kinesis.IncreaseStreamRetentionPeriodInput{StreamName: aws.String("orders"), RetentionPeriodHours: aws.Int32(30)})
-	wantCode(t, err, ksp.ErrCodeInvalidArgument, "can not be shorter than existing retention period (48 hours)")
+	wantCode(t, err, kds.ErrCodeInvalidArgument, "can not be shorter than existing retention period (48 hours)")
 	_, err = c.DecreaseStreamRetentionPeriod(ctx, &kinesis.DecreaseStreamRetentionPeriodInput{StreamName: aws.String("orders"), RetentionPeriodHours: aws.Int32(12)})
-	wantCode(t, err, ksp.ErrCodeInvalidArgument, "Minimum allowed retention period is 24 hours")
+	wantCode(t, err, kds.ErrCodeInvalidArgument, "Minimum allowed retention period is 24 hours")
 	_, err = c.DecreaseStreamRetentionPeriod(ctx, &kinesis.DecreaseStreamRetentionPeriodInput{StreamName: aws.String("orders"), RetentionPeriodHours: aws.Int32(36)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, err = c.IncreaseStreamRetentionPeriod(ctx, &kinesis.IncreaseStreamRetentionPeriodInput{StreamName: aws.String("orders"), RetentionPeriodHours: aws.Int32(9000)})
-	wantCode(t, err, ksp.ErrCodeValidation, "retentionPeriodHours")
+	wantCode(t, err, kds.ErrCodeValidation, "retentionPeriodHours")
 	sum, _ = c.DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String("orders")})
 	if aws.ToInt32(sum.StreamDescriptionSummary.RetentionPeriodHours) != 36 {
 		t.Fatalf("retention = %d, want 36", aws.ToInt32(sum.StreamDescriptionSummary.RetentionPeriodHours))
@@ -201,9 +201,9 @@ func TestStreamAdministration(t *testing.T) {
 		many[fmt.Sprint("k", i)] = "v"
 	}
 	_, err = c.AddTagsToStream(ctx, &kinesis.AddTagsToStreamInput{StreamName: aws.String("orders"), Tags: many})
-	wantCode(t, err, ksp.ErrCodeValidation, "tags")
+	wantCode(t, err, kds.ErrCodeValidation, "tags")
 	_, err = c.ListTagsForResource(ctx, &kinesis.ListTagsForResourceInput{ResourceARN: aws.String("arn:aws:kinesis:us-east-1:000000000000:stream/nope")})
-	wantCode(t, err, ksp.ErrCodeResourceNotFound)
+	wantCode(t, err, kds.ErrCodeResourceNotFound)
 
 	// DescribeLimits and UpdateStreamMode.
 	lim, err := c.DescribeLimits(ctx, &kinesis.DescribeLimitsInput{})
@@ -215,20 +215,20 @@ func TestStreamAdministration(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = c.UpdateStreamMode(ctx, &kinesis.UpdateStreamModeInput{StreamARN: aws.String(arn), StreamModeDetails: &types.StreamModeDetails{StreamMode: types.StreamModeOnDemand}})
-	wantCode(t, err, ksp.ErrCodeInvalidArgument, "already in ON_DEMAND mode")
+	wantCode(t, err, kds.ErrCodeInvalidArgument, "already in ON_DEMAND mode")
 
 	// Delete.
 	if _, err := c.DeleteStream(ctx, &kinesis.DeleteStreamInput{StreamARN: aws.String(arn)}); err != nil {
 		t.Fatal(err)
 	}
 	_, err = c.DescribeStream(ctx, &kinesis.DescribeStreamInput{StreamName: aws.String("orders")})
-	wantCode(t, err, ksp.ErrCodeResourceNotFound)
+	wantCode(t, err, kds.ErrCodeResourceNotFound)
 	_, err = c.DeleteStream(ctx, &kinesis.DeleteStreamInput{StreamName: aws.String("orders")})
-	wantCode(t, err, ksp.ErrCodeResourceNotFound)
+	wantCode(t, err, kds.ErrCodeResourceNotFound)
 
 	// Not implemented yet: an explicit error naming the operation.
 	_, err = c.RegisterStreamConsumer(ctx, &kinesis.RegisterStreamConsumerInput{StreamARN: aws.String("arn:aws:kinesis:us-east-1:000000000000:stream/od"), ConsumerName: aws.String("c")})
-	wantCode(t, err, ksp.ErrCodeUnknownOperation, "RegisterStreamConsumer")
+	wantCode(t, err, kds.ErrCodeUnknownOperation, "RegisterStreamConsumer")
 }
 
 func TestCreateDelay(t *testing.T) {
@@ -243,7 +243,7 @@ func TestCreateDelay(t *testing.T) {
 		t.Fatalf("right after CreateStream: %v %+v", err, d)
 	}
 	_, err = c.PutRecord(ctx, &kinesis.PutRecordInput{StreamName: aws.String("slow"), PartitionKey: aws.String("k"), Data: []byte("x")})
-	wantCode(t, err, ksp.ErrCodeResourceNotFound)
+	wantCode(t, err, kds.ErrCodeResourceNotFound)
 	if err := servertest.WaitActive(ctx, c, "slow"); err != nil {
 		t.Fatal(err)
 	}
@@ -282,15 +282,15 @@ func TestPutAndGetRecords(t *testing.T) {
 		t.Fatalf("PutRecord with EHK: %v %+v", err, r2)
 	}
 	_, err = c.PutRecord(ctx, &kinesis.PutRecordInput{StreamName: aws.String("events"), PartitionKey: aws.String("a"), Data: []byte("x"), ExplicitHashKey: aws.String("340282366920938463463374607431768211456")})
-	wantCode(t, err, ksp.ErrCodeInvalidArgument, "Invalid ExplicitHashKey", "340282366920938463463374607431768211456")
+	wantCode(t, err, kds.ErrCodeInvalidArgument, "Invalid ExplicitHashKey", "340282366920938463463374607431768211456")
 	_, err = c.PutRecord(ctx, &kinesis.PutRecordInput{StreamName: aws.String("events"), PartitionKey: aws.String("a"), Data: []byte("x"), ExplicitHashKey: aws.String("12x")})
-	wantCode(t, err, ksp.ErrCodeValidation, "Value '12x' at 'explicitHashKey'")
+	wantCode(t, err, kds.ErrCodeValidation, "Value '12x' at 'explicitHashKey'")
 	_, err = c.PutRecord(ctx, &kinesis.PutRecordInput{StreamName: aws.String("events"), PartitionKey: aws.String(strings.Repeat("p", 257)), Data: []byte("x")})
-	wantCode(t, err, ksp.ErrCodeValidation, "at 'partitionKey'", "less than or equal to 256")
+	wantCode(t, err, kds.ErrCodeValidation, "at 'partitionKey'", "less than or equal to 256")
 	_, err = c.PutRecord(ctx, &kinesis.PutRecordInput{StreamName: aws.String("events"), PartitionKey: aws.String("k"), Data: make([]byte, 1<<20)})
-	wantCode(t, err, ksp.ErrCodeInvalidArgument, "MaxRecordSize of 1048576")
+	wantCode(t, err, kds.ErrCodeInvalidArgument, "MaxRecordSize of 1048576")
 	_, err = c.PutRecord(ctx, &kinesis.PutRecordInput{StreamName: aws.String("nope"), PartitionKey: aws.String("k"), Data: []byte("x")})
-	wantCode(t, err, ksp.ErrCodeResourceNotFound)
+	wantCode(t, err, kds.ErrCodeResourceNotFound)
 
 	// PutRecords: 500 entries, results in request order.
 	var entries []types.PutRecordsRequestEntry
@@ -304,21 +304,21 @@ func TestPutAndGetRecords(t *testing.T) {
 	lastSeq := map[string]string{}
 	for i, r := range pr.Records {
 		shard, seq := aws.ToString(r.ShardId), aws.ToString(r.SequenceNumber)
-		if prev, ok := lastSeq[shard]; ok && ksp.CompareSequenceNumbers(prev, seq) >= 0 {
+		if prev, ok := lastSeq[shard]; ok && kds.CompareSequenceNumbers(prev, seq) >= 0 {
 			t.Fatalf("record %d: sequence %s not after %s on %s", i, seq, prev, shard)
 		}
 		lastSeq[shard] = seq
 	}
 	_, err = c.PutRecords(ctx, &kinesis.PutRecordsInput{StreamName: aws.String("events"), Records: append(entries, entries[0])})
-	wantCode(t, err, ksp.ErrCodeValidation, "at 'records'", "less than or equal to 500")
+	wantCode(t, err, kds.ErrCodeValidation, "at 'records'", "less than or equal to 500")
 	_, err = c.PutRecords(ctx, &kinesis.PutRecordsInput{StreamName: aws.String("events"), Records: []types.PutRecordsRequestEntry{{PartitionKey: aws.String(""), Data: []byte("x")}}})
-	wantCode(t, err, ksp.ErrCodeValidation, "Value '' at 'records.1.member.partitionKey' failed to satisfy constraint: Member must have length greater than or equal to 1")
+	wantCode(t, err, kds.ErrCodeValidation, "Value '' at 'records.1.member.partitionKey' failed to satisfy constraint: Member must have length greater than or equal to 1")
 	big := make([]types.PutRecordsRequestEntry, 6)
 	for i := range big {
 		big[i] = types.PutRecordsRequestEntry{PartitionKey: aws.String("k"), Data: make([]byte, 1000_000)}
 	}
 	_, err = c.PutRecords(ctx, &kinesis.PutRecordsInput{StreamName: aws.String("events"), Records: big})
-	wantCode(t, err, ksp.ErrCodeInvalidArgument, "request limit")
+	wantCode(t, err, kds.ErrCodeInvalidArgument, "request limit")
 
 	// Read everything back: every record once, in order per shard.
 	got := map[string][]types.Record{}
@@ -336,7 +336,7 @@ func TestPutAndGetRecords(t *testing.T) {
 	for _, recs := range got {
 		for i, r := range recs {
 			bySeq[aws.ToString(r.SequenceNumber)] = true
-			if i > 0 && ksp.CompareSequenceNumbers(aws.ToString(recs[i-1].SequenceNumber), aws.ToString(r.SequenceNumber)) >= 0 {
+			if i > 0 && kds.CompareSequenceNumbers(aws.ToString(recs[i-1].SequenceNumber), aws.ToString(r.SequenceNumber)) >= 0 {
 				t.Fatal("records out of order")
 			}
 		}
@@ -389,7 +389,7 @@ func TestPutAndGetRecords(t *testing.T) {
 	}
 	future := time.Now().Add(time.Hour)
 	_, err = iter(types.ShardIteratorTypeAtTimestamp, nil, &future)
-	wantCode(t, err, ksp.ErrCodeInvalidArgument, "timestampInMillis")
+	wantCode(t, err, kds.ErrCodeInvalidArgument, "timestampInMillis")
 	past := start.Add(-time.Minute)
 	it, err = iter(types.ShardIteratorTypeAtTimestamp, nil, &past)
 	if err != nil {
@@ -404,43 +404,43 @@ func TestPutAndGetRecords(t *testing.T) {
 		t.Fatalf("AT_TIMESTAMP now read %d records", len(out.Records))
 	}
 	_, err = iter(types.ShardIteratorTypeTrimHorizon, recs0[0].SequenceNumber, nil)
-	wantCode(t, err, ksp.ErrCodeInvalidArgument, "TRIM_HORIZON")
+	wantCode(t, err, kds.ErrCodeInvalidArgument, "TRIM_HORIZON")
 	_, err = iter(types.ShardIteratorTypeAtSequenceNumber, nil, nil)
-	wantCode(t, err, ksp.ErrCodeInvalidArgument, "AT_SEQUENCE_NUMBER")
+	wantCode(t, err, kds.ErrCodeInvalidArgument, "AT_SEQUENCE_NUMBER")
 	_, err = iter(types.ShardIteratorTypeAtSequenceNumber, got["shardId-000000000001"][0].SequenceNumber, nil)
-	wantCode(t, err, ksp.ErrCodeInvalidArgument, "It encodes shardId-000000000001, while it was used in a call to a shard with shardId-000000000000")
+	wantCode(t, err, kds.ErrCodeInvalidArgument, "It encodes shardId-000000000001, while it was used in a call to a shard with shardId-000000000000")
 	_, err = iter(types.ShardIteratorTypeAtSequenceNumber, aws.String("12345"), nil)
-	wantCode(t, err, ksp.ErrCodeInvalidArgument, "StartingSequenceNumber 12345", "is invalid")
+	wantCode(t, err, kds.ErrCodeInvalidArgument, "StartingSequenceNumber 12345", "is invalid")
 	_, err = c.GetShardIterator(ctx, &kinesis.GetShardIteratorInput{StreamName: aws.String("events"), ShardId: aws.String("shardId-000000000009"), ShardIteratorType: types.ShardIteratorTypeLatest})
-	wantCode(t, err, ksp.ErrCodeResourceNotFound, "shardId-000000000009")
+	wantCode(t, err, kds.ErrCodeResourceNotFound, "shardId-000000000009")
 	_, err = c.GetShardIterator(ctx, &kinesis.GetShardIteratorInput{StreamName: aws.String("events"), ShardId: aws.String(shard0), ShardIteratorType: "SOMEWHERE"})
-	wantCode(t, err, ksp.ErrCodeValidation, "Value 'SOMEWHERE' at 'shardIteratorType' failed to satisfy constraint: Member must satisfy enum value set")
+	wantCode(t, err, kds.ErrCodeValidation, "Value 'SOMEWHERE' at 'shardIteratorType' failed to satisfy constraint: Member must satisfy enum value set")
 
 	// Tampered, foreign and garbage iterators.
 	good, _ := iter(types.ShardIteratorTypeTrimHorizon, nil, nil)
 	b := []byte(*good)
 	b[10] ^= 1
 	_, err = c.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: aws.String(string(b))})
-	wantCode(t, err, ksp.ErrCodeInvalidArgument, "Invalid ShardIterator.")
+	wantCode(t, err, kds.ErrCodeInvalidArgument, "Invalid ShardIterator.")
 	_, err = c.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: aws.String("AAAA")})
-	wantCode(t, err, ksp.ErrCodeInvalidArgument, "Invalid ShardIterator.")
+	wantCode(t, err, kds.ErrCodeInvalidArgument, "Invalid ShardIterator.")
 	other := servertest.Start(t, server.Options{DisableLimits: true})
 	oc := servertest.Client(t, other, servertest.NoRetries)
 	_, err = oc.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: good})
-	wantCode(t, err, ksp.ErrCodeInvalidArgument, "Invalid ShardIterator.")
+	wantCode(t, err, kds.ErrCodeInvalidArgument, "Invalid ShardIterator.")
 	_, err = c.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: good, Limit: aws.Int32(10001)})
-	wantCode(t, err, ksp.ErrCodeValidation, "at 'limit'")
+	wantCode(t, err, kds.ErrCodeValidation, "at 'limit'")
 
 	// A deleted and re-created stream does not honour old iterators.
 	if _, err := c.DeleteStream(ctx, &kinesis.DeleteStreamInput{StreamName: aws.String("events")}); err != nil {
 		t.Fatal(err)
 	}
 	_, err = c.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: good})
-	wantCode(t, err, ksp.ErrCodeResourceNotFound)
+	wantCode(t, err, kds.ErrCodeResourceNotFound)
 	time.Sleep(2 * time.Millisecond)
 	servertest.CreateStream(t, c, "events", 2)
 	_, err = c.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: good})
-	wantCode(t, err, ksp.ErrCodeResourceNotFound)
+	wantCode(t, err, kds.ErrCodeResourceNotFound)
 	if bytes.Equal([]byte(*good), nil) {
 		t.Fatal("unreachable")
 	}
@@ -475,5 +475,5 @@ func TestIteratorExpires(t *testing.T) {
 	}
 	advance(5*time.Minute + time.Second)
 	_, err = c.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: out.NextShardIterator})
-	wantCode(t, err, ksp.ErrCodeExpiredIterator, "Iterator expired", "tolerated delay of 300000 milliseconds")
+	wantCode(t, err, kds.ErrCodeExpiredIterator, "Iterator expired", "tolerated delay of 300000 milliseconds")
 }

@@ -40,7 +40,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/ksp-project/ksp/kinesis"
+	"github.com/ksp-project/ksp/kds"
 	"github.com/ksp-project/ksp/server/store"
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/h2c"
@@ -283,7 +283,7 @@ func (s *Server) limitConcurrency(next http.Handler) http.Handler {
 		case s.slots <- struct{}{}:
 		default:
 			w.Header().Set("x-amzn-RequestId", s.requestID())
-			s.writeError(w, requestCall(r), kinesis.Errorf(kinesis.ErrCodeServiceUnavailable,
+			s.writeError(w, requestCall(r), kds.Errorf(kds.ErrCodeServiceUnavailable,
 				"The server is serving its maximum of %d concurrent requests; retry later.", cap(s.slots)))
 			return
 		}

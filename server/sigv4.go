@@ -14,7 +14,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ksp-project/ksp/kinesis"
+	"github.com/ksp-project/ksp/kds"
 )
 
 // SigV4 verification (Options.Credentials): the server rebuilds the
@@ -51,7 +51,7 @@ func (s *Server) verifySigV4(next http.Handler) http.Handler {
 		body, whole, err := readSignedBody(r, s.opts.MaxBodyBytes)
 		if err != nil {
 			w.Header().Set("x-amzn-RequestId", s.requestID())
-			s.writeError(w, requestCall(r), kinesis.Errorf(kinesis.ErrCodeSerialization, "Reading request body: %v", err))
+			s.writeError(w, requestCall(r), kds.Errorf(kds.ErrCodeSerialization, "Reading request body: %v", err))
 			return
 		}
 		if !whole {
@@ -99,7 +99,7 @@ type sigV4Auth struct {
 func (s *Server) checkSignature(r *http.Request, body []byte) error {
 	authz := r.Header.Get("Authorization")
 	if authz == "" {
-		return kinesis.Errorf(kinesis.ErrCodeMissingAuthenticationToken, "Missing Authentication Token")
+		return kds.Errorf(kds.ErrCodeMissingAuthenticationToken, "Missing Authentication Token")
 	}
 	a, err := parseSigV4Auth(authz, r.Header)
 	if err != nil {
@@ -107,7 +107,7 @@ func (s *Server) checkSignature(r *http.Request, body []byte) error {
 	}
 	secret, ok := s.opts.Credentials[a.accessKey]
 	if !ok {
-		return kinesis.Errorf(kinesis.ErrCodeUnrecognizedClient, "The security token included in the request is invalid.")
+		return kds.Errorf(kds.ErrCodeUnrecognizedClient, "The security token included in the request is invalid.")
 	}
 	dateText := r.Header.Get("X-Amz-Date")
 	var signedAt time.Time
@@ -119,29 +119,29 @@ func (s *Server) checkSignature(r *http.Request, body []byte) error {
 		dateText = signedAt.UTC().Format(amzDateFormat)
 	}
 	if err != nil {
-		return kinesis.Errorf(kinesis.ErrCodeIncompleteSignature, "Date must be in ISO-8601 'basic format'. Got '%s'. See http://en.wikipedia.org/wiki/ISO_8601", dateText)
+		return kds.Errorf(kds.ErrCodeIncompleteSignature, "Date must be in ISO-8601 'basic format'. Got '%s'. See http://en.wikipedia.org/wiki/ISO_8601", dateText)
 	}
 	switch {
 	case a.date != dateText[:8]:
-		return kinesis.Errorf(kinesis.ErrCodeInvalidSignature, "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '%s' != '%s', from '%s'.", a.date, dateText[:8], dateText)
+		return kds.Errorf(kds.ErrCodeInvalidSignature, "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '%s' != '%s', from '%s'.", a.date, dateText[:8], dateText)
 	case a.service != "kinesis":
-		return kinesis.Errorf(kinesis.ErrCodeInvalidSignature, "Credential should be scoped to correct service: 'kinesis'. ")
+		return kds.Errorf(kds.ErrCodeInvalidSignature, "Credential should be scoped to correct service: 'kinesis'. ")
 	case a.terminator != "aws4_request":
-		return kinesis.Errorf(kinesis.ErrCodeInvalidSignature, "Credential should be scoped with a valid terminator: 'aws4_request', not '%s'. ", a.terminator)
+		return kds.Errorf(kds.ErrCodeInvalidSignature, "Credential should be scoped with a valid terminator: 'aws4_request', not '%s'. ", a.terminator)
 	}
 	now := s.now().UTC()
 	if signedAt.Before(now.Add(-maxClockSkew)) {
-		return kinesis.Errorf(kinesis.ErrCodeInvalidSignature, "Signature expired: %s is now earlier than %s (%s - 5 min.)",
+		return kds.Errorf(kds.ErrCodeInvalidSignature, "Signature expired: %s is now earlier than %s (%s - 5 min.)",
 			signedAt.UTC().Format(amzDateFormat), now.Add(-maxClockSkew).Format(amzDateFormat), now.Format(amzDateFormat))
 	}
 	if signedAt.After(now.Add(maxClockSkew)) {
-		return kinesis.Errorf(kinesis.ErrCodeInvalidSignature, "Signature not yet current: %s is still later than %s (%s + 5 min.)",
+		return kds.Errorf(kds.ErrCodeInvalidSignature, "Signature not yet current: %s is still later than %s (%s + 5 min.)",
 			signedAt.UTC().Format(amzDateFormat), now.Add(maxClockSkew).Format(amzDateFormat), now.Format(amzDateFormat))
 	}
 	sum := sha256.Sum256(body)
 	payloadHash := hex.EncodeToString(sum[:])
 	if h := r.Header.Get("X-Amz-Content-Sha256"); h != "" && h != payloadHash {
-		return kinesis.Errorf(kinesis.ErrCodeInvalidSignature, "The provided 'x-amz-content-sha256' header does not match what was computed.")
+		return kds.Errorf(kds.ErrCodeInvalidSignature, "The provided 'x-amz-content-sha256' header does not match what was computed.")
 	}
 	canonical := canonicalRequest(r, a.signedHeaders, payloadHash)
 	creq := sha256.Sum256([]byte(canonical))
@@ -153,7 +153,7 @@ func (s *Server) checkSignature(r *http.Request, body []byte) error {
 	key = hmacSHA256(key, a.terminator)
 	want := hex.EncodeToString(hmacSHA256(key, toSign))
 	if !hmac.Equal([]byte(want), []byte(strings.ToLower(a.signature))) {
-		return kinesis.Errorf(kinesis.ErrCodeInvalidSignature, "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.")
+		return kds.Errorf(kds.ErrCodeInvalidSignature, "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.")
 	}
 	return nil
 }
@@ -164,13 +164,13 @@ func parseSigV4Auth(authz string, h http.Header) (sigV4Auth, error) {
 	var a sigV4Auth
 	alg, rest, _ := strings.Cut(strings.TrimSpace(authz), " ")
 	if alg != sigV4Algorithm {
-		return a, kinesis.Errorf(kinesis.ErrCodeIncompleteSignature, "Unsupported AWS 'algorithm': '%s'; only %s is accepted. Authorization=%s", alg, sigV4Algorithm, authz)
+		return a, kds.Errorf(kds.ErrCodeIncompleteSignature, "Unsupported AWS 'algorithm': '%s'; only %s is accepted. Authorization=%s", alg, sigV4Algorithm, authz)
 	}
 	parts := map[string]string{}
 	for p := range strings.SplitSeq(rest, ",") {
 		k, v, ok := strings.Cut(strings.TrimSpace(p), "=")
 		if !ok {
-			return a, kinesis.Errorf(kinesis.ErrCodeIncompleteSignature, "'%s' not a valid key=value pair (missing equal-sign) in Authorization header: '%s'.", strings.TrimSpace(p), authz)
+			return a, kds.Errorf(kds.ErrCodeIncompleteSignature, "'%s' not a valid key=value pair (missing equal-sign) in Authorization header: '%s'.", strings.TrimSpace(p), authz)
 		}
 		parts[k] = v
 	}
@@ -184,17 +184,17 @@ func parseSigV4Auth(authz string, h http.Header) (sigV4Auth, error) {
 		missing = append(missing, "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.")
 	}
 	if len(missing) > 0 {
-		return a, kinesis.Errorf(kinesis.ErrCodeIncompleteSignature, "%s Authorization=%s", strings.Join(missing, " "), authz)
+		return a, kds.Errorf(kds.ErrCodeIncompleteSignature, "%s Authorization=%s", strings.Join(missing, " "), authz)
 	}
 	cred := strings.Split(parts["Credential"], "/")
 	if len(cred) != 5 {
-		return a, kinesis.Errorf(kinesis.ErrCodeIncompleteSignature, "Credential must have exactly 5 slash-delimited elements, e.g. keyid/date/region/service/term, got '%s'", parts["Credential"])
+		return a, kds.Errorf(kds.ErrCodeIncompleteSignature, "Credential must have exactly 5 slash-delimited elements, e.g. keyid/date/region/service/term, got '%s'", parts["Credential"])
 	}
 	a.accessKey, a.date, a.region, a.service, a.terminator = cred[0], cred[1], cred[2], cred[3], cred[4]
 	a.signedHeaders = strings.Split(parts["SignedHeaders"], ";")
 	a.signature = parts["Signature"]
 	if !slices.Contains(a.signedHeaders, "host") {
-		return a, kinesis.Errorf(kinesis.ErrCodeIncompleteSignature, "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.")
+		return a, kds.Errorf(kds.ErrCodeIncompleteSignature, "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.")
 	}
 	return a, nil
 }

@@ -15,7 +15,7 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
-	ksp "github.com/ksp-project/ksp/kinesis"
+	"github.com/ksp-project/ksp/kds"
 	"github.com/ksp-project/ksp/server"
 	"github.com/ksp-project/ksp/server/servertest"
 )
@@ -46,9 +46,9 @@ func TestSigV4(t *testing.T) {
 	}
 
 	_, err := servertest.Client(t, srv, servertest.NoRetries, withCreds("AKIDKSP", "wrong")).ListStreams(ctx, &kinesis.ListStreamsInput{})
-	wantCode(t, err, ksp.ErrCodeInvalidSignature, "The request signature we calculated does not match")
+	wantCode(t, err, kds.ErrCodeInvalidSignature, "The request signature we calculated does not match")
 	_, err = servertest.Client(t, srv, servertest.NoRetries, withCreds("AKIDOTHER", "s3cret")).ListStreams(ctx, &kinesis.ListStreamsInput{})
-	wantCode(t, err, ksp.ErrCodeUnrecognizedClient, "security token included in the request is invalid")
+	wantCode(t, err, kds.ErrCodeUnrecognizedClient, "security token included in the request is invalid")
 
 	body := []byte(`{"StreamName":"signed"}`)
 	signer := v4.NewSigner()
@@ -98,41 +98,41 @@ func TestSigV4(t *testing.T) {
 
 	req = request([]byte(`{"StreamName":"other"}`))
 	sign(req, body, time.Now()) // signed for another body
-	check("tampered body", req, ksp.ErrCodeInvalidSignature, "signature we calculated does not match")
+	check("tampered body", req, kds.ErrCodeInvalidSignature, "signature we calculated does not match")
 
 	req = request([]byte(`{"StreamName":"other"}`))
 	sign(req, body, time.Now())
 	sum := sha256.Sum256(body)
 	req.Header.Set("X-Amz-Content-Sha256", hex.EncodeToString(sum[:]))
-	check("content hash mismatch", req, ksp.ErrCodeInvalidSignature, "x-amz-content-sha256")
+	check("content hash mismatch", req, kds.ErrCodeInvalidSignature, "x-amz-content-sha256")
 
 	req = request(body)
 	sign(req, body, time.Now().Add(-10*time.Minute))
-	check("old signature", req, ksp.ErrCodeInvalidSignature, "Signature expired:")
+	check("old signature", req, kds.ErrCodeInvalidSignature, "Signature expired:")
 	req = request(body)
 	sign(req, body, time.Now().Add(10*time.Minute))
-	check("future signature", req, ksp.ErrCodeInvalidSignature, "Signature not yet current:")
+	check("future signature", req, kds.ErrCodeInvalidSignature, "Signature not yet current:")
 
 	req = request(body)
 	sign(req, body, time.Now())
 	req.Header.Set("X-Amz-Target", "Kinesis_20131202.DeleteStream") // a signed header changed
-	check("tampered header", req, ksp.ErrCodeInvalidSignature, "signature we calculated does not match")
+	check("tampered header", req, kds.ErrCodeInvalidSignature, "signature we calculated does not match")
 
-	check("unsigned", request(body), ksp.ErrCodeMissingAuthenticationToken, "Missing Authentication Token")
+	check("unsigned", request(body), kds.ErrCodeMissingAuthenticationToken, "Missing Authentication Token")
 
 	req = request(body)
 	sign(req, body, time.Now())
 	req.Header.Set("Authorization", strings.Split(req.Header.Get("Authorization"), ", Signature=")[0])
-	check("no Signature", req, ksp.ErrCodeIncompleteSignature, "Authorization header requires 'Signature' parameter.")
+	check("no Signature", req, kds.ErrCodeIncompleteSignature, "Authorization header requires 'Signature' parameter.")
 
 	req = request(body)
 	req.Header.Set("X-Amz-Date", time.Now().UTC().Format("20060102T150405Z"))
 	req.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=AKIDKSP/20240101, SignedHeaders=host, Signature=00")
-	check("short credential", req, ksp.ErrCodeIncompleteSignature, "Credential must have exactly 5 slash-delimited elements")
+	check("short credential", req, kds.ErrCodeIncompleteSignature, "Credential must have exactly 5 slash-delimited elements")
 
 	req = request(body)
 	req.Header.Set("Authorization", "Basic dXNlcjpwYXNz")
-	check("other scheme", req, ksp.ErrCodeIncompleteSignature, "AWS4-HMAC-SHA256")
+	check("other scheme", req, kds.ErrCodeIncompleteSignature, "AWS4-HMAC-SHA256")
 
 	// Health checks need no signature.
 	resp, err := http.Get(srv.URL() + "/health")

@@ -9,7 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
-	ksp "github.com/ksp-project/ksp/kinesis"
+	"github.com/ksp-project/ksp/kds"
 	"github.com/ksp-project/ksp/server"
 	"github.com/ksp-project/ksp/server/servertest"
 )
@@ -37,11 +37,11 @@ func TestEncryptionMonitoringMaxRecordSize(t *testing.T) {
 		t.Fatalf("after StartStreamEncryption: %s %v", d.EncryptionType, aws.ToString(d.KeyId))
 	}
 	_, err := c.StartStreamEncryption(ctx, &kinesis.StartStreamEncryptionInput{StreamName: name, EncryptionType: types.EncryptionTypeNone, KeyId: aws.String("k")})
-	wantCode(t, err, ksp.ErrCodeInvalidArgument, "KMS")
+	wantCode(t, err, kds.ErrCodeInvalidArgument, "KMS")
 	_, err = c.StartStreamEncryption(ctx, &kinesis.StartStreamEncryptionInput{StreamName: name, EncryptionType: "AES", KeyId: aws.String("k")})
-	wantCode(t, err, ksp.ErrCodeValidation, "Value 'AES' at 'encryptionType' failed to satisfy constraint: Member must satisfy enum value set: [NONE, KMS]")
+	wantCode(t, err, kds.ErrCodeValidation, "Value 'AES' at 'encryptionType' failed to satisfy constraint: Member must satisfy enum value set: [NONE, KMS]")
 	_, err = c.StartStreamEncryption(ctx, &kinesis.StartStreamEncryptionInput{StreamName: aws.String("missing"), EncryptionType: types.EncryptionTypeKms, KeyId: aws.String("k")})
-	wantCode(t, err, ksp.ErrCodeResourceNotFound, "missing")
+	wantCode(t, err, kds.ErrCodeResourceNotFound, "missing")
 	if _, err := c.StopStreamEncryption(ctx, &kinesis.StopStreamEncryptionInput{StreamName: name, EncryptionType: types.EncryptionTypeKms, KeyId: aws.String("alias/aws/kinesis")}); err != nil {
 		t.Fatal(err)
 	}
@@ -81,19 +81,19 @@ func TestEncryptionMonitoringMaxRecordSize(t *testing.T) {
 		t.Fatalf("after disabling ALL: %+v", m)
 	}
 	_, err = c.EnableEnhancedMonitoring(ctx, &kinesis.EnableEnhancedMonitoringInput{StreamName: name, ShardLevelMetrics: []types.MetricsName{"Bogus"}})
-	wantCode(t, err, ksp.ErrCodeValidation, "Value '[Bogus]' at 'shardLevelMetrics' failed to satisfy constraint: Member must satisfy constraint: [Member must satisfy enum value set: [IncomingBytes")
+	wantCode(t, err, kds.ErrCodeValidation, "Value '[Bogus]' at 'shardLevelMetrics' failed to satisfy constraint: Member must satisfy constraint: [Member must satisfy enum value set: [IncomingBytes")
 	_, err = c.EnableEnhancedMonitoring(ctx, &kinesis.EnableEnhancedMonitoringInput{StreamName: name, ShardLevelMetrics: []types.MetricsName{}})
-	wantCode(t, err, ksp.ErrCodeValidation, "at 'shardLevelMetrics' failed to satisfy constraint: Member must have length greater than or equal to 1")
+	wantCode(t, err, kds.ErrCodeValidation, "at 'shardLevelMetrics' failed to satisfy constraint: Member must have length greater than or equal to 1")
 
 	// Max record size: reported and enforced.
 	arn := describe().StreamARN
 	big := bytes.Repeat([]byte("x"), 2<<20)
 	_, err = c.PutRecord(ctx, &kinesis.PutRecordInput{StreamName: name, Data: big, PartitionKey: aws.String("k")})
-	wantCode(t, err, ksp.ErrCodeInvalidArgument, "MaxRecordSize")
+	wantCode(t, err, kds.ErrCodeInvalidArgument, "MaxRecordSize")
 	_, err = c.UpdateMaxRecordSize(ctx, &kinesis.UpdateMaxRecordSizeInput{StreamARN: arn, MaxRecordSizeInKiB: aws.Int32(512)})
-	wantCode(t, err, ksp.ErrCodeValidation, "Value '512' at 'maxRecordSizeInKiB' failed to satisfy constraint: Member must have value greater than or equal to 1024")
+	wantCode(t, err, kds.ErrCodeValidation, "Value '512' at 'maxRecordSizeInKiB' failed to satisfy constraint: Member must have value greater than or equal to 1024")
 	_, err = c.UpdateMaxRecordSize(ctx, &kinesis.UpdateMaxRecordSizeInput{StreamARN: arn, MaxRecordSizeInKiB: aws.Int32(10241)})
-	wantCode(t, err, ksp.ErrCodeValidation, "less than or equal to 10240")
+	wantCode(t, err, kds.ErrCodeValidation, "less than or equal to 10240")
 	if _, err := c.UpdateMaxRecordSize(ctx, &kinesis.UpdateMaxRecordSizeInput{StreamARN: arn, MaxRecordSizeInKiB: aws.Int32(4096)}); err != nil {
 		t.Fatal(err)
 	}
@@ -105,5 +105,5 @@ func TestEncryptionMonitoringMaxRecordSize(t *testing.T) {
 		t.Fatalf("2 MiB record under a 4 MiB MaxRecordSize: %v", err)
 	}
 	_, err = c.PutRecord(ctx, &kinesis.PutRecordInput{StreamName: name, Data: bytes.Repeat([]byte("x"), 5<<20), PartitionKey: aws.String("k")})
-	wantCode(t, err, ksp.ErrCodeInvalidArgument, "MaxRecordSize")
+	wantCode(t, err, kds.ErrCodeInvalidArgument, "MaxRecordSize")
 }

@@ -8,7 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/ksp-project/ksp/kinesis"
+	"github.com/ksp-project/ksp/kds"
 	"github.com/ksp-project/ksp/server/store"
 )
 
@@ -45,7 +45,7 @@ type stream struct {
 type shard struct {
 	idx            int
 	id             string
-	rng            kinesis.HashKeyRange
+	rng            kds.HashKeyRange
 	startKey       string // decimal, cached for responses
 	endKey         string
 	parent         string
@@ -86,7 +86,7 @@ func (st *stream) endSeq(sh *shard, endPos uint64) string {
 }
 
 // shardFor returns the open shard whose range holds h. Caller holds st.mu.
-func (st *stream) shardFor(h kinesis.HashKey) *shard {
+func (st *stream) shardFor(h kds.HashKey) *shard {
 	i := sort.Search(len(st.open), func(i int) bool { return st.open[i].rng.End.Cmp(h) >= 0 })
 	if i < len(st.open) && st.open[i].rng.Contains(h) {
 		return st.open[i]
@@ -137,14 +137,14 @@ func (st *stream) openShardCount() int {
 }
 
 // addShard appends a new open shard. Caller holds st.mu.
-func (s *Server) addShard(st *stream, rng kinesis.HashKeyRange, parent, adjacent string, now time.Time) (*shard, error) {
+func (s *Server) addShard(st *stream, rng kds.HashKeyRange, parent, adjacent string, now time.Time) (*shard, error) {
 	idx := len(st.shards)
 	log, err := s.store.Log(store.LogID{Stream: st.name, Created: st.created, ShardIdx: idx})
 	if err != nil {
 		return nil, err
 	}
 	sh := &shard{
-		idx: idx, id: kinesis.ShardID(idx), rng: rng,
+		idx: idx, id: kds.ShardID(idx), rng: rng,
 		startKey: rng.Start.String(), endKey: rng.End.String(),
 		parent: parent, adjacentParent: adjacent,
 		createdMs: now.UnixMilli(), log: log, limiter: newShardLimiter(now),
@@ -240,7 +240,7 @@ func (s *Server) loadMeta() error {
 	now := s.now()
 	for _, m := range doc.Streams {
 		st := &stream{
-			name: m.Name, created: m.Created, arn: kinesis.StreamARN(s.opts.Region, s.opts.Account, m.Name),
+			name: m.Name, created: m.Created, arn: kds.StreamARN(s.opts.Region, s.opts.Account, m.Name),
 			status: m.Status, mode: m.Mode, retentionHours: m.RetentionHours, maxRecordSizeKiB: m.MaxRecordSizeKiB,
 			tags: m.Tags, encryption: m.Encryption, keyID: m.KeyID, monitoring: m.Monitoring,
 		}
@@ -255,12 +255,12 @@ func (s *Server) loadMeta() error {
 			continue
 		}
 		for _, sm := range m.Shards {
-			start, err1 := kinesis.ParseHashKey(sm.Start)
-			end, err2 := kinesis.ParseHashKey(sm.End)
+			start, err1 := kds.ParseHashKey(sm.Start)
+			end, err2 := kds.ParseHashKey(sm.End)
 			if err1 != nil || err2 != nil {
 				return err1
 			}
-			sh, err := s.addShard(st, kinesis.HashKeyRange{Start: start, End: end}, sm.Parent, sm.AdjacentParent, now)
+			sh, err := s.addShard(st, kds.HashKeyRange{Start: start, End: end}, sm.Parent, sm.AdjacentParent, now)
 			if err != nil {
 				return err
 			}

@@ -5,7 +5,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/ksp-project/ksp/kinesis"
+	"github.com/ksp-project/ksp/kds"
 )
 
 const maxTagsPerStream = 50
@@ -73,13 +73,13 @@ func checkTagChars(st *stream, account string, tags map[string]string) error {
 	for _, t := range all {
 		for _, r := range t {
 			if !validTagChar(r) {
-				return kinesis.Errorf(kinesis.ErrCodeInvalidArgument, "Some tags contain invalid characters. Valid characters: Unicode letters, digits, white space, _ . / = + - %% @.")
+				return kds.Errorf(kds.ErrCodeInvalidArgument, "Some tags contain invalid characters. Valid characters: Unicode letters, digits, white space, _ . / = + - %% @.")
 			}
 		}
 	}
 	for _, t := range all {
 		if strings.Contains(t, "%") {
-			return kinesis.Errorf(kinesis.ErrCodeInvalidArgument, "Failed to add tags to stream %s under account %s because some tags contained illegal characters. The allowed characters are Unicode letters, white-spaces, '_',',','/','=','+','-','@'.", st.name, account)
+			return kds.Errorf(kds.ErrCodeInvalidArgument, "Failed to add tags to stream %s under account %s because some tags contained illegal characters. The allowed characters are Unicode letters, white-spaces, '_',',','/','=','+','-','@'.", st.name, account)
 		}
 	}
 	return nil
@@ -104,7 +104,7 @@ func (s *Server) addTags(ref streamRef, tags map[string]string) (any, error) {
 	}
 	if n > maxTagsPerStream {
 		st.mu.Unlock()
-		return nil, kinesis.Errorf(kinesis.ErrCodeLimitExceeded, "Failed to add tags to stream %s under account %s because a given stream cannot have more than %d tags associated with it.", st.name, s.opts.Account, maxTagsPerStream)
+		return nil, kds.Errorf(kds.ErrCodeLimitExceeded, "Failed to add tags to stream %s under account %s because a given stream cannot have more than %d tags associated with it.", st.name, s.opts.Account, maxTagsPerStream)
 	}
 	for k, v := range tags {
 		st.tags[k] = v

@@ -4,7 +4,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/ksp-project/ksp/kinesis"
+	"github.com/ksp-project/ksp/kds"
 )
 
 // validator collects constraint violations and renders them as AWS does:
@@ -27,9 +27,9 @@ func (v *validator) err() error {
 	case 0:
 		return nil
 	case 1:
-		return kinesis.Errorf(kinesis.ErrCodeValidation, "1 validation error detected: %s", v.errs[0])
+		return kds.Errorf(kds.ErrCodeValidation, "1 validation error detected: %s", v.errs[0])
 	default:
-		return kinesis.Errorf(kinesis.ErrCodeValidation, "%d validation errors detected: %s", n, strings.Join(v.errs, "; "))
+		return kds.Errorf(kds.ErrCodeValidation, "%d validation errors detected: %s", n, strings.Join(v.errs, "; "))
 	}
 }
 
@@ -106,7 +106,7 @@ func (v *validator) name(field string, s *string, required bool) {
 		}
 		return
 	}
-	v.length(field, *s, 1, kinesis.MaxStreamNameLength)
+	v.length(field, *s, 1, kds.MaxStreamNameLength)
 	v.pattern(field, *s, streamNamePattern, isNameChars(*s))
 }
 
@@ -115,7 +115,7 @@ func (v *validator) streamARN(field string, s *string) {
 		return
 	}
 	v.length(field, *s, 1, 2048)
-	_, _, _, err := kinesis.ParseStreamARN(*s)
+	_, _, _, err := kds.ParseStreamARN(*s)
 	v.pattern(field, *s, streamARNPattern, err == nil)
 }
 
@@ -132,14 +132,14 @@ func (v *validator) shardID(field string, s *string, required bool) {
 
 func (v *validator) hashKey(field string, s *string) {
 	if s != nil {
-		_, err := kinesis.ParseHashKey(*s)
+		_, err := kds.ParseHashKey(*s)
 		v.pattern(field, *s, hashKeyPattern, err == nil || isDigits(*s))
 	}
 }
 
 func (v *validator) seqNum(field string, s *string) {
 	if s != nil {
-		v.pattern(field, *s, seqNumPattern, kinesis.ValidSequenceNumber(*s))
+		v.pattern(field, *s, seqNumPattern, kds.ValidSequenceNumber(*s))
 	}
 }
 

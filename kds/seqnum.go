@@ -1,4 +1,4 @@
-package kinesis
+package kds
 
 // ValidSequenceNumber reports whether s matches the API's pattern for
 // sequence numbers, 0|([1-9]\d{0,128}).
