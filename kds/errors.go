@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+
+	"github.com/aws/smithy-go"
 )
 
 // The AWS error codes of Kinesis Data Streams (the "__type" of an error body).
@@ -70,6 +72,8 @@ type Error struct {
 	Message string
 }
 
+var _ smithy.APIError = (*Error)(nil)
+
 // Errorf returns an *Error with the given code and a formatted message.
 func Errorf(code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
@@ -87,6 +91,15 @@ func (e *Error) ErrorCode() string { return e.Code }
 
 // ErrorMessage returns the message without the code.
 func (e *Error) ErrorMessage() string { return e.Message }
+
+// ErrorFault says whose fault the error is: the server's for 5xx codes
+// (InternalFailure, ServiceUnavailable), the caller's for every other code.
+func (e *Error) ErrorFault() smithy.ErrorFault {
+	if e.HTTPStatus() >= http.StatusInternalServerError {
+		return smithy.FaultServer
+	}
+	return smithy.FaultClient
+}
 
 // HTTPStatus is the status the server answers this error with.
 func (e *Error) HTTPStatus() int { return HTTPStatus(e.Code) }

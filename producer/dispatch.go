@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -299,8 +298,6 @@ func (p *Producer) collectLocked(now time.Time, flush bool) (*request, time.Time
 	}
 	return req, time.Time{}
 }
-
-var aggPool = sync.Pool{New: func() any { return new(aggregation.Aggregator) }}
 
 // build encodes a container for sending, once.
 func (p *Producer) build(c *container) {

@@ -50,9 +50,9 @@ func (c *call) decode(v any) error {
 		if errors.As(err, &te) {
 			return kds.Errorf(kds.ErrCodeSerialization, "Value of JSON type %s at '%s' can not be converted to %s", te.Value, te.Field, awsTypeName(te.Type.String()))
 		}
-		var ce interface{ Error() string }
-		if errors.As(err, &ce) && strings.Contains(err.Error(), "can not be converted") {
-			return kds.Errorf(kds.ErrCodeSerialization, "%s", strings.TrimPrefix(err.Error(), "json: "))
+		var ce *conversionError
+		if errors.As(err, &ce) {
+			return kds.Errorf(kds.ErrCodeSerialization, "%s", ce.msg)
 		}
 		return kds.Errorf(kds.ErrCodeSerialization, "Malformed JSON request body: %v", strings.TrimPrefix(err.Error(), "json: "))
 	}

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -31,7 +30,7 @@ func appendEpochSeconds(dst []byte, ms int64) []byte {
 func (t *epochMillis) UnmarshalJSON(b []byte) error {
 	var f float64
 	if err := json.Unmarshal(b, &f); err != nil {
-		return fmt.Errorf("%s can not be converted to milliseconds since epoch", b)
+		return conversionErrorf("%s can not be converted to milliseconds since epoch", b)
 	}
 	*t = epochMillis(math.Round(f * 1000))
 	return nil
@@ -64,7 +63,7 @@ func (t *epochMillis) UnmarshalCBOR(b []byte) error {
 	case float64:
 		*t = epochMillis(math.Round(n))
 	default:
-		return fmt.Errorf("a %T can not be converted to milliseconds since epoch", v)
+		return conversionErrorf("a %T can not be converted to milliseconds since epoch", v)
 	}
 	return nil
 }
@@ -105,7 +104,15 @@ func uuidFrom(b [16]byte) string {
 	return string(out)
 }
 
-func putUint64(b []byte, v uint64) []byte { return binary.BigEndian.AppendUint64(b, v) }
+// conversionError is a member value that cannot be read as its API type.
+// decode turns it into a SerializationException carrying its message.
+type conversionError struct{ msg string }
+
+func (e *conversionError) Error() string { return e.msg }
+
+func conversionErrorf(format string, args ...any) error {
+	return &conversionError{msg: fmt.Sprintf(format, args...)}
+}
 
 // integer is an API Integer or Long member. Like AWS's JSON reader it
 // truncates a fractional number (1.5 reads as 1) instead of refusing it.
@@ -114,10 +121,10 @@ type integer int64
 func (n *integer) UnmarshalJSON(b []byte) error {
 	var f float64
 	if err := json.Unmarshal(b, &f); err != nil {
-		return fmt.Errorf("%s can not be converted to an Integer", b)
+		return conversionErrorf("%s can not be converted to an Integer", b)
 	}
 	if f > math.MaxInt64 || f < math.MinInt64 {
-		return fmt.Errorf("%s can not be converted to an Integer: out of range", b)
+		return conversionErrorf("%s can not be converted to an Integer: out of range", b)
 	}
 	*n = integer(math.Trunc(f))
 	return nil
@@ -135,11 +142,11 @@ func (n *integer) UnmarshalCBOR(b []byte) error {
 		*n = integer(x)
 	case float64:
 		if x > math.MaxInt64 || x < math.MinInt64 || math.IsNaN(x) {
-			return fmt.Errorf("%v can not be converted to an Integer: out of range", x)
+			return conversionErrorf("%v can not be converted to an Integer: out of range", x)
 		}
 		*n = integer(math.Trunc(x))
 	default:
-		return fmt.Errorf("a %T can not be converted to an Integer", v)
+		return conversionErrorf("a %T can not be converted to an Integer", v)
 	}
 	return nil
 }
