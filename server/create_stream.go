@@ -5,7 +5,7 @@ import (
 )
 
 type streamModeDetails struct {
-	StreamMode string `json:"StreamMode"`
+	StreamMode kds.StreamMode `json:"StreamMode"`
 }
 
 type createStreamInput struct {
@@ -22,7 +22,7 @@ func (r *createStreamInput) validate(v *validator) {
 		v.intRange("shardCount", int64(*r.ShardCount), 1, 100000)
 	}
 	if r.StreamModeDetails != nil {
-		v.enum("streamModeDetails.streamMode", r.StreamModeDetails.StreamMode, "PROVISIONED", "ON_DEMAND")
+		oneOf(v, "streamModeDetails.streamMode", r.StreamModeDetails.StreamMode, kds.StreamModes)
 	}
 	if r.MaxRecordSizeInKiB != nil {
 		v.intRange("maxRecordSizeInKiB", int64(*r.MaxRecordSizeInKiB), kds.MinMaxRecordSizeKiB, kds.MaxMaxRecordSizeKiB)
@@ -35,7 +35,7 @@ func createStream(s *Server, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	mode := "PROVISIONED"
+	mode := kds.StreamModeProvisioned
 	if req.StreamModeDetails != nil {
 		mode = req.StreamModeDetails.StreamMode
 	}
@@ -43,7 +43,7 @@ func createStream(s *Server, c *call) (any, error) {
 	switch {
 	case req.ShardCount != nil:
 		count = int(*req.ShardCount)
-	case mode == "ON_DEMAND":
+	case mode == kds.StreamModeOnDemand:
 		count = kds.OnDemandDefaultShards
 	default:
 		return nil, kds.Errorf(kds.ErrCodeInvalidArgument, "ShardCount is required for a stream in PROVISIONED mode")
@@ -63,7 +63,7 @@ func createStream(s *Server, c *call) (any, error) {
 		name: *req.StreamName, created: created,
 		arn:    kds.StreamARN(s.opts.Region, s.opts.Account, *req.StreamName),
 		status: statusCreating, mode: mode, retentionHours: kds.DefaultRetentionHours,
-		maxRecordSizeKiB: kds.DefaultMaxRecordSize >> 10, tags: map[string]string{}, encryption: "NONE",
+		maxRecordSizeKiB: kds.DefaultMaxRecordSize >> 10, tags: map[string]string{}, encryption: kds.EncryptionNone,
 	}
 	if req.MaxRecordSizeInKiB != nil {
 		st.maxRecordSizeKiB = int(*req.MaxRecordSizeInKiB)

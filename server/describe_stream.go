@@ -49,18 +49,18 @@ type enhancedMetrics struct {
 }
 
 type streamDescription struct {
-	StreamName              string            `json:"StreamName"`
-	StreamARN               string            `json:"StreamARN"`
-	StreamStatus            string            `json:"StreamStatus"`
-	StreamModeDetails       streamModeDetails `json:"StreamModeDetails"`
-	Shards                  []shardDesc       `json:"Shards"`
-	HasMoreShards           bool              `json:"HasMoreShards"`
-	RetentionPeriodHours    int               `json:"RetentionPeriodHours"`
-	StreamCreationTimestamp epochMillis       `json:"StreamCreationTimestamp"`
-	EnhancedMonitoring      []enhancedMetrics `json:"EnhancedMonitoring"`
-	EncryptionType          string            `json:"EncryptionType"`
-	KeyId                   *string           `json:"KeyId,omitempty"`
-	MaxRecordSizeInKiB      int               `json:"MaxRecordSizeInKiB,omitempty"`
+	StreamName              string             `json:"StreamName"`
+	StreamARN               string             `json:"StreamARN"`
+	StreamStatus            string             `json:"StreamStatus"`
+	StreamModeDetails       streamModeDetails  `json:"StreamModeDetails"`
+	Shards                  []shardDesc        `json:"Shards"`
+	HasMoreShards           bool               `json:"HasMoreShards"`
+	RetentionPeriodHours    int                `json:"RetentionPeriodHours"`
+	StreamCreationTimestamp epochMillis        `json:"StreamCreationTimestamp"`
+	EnhancedMonitoring      []enhancedMetrics  `json:"EnhancedMonitoring"`
+	EncryptionType          kds.EncryptionType `json:"EncryptionType"`
+	KeyId                   *string            `json:"KeyId,omitempty"`
+	MaxRecordSizeInKiB      int                `json:"MaxRecordSizeInKiB,omitempty"`
 }
 
 type describeStreamInput struct {
@@ -131,18 +131,18 @@ func (st *stream) summaryLocked() streamDescription {
 }
 
 type streamDescriptionSummary struct {
-	StreamName              string            `json:"StreamName"`
-	StreamARN               string            `json:"StreamARN"`
-	StreamStatus            string            `json:"StreamStatus"`
-	StreamModeDetails       streamModeDetails `json:"StreamModeDetails"`
-	RetentionPeriodHours    int               `json:"RetentionPeriodHours"`
-	StreamCreationTimestamp epochMillis       `json:"StreamCreationTimestamp"`
-	EnhancedMonitoring      []enhancedMetrics `json:"EnhancedMonitoring"`
-	EncryptionType          string            `json:"EncryptionType"`
-	KeyId                   *string           `json:"KeyId,omitempty"`
-	OpenShardCount          int               `json:"OpenShardCount"`
-	ConsumerCount           int               `json:"ConsumerCount"`
-	MaxRecordSizeInKiB      int               `json:"MaxRecordSizeInKiB,omitempty"`
+	StreamName              string             `json:"StreamName"`
+	StreamARN               string             `json:"StreamARN"`
+	StreamStatus            string             `json:"StreamStatus"`
+	StreamModeDetails       streamModeDetails  `json:"StreamModeDetails"`
+	RetentionPeriodHours    int                `json:"RetentionPeriodHours"`
+	StreamCreationTimestamp epochMillis        `json:"StreamCreationTimestamp"`
+	EnhancedMonitoring      []enhancedMetrics  `json:"EnhancedMonitoring"`
+	EncryptionType          kds.EncryptionType `json:"EncryptionType"`
+	KeyId                   *string            `json:"KeyId,omitempty"`
+	OpenShardCount          int                `json:"OpenShardCount"`
+	ConsumerCount           int                `json:"ConsumerCount"`
+	MaxRecordSizeInKiB      int                `json:"MaxRecordSizeInKiB,omitempty"`
 }
 
 func describeStreamSummary(s *Server, c *call) (any, error) {
@@ -185,7 +185,7 @@ func describeLimits(s *Server, c *call) (any, error) {
 	for _, st := range s.streams {
 		st.mu.RLock()
 		out.OpenShardCount += len(st.open)
-		if st.mode == "ON_DEMAND" {
+		if st.mode == kds.StreamModeOnDemand {
 			out.OnDemandStreamCount++
 		}
 		st.mu.RUnlock()
@@ -203,7 +203,7 @@ func (r *updateStreamModeInput) validate(v *validator) {
 		v.streamARN("streamARN", r.StreamARN)
 	}
 	if v.notNull("streamModeDetails", r.StreamModeDetails != nil) {
-		v.enum("streamModeDetails.streamMode", r.StreamModeDetails.StreamMode, "PROVISIONED", "ON_DEMAND")
+		oneOf(v, "streamModeDetails.streamMode", r.StreamModeDetails.StreamMode, kds.StreamModes)
 	}
 }
 

@@ -10,14 +10,14 @@ import (
 
 type streamEncryptionInput struct {
 	streamRef
-	EncryptionType *string `json:"EncryptionType"`
-	KeyId          *string `json:"KeyId"`
+	EncryptionType *kds.EncryptionType `json:"EncryptionType"`
+	KeyId          *string             `json:"KeyId"`
 }
 
 func (r *streamEncryptionInput) validate(v *validator) {
 	r.streamRef.validate(v)
 	if v.notNull("encryptionType", r.EncryptionType != nil) {
-		v.enum("encryptionType", *r.EncryptionType, "NONE", "KMS")
+		oneOf(v, "encryptionType", *r.EncryptionType, kds.EncryptionTypes)
 	}
 	if v.notNull("keyId", r.KeyId != nil) {
 		v.length("keyId", *r.KeyId, 1, 2048)
@@ -29,11 +29,11 @@ func startStreamEncryption(s *Server, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if *req.EncryptionType != "KMS" {
+	if *req.EncryptionType != kds.EncryptionKMS {
 		return nil, kds.Errorf(kds.ErrCodeInvalidArgument, "Encryption type %s is not supported by StartStreamEncryption. Supported encryption type is KMS.", *req.EncryptionType)
 	}
 	return s.updateStream(req.streamRef, func(st *stream) error {
-		st.encryption, st.keyID = "KMS", *req.KeyId
+		st.encryption, st.keyID = kds.EncryptionKMS, *req.KeyId
 		return nil
 	})
 }
@@ -43,14 +43,14 @@ func stopStreamEncryption(s *Server, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if *req.EncryptionType != "KMS" {
+	if *req.EncryptionType != kds.EncryptionKMS {
 		return nil, kds.Errorf(kds.ErrCodeInvalidArgument, "Encryption type %s is not supported by StopStreamEncryption. Supported encryption type is KMS.", *req.EncryptionType)
 	}
 	return s.updateStream(req.streamRef, func(st *stream) error {
-		if st.encryption != "KMS" {
+		if st.encryption != kds.EncryptionKMS {
 			return kds.Errorf(kds.ErrCodeInvalidArgument, "Stream %s under account %s is not encrypted.", st.name, s.opts.Account)
 		}
-		st.encryption, st.keyID = "NONE", ""
+		st.encryption, st.keyID = kds.EncryptionNone, ""
 		return nil
 	})
 }

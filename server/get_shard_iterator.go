@@ -6,16 +6,16 @@ import (
 
 type getShardIteratorInput struct {
 	streamRef
-	ShardId                *string      `json:"ShardId"`
-	ShardIteratorType      *string      `json:"ShardIteratorType"`
-	StartingSequenceNumber *string      `json:"StartingSequenceNumber,omitempty"`
-	Timestamp              *epochMillis `json:"Timestamp,omitempty"`
+	ShardId                *string           `json:"ShardId"`
+	ShardIteratorType      *kds.IteratorType `json:"ShardIteratorType"`
+	StartingSequenceNumber *string           `json:"StartingSequenceNumber,omitempty"`
+	Timestamp              *epochMillis      `json:"Timestamp,omitempty"`
 }
 
 func (r *getShardIteratorInput) validate(v *validator) {
 	v.shardID("shardId", r.ShardId, true)
 	if v.notNull("shardIteratorType", r.ShardIteratorType != nil) {
-		v.enum("shardIteratorType", *r.ShardIteratorType, "AFTER_SEQUENCE_NUMBER", "LATEST", "AT_TIMESTAMP", "AT_SEQUENCE_NUMBER", "TRIM_HORIZON")
+		oneOf(v, "shardIteratorType", *r.ShardIteratorType, kds.IteratorTypes)
 	}
 	v.seqNum("startingSequenceNumber", r.StartingSequenceNumber)
 	r.streamRef.validate(v)
@@ -48,24 +48,24 @@ func getShardIterator(s *Server, c *call) (any, error) {
 
 func (s *Server) iteratorPosition(st *stream, sh *shard, req *getShardIteratorInput, nowMs int64) (uint64, error) {
 	typ := *req.ShardIteratorType
-	withSeq := typ == "AT_SEQUENCE_NUMBER" || typ == "AFTER_SEQUENCE_NUMBER"
+	withSeq := typ == kds.IteratorAtSequenceNumber || typ == kds.IteratorAfterSequenceNumber
 	if withSeq != (req.StartingSequenceNumber != nil) {
 		has := "no StartingSequenceNumber"
 		if req.StartingSequenceNumber != nil {
 			has = "also a StartingSequenceNumber"
 		}
-		if typ != "AT_TIMESTAMP" || req.StartingSequenceNumber != nil {
+		if typ != kds.IteratorAtTimestamp || req.StartingSequenceNumber != nil {
 			return 0, kds.Errorf(kds.ErrCodeInvalidArgument,
 				"Must either specify (1) AT_SEQUENCE_NUMBER or AFTER_SEQUENCE_NUMBER and StartingSequenceNumber or (2) TRIM_HORIZON or LATEST and no StartingSequenceNumber. Request specified %s and %s.", typ, has)
 		}
 	}
 	first, next, _ := sh.log.Bounds()
 	switch typ {
-	case "TRIM_HORIZON":
+	case kds.IteratorTrimHorizon:
 		return first, nil
-	case "LATEST":
+	case kds.IteratorLatest:
 		return next, nil
-	case "AT_TIMESTAMP":
+	case kds.IteratorAtTimestamp:
 		if req.Timestamp == nil {
 			return 0, kds.Errorf(kds.ErrCodeInvalidArgument, "Must specify timestampInMillis parameter for iterator of type AT_TIMESTAMP. Current request has no timestamp parameter.")
 		}
@@ -86,7 +86,7 @@ func (s *Server) iteratorPosition(st *stream, sh *shard, req *getShardIteratorIn
 		return 0, kds.Errorf(kds.ErrCodeInvalidArgument, "StartingSequenceNumber %s used in GetShardIterator on shard %s in stream %s under account %s is invalid because it did not come from this stream.", *req.StartingSequenceNumber, sh.id, st.name, s.opts.Account)
 	}
 	pos := sn.position
-	if typ == "AFTER_SEQUENCE_NUMBER" {
+	if typ == kds.IteratorAfterSequenceNumber {
 		pos++
 	}
 	if pos > next {

@@ -8,9 +8,9 @@ import (
 )
 
 type shardFilter struct {
-	Type      string       `json:"Type"`
-	ShardId   *string      `json:"ShardId,omitempty"`
-	Timestamp *epochMillis `json:"Timestamp,omitempty"`
+	Type      kds.ShardFilterType `json:"Type"`
+	ShardId   *string             `json:"ShardId,omitempty"`
+	Timestamp *epochMillis        `json:"Timestamp,omitempty"`
 }
 
 type listShardsInput struct {
@@ -32,7 +32,7 @@ func (r *listShardsInput) validate(v *validator) {
 		v.length("nextToken", *r.NextToken, 1, 1048576)
 	}
 	if f := r.ShardFilter; f != nil {
-		v.enum("shardFilter.type", f.Type, "AFTER_SHARD_ID", "AT_TRIM_HORIZON", "FROM_TRIM_HORIZON", "AT_LATEST", "AT_TIMESTAMP", "FROM_TIMESTAMP")
+		oneOf(v, "shardFilter.type", f.Type, kds.ShardFilterTypes)
 		v.shardID("shardFilter.shardId", f.ShardId, false)
 	}
 }
@@ -117,16 +117,16 @@ func listShards(s *Server, c *call) (any, error) {
 
 func checkShardFilter(f *shardFilter) error {
 	switch f.Type {
-	case "AFTER_SHARD_ID":
+	case kds.ShardFilterAfterShardID:
 		if f.ShardId == nil {
 			return kds.Errorf(kds.ErrCodeInvalidArgument, "ShardFilter type AFTER_SHARD_ID requires a ShardId")
 		}
-	case "AT_TIMESTAMP", "FROM_TIMESTAMP":
+	case kds.ShardFilterAtTimestamp, kds.ShardFilterFromTimestamp:
 		if f.Timestamp == nil {
 			return kds.Errorf(kds.ErrCodeInvalidArgument, "ShardFilter type %s requires a Timestamp", f.Type)
 		}
 	}
-	if f.ShardId != nil && f.Type != "AFTER_SHARD_ID" {
+	if f.ShardId != nil && f.Type != kds.ShardFilterAfterShardID {
 		return kds.Errorf(kds.ErrCodeInvalidArgument, "ShardFilter type %s does not take a ShardId", f.Type)
 	}
 	return nil
@@ -157,11 +157,11 @@ func (s *Server) shardFilterFunc(st *stream, f *shardFilter, nowMs int64) func(*
 		return !closed || at >= horizon
 	}
 	switch f.Type {
-	case "AT_LATEST":
+	case kds.ShardFilterAtLatest:
 		return func(sh *shard) bool { _, closed := closedAt(sh); return !closed }
-	case "FROM_TRIM_HORIZON":
+	case kds.ShardFilterFromTrimHorizon:
 		return inRetention
-	case "AT_TRIM_HORIZON":
+	case kds.ShardFilterAtTrimHorizon:
 		return func(sh *shard) bool {
 			if !inRetention(sh) {
 				return false
@@ -173,19 +173,19 @@ func (s *Server) shardFilterFunc(st *stream, f *shardFilter, nowMs int64) func(*
 			}
 			return true
 		}
-	case "AT_TIMESTAMP":
+	case kds.ShardFilterAtTimestamp:
 		ts := int64(*f.Timestamp)
 		return func(sh *shard) bool {
 			at, closed := closedAt(sh)
 			return sh.createdMs <= ts && (!closed || at > ts)
 		}
-	case "FROM_TIMESTAMP":
+	case kds.ShardFilterFromTimestamp:
 		ts := int64(*f.Timestamp)
 		return func(sh *shard) bool {
 			at, closed := closedAt(sh)
 			return !closed || at > ts
 		}
-	case "AFTER_SHARD_ID":
+	case kds.ShardFilterAfterShardID:
 		after := *f.ShardId
 		return func(sh *shard) bool { return sh.id > after }
 	}

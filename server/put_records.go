@@ -190,7 +190,7 @@ func (st *stream) encryptionType() string {
 	if st.encryption == "" {
 		return "NONE"
 	}
-	return st.encryption
+	return string(st.encryption)
 }
 
 // put routes entries to shards, applies the write limits, appends each

@@ -30,11 +30,11 @@ type stream struct {
 	created int64 // epoch ms; part of the stream's identity
 
 	status           string
-	mode             string // PROVISIONED or ON_DEMAND
+	mode             kds.StreamMode
 	retentionHours   int
 	maxRecordSizeKiB int
 	tags             map[string]string
-	encryption       string // NONE or KMS
+	encryption       kds.EncryptionType
 	keyID            string
 	monitoring       []string
 	shards           []*shard // by index; closed shards stay
@@ -164,17 +164,17 @@ type metaDoc struct {
 }
 
 type streamMeta struct {
-	Name             string            `json:"name"`
-	Created          int64             `json:"created"`
-	Status           string            `json:"status"`
-	Mode             string            `json:"mode"`
-	RetentionHours   int               `json:"retentionHours"`
-	MaxRecordSizeKiB int               `json:"maxRecordSizeKiB"`
-	Tags             map[string]string `json:"tags,omitempty"`
-	Encryption       string            `json:"encryption,omitempty"`
-	KeyID            string            `json:"keyId,omitempty"`
-	Monitoring       []string          `json:"monitoring,omitempty"`
-	Shards           []shardMeta       `json:"shards"`
+	Name             string             `json:"name"`
+	Created          int64              `json:"created"`
+	Status           string             `json:"status"`
+	Mode             kds.StreamMode     `json:"mode"`
+	RetentionHours   int                `json:"retentionHours"`
+	MaxRecordSizeKiB int                `json:"maxRecordSizeKiB"`
+	Tags             map[string]string  `json:"tags,omitempty"`
+	Encryption       kds.EncryptionType `json:"encryption,omitempty"`
+	KeyID            string             `json:"keyId,omitempty"`
+	Monitoring       []string           `json:"monitoring,omitempty"`
+	Shards           []shardMeta        `json:"shards"`
 }
 
 type shardMeta struct {
