@@ -30,6 +30,8 @@ func TestNewValidates(t *testing.T) {
 		{"no processor", []consumer.Option{consumer.WithStream("s"), consumer.WithKinesis(client), consumer.WithLeaseStore(store)}, "exactly one"},
 		{"failover", append(base, consumer.WithFailoverTime(time.Millisecond)), "failover time 1ms"},
 		{"max records", append(base, consumer.WithMaxRecords(10001)), "max records 10001"},
+		{"max records beyond int32", append(base, consumer.WithMaxRecords(1<<32+100)), "max records 4294967396"},
+		{"not a hook", append(base, consumer.WithHooks(new(atomic.Int64))), "hook 0 (*atomic.Int64) implements no Hook interface"},
 		{"idle", append(base, consumer.WithIdleTime(0)), "idle time 0s"},
 		{"prefetch", append(base, consumer.WithPrefetch(0)), "prefetch 0"},
 		{"steal", append(base, consumer.WithMaxLeasesToSteal(0)), "steal 0"},

@@ -68,6 +68,16 @@ type HookRecordsDropped interface {
 // hooks calls every hook that implements an interface.
 type hooks []Hook
 
+// isHook reports whether h implements at least one Hook interface, so a
+// value passed to WithHooks by mistake is refused instead of ignored.
+func isHook(h Hook) bool {
+	switch h.(type) {
+	case HookShardLag, HookRecordsProcessed, HookProcessError, HookCheckpoint, HookLeaseTaken, HookLeaseLost, HookLeasesHeld, HookThrottle, HookRecordsDropped:
+		return true
+	}
+	return false
+}
+
 func (hs hooks) shardLag(shardID string, ms int64) {
 	for _, h := range hs {
 		if h, ok := h.(HookShardLag); ok {

@@ -50,7 +50,7 @@ type config struct {
 	processor   ProcessorFactory
 	handler     Handler
 	failover    time.Duration
-	maxRecords  int32
+	maxRecords  int
 	idle        time.Duration
 	initial     InitialPosition
 	maxLeases   int
@@ -102,7 +102,7 @@ func WithFailoverTime(d time.Duration) Option { return optionFunc(func(c *config
 
 // WithMaxRecords sets the most records one GetRecords call asks for
 // (1…10000). Default 10000.
-func WithMaxRecords(n int) Option { return optionFunc(func(c *config) { c.maxRecords = int32(n) }) }
+func WithMaxRecords(n int) Option { return optionFunc(func(c *config) { c.maxRecords = n }) }
 
 // WithIdleTime sets the pause between two GetRecords calls on one shard.
 // Default 1 s. Kinesis allows 5 GetRecords calls per second per shard, so
@@ -218,6 +218,11 @@ func (c *config) validate() error {
 	}
 	if c.retryMax < time.Millisecond {
 		bad("max retry back-off %v is below 1ms", c.retryMax)
+	}
+	for i, h := range c.hooks {
+		if !isHook(h) {
+			bad("hook %d (%T) implements no Hook interface", i, h)
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -71,7 +71,7 @@ func (r *pollingReader) run(ctx context.Context, from startPosition) {
 			}
 			iter = it
 		}
-		out, err := r.cfg.kinesis.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: iter, Limit: aws.Int32(r.cfg.maxRecords)})
+		out, err := r.cfg.kinesis.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: iter, Limit: aws.Int32(int32(r.cfg.maxRecords))})
 		if err != nil {
 			if kds.Code(err) == kds.ErrCodeExpiredIterator {
 				// The iterator sat unused too long (a slow processor

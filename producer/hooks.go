@@ -1,6 +1,10 @@
 package producer
 
-import "time"
+import (
+	"fmt"
+	"slices"
+	"time"
+)
 
 // Hook is a metrics hook: any value implementing one or more of the Hook*
 // interfaces below, checked when the producer is built, so new hook
@@ -86,27 +90,28 @@ type hooks struct {
 	fill     []HookBufferFill
 }
 
-func newHooks(hs []Hook) hooks {
+// newHooks sorts hs by the interfaces they implement. A value implementing
+// none is refused: it was passed to WithHooks by mistake and would be
+// silently ignored.
+func newHooks(hs []Hook) (hooks, error) {
 	var h hooks
-	for _, x := range hs {
-		if v, ok := x.(HookUserRecordReceived); ok {
-			h.received = append(h.received, v)
+	for i, x := range hs {
+		found := [...]bool{
+			addHook(&h.received, x), addHook(&h.done, x), addHook(&h.put, x),
+			addHook(&h.errs, x), addHook(&h.throttle, x), addHook(&h.fill, x),
 		}
-		if v, ok := x.(HookUserRecordDone); ok {
-			h.done = append(h.done, v)
-		}
-		if v, ok := x.(HookPutRecords); ok {
-			h.put = append(h.put, v)
-		}
-		if v, ok := x.(HookError); ok {
-			h.errs = append(h.errs, v)
-		}
-		if v, ok := x.(HookThrottle); ok {
-			h.throttle = append(h.throttle, v)
-		}
-		if v, ok := x.(HookBufferFill); ok {
-			h.fill = append(h.fill, v)
+		if !slices.Contains(found[:], true) {
+			return hooks{}, fmt.Errorf("producer: hook %d (%T) implements no Hook interface", i, x)
 		}
 	}
-	return h
+	return h, nil
+}
+
+// addHook appends x to list when it implements T, and reports whether it did.
+func addHook[T any](list *[]T, x Hook) bool {
+	v, ok := x.(T)
+	if ok {
+		*list = append(*list, v)
+	}
+	return ok
 }

@@ -95,6 +95,10 @@ func New(client Client, stream string, opts ...Option) (*Producer, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
+	hks, err := newHooks(cfg.hooks)
+	if err != nil {
+		return nil, err
+	}
 	log := cfg.log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -102,7 +106,7 @@ func New(client Client, stream string, opts ...Option) (*Producer, error) {
 	p := &Producer{
 		client: client, stream: stream, cfg: cfg,
 		log:       log.With("stream", stream),
-		hooks:     newHooks(cfg.hooks),
+		hooks:     hks,
 		wake:      make(chan struct{}, 1),
 		refresh:   make(chan struct{}, 1),
 		stop:      make(chan struct{}),

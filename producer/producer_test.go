@@ -70,11 +70,14 @@ func TestOptionsValidate(t *testing.T) {
 		producer.AggregationMaxSize(10), producer.MaxBufferedTime(-1), producer.CollectionMaxCount(501),
 		producer.CollectionMaxSize(0), producer.RateLimit(-1), producer.RecordTTL(0), producer.MaxConcurrentRequests(0),
 		producer.BufferLimits(0, 1), producer.BufferFullPolicy(7), producer.RetryBackoff(time.Second, time.Millisecond),
-		producer.MaxRecordSize(11 << 20),
+		producer.MaxRecordSize(11 << 20), producer.WithHooks(new(counter), "not a hook"),
 	} {
 		if _, err := producer.New(c, "opts", o); err == nil {
 			t.Errorf("option %#v accepted", o)
 		}
+	}
+	if _, err := producer.New(c, "opts", producer.WithHooks("not a hook")); err == nil || !strings.Contains(err.Error(), "hook 0 (string) implements no Hook interface") {
+		t.Errorf("a value implementing no hook: %v", err)
 	}
 	if _, err := producer.New(c, ""); kds.Code(err) != kds.ErrCodeValidation {
 		t.Errorf("empty stream name: %v", err)
