@@ -14,6 +14,7 @@ import (
 
 	"github.com/ksp-project/ksp/aggregation"
 	"github.com/ksp-project/ksp/consumer"
+	"github.com/ksp-project/ksp/internal/dynamoattr"
 	"github.com/ksp-project/ksp/internal/peers"
 	"github.com/ksp-project/ksp/lease/dynamo"
 	"github.com/ksp-project/ksp/server"
@@ -165,7 +166,7 @@ func TestKCLLeaseTableTakeOver(t *testing.T) {
 		it := out.Item
 		for name, want := range map[string]string{"leaseKey": "S", "leaseCounter": "N", "ownerSwitchesSinceCheckpoint": "N",
 			"checkpoint": "S", "checkpointSubSequenceNumber": "N", "parentShardId": "SS", "startingHashKey": "S", "endingHashKey": "S"} {
-			if got := avType(it[name]); got != want {
+			if got := dynamoattr.TypeName(it[name]); got != want {
 				t.Errorf("%s: attribute %s has type %q, want %q", key, name, got, want)
 			}
 		}
@@ -186,20 +187,4 @@ func TestKCLLeaseTableTakeOver(t *testing.T) {
 			}
 		}
 	}
-}
-
-func avType(v ddb.AttributeValue) string {
-	switch v.(type) {
-	case *ddb.AttributeValueMemberS:
-		return "S"
-	case *ddb.AttributeValueMemberN:
-		return "N"
-	case *ddb.AttributeValueMemberSS:
-		return "SS"
-	case *ddb.AttributeValueMemberB:
-		return "B"
-	case nil:
-		return ""
-	}
-	return fmt.Sprintf("%T", v)
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/ksp-project/ksp/internal/dynamoattr"
 	"github.com/ksp-project/ksp/internal/peers"
 	"github.com/ksp-project/ksp/lease"
 	"github.com/ksp-project/ksp/lease/dynamo"
@@ -289,26 +290,12 @@ var kclTypes = map[string]string{
 	"checkpointOwner": "S",
 }
 
-func typeOf(v types.AttributeValue) string {
-	switch v.(type) {
-	case *types.AttributeValueMemberS:
-		return "S"
-	case *types.AttributeValueMemberN:
-		return "N"
-	case *types.AttributeValueMemberB:
-		return "B"
-	case *types.AttributeValueMemberSS:
-		return "SS"
-	}
-	return fmt.Sprintf("%T", v)
-}
-
 func checkTypes(t *testing.T, item map[string]types.AttributeValue) {
 	t.Helper()
 	for name, v := range item {
 		want, known := kclTypes[name]
-		if known && typeOf(v) != want {
-			t.Errorf("attribute %s has type %s, want %s", name, typeOf(v), want)
+		if known && dynamoattr.TypeName(v) != want {
+			t.Errorf("attribute %s has type %s, want %s", name, dynamoattr.TypeName(v), want)
 		}
 	}
 }

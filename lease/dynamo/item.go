@@ -6,6 +6,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/ksp-project/ksp/internal/dynamoattr"
 	"github.com/ksp-project/ksp/lease"
 )
 
@@ -125,7 +126,7 @@ type decoder struct {
 
 func (d *decoder) fail(name string, v types.AttributeValue, want string) {
 	if d.err == nil {
-		d.err = fmt.Errorf("attribute %s has type %s, want %s", name, typeName(v), want)
+		d.err = fmt.Errorf("attribute %s has type %s, want %s", name, dynamoattr.TypeName(v), want)
 	}
 }
 
@@ -201,30 +202,4 @@ func (d *decoder) set(name string) []string {
 		d.fail(name, v, "SS")
 		return nil
 	}
-}
-
-func typeName(v types.AttributeValue) string {
-	switch v.(type) {
-	case *types.AttributeValueMemberS:
-		return "S"
-	case *types.AttributeValueMemberN:
-		return "N"
-	case *types.AttributeValueMemberB:
-		return "B"
-	case *types.AttributeValueMemberSS:
-		return "SS"
-	case *types.AttributeValueMemberNS:
-		return "NS"
-	case *types.AttributeValueMemberBS:
-		return "BS"
-	case *types.AttributeValueMemberM:
-		return "M"
-	case *types.AttributeValueMemberL:
-		return "L"
-	case *types.AttributeValueMemberBOOL:
-		return "BOOL"
-	case *types.AttributeValueMemberNULL:
-		return "NULL"
-	}
-	return fmt.Sprintf("%T", v)
 }

@@ -79,17 +79,7 @@ func (s *Store) TableExists(ctx context.Context) (bool, error) {
 
 // WaitUntilTableExists implements lease.Store.
 func (s *Store) WaitUntilTableExists(ctx context.Context) error {
-	for {
-		ok, err := s.TableExists(ctx)
-		if err != nil || ok {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
+	return rules.WaitUntilTableExists(ctx, s.TableExists, 10*time.Millisecond)
 }
 
 // IsTableEmpty implements lease.Store.
