@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
+	"github.com/ksp-project/ksp/internal/backoff"
 	"github.com/ksp-project/ksp/kds"
 )
 
@@ -99,7 +100,7 @@ func (r *pollingReader) run(ctx context.Context, from startPosition) {
 			return
 		}
 		iter = out.NextShardIterator
-		if !sleep(ctx, r.cfg.idle) {
+		if backoff.Sleep(ctx, r.cfg.idle) != nil {
 			return
 		}
 	}
@@ -117,9 +118,9 @@ func (r *pollingReader) failed(ctx context.Context, op string, err error, fails 
 	} else {
 		r.log.Warn(op+" failed; retrying", "err", err, "attempt", *fails)
 	}
-	d := backoff(max(r.cfg.idle, 50*time.Millisecond), r.cfg.retryMax, *fails)
+	d := backoff.Delay(max(r.cfg.idle, 50*time.Millisecond), r.cfg.retryMax, *fails)
 	*fails++
-	return sleep(ctx, d)
+	return backoff.Sleep(ctx, d) == nil
 }
 
 func (r *pollingReader) iterator(ctx context.Context, from startPosition, lastSeq string) (*string, error) {

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
 	"github.com/ksp-project/ksp/aggregation"
+	"github.com/ksp-project/ksp/internal/backoff"
 	"github.com/ksp-project/ksp/kds"
 	"github.com/ksp-project/ksp/lease"
 )
@@ -88,7 +89,7 @@ func (w *worker) processShard(s *shardLease) outcome {
 	)
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
-			d := backoff(100*time.Millisecond, w.cfg.retryMax, st.fails)
+			d := backoff.Delay(100*time.Millisecond, w.cfg.retryMax, st.fails)
 			st.fails++
 			if out, stop := s.pause(d); stop {
 				if out == outcomeLost {
@@ -257,7 +258,7 @@ func (w *worker) endShard(s *shardLease, proc RecordProcessor, ckp *Checkpointer
 		}
 		w.cfg.hooks.processError(s.shardID, err)
 		s.log.Error("shard ended but SHARD_END was not checkpointed; retrying", "err", err)
-		if out, stop := s.pause(backoff(100*time.Millisecond, w.cfg.retryMax, fails)); stop {
+		if out, stop := s.pause(backoff.Delay(100*time.Millisecond, w.cfg.retryMax, fails)); stop {
 			return out
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
 	"github.com/ksp-project/ksp/aggregation"
+	"github.com/ksp-project/ksp/internal/backoff"
 	"github.com/ksp-project/ksp/kds"
 )
 
@@ -557,7 +558,7 @@ func (p *Producer) retryLocked(c *container, now time.Time) {
 		}
 		return
 	}
-	c.notBefore = now.Add(backoff(p.cfg.backoffMin, p.cfg.backoffMax, c.tries))
+	c.notBefore = now.Add(backoff.Delay(p.cfg.backoffMin, p.cfg.backoffMax, c.tries-1))
 	s := c.shard
 	s.queue = slices.Insert(s.queue, 0, c)
 	p.queued++

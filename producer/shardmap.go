@@ -3,7 +3,6 @@ package producer
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"slices"
 	"time"
 
@@ -11,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"google.golang.org/protobuf/encoding/protowire"
 
+	"github.com/ksp-project/ksp/internal/backoff"
 	"github.com/ksp-project/ksp/kds"
 )
 
@@ -193,7 +193,7 @@ func (p *Producer) refresher() {
 				break
 			}
 			p.log.Warn("listing shards failed", "err", err, "attempt", attempt)
-			if !p.sleep(backoff(p.cfg.backoffMin, p.cfg.backoffMax, attempt)) {
+			if !p.sleep(backoff.Delay(p.cfg.backoffMin, p.cfg.backoffMax, attempt-1)) {
 				return
 			}
 		}
@@ -351,15 +351,4 @@ func (p *Producer) resolveMisroutedLocked(u misrouted, rng kds.HashKeyRange) {
 		p.log.Warn("aggregate landed on a shard that does not own all its records; putting those again",
 			"shard_id", u.shardID, "predicted", u.c.shard.id, "records", len(u.c.recs), "again", again)
 	}
-}
-
-// backoff is the wait before the attempt-th retry: exponential, capped,
-// with jitter (between half and all of it).
-func backoff(lo, hi time.Duration, attempt int) time.Duration {
-	d := lo
-	for i := 1; i < attempt && d < hi; i++ {
-		d *= 2
-	}
-	d = min(d, hi)
-	return d/2 + rand.N(d/2+1)
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"github.com/ksp-project/ksp/internal/backoff"
 	"github.com/ksp-project/ksp/server/servertest"
 )
 
@@ -149,7 +150,7 @@ func (l *load) put(ctx context.Context, n int, budget time.Duration) (Phase, err
 			pending := entries
 			for attempt := 0; len(pending) > 0; attempt++ {
 				if attempt > 0 {
-					if err := backoff(ctx, attempt); err != nil {
+					if err := pause(ctx, attempt); err != nil {
 						return err
 					}
 				}
@@ -239,7 +240,7 @@ func (l *load) drain(ctx context.Context) (Phase, error) {
 			if attempt+1 >= maxAttempts || ctx.Err() != nil {
 				return fmt.Errorf("GetShardIterator %s: %w", shard, err)
 			}
-			if err := backoff(ctx, attempt+1); err != nil {
+			if err := pause(ctx, attempt+1); err != nil {
 				return err
 			}
 		}
@@ -251,7 +252,7 @@ func (l *load) drain(ctx context.Context) (Phase, error) {
 				if attempt++; attempt >= maxAttempts || ctx.Err() != nil {
 					return fmt.Errorf("GetRecords %s: %w", shard, err)
 				}
-				if err := backoff(ctx, attempt); err != nil {
+				if err := pause(ctx, attempt); err != nil {
 					return err
 				}
 				continue
@@ -274,7 +275,7 @@ func (l *load) drain(ctx context.Context) (Phase, error) {
 			if time.Since(progress) > stallAfter {
 				return fmt.Errorf("shard %s: read %d of %d records, then nothing for %s", shard, got, want, stallAfter)
 			}
-			if err := sleep(ctx, 10*time.Millisecond); err != nil {
+			if err := backoff.Sleep(ctx, 10*time.Millisecond); err != nil {
 				return err
 			}
 		}
@@ -366,18 +367,7 @@ func each(ctx context.Context, n int, fn func(ctx context.Context, i int) error)
 	return nil
 }
 
-// backoff waits before retry attempt (1, 2, ...): 10 ms doubling to 1 s.
-func backoff(ctx context.Context, attempt int) error {
-	return sleep(ctx, min(time.Second, 10*time.Millisecond<<min(attempt-1, 7)))
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+// pause waits before retry attempt (1, 2, ...): from 10 ms doubling to 1 s.
+func pause(ctx context.Context, attempt int) error {
+	return backoff.Sleep(ctx, backoff.Delay(10*time.Millisecond, time.Second, attempt-1))
 }
