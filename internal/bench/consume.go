@@ -23,7 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/ksp-project/ksp/consumer"
-	"github.com/ksp-project/ksp/internal/peers"
+	"github.com/ksp-project/ksp/internal/childproc"
 	"github.com/ksp-project/ksp/lease"
 	"github.com/ksp-project/ksp/lease/memory"
 	"github.com/ksp-project/ksp/lease/sqlite"
@@ -453,8 +453,8 @@ func runDrain(ctx context.Context, cfg ConsumeConfig, agg bool, n int) (*DrainRe
 		return nil, err
 	}
 	runtime.GC()
-	rssBase := peers.ProcessRSS(os.Getpid())
-	mem := startSampler(100*time.Millisecond, func() int64 { return max(0, peers.ProcessRSS(os.Getpid())-rssBase) })
+	rssBase := childproc.RSS(os.Getpid())
+	mem := startSampler(100*time.Millisecond, func() int64 { return max(0, childproc.RSS(os.Getpid())-rssBase) })
 	cpu0 := cpuTime()
 	start := time.Now()
 	stop, wait := runConsumer(ctx, c)
@@ -638,7 +638,7 @@ func runFailover(ctx context.Context, cfg ConsumeConfig) (*FailoverResult, error
 	// time), so allow plenty of rounds.
 	settle := 30*time.Second + time.Duration(cfg.Shards)*cfg.Failover
 	ids := [2]string{"w0", "w1"}
-	var workers [2]*worker
+	var workers [2]*childproc.Process
 	for i, id := range ids {
 		wc := ConsumeWorkerConfig{
 			Endpoint: srv.URL(), Region: srv.Region(), Stream: streamName, LeaseDB: db, LeaseTable: failoverTable,
@@ -649,10 +649,10 @@ func runFailover(ctx context.Context, cfg ConsumeConfig) (*FailoverResult, error
 			return nil, err
 		}
 		workers[i] = w
-		defer w.stop(cfg.Failover + 5*time.Second)
+		defer w.Stop(cfg.Failover + 5*time.Second)
 	}
 	fmt.Fprintf(cfg.Progress, "consume: two worker processes (pids %d, %d) share a SQLite lease table; waiting until they split %d shards\n",
-		workers[0].cmd.Process.Pid, workers[1].cmd.Process.Pid, cfg.Shards)
+		workers[0].Pid(), workers[1].Pid(), cfg.Shards)
 	half := cfg.Shards / 2
 	err = waitLeases(ctx, store, settle, func(o map[string]int, total int) bool {
 		return total == cfg.Shards && o[ids[0]] >= half && o[ids[1]] >= half && o[ids[0]]+o[ids[1]] == total
@@ -669,7 +669,7 @@ func runFailover(ctx context.Context, cfg ConsumeConfig) (*FailoverResult, error
 		}
 	}
 	killedAt := time.Now()
-	if err := workers[0].cmd.Process.Signal(syscall.SIGKILL); err != nil {
+	if err := workers[0].Signal(syscall.SIGKILL); err != nil {
 		return nil, fmt.Errorf("killing worker %s: %w", ids[0], err)
 	}
 	err = waitLeases(ctx, store, 10*cfg.Failover+10*time.Second, func(o map[string]int, total int) bool {
@@ -683,43 +683,19 @@ func runFailover(ctx context.Context, cfg ConsumeConfig) (*FailoverResult, error
 	return res, nil
 }
 
-// worker is a failover worker child process.
-type worker struct {
-	cmd  *exec.Cmd
-	done chan struct{}
-}
-
-func startWorker(command, args, env []string, stderr io.Writer) (*worker, error) {
+// startWorker starts a failover worker child process.
+func startWorker(command, args, env []string, stderr io.Writer) (*childproc.Process, error) {
 	cmd := exec.Command(command[0], append(slices.Clone(command[1:]), args...)...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout = io.Discard
 	cmd.Stderr = stderr
 	// The worker dies with this process, whatever way it ends.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting worker %s: %w", command[0], err)
+	w, err := childproc.Start(cmd)
+	if err != nil {
+		return nil, fmt.Errorf("worker: %w", err)
 	}
-	w := &worker{cmd: cmd, done: make(chan struct{})}
-	go func() { _ = cmd.Wait(); close(w.done) }()
 	return w, nil
-}
-
-// stop asks the worker to shut down (SIGTERM) and kills it after grace.
-func (w *worker) stop(grace time.Duration) {
-	select {
-	case <-w.done:
-		return
-	default:
-	}
-	_ = w.cmd.Process.Signal(syscall.SIGTERM)
-	t := time.NewTimer(grace)
-	defer t.Stop()
-	select {
-	case <-w.done:
-	case <-t.C:
-		_ = w.cmd.Process.Kill()
-		<-w.done
-	}
 }
 
 // ConsumeWorkerConfig is one failover worker of the consumer benchmark: a

@@ -1,9 +1,7 @@
 package bench
 
 import (
-	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -14,7 +12,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/ksp-project/ksp/internal/peers"
+	"github.com/ksp-project/ksp/internal/childproc"
 )
 
 // The memory benchmark checks that `ksp server` streams: it runs the server
@@ -131,23 +129,23 @@ func RunMemory(ctx context.Context, cfg MemoryConfig) (*MemoryReport, error) {
 	if cfg.ServerMemoryLimit != "" {
 		env = append(env, "GOMEMLIMIT="+cfg.ServerMemoryLimit)
 	}
-	child, err := startKSPChild(ctx, cfg.Binary, env, "server", "--addr", "127.0.0.1:0", "--data-dir", cfg.DataDir,
+	child, url, err := startKSPChild(ctx, cfg.Binary, env, "server", "--addr", "127.0.0.1:0", "--data-dir", cfg.DataDir,
 		"--fsync", cfg.Fsync, "--limits", "off", "--log-level", "warn")
 	if err != nil {
 		return nil, err
 	}
-	defer child.stop()
+	defer child.Stop(childGrace)
 
 	scfg := ServerConfig{Shards: cfg.Shards, Clients: cfg.Clients, Size: cfg.Size, Batch: max(1, min(500, (5<<20)/(cfg.Size+64)))}
 	scfg.setDefaults()
 	records := int((cfg.Bytes + int64(cfg.Size) - 1) / int64(cfg.Size))
-	l := newLoad(scfg, child.url)
+	l := newLoad(scfg, url)
 	defer l.close()
 	if err := l.createStream(ctx); err != nil {
 		return nil, err
 	}
 	rep := &MemoryReport{Size: cfg.Size, Fsync: cfg.Fsync, Goal: GoalMemoryPeakRSS, MemoryLimit: cfg.ServerMemoryLimit}
-	mem := startSampler(50*time.Millisecond, func() int64 { return peers.ProcessRSS(child.pid()) })
+	mem := startSampler(50*time.Millisecond, func() int64 { return childproc.RSS(child.Pid()) })
 	sampling := true
 	defer func() {
 		if sampling {
@@ -155,18 +153,18 @@ func RunMemory(ctx context.Context, cfg MemoryConfig) (*MemoryReport, error) {
 		}
 	}()
 	fmt.Fprintf(cfg.Progress, "memory: putting %d records of %d bytes (%s) into ksp server (pid %d, fsync %s, data dir %s)\n",
-		records, cfg.Size, mib(int64(records)*int64(cfg.Size)), child.pid(), cfg.Fsync, cfg.DataDir)
+		records, cfg.Size, mib(int64(records)*int64(cfg.Size)), child.Pid(), cfg.Fsync, cfg.DataDir)
 	if rep.Put, err = l.put(ctx, records, 0); err != nil {
 		return nil, fmt.Errorf("put: %w", err)
 	}
 	fmt.Fprintf(cfg.Progress, "memory: put %d records in %.1fs; server RSS now %s; reading them back\n",
-		rep.Put.Records, rep.Put.Seconds, mib(peers.ProcessRSS(child.pid())))
+		rep.Put.Records, rep.Put.Seconds, mib(childproc.RSS(child.Pid())))
 	if rep.Drain, err = l.drain(ctx); err != nil {
 		return nil, fmt.Errorf("drain: %w", err)
 	}
 	rep.Records = rep.Put.Records
 	rep.Bytes = int64(rep.Records) * int64(cfg.Size)
-	rep.HighWaterRSS = processHWM(child.pid())
+	rep.HighWaterRSS = childproc.PeakRSS(child.Pid())
 	rep.PeakRSS, sampling = mem.stop(), false
 	rep.Met = max(rep.PeakRSS, rep.HighWaterRSS) < rep.Goal
 	return rep, nil
@@ -200,85 +198,25 @@ func (r *MemoryReport) WriteTable(w io.Writer) error {
 
 var childEndpoint = regexp.MustCompile(`listening on (http://127\.0\.0\.1:\d+)`)
 
-// kspChild is a `ksp` child process that printed its endpoint.
-type kspChild struct {
-	cmd  *exec.Cmd
-	url  string
-	done chan struct{}
-}
-
-func (c *kspChild) pid() int { return c.cmd.Process.Pid }
-
 // startKSPChild runs the ksp binary with args and waits (at most a minute)
-// for the line naming its endpoint.
-func startKSPChild(ctx context.Context, binary string, env []string, args ...string) (*kspChild, error) {
+// for the line naming its endpoint, which it returns.
+func startKSPChild(ctx context.Context, binary string, env []string, args ...string) (*childproc.Process, string, error) {
 	cmd := exec.Command(binary, args...)
 	cmd.Env = env
 	cmd.Stderr = os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	out, err := cmd.StdoutPipe()
+	endpoint := childproc.MatchLine(childEndpoint)
+	cmd.Stdout = endpoint
+	p, err := childproc.Start(cmd)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting %s: %w", binary, err)
+	if err := p.WaitReady(ctx, time.Minute, func(context.Context) bool { return endpoint.Match() != nil }); err != nil {
+		p.Stop(childGrace)
+		return nil, "", fmt.Errorf("ksp server printed no endpoint: %w", err)
 	}
-	c := &kspChild{cmd: cmd, done: make(chan struct{})}
-	found := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			if m := childEndpoint.FindStringSubmatch(sc.Text()); m != nil {
-				select {
-				case found <- m[1]:
-				default:
-				}
-			}
-		}
-		cmd.Wait()
-		close(c.done)
-	}()
-	select {
-	case c.url = <-found:
-		return c, nil
-	case <-c.done:
-		return nil, errors.New("ksp server exited before printing its endpoint")
-	case <-ctx.Done():
-		c.stop()
-		return nil, ctx.Err()
-	case <-time.After(time.Minute):
-		c.stop()
-		return nil, errors.New("ksp server printed no endpoint within a minute")
-	}
+	return p, endpoint.Match()[1], nil
 }
 
-// stop ends the child: SIGTERM, then SIGKILL after 10 s.
-func (c *kspChild) stop() {
-	select {
-	case <-c.done:
-		return
-	default:
-	}
-	c.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-c.done:
-	case <-time.After(10 * time.Second):
-		c.cmd.Process.Kill()
-		<-c.done
-	}
-}
-
-// processHWM reads VmHWM (peak RSS) of a process, in bytes; 0 when unknown.
-func processHWM(pid int) int64 {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		var kb int64
-		if n, _ := fmt.Sscanf(line, "VmHWM: %d kB", &kb); n == 1 {
-			return kb << 10
-		}
-	}
-	return 0
-}
+// childGrace is how long a ksp child may take to shut down after SIGTERM.
+const childGrace = 10 * time.Second

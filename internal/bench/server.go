@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ksp-project/ksp/internal/childproc"
 	"github.com/ksp-project/ksp/internal/peers"
 	"github.com/ksp-project/ksp/server"
 )
@@ -301,7 +302,7 @@ func runTarget(ctx context.Context, cfg ServerConfig, name string) (*TargetResul
 	var heapBase uint64
 	if name == TargetKSP {
 		heapBase = liveHeap()
-		rssBase := peers.ProcessRSS(os.Getpid())
+		rssBase := childproc.RSS(os.Getpid())
 		srv, err := server.New(server.Options{DisableLimits: true})
 		if err != nil {
 			return nil, fmt.Errorf("ksp: %w", err)
@@ -312,13 +313,13 @@ func runTarget(ctx context.Context, cfg ServerConfig, name string) (*TargetResul
 		}
 		ep = endpoint{
 			url: srv.URL(), records: cfg.Records,
-			rss:   func() int64 { return peers.ProcessRSS(os.Getpid()) - rssBase },
+			rss:   func() int64 { return childproc.RSS(os.Getpid()) - rssBase },
 			close: func() { srv.Close() },
 		}
 		res.Memory.InProcess = true
 	} else if isDurableKSP(name) {
 		heapBase = liveHeap()
-		rssBase := peers.ProcessRSS(os.Getpid())
+		rssBase := childproc.RSS(os.Getpid())
 		srv, closeSrv, err := startDurableKSP(name)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
@@ -326,7 +327,7 @@ func runTarget(ctx context.Context, cfg ServerConfig, name string) (*TargetResul
 		ep = endpoint{
 			url: srv.URL(), records: cfg.Records,
 			// Growth only: memory freed by an earlier target can make it negative.
-			rss:   func() int64 { return max(0, peers.ProcessRSS(os.Getpid())-rssBase) },
+			rss:   func() int64 { return max(0, childproc.RSS(os.Getpid())-rssBase) },
 			close: closeSrv,
 		}
 		res.Memory.InProcess = true

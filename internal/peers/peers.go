@@ -22,6 +22,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/ksp-project/ksp/internal/childproc"
 )
 
 // Kind names a peer.
@@ -45,9 +47,7 @@ type Options struct {
 type Peer struct {
 	Kind Kind
 	URL  string // http://127.0.0.1:PORT
-	cmd  *exec.Cmd
-	once sync.Once
-	done chan struct{}
+	proc *childproc.Process
 }
 
 // NPMDir is the folder holding package.json and node_modules. KSP_NPM_DIR
@@ -140,87 +140,44 @@ func Start(ctx context.Context, kind Kind, opts Options) (*Peer, error) {
 	cmd.Stdout = opts.Stderr
 	cmd.Stderr = opts.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	proc, err := childproc.Start(cmd)
+	if err != nil {
 		return nil, fmt.Errorf("peers: start %s: %w", kind, err)
 	}
-	peer := &Peer{Kind: kind, URL: "http://127.0.0.1:" + p, cmd: cmd, done: make(chan struct{})}
-	go func() { _ = cmd.Wait(); close(peer.done) }()
-	if err := peer.waitReady(ctx, 30*time.Second); err != nil {
+	peer := &Peer{Kind: kind, URL: "http://127.0.0.1:" + p, proc: proc}
+	if err := proc.WaitReady(ctx, 30*time.Second, peer.ready); err != nil {
 		peer.Close()
-		return nil, err
+		return nil, fmt.Errorf("peers: %s: %w", kind, err)
 	}
 	return peer, nil
 }
 
-func (p *Peer) waitReady(ctx context.Context, limit time.Duration) error {
-	deadline := time.Now().Add(limit)
-	client := &http.Client{Timeout: time.Second}
-	for attempt := 0; time.Now().Before(deadline); attempt++ {
-		select {
-		case <-p.done:
-			return fmt.Errorf("peers: %s exited before it was ready", p.Kind)
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(time.Duration(min(attempt+1, 10)) * 20 * time.Millisecond):
-		}
-		url := p.URL
-		if p.Kind == KinesisMock {
-			url += "/healthcheck"
-		}
-		resp, err := client.Get(url)
-		if err == nil {
-			resp.Body.Close()
-			if p.Kind != KinesisMock || resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
+// ready reports whether the peer answers HTTP (kinesis-mock: its health check).
+func (p *Peer) ready(ctx context.Context) bool {
+	url := p.URL
+	if p.Kind == KinesisMock {
+		url += "/healthcheck"
 	}
-	return fmt.Errorf("peers: %s not ready after %s", p.Kind, limit)
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return false
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return p.Kind != KinesisMock || resp.StatusCode == http.StatusOK
 }
 
 // RSS returns the peer's resident set size in bytes (Linux), or 0.
-func (p *Peer) RSS() int64 { return ProcessRSS(p.cmd.Process.Pid) }
-
-// ProcessRSS reads VmRSS of a process from /proc, in bytes; 0 when unknown.
-func ProcessRSS(pid int) int64 {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
-		return 0
-	}
-	var kb int64
-	for _, line := range splitLines(string(b)) {
-		if n, _ := fmt.Sscanf(line, "VmRSS: %d kB", &kb); n == 1 {
-			return kb << 10
-		}
-	}
-	return 0
-}
-
-func splitLines(s string) []string {
-	var out []string
-	for len(s) > 0 {
-		i := 0
-		for i < len(s) && s[i] != '\n' {
-			i++
-		}
-		out = append(out, s[:i])
-		if i < len(s) {
-			i++
-		}
-		s = s[i:]
-	}
-	return out
-}
+func (p *Peer) RSS() int64 { return childproc.RSS(p.proc.Pid()) }
 
 // Close stops the peer and its children. It is safe to call more than once.
 func (p *Peer) Close() error {
-	p.once.Do(func() {
-		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-		select {
-		case <-p.done:
-		case <-time.After(10 * time.Second):
-		}
-	})
+	p.proc.Stop(0)
 	return nil
 }
 
