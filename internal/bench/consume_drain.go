@@ -1,0 +1,103 @@
+package bench
+
+// The drain part of the consumer benchmark: one worker reads a pre-filled
+// stream to its end.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ksp-project/ksp/consumer"
+	"github.com/ksp-project/ksp/internal/childproc"
+	"github.com/ksp-project/ksp/lease/memory"
+)
+
+// DrainResult is one drain of a pre-filled stream by one worker.
+type DrainResult struct {
+	Aggregation    bool  `json:"aggregation"`
+	Records        int   `json:"user_records"`
+	KinesisRecords int64 `json:"kinesis_records"`
+	// FillPerSecond is the producer's rate filling the stream (not timed
+	// with the drain).
+	FillPerSecond float64       `json:"fill_user_records_per_second"`
+	Idle          time.Duration `json:"idle_ns"`
+	Seconds       float64       `json:"seconds"`
+	PerSecond     float64       `json:"user_records_per_second"`
+	Batches       int64         `json:"handler_calls"`
+	// CPUPerRecord is the process's CPU time per user record during the
+	// drain; the in-process server is included.
+	CPUPerRecord time.Duration `json:"cpu_ns_per_record"`
+	// PeakRSS is the peak growth of this process's RSS during the drain.
+	PeakRSS int64 `json:"peak_rss_growth_bytes"`
+}
+
+func runDrain(ctx context.Context, cfg ConsumeConfig, agg bool, n int) (*DrainResult, error) {
+	srv, clients, err := startConsumeServer(ctx, cfg.Shards)
+	if err != nil {
+		return nil, err
+	}
+	defer srv.Close()
+	fmt.Fprintf(cfg.Progress, "consume: filling %d shards with %d records of %d bytes, aggregation %v\n", cfg.Shards, n, cfg.Size, agg)
+	fillRate, kinesisRecords, err := fill(ctx, clients[0], cfg.Size, n, agg)
+	if err != nil {
+		return nil, fmt.Errorf("fill: %w", err)
+	}
+	fmt.Fprintf(cfg.Progress, "consume: filled at %s records/s (%d Kinesis records); draining with one worker\n", comma(fillRate), kinesisRecords)
+
+	var (
+		count, batches atomic.Int64
+		doneOnce       sync.Once
+		doneAt         time.Time
+		reached        = make(chan struct{}) // closed once doneAt is set
+	)
+	handler := func(_ context.Context, recs []consumer.Record) error {
+		batches.Add(1)
+		if count.Add(int64(len(recs))) >= int64(n) {
+			doneOnce.Do(func() { doneAt = time.Now(); close(reached) })
+		}
+		return nil
+	}
+	c, err := consumer.New(
+		consumer.WithStream(streamName), consumer.WithKinesis(clients[1]), consumer.WithLeaseStore(memory.New()),
+		consumer.WithWorkerID("drain"), consumer.WithInitialPosition(consumer.TrimHorizon()),
+		consumer.WithIdleTime(cfg.DrainIdle), consumer.WithShutdownTimeout(10*time.Second),
+		consumer.WithHandler(handler),
+	)
+	if err != nil {
+		return nil, err
+	}
+	runtime.GC()
+	rssBase := childproc.RSS(os.Getpid())
+	mem := startSampler(100*time.Millisecond, func() int64 { return max(0, childproc.RSS(os.Getpid())-rssBase) })
+	cpu0 := cpuTime()
+	start := time.Now()
+	stop, wait := runConsumer(ctx, c)
+	runDone := make(chan struct{})
+	go func() { _ = wait(); close(runDone) }()
+	err = waitCount(ctx, &count, int64(n), stallAfter, runDone)
+	cpu := cpuTime() - cpu0
+	peak := mem.stop()
+	stop()
+	runErr := wait()
+	if err != nil {
+		return nil, errors.Join(err, runErr)
+	}
+	if runErr != nil {
+		return nil, runErr
+	}
+	<-reached // the handler that reached n is setting doneAt
+	elapsed := doneAt.Sub(start)
+	res := &DrainResult{
+		Aggregation: agg, Records: n, KinesisRecords: kinesisRecords, FillPerSecond: fillRate, Idle: cfg.DrainIdle,
+		Seconds: elapsed.Seconds(), PerSecond: float64(n) / elapsed.Seconds(), Batches: batches.Load(),
+		CPUPerRecord: cpu / time.Duration(n), PeakRSS: peak,
+	}
+	fmt.Fprintf(cfg.Progress, "consume: drained %d user records in %.2fs (%s records/s)\n", n, res.Seconds, comma(res.PerSecond))
+	return res, nil
+}
