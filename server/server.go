@@ -159,23 +159,12 @@ func New(opts Options) (*Server, error) {
 	if opts.MaxConcurrentRequests == 0 {
 		opts.MaxConcurrentRequests = 256
 	}
-	if (opts.TLSCertFile == "") != (opts.TLSKeyFile == "") {
-		return nil, errors.New("server: TLSCertFile and TLSKeyFile go together")
-	}
-	if opts.TLSSelfSigned && opts.TLSCertFile != "" {
-		return nil, errors.New("server: TLSSelfSigned and TLSCertFile exclude each other")
-	}
-	for id, secret := range opts.Credentials {
-		if id == "" || secret == "" {
-			return nil, errors.New("server: Credentials need a non-empty access key id and secret")
-		}
+	if err := opts.Validate(); err != nil {
+		return nil, err
 	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
-	}
-	if err := opts.Faults.validate(); err != nil {
-		return nil, err
 	}
 	s := &Server{
 		opts: opts, store: opts.Store, log: log, now: opts.Now,
@@ -202,6 +191,24 @@ func New(opts Options) (*Server, error) {
 		return nil, fmt.Errorf("server: saving metadata: %w", err)
 	}
 	return s, nil
+}
+
+// Validate reports the first setting that cannot work, touching neither the
+// store nor the network. New calls it; a command line calls it before it
+// opens a store, to tell a bad flag from a failed start.
+func (o Options) Validate() error {
+	if (o.TLSCertFile == "") != (o.TLSKeyFile == "") {
+		return errors.New("server: TLSCertFile and TLSKeyFile go together")
+	}
+	if o.TLSSelfSigned && o.TLSCertFile != "" {
+		return errors.New("server: TLSSelfSigned and TLSCertFile exclude each other")
+	}
+	for id, secret := range o.Credentials {
+		if id == "" || secret == "" {
+			return errors.New("server: Credentials need a non-empty access key id and secret")
+		}
+	}
+	return o.Faults.validate()
 }
 
 // Start listens on Options.Addr and serves in the background.

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -74,11 +75,8 @@ access key; without it any credentials are accepted.`,
 				}
 				opts.Credentials[id] = secret
 			}
-			if (opts.TLSCertFile == "") != (opts.TLSKeyFile == "") {
-				return usageError{errors.New("--tls-cert and --tls-key go together")}
-			}
-			if opts.TLSSelfSigned && opts.TLSCertFile != "" {
-				return usageError{errors.New("--tls generates a certificate; do not combine it with --tls-cert")}
+			if err := opts.Validate(); err != nil {
+				return usageError{err}
 			}
 			storage := "in memory (nothing is kept)"
 			if inMemory {
@@ -116,31 +114,14 @@ access key; without it any credentials are accepted.`,
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "ksp Kinesis server listening on %s (region %s, account %s, limits %s)\n", srv.URL(), srv.Region(), srv.Account(), limits)
 			fmt.Fprintf(out, "  storage: %s\n", storage)
-			keyID, secret := "x", "x"
-			if len(auth) > 0 {
-				fmt.Fprintf(out, "  auth:    SigV4 signatures verified (%d access keys)\n", len(opts.Credentials))
-				keyID, secret, _ = strings.Cut(auth[0], ":")
+			caFile, err := printClientHints(out, srv, opts, auth)
+			if err != nil {
+				srv.Close()
+				return err
 			}
-			caFlag := ""
-			if pem := srv.CertPEM(); opts.TLSSelfSigned && pem != nil {
-				f, err := os.CreateTemp("", "ksp-server-cert-*.pem")
-				if err == nil {
-					_, err = f.Write(pem)
-					if cerr := f.Close(); err == nil {
-						err = cerr
-					}
-				}
-				if err != nil {
-					srv.Close()
-					return err
-				}
-				caFile := f.Name()
+			if caFile != "" {
 				defer os.Remove(caFile)
-				fmt.Fprintf(out, "  tls:     self-signed certificate written to %s\n", caFile)
-				caFlag = " --ca-bundle " + caFile
 			}
-			fmt.Fprintf(out, "  AWS CLI: AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s aws --region %s --endpoint-url %s%s kinesis list-streams\n", keyID, secret, srv.Region(), srv.URL(), caFlag)
-			fmt.Fprintf(out, "  SDKs:    set the endpoint (AWS_ENDPOINT_URL_KINESIS=%s) and any static credentials\n", srv.URL())
 			<-cmd.Context().Done()
 			fmt.Fprintln(out, "ksp server stopping")
 			return srv.Close()
@@ -169,6 +150,38 @@ access key; without it any credentials are accepted.`,
 	f.BoolVar(&opts.TLSSelfSigned, "tls", false, "serve HTTPS with a generated self-signed certificate for 127.0.0.1 and localhost")
 	f.IntVar(&opts.MaxConcurrentRequests, "max-concurrent-requests", 256, "requests served at once; more get 503 ServiceUnavailable (negative: no cap)")
 	return cmd
+}
+
+// printClientHints prints how to reach srv with the AWS CLI and the SDKs. With
+// a self-signed certificate it writes the certificate to a temporary file for
+// --ca-bundle and returns its name; the caller removes it.
+func printClientHints(out io.Writer, srv *server.Server, opts server.Options, auth []string) (caFile string, err error) {
+	keyID, secret := "x", "x"
+	if len(auth) > 0 {
+		fmt.Fprintf(out, "  auth:    SigV4 signatures verified (%d access keys)\n", len(opts.Credentials))
+		keyID, secret, _ = strings.Cut(auth[0], ":")
+	}
+	caFlag := ""
+	if pem := srv.CertPEM(); opts.TLSSelfSigned && pem != nil {
+		f, err := os.CreateTemp("", "ksp-server-cert-*.pem")
+		if err != nil {
+			return "", err
+		}
+		_, err = f.Write(pem)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			os.Remove(f.Name())
+			return "", err
+		}
+		caFile = f.Name()
+		fmt.Fprintf(out, "  tls:     self-signed certificate written to %s\n", caFile)
+		caFlag = " --ca-bundle " + caFile
+	}
+	fmt.Fprintf(out, "  AWS CLI: AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s aws --region %s --endpoint-url %s%s kinesis list-streams\n", keyID, secret, srv.Region(), srv.URL(), caFlag)
+	fmt.Fprintf(out, "  SDKs:    set the endpoint (AWS_ENDPOINT_URL_KINESIS=%s) and any static credentials\n", srv.URL())
+	return caFile, nil
 }
 
 // defaultDataDir is $XDG_STATE_HOME/ksp, or ~/.local/state/ksp.

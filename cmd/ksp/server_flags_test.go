@@ -26,8 +26,8 @@ func TestServerFlagErrors(t *testing.T) {
 		{[]string{"--fsync", "sometimes"}, `--fsync "sometimes"`},
 		{[]string{"--in-memory", "--data-dir", "x"}, "--in-memory excludes --data-dir"},
 		{[]string{"--auth", "nocolon"}, "want ACCESS_KEY_ID:SECRET_ACCESS_KEY"},
-		{[]string{"--tls-cert", "c.pem"}, "--tls-cert and --tls-key go together"},
-		{[]string{"--tls", "--tls-cert", "c.pem", "--tls-key", "k.pem"}, "do not combine it with --tls-cert"},
+		{[]string{"--tls-cert", "c.pem"}, "TLSCertFile and TLSKeyFile go together"},
+		{[]string{"--tls", "--tls-cert", "c.pem", "--tls-key", "k.pem"}, "TLSSelfSigned and TLSCertFile exclude each other"},
 	} {
 		var stderr strings.Builder
 		code := Run(context.Background(), append([]string{"server", "--addr", "127.0.0.1:0"}, tc.args...), io.Discard, &stderr)
