@@ -2,6 +2,8 @@ package consumer
 
 import (
 	"context"
+	"errors"
+	"fmt"
 
 	"github.com/ksp-project/ksp/lease"
 )
@@ -44,9 +46,28 @@ type ProcessorFactory func(shardID string) RecordProcessor
 // Handler is the simple processing API: it gets each batch of a shard, in
 // order, never empty. Returning nil checkpoints the batch; an error (or a
 // panic) makes the consumer deliver the batch again, from the last
-// checkpoint, after a back-off. ctx ends when the lease is lost or the
-// shutdown times out.
+// checkpoint, after a back-off. A *PartialBatchError first checkpoints the
+// record it names, so only the records after it are delivered again. ctx
+// ends when the lease is lost or the shutdown times out.
 type Handler func(ctx context.Context, records []Record) error
+
+// PartialBatchError is what a Handler returns when it processed its batch up
+// to and including Processed but failed on a later record. The consumer
+// checkpoints Processed, then delivers the records after it again, after a
+// back-off, as for any other error. A zero Processed means no record was
+// processed: nothing is checkpointed. Processed must be a record of the
+// batch; any other makes the checkpoint fail with ErrInvalidCheckpoint, and
+// the whole batch is delivered again.
+type PartialBatchError struct {
+	Processed Record
+	Err       error // why the rest of the batch failed
+}
+
+func (e *PartialBatchError) Error() string {
+	return fmt.Sprintf("consumer: batch processed up to %s/%d: %v", e.Processed.SequenceNumber, e.Processed.SubSequenceNumber, e.Err)
+}
+
+func (e *PartialBatchError) Unwrap() error { return e.Err }
 
 // InitializeInput is passed to RecordProcessor.Initialize.
 type InitializeInput struct {
@@ -90,10 +111,17 @@ type handlerProcessor struct{ h Handler }
 func (p handlerProcessor) Initialize(context.Context, InitializeInput) error { return nil }
 
 func (p handlerProcessor) ProcessRecords(ctx context.Context, in ProcessRecordsInput) error {
-	if err := p.h(ctx, in.Records); err != nil {
-		return err
+	err := p.h(ctx, in.Records)
+	if err == nil {
+		return in.Checkpointer.Checkpoint(ctx)
 	}
-	return in.Checkpointer.Checkpoint(ctx)
+	var partial *PartialBatchError
+	if errors.As(err, &partial) && partial.Processed.SequenceNumber != "" {
+		if cerr := in.Checkpointer.CheckpointRecord(ctx, partial.Processed); cerr != nil {
+			return errors.Join(err, cerr)
+		}
+	}
+	return err
 }
 
 func (p handlerProcessor) ShardEnded(ctx context.Context, in ShardEndedInput) error {

@@ -27,7 +27,6 @@
 package server
 
 import (
-	"context"
 	"crypto/rand"
 	"crypto/tls"
 	"errors"
@@ -123,7 +122,8 @@ type Server struct {
 	certPEM []byte           // PEM of tlsCert's leaf
 	slots   chan struct{}    // concurrent request slots; nil: no cap
 	wg      sync.WaitGroup   // background goroutines (serve loop, status timers)
-	closing chan struct{}
+	active  requests         // API requests being served
+	closing chan struct{}    // closed when background work must stop
 	closed  atomic.Bool
 	reqSeq  atomic.Uint64
 	reqBase [8]byte
@@ -276,7 +276,7 @@ func (s *Server) HTTPHandler() http.Handler {
 	if len(s.opts.Credentials) > 0 {
 		h = s.verifySigV4(h)
 	}
-	return s.limitConcurrency(h)
+	return s.track(s.limitConcurrency(h))
 }
 
 // limitConcurrency answers 503 ServiceUnavailable to a request arriving
@@ -334,29 +334,6 @@ func (s *Server) SetFaults(f Faults) error {
 	}
 	s.faults.Store(&f)
 	return nil
-}
-
-// Close stops serving, waits for background work and closes the store. It is
-// idempotent and safe to call concurrently.
-func (s *Server) Close() error {
-	if !s.closed.CompareAndSwap(false, true) {
-		return nil
-	}
-	close(s.closing)
-	var err error
-	if s.http != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		err = s.http.Shutdown(ctx)
-		cancel()
-		if err != nil {
-			err = s.http.Close()
-		}
-	}
-	s.wg.Wait()
-	if cerr := s.store.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 // after runs fn after d in a tracked goroutine, unless the server closes

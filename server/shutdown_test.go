@@ -1,0 +1,112 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// startSlow starts a server whose every request takes latency, and one
+// CreateStream request in flight on it; it returns the request's outcome.
+func startSlow(t *testing.T, latency time.Duration) (*Server, <-chan error) {
+	t.Helper()
+	s, err := New(Options{Faults: Faults{Latency: latency}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		req, _ := http.NewRequest(http.MethodPost, s.URL(), strings.NewReader(`{"StreamName":"s","ShardCount":1}`))
+		req.Header.Set("Content-Type", contentJSON)
+		req.Header.Set("X-Amz-Target", targetAPI+".CreateStream")
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				err = errors.New(resp.Status)
+			}
+		}
+		done <- err
+	}()
+	for i := 0; s.active.count() == 0; i++ {
+		if i > 1000 {
+			t.Fatal("the request never arrived")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return s, done
+}
+
+// TestShutdownWaitsForRequests: Shutdown lets a request in flight finish,
+// then refuses connections; the request's stream is in the store.
+func TestShutdownWaitsForRequests(t *testing.T) {
+	t.Parallel()
+	s, done := startSlow(t, 300*time.Millisecond)
+	if err := s.Shutdown(context.Background()); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("request in flight during Shutdown: %v", err)
+		}
+	default:
+		t.Fatal("Shutdown returned before the request in flight was answered")
+	}
+	if _, err := http.Post(s.URL(), contentJSON, strings.NewReader("{}")); err == nil {
+		t.Fatal("a request after Shutdown was served")
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close after Shutdown: %v", err)
+	}
+}
+
+// TestShutdownGivesUpAtDeadline: a request longer than Shutdown's context is
+// cut off; Shutdown says so and the server is closed all the same.
+func TestShutdownGivesUpAtDeadline(t *testing.T) {
+	t.Parallel()
+	s, done := startSlow(t, time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := s.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Shutdown = %v, want the deadline", err)
+	}
+	if err := <-done; err == nil {
+		t.Fatal("the cut-off request succeeded")
+	}
+	if !s.closed.Load() || s.Shutdown(context.Background()) != nil {
+		t.Fatal("the server is not closed after Shutdown gave up")
+	}
+}
+
+// TestRequestsGate: once closed, the gate admits nothing and reports idle
+// when the last admitted request leaves.
+func TestRequestsGate(t *testing.T) {
+	t.Parallel()
+	var g requests
+	if !g.enter() || !g.enter() {
+		t.Fatal("an open gate refused a request")
+	}
+	idle := g.close()
+	if g.enter() {
+		t.Fatal("a closed gate admitted a request")
+	}
+	g.leave()
+	select {
+	case <-idle:
+		t.Fatal("idle with a request still in flight")
+	default:
+	}
+	g.leave()
+	<-idle
+	if g.close() != idle {
+		t.Fatal("a second close returned another channel")
+	}
+}
