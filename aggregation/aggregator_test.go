@@ -102,6 +102,7 @@ func checkDecodes(t *testing.T, c Container, want []userRec) {
 }
 
 func TestRoundTrip(t *testing.T) {
+	t.Parallel()
 	r := rand.New(rand.NewPCG(1, 2))
 	tests := []struct {
 		name string
@@ -140,6 +141,7 @@ func TestRoundTrip(t *testing.T) {
 // TestSizeIsExact adds random records one by one and checks after each that
 // Size and PutSize match what AppendEncoded writes.
 func TestSizeIsExact(t *testing.T) {
+	t.Parallel()
 	r := rand.New(rand.NewPCG(3, 4))
 	a := newAggregator(t, MaxSize(1<<20))
 	var buf []byte
@@ -161,6 +163,7 @@ func TestSizeIsExact(t *testing.T) {
 // TestMatchesProtobufLibrary checks the hand-written encoding byte for byte
 // against the protobuf library's deterministic encoding of the KPL messages.
 func TestMatchesProtobufLibrary(t *testing.T) {
+	t.Parallel()
 	r := rand.New(rand.NewPCG(5, 6))
 	for shape := range 200 {
 		recs := randomRecords(r, 2+r.IntN(40))
@@ -193,6 +196,7 @@ func TestMatchesProtobufLibrary(t *testing.T) {
 }
 
 func TestDeduplicatesKeys(t *testing.T) {
+	t.Parallel()
 	a := newAggregator(t)
 	for _, u := range []userRec{{"x", "5", []byte("1")}, {"x", "", []byte("2")}, {"y", "5", []byte("3")}, {"x", "5", []byte("4")}} {
 		if err := a.Add(u.pk, u.ehk, u.data); err != nil {
@@ -211,6 +215,7 @@ func TestDeduplicatesKeys(t *testing.T) {
 // TestLimit checks the boundary: a container exactly at MaxSize is built, one
 // byte less refuses the last record with ErrFull and changes nothing.
 func TestLimit(t *testing.T) {
+	t.Parallel()
 	recs := randomRecords(rand.New(rand.NewPCG(7, 8)), 50)
 	probe := newAggregator(t, MaxSize(1<<20))
 	for _, u := range recs {
@@ -265,6 +270,7 @@ func TestLimit(t *testing.T) {
 // TestLargeRecordGoesRaw: a record over MaxSize but within MaxRecordSize is
 // accepted alone and built raw; one over MaxRecordSize is ErrTooLarge.
 func TestLargeRecordGoesRaw(t *testing.T) {
+	t.Parallel()
 	a := newAggregator(t, MaxSize(1000), MaxRecordSize(5000))
 	if err := a.Add("k", "", []byte("small")); err != nil {
 		t.Fatal(err)
@@ -290,6 +296,7 @@ func TestLargeRecordGoesRaw(t *testing.T) {
 }
 
 func TestInvalidRecord(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name, pk, ehk string
 		ok            bool
@@ -321,6 +328,7 @@ func TestInvalidRecord(t *testing.T) {
 }
 
 func TestNewAggregatorValidates(t *testing.T) {
+	t.Parallel()
 	for _, opts := range [][]Option{{MaxSize(0)}, {MaxSize(-1)}, {MaxRecordSize(0)}, {MaxRecordSize(10<<20 + 1)}} {
 		if _, err := NewAggregator(opts...); err == nil {
 			t.Errorf("NewAggregator accepted %v", opts)
@@ -333,6 +341,7 @@ func TestNewAggregatorValidates(t *testing.T) {
 
 // TestZeroValueUsesDefaults: the zero Aggregator stops at DefaultMaxSize.
 func TestZeroValueUsesDefaults(t *testing.T) {
+	t.Parallel()
 	var a Aggregator
 	data := make([]byte, 1000)
 	var err error
@@ -349,6 +358,7 @@ func TestZeroValueUsesDefaults(t *testing.T) {
 
 // TestAddCopiesData: the caller may reuse its buffer after Add.
 func TestAddCopiesData(t *testing.T) {
+	t.Parallel()
 	var a Aggregator
 	buf := []byte("first")
 	if err := a.Add("k", "", buf); err != nil {
@@ -362,6 +372,7 @@ func TestAddCopiesData(t *testing.T) {
 }
 
 func TestBuildAppendsToDst(t *testing.T) {
+	t.Parallel()
 	var a Aggregator
 	_ = a.Add("k", "", []byte("one"))
 	_ = a.Add("j", "", []byte("two"))
@@ -376,6 +387,7 @@ func TestBuildAppendsToDst(t *testing.T) {
 // the magic is sent aggregated, so a consumer reads back that data rather
 // than an error or, worse, the records of an aggregate it happens to hold.
 func TestLoneRecordWithMagicIsAggregated(t *testing.T) {
+	t.Parallel()
 	var inner Aggregator
 	_ = inner.Add("x", "", []byte("one"))
 	_ = inner.Add("y", "", []byte("two"))

@@ -64,6 +64,7 @@ func checkPassedThrough(t *testing.T, got []UserRecord, rec KinesisRecord, wantE
 }
 
 func TestNotAggregatedPassesThrough(t *testing.T) {
+	t.Parallel()
 	for _, data := range [][]byte{nil, {}, []byte("plain"), []byte(magic[:3]), []byte("\xF3\x89\x9A\xC3" + "0123456789abcdef0123")} {
 		rec := outer(data)
 		checkPassedThrough(t, Deaggregate(nil, rec), rec, nil)
@@ -76,6 +77,7 @@ func TestNotAggregatedPassesThrough(t *testing.T) {
 }
 
 func TestMalformedPassesThrough(t *testing.T) {
+	t.Parallel()
 	okTables := append(bytesField(fieldPartitionKeyTable, []byte("k")), bytesField(fieldExplicitHashKeyTable, []byte("5"))...)
 	okRecord := bytesField(fieldRecords, pbRecord(pkIndex(0), dataField("d")))
 	valid := frame(append(append([]byte{}, okTables...), okRecord...))
@@ -139,6 +141,7 @@ func TestMalformedPassesThrough(t *testing.T) {
 // numbers with another wire type, tags, repeated scalars (last wins) and
 // tables after the records.
 func TestToleratesWhatProtobufAllows(t *testing.T) {
+	t.Parallel()
 	unknown := func() []byte {
 		var b []byte
 		b = protowire.AppendVarint(protowire.AppendTag(b, 9, protowire.VarintType), 300)
@@ -182,6 +185,7 @@ func TestToleratesWhatProtobufAllows(t *testing.T) {
 // TestKeysDoNotAliasInput: keys stay valid when the caller reuses the
 // buffer; Data aliases it by design.
 func TestKeysDoNotAliasInput(t *testing.T) {
+	t.Parallel()
 	var a Aggregator
 	_ = a.Add("key-one", "12", []byte("d1"))
 	_ = a.Add("key-two", "", []byte("d2"))
@@ -196,6 +200,7 @@ func TestKeysDoNotAliasInput(t *testing.T) {
 }
 
 func TestHashRangeFilter(t *testing.T) {
+	t.Parallel()
 	half := kds.HashKey{Hi: 1 << 63} // 2^127
 	lower := kds.HashKeyRange{Start: kds.HashKey{}, End: half.Sub(kds.HashKey{Lo: 1})}
 	upper := kds.HashKeyRange{Start: half, End: kds.MaxHashKey}
@@ -254,6 +259,7 @@ func TestHashRangeFilter(t *testing.T) {
 }
 
 func TestDeaggregateAppends(t *testing.T) {
+	t.Parallel()
 	var a Aggregator
 	_ = a.Add("a1", "", []byte("x"))
 	_ = a.Add("a2", "", []byte("y"))

@@ -64,6 +64,7 @@ func runNodePeer(t *testing.T, req peerRequest, resp any) {
 // TestInteropKspToNode: containers ksp builds decode in aws-kinesis-agg with
 // the same keys, hash keys and data.
 func TestInteropKspToNode(t *testing.T) {
+	t.Parallel()
 	r := rand.New(rand.NewPCG(11, 12))
 	shapes := [][]userRec{
 		{{pk: "solo", data: []byte("raw single record")}},
@@ -144,6 +145,7 @@ func TestInteropKspToNode(t *testing.T) {
 // TestInteropNodeToKsp: containers aws-kinesis-agg builds decode in ksp with
 // the same keys, hash keys and data, in order.
 func TestInteropNodeToKsp(t *testing.T) {
+	t.Parallel()
 	r := rand.New(rand.NewPCG(13, 14))
 	recs := []userRec{{pk: "only", data: []byte("alone")}}
 	recs = append(recs, randomRecords(r, 60)...)

@@ -6,6 +6,7 @@ import (
 )
 
 func TestSplitHashKeySpaceMatchesAWS(t *testing.T) {
+	t.Parallel()
 	two := SplitHashKeySpace(2)
 	if got, want := two[0].End.String(), "170141183460469231731687303715884105727"; got != want {
 		t.Fatalf("2 shards: shard 0 ends at %s, want %s", got, want)
@@ -34,6 +35,7 @@ func TestSplitHashKeySpaceMatchesAWS(t *testing.T) {
 }
 
 func TestParseHashKey(t *testing.T) {
+	t.Parallel()
 	for _, s := range []string{"0", "1", "170141183460469231731687303715884105727", "340282366920938463463374607431768211455"} {
 		h, err := ParseHashKey(s)
 		if err != nil {
@@ -55,6 +57,7 @@ func TestParseHashKey(t *testing.T) {
 }
 
 func TestHashPartitionKey(t *testing.T) {
+	t.Parallel()
 	// md5("a") = 0cc175b9c0f1b6a831c399e269772661
 	b, _ := new(big.Int).SetString("0cc175b9c0f1b6a831c399e269772661", 16)
 	if got := HashPartitionKey("a").Big(); got.Cmp(b) != 0 {

@@ -3,6 +3,7 @@ package kds
 import "testing"
 
 func TestCompareSequenceNumbers(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		a, b string
 		want int

@@ -8,6 +8,7 @@ import (
 )
 
 func TestCheckpointCompare(t *testing.T) {
+	t.Parallel()
 	ordered := []lease.Checkpoint{
 		lease.AtTimestamp,
 		lease.TrimHorizon,
@@ -40,6 +41,7 @@ func TestCheckpointCompare(t *testing.T) {
 }
 
 func TestCheckpointSentinels(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		c                                        lease.Checkpoint
 		sentinel, shardEnd, trim, latest, atTime bool
@@ -64,6 +66,7 @@ func TestCheckpointSentinels(t *testing.T) {
 }
 
 func TestLeaseHelpers(t *testing.T) {
+	t.Parallel()
 	l := lease.Lease{LeaseKey: "123456789012:orders:1700000000:shardId-000000000007", LeaseOwner: "b"}
 	if l.ShardID() != "shardId-000000000007" {
 		t.Errorf("ShardID = %q", l.ShardID())

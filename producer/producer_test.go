@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/ksp-project/ksp/kds"
 	"github.com/ksp-project/ksp/producer"
 	"github.com/ksp-project/ksp/server"
@@ -20,6 +22,7 @@ import (
 )
 
 func TestPutValidation(t *testing.T) {
+	t.Parallel()
 	_, c := newStream(t, server.Options{}, "valid", 1)
 	p, err := producer.New(c, "valid", producer.MaxRecordSize(1024))
 	if err != nil {
@@ -65,6 +68,7 @@ func TestPutValidation(t *testing.T) {
 }
 
 func TestOptionsValidate(t *testing.T) {
+	t.Parallel()
 	_, c := newStream(t, server.Options{}, "opts", 1)
 	for _, o := range []producer.Option{
 		producer.AggregationMaxSize(10), producer.MaxBufferedTime(-1), producer.CollectionMaxCount(501),
@@ -86,9 +90,14 @@ func TestOptionsValidate(t *testing.T) {
 
 // TestThrottling puts records under the server's shard limits while one
 // shard is forced to throttle for a while: every record is put, each once,
-// and the retries and throttles are counted by the hooks.
+// the retries and throttles are counted by the hooks, and once the forced
+// throttling has ended each shard's rate settles in a band of its limit
+// (1,000 records/s): between half of it (AIMD halves the rate on a
+// throttle) and the limit, counted by the server's arrival timestamps in
+// one-second windows.
 func TestThrottling(t *testing.T) {
-	const total = 4000
+	t.Parallel()
+	const total = 12000
 	srv, c := newStream(t, server.Options{}, "throttled", 2)
 	if err := srv.SetFaults(server.Faults{Throttle: []string{"throttled/shardId-000000000000"}}); err != nil {
 		t.Fatal(err)
@@ -101,11 +110,12 @@ func TestThrottling(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	hs := make([]*producer.Pending, total)
-	start := time.Now()
+	var unthrottled time.Time
 	for i := range total {
-		if i == total/4 {
+		if i == total/10 {
 			waitThrottled(t, p)
 			srv.SetFaults(server.Faults{}) // the forced throttling ends; the limits stay
+			unthrottled = time.Now()
 		}
 		h, err := p.Put(ctx, producer.Record{PartitionKey: strconv.Itoa(i), Data: idData(uint64(i), 100)})
 		if err != nil {
@@ -116,7 +126,6 @@ func TestThrottling(t *testing.T) {
 	if err := p.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	elapsed := time.Since(start)
 	for i, h := range hs {
 		if res, ok := h.Result(); !ok || res.Err != nil {
 			t.Fatalf("record %d: %+v %v", i, res, ok)
@@ -126,9 +135,6 @@ func TestThrottling(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := p.Stats()
-	// 2 shards of 1,000 records/s: the producer settles near 2,000/s.
-	t.Logf("%d records in %s: %.0f records/s over 2 shards (limit 2,000/s); %d throttled entries, %d retries, %d requests",
-		total, elapsed, total/elapsed.Seconds(), st.Throttles, st.Retries, st.Requests)
 	if st.Throttles == 0 || st.Retries == 0 || hooks.retries.Load() == 0 || hooks.throttles.Load() == 0 || hooks.errors.Load() == 0 {
 		t.Fatalf("throttling not counted: stats %+v, hooks retries %d throttles %d errors %d", st, hooks.retries.Load(), hooks.throttles.Load(), hooks.errors.Load())
 	}
@@ -136,6 +142,43 @@ func TestThrottling(t *testing.T) {
 		t.Fatalf("hooks: put %d failed %d", hooks.put.Load(), hooks.failed.Load())
 	}
 	checkOnce(t, readAll(t, c, "throttled"), total)
+	// In the first seconds after the forced throttling the throttled shard's
+	// rate climbs back and the server's burst allowance (a second of tokens)
+	// is spent; the windows after them are the settled rate.
+	settled := unthrottled.Add(2 * time.Second)
+	for _, sh := range servertest.Shards(t, c, "throttled") {
+		counts := windowCounts(servertest.ReadShard(t, c, "throttled", *sh.ShardId), settled, time.Second)
+		if len(counts) == 0 {
+			t.Fatalf("%s: no full second of records after the forced throttling", *sh.ShardId)
+		}
+		median := slices.Sorted(slices.Values(counts))[len(counts)/2]
+		t.Logf("%s: records per second after settling %v (median %d; limit %d)", *sh.ShardId, counts, median, kds.ShardWriteRecordsPerSecond)
+		if median < kds.ShardWriteRecordsPerSecond/2 || median > kds.ShardWriteRecordsPerSecond*5/4 {
+			t.Errorf("%s: median %d records/s after settling, want within [%d, %d]", *sh.ShardId, median,
+				kds.ShardWriteRecordsPerSecond/2, kds.ShardWriteRecordsPerSecond*5/4)
+		}
+	}
+}
+
+// windowCounts counts records by arrival time in consecutive windows of
+// width from start, leaving out the last, partial window.
+func windowCounts(recs []types.Record, start time.Time, width time.Duration) []int {
+	var counts []int
+	for _, r := range recs {
+		at := aws.ToTime(r.ApproximateArrivalTimestamp)
+		if at.Before(start) {
+			continue
+		}
+		i := int(at.Sub(start) / width)
+		for len(counts) <= i {
+			counts = append(counts, 0)
+		}
+		counts[i]++
+	}
+	if len(counts) > 0 {
+		counts = counts[:len(counts)-1]
+	}
+	return counts
 }
 
 // waitThrottled waits until the producer has seen a throttle.
@@ -179,6 +222,7 @@ func checkOnce(t *testing.T, rb readBack, total int) {
 // forced to throttle: with StrictOrdering every key's records are read back
 // in put order.
 func TestStrictOrdering(t *testing.T) {
+	t.Parallel()
 	for _, agg := range []bool{false, true} {
 		t.Run(fmt.Sprintf("aggregation=%v", agg), func(t *testing.T) {
 			const total, keys = 3000, 20
@@ -229,6 +273,7 @@ func TestStrictOrdering(t *testing.T) {
 // holds only records of its shard, except those the producer knows landed
 // off their shard (an aggregate in flight across a split) and put again.
 func TestResharding(t *testing.T) {
+	t.Parallel()
 	const total = 60000
 	_, c := newStream(t, server.Options{DisableLimits: true}, "reshard", 2)
 	p, err := producer.New(c, "reshard", producer.RateLimit(0), producer.MaxBufferedTime(10*time.Millisecond))
@@ -409,6 +454,7 @@ func TestStalledEndpoint(t *testing.T) {
 }
 
 func TestPartitionKeyHelpers(t *testing.T) {
+	t.Parallel()
 	if producer.HashedKey("user-1") != producer.HashedKey("user-1") || producer.HashedKey("user-1") == producer.HashedKey("user-2") {
 		t.Fatal("HashedKey is not a function of the value")
 	}
@@ -446,6 +492,7 @@ func TestPartitionKeyHelpers(t *testing.T) {
 // TestExplicitHashKeyRouting pins records with explicit hash keys, with
 // aggregation: each lands on the chosen shard and keeps its keys.
 func TestExplicitHashKeyRouting(t *testing.T) {
+	t.Parallel()
 	_, c := newStream(t, server.Options{}, "ehk", 3)
 	p, err := producer.New(c, "ehk")
 	if err != nil {

@@ -88,6 +88,7 @@ func TestRunConsumeSmall(t *testing.T) {
 }
 
 func TestConsumeConfigValidate(t *testing.T) {
+	t.Parallel()
 	for _, c := range []ConsumeConfig{
 		{Parts: []string{"nope"}},
 		{Size: 4},

@@ -67,6 +67,7 @@ func TestRunServerSmall(t *testing.T) {
 }
 
 func TestServerConfigValidate(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		cfg  ServerConfig
 		want string

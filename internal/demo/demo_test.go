@@ -7,6 +7,7 @@ import (
 )
 
 func TestDemo(t *testing.T) {
+	t.Parallel()
 	var out strings.Builder
 	err := Run(context.Background(), Config{Records: 2000, ProduceOver: -1, Progress: -1}, &out)
 	if err != nil {
@@ -25,6 +26,7 @@ func TestDemo(t *testing.T) {
 }
 
 func TestDemoConfigErrors(t *testing.T) {
+	t.Parallel()
 	for _, cfg := range []Config{{Records: -1}, {Customers: -1}, {Shards: 501}, {Timeout: -1}} {
 		if err := Run(context.Background(), cfg, &strings.Builder{}); err == nil {
 			t.Errorf("Run(%+v) = nil, want an error", cfg)

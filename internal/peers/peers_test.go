@@ -8,6 +8,7 @@ import (
 )
 
 func TestPeersStartAndAnswer(t *testing.T) {
+	t.Parallel()
 	for _, kind := range []Kind{Kinesalite, Dynalite, KinesisMock} {
 		t.Run(string(kind), func(t *testing.T) {
 			p := StartT(t, kind, Options{})

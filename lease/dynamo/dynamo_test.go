@@ -59,6 +59,7 @@ func mustTable(t *testing.T, s *dynamo.Store) {
 
 // TestDynamo runs every dynamo test against one dynalite.
 func TestDynamo(t *testing.T) {
+	t.Parallel()
 	p := peers.StartT(t, peers.Dynalite, peers.Options{})
 	client := newClient(p.URL, nil)
 

@@ -47,6 +47,7 @@ func FuzzDecodeItem(f *testing.F) {
 }
 
 func TestDecodeItemWrongType(t *testing.T) {
+	t.Parallel()
 	_, err := decodeItem(map[string]types.AttributeValue{
 		attrLeaseKey:     avS("k"),
 		attrLeaseCounter: avS("12"),

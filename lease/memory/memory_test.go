@@ -9,5 +9,6 @@ import (
 )
 
 func TestConformance(t *testing.T) {
+	t.Parallel()
 	leasetest.Run(t, func(t *testing.T) lease.Store { return memory.New() })
 }

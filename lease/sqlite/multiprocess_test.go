@@ -31,6 +31,7 @@ const (
 // won the same counter value and the final counter equals the number of
 // successes, and the final owner is the last winner.
 func TestMultiProcess(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "leases.db")
 	s, err := sqlite.Open(context.Background(), path, "app")
 	if err != nil {
@@ -146,6 +147,7 @@ func TestMultiProcessChild(t *testing.T) {
 // TestFileIsWAL checks the file is in WAL mode, which lets readers in other
 // processes run while one writes.
 func TestFileIsWAL(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "leases.db")
 	s, err := sqlite.Open(context.Background(), path, "app")
 	if err != nil {
@@ -169,6 +171,7 @@ func TestFileIsWAL(t *testing.T) {
 // TestTablesAndReopen checks that two lease tables in one file are
 // independent and that leases survive closing and reopening.
 func TestTablesAndReopen(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "leases.db")
 	open := func(table string) *sqlite.Store {

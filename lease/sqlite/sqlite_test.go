@@ -11,6 +11,7 @@ import (
 )
 
 func TestConformance(t *testing.T) {
+	t.Parallel()
 	leasetest.Run(t, func(t *testing.T) lease.Store {
 		s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "leases.db"), "app")
 		if err != nil {
