@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"runtime"
@@ -286,19 +287,28 @@ func fill(ctx context.Context, client *kinesis.Client, size, n int, agg bool) (f
 	if err != nil {
 		return 0, 0, err
 	}
-	keys := benchKeys(10000)
-	const writers = 2
+	start := time.Now()
+	if err := putAll(ctx, p, benchKeys(10000), n, 2, size); err != nil {
+		return 0, 0, err
+	}
+	return float64(n) / time.Since(start).Seconds(), p.Stats().KinesisRecordsPut, nil
+}
+
+// putAll puts n records of size bytes through p from writers goroutines,
+// cycling through keys, then closes p; it fails unless every record was put.
+// Records share one data buffer per writer, starting with the writer's
+// number: the producer does not copy data, and the benchmarks measure the
+// producer, not the caller.
+func putAll(ctx context.Context, p *producer.Producer, keys []string, n, writers, size int) error {
 	var (
 		wg       sync.WaitGroup
 		errOnce  sync.Once
 		firstErr error
 	)
-	start := time.Now()
 	for w := range writers {
 		wg.Go(func() {
-			// The producer does not copy data: records share a buffer
-			// that nobody changes.
-			data := make([]byte, size)
+			data := make([]byte, max(size, 8))[:size]
+			binary.BigEndian.PutUint64(data[:8:8], uint64(w))
 			for i := w; i < n; i += writers {
 				if _, err := p.Put(ctx, producer.Record{PartitionKey: keys[i%len(keys)], Data: data}); err != nil {
 					errOnce.Do(func() { firstErr = err })
@@ -311,15 +321,13 @@ func fill(ctx context.Context, client *kinesis.Client, size, n int, agg bool) (f
 	if err := p.Close(ctx); err != nil && firstErr == nil {
 		firstErr = err
 	}
-	elapsed := time.Since(start)
 	if firstErr != nil {
-		return 0, 0, firstErr
+		return firstErr
 	}
-	st := p.Stats()
-	if st.UserRecordsPut != int64(n) {
-		return 0, 0, fmt.Errorf("%d of %d records put (%d failed)", st.UserRecordsPut, n, st.UserRecordsFailed)
+	if st := p.Stats(); st.UserRecordsPut != int64(n) {
+		return fmt.Errorf("%d of %d records put (%d failed)", st.UserRecordsPut, n, st.UserRecordsFailed)
 	}
-	return float64(n) / elapsed.Seconds(), st.KinesisRecordsPut, nil
+	return nil
 }
 
 // runConsumer starts c.Run in a goroutine: stop ends it (a graceful

@@ -2,14 +2,12 @@ package bench
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
 	"io"
 	"net/http"
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -140,50 +138,19 @@ func runProduceOnce(ctx context.Context, cfg ProduceConfig, agg bool, n int) (*P
 	if err != nil {
 		return nil, err
 	}
-	keys := make([]string, 10000)
-	for i := range keys {
-		keys[i] = "user-" + strconv.Itoa(i)
-	}
-	// Records share their data buffers per writer slot: the producer does
-	// not copy data, and the benchmark measures the producer, not the caller.
-	var (
-		wg       sync.WaitGroup
-		errOnce  sync.Once
-		firstErr error
-	)
 	runtime.GC()
 	var m0, m1 runtime.MemStats
 	runtime.ReadMemStats(&m0)
 	cpu0 := cpuTime()
 	start := time.Now()
-	for w := range cfg.Writers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			data := make([]byte, cfg.Size)
-			binary.BigEndian.PutUint64(data, uint64(w))
-			for i := w; i < n; i += cfg.Writers {
-				if _, err := p.Put(ctx, producer.Record{PartitionKey: keys[i%len(keys)], Data: data}); err != nil {
-					errOnce.Do(func() { firstErr = err })
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	if err := p.Close(ctx); err != nil && firstErr == nil {
-		firstErr = err
-	}
+	err = putAll(ctx, p, benchKeys(10000), n, cfg.Writers, cfg.Size)
 	elapsed := time.Since(start)
 	cpu := cpuTime() - cpu0
 	runtime.ReadMemStats(&m1)
-	if firstErr != nil {
-		return nil, firstErr
+	if err != nil {
+		return nil, fmt.Errorf("produce: %w", err)
 	}
 	st := p.Stats()
-	if st.UserRecordsPut != int64(n) {
-		return nil, fmt.Errorf("produce: %d of %d records put (%d failed)", st.UserRecordsPut, n, st.UserRecordsFailed)
-	}
 	return &ProduceResult{
 		Aggregation: agg, Records: n, Seconds: elapsed.Seconds(), PerSecond: float64(n) / elapsed.Seconds(),
 		CPUPerRecord:    cpu / time.Duration(n),
