@@ -17,7 +17,9 @@
 // committed to the store (see package store for what durable means there).
 // On a store.Disk, a new Server on the same directory serves the streams,
 // records, sequence numbers, arrival times and iterators of the last one.
-// Requests that fail validation change nothing.
+// Requests that fail validation change nothing. Shutdown(ctx) stops the
+// server gracefully: the requests being served finish (until ctx ends)
+// before the store is closed; Close is Shutdown with a 5 s limit.
 //
 //	srv, err := server.New(server.Options{})
 //	if err != nil { ... }
