@@ -155,7 +155,8 @@ func WithMaxRetryBackoff(d time.Duration) Option {
 // shard_id. Default nil: discard.
 func WithLogger(l *slog.Logger) Option { return optionFunc(func(c *config) { c.log = l }) }
 
-// WithHooks adds metrics hooks (see Hook). Default none.
+// WithHooks adds metrics hooks (see Hook); New refuses a value that
+// implements no Hook interface. Default none.
 func WithHooks(hs ...Hook) Option {
 	return optionFunc(func(c *config) { c.hooks = append(c.hooks, hs...) })
 }

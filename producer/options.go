@@ -203,7 +203,7 @@ func RequestTimeout(d time.Duration) Option {
 func Logger(l *slog.Logger) Option { return optionFunc(func(c *config) { c.log = l }) }
 
 // WithHooks adds metric hooks: values implementing one or more of the Hook*
-// interfaces. Default none.
+// interfaces; New refuses a value that implements none. Default none.
 func WithHooks(hooks ...Hook) Option {
 	return optionFunc(func(c *config) { c.hooks = append(c.hooks, hooks...) })
 }

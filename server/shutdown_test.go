@@ -9,9 +9,18 @@ import (
 	"time"
 )
 
+// h2cClient speaks HTTP/2 without TLS (prior knowledge), as the Java SDK
+// does: the server serves it on a hijacked connection.
+func h2cClient() *http.Client {
+	var protocols http.Protocols
+	protocols.SetUnencryptedHTTP2(true)
+	return &http.Client{Transport: &http.Transport{Protocols: &protocols}}
+}
+
 // startSlow starts a server whose every request takes latency, and one
-// CreateStream request in flight on it; it returns the request's outcome.
-func startSlow(t *testing.T, latency time.Duration) (*Server, <-chan error) {
+// CreateStream request in flight on it from client; it returns the
+// request's outcome.
+func startSlow(t *testing.T, client *http.Client, latency time.Duration) (*Server, <-chan error) {
 	t.Helper()
 	s, err := New(Options{Faults: Faults{Latency: latency}})
 	if err != nil {
@@ -26,7 +35,7 @@ func startSlow(t *testing.T, latency time.Duration) (*Server, <-chan error) {
 		req, _ := http.NewRequest(http.MethodPost, s.URL(), strings.NewReader(`{"StreamName":"s","ShardCount":1}`))
 		req.Header.Set("Content-Type", contentJSON)
 		req.Header.Set("X-Amz-Target", targetAPI+".CreateStream")
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := client.Do(req)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode != http.StatusOK {
@@ -45,26 +54,33 @@ func startSlow(t *testing.T, latency time.Duration) (*Server, <-chan error) {
 }
 
 // TestShutdownWaitsForRequests: Shutdown lets a request in flight finish,
-// then refuses connections; the request's stream is in the store.
+// over HTTP/1.1 and over h2c (whose connections net/http's Shutdown does not
+// see), then refuses connections.
 func TestShutdownWaitsForRequests(t *testing.T) {
 	t.Parallel()
-	s, done := startSlow(t, 300*time.Millisecond)
-	if err := s.Shutdown(context.Background()); err != nil {
-		t.Fatalf("Shutdown: %v", err)
-	}
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("request in flight during Shutdown: %v", err)
-		}
-	default:
-		t.Fatal("Shutdown returned before the request in flight was answered")
-	}
-	if _, err := http.Post(s.URL(), contentJSON, strings.NewReader("{}")); err == nil {
-		t.Fatal("a request after Shutdown was served")
-	}
-	if err := s.Close(); err != nil {
-		t.Fatalf("Close after Shutdown: %v", err)
+	for name, client := range map[string]*http.Client{"http1": {Transport: &http.Transport{}}, "h2c": h2cClient()} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			s, done := startSlow(t, client, 300*time.Millisecond)
+			if err := s.Shutdown(context.Background()); err != nil {
+				t.Fatalf("Shutdown: %v", err)
+			}
+			s.mu.RLock()
+			_, created := s.streams["s"]
+			s.mu.RUnlock()
+			if !created {
+				t.Fatal("Shutdown returned before the request in flight had run")
+			}
+			if err := <-done; err != nil {
+				t.Fatalf("request in flight during Shutdown: %v", err)
+			}
+			if _, err := http.Post(s.URL(), contentJSON, strings.NewReader("{}")); err == nil {
+				t.Fatal("a request after Shutdown was served")
+			}
+			if err := s.Close(); err != nil {
+				t.Fatalf("Close after Shutdown: %v", err)
+			}
+		})
 	}
 }
 
@@ -72,7 +88,7 @@ func TestShutdownWaitsForRequests(t *testing.T) {
 // cut off; Shutdown says so and the server is closed all the same.
 func TestShutdownGivesUpAtDeadline(t *testing.T) {
 	t.Parallel()
-	s, done := startSlow(t, time.Minute)
+	s, done := startSlow(t, http.DefaultClient, time.Minute)
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	if err := s.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
