@@ -130,30 +130,35 @@ func (d *decoder) fail(name string, v types.AttributeValue, want string) {
 	}
 }
 
-func (d *decoder) str(name string) string {
+// value returns attribute name as a T, or false when it is absent or NULL;
+// an attribute of another type is an error (as in the KCL's serializer).
+func value[T types.AttributeValue](d *decoder, name string) (T, bool) {
+	var zero T
 	switch v := d.item[name].(type) {
-	case nil:
-		return ""
-	case *types.AttributeValueMemberS:
-		return v.Value
-	case *types.AttributeValueMemberNULL:
-		return ""
+	case nil, *types.AttributeValueMemberNULL:
+		return zero, false
+	case T:
+		return v, true
 	default:
-		d.fail(name, v, "S")
-		return ""
+		d.fail(name, v, dynamoattr.TypeName(zero))
+		return zero, false
 	}
 }
 
+func (d *decoder) str(name string) string {
+	v, ok := value[*types.AttributeValueMemberS](d, name)
+	if !ok {
+		return ""
+	}
+	return v.Value
+}
+
 func (d *decoder) number(name string) (string, bool) {
-	switch v := d.item[name].(type) {
-	case nil, *types.AttributeValueMemberNULL:
-		return "", false
-	case *types.AttributeValueMemberN:
-		return v.Value, true
-	default:
-		d.fail(name, v, "N")
+	v, ok := value[*types.AttributeValueMemberN](d, name)
+	if !ok {
 		return "", false
 	}
+	return v.Value, true
 }
 
 func (d *decoder) int(name string) int64 {
@@ -181,25 +186,17 @@ func (d *decoder) float(name string) float64 {
 }
 
 func (d *decoder) bytes(name string) []byte {
-	switch v := d.item[name].(type) {
-	case nil, *types.AttributeValueMemberNULL:
-		return nil
-	case *types.AttributeValueMemberB:
-		return v.Value
-	default:
-		d.fail(name, v, "B")
+	v, ok := value[*types.AttributeValueMemberB](d, name)
+	if !ok {
 		return nil
 	}
+	return v.Value
 }
 
 func (d *decoder) set(name string) []string {
-	switch v := d.item[name].(type) {
-	case nil, *types.AttributeValueMemberNULL:
-		return nil
-	case *types.AttributeValueMemberSS:
-		return v.Value
-	default:
-		d.fail(name, v, "SS")
+	v, ok := value[*types.AttributeValueMemberSS](d, name)
+	if !ok {
 		return nil
 	}
+	return v.Value
 }
