@@ -193,26 +193,14 @@ func (p *Producer) refresher() {
 				break
 			}
 			p.log.Warn("listing shards failed", "err", err, "attempt", attempt)
-			if !p.sleep(backoff.Delay(p.cfg.backoffMin, p.cfg.backoffMax, attempt-1)) {
+			if backoff.Sleep(p.runCtx, backoff.Delay(p.cfg.backoffMin, p.cfg.backoffMax, attempt-1)) != nil {
 				return
 			}
 		}
 		// ListShards allows 100 calls/s per stream, shared with consumers.
-		if !p.sleep(50 * time.Millisecond) {
+		if backoff.Sleep(p.runCtx, 50*time.Millisecond) != nil {
 			return
 		}
-	}
-}
-
-// sleep waits d, or reports false when the producer stops first.
-func (p *Producer) sleep(d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-p.stop:
-		return false
 	}
 }
 
