@@ -1,6 +1,6 @@
 // Package rules holds the conditions and effects of the lease writes, shared
-// by the stores that evaluate them in Go (memory and sqlite) and the argument
-// checks shared by every store.
+// by the stores that evaluate them in Go (memory and sqlite), and the
+// argument checks and the wait for the table shared by every store.
 package rules
 
 import (
