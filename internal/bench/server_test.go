@@ -36,7 +36,10 @@ func TestRunServerSmall(t *testing.T) {
 	if k.Records != 2000 || k.Put.Records != 2000 || k.Drain.Records != 2000 {
 		t.Fatalf("ksp put %d and read %d records, want 2000", k.Put.Records, k.Drain.Records)
 	}
-	if kl.Records < 1 || kl.Drain.Records != kl.Put.Records {
+	// Each round reads back exactly what it put (RunServer fails otherwise);
+	// kinesalite's puts are time-bounded, so its best put and best drain may
+	// come from rounds of different sizes.
+	if kl.Records < 1 || kl.Drain.Records < 1 {
 		t.Fatalf("kinesalite put %d and read %d records", kl.Put.Records, kl.Drain.Records)
 	}
 	if k.Put.Retried+k.Put.FailedCall+k.Drain.FailedCall != 0 {
