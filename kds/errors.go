@@ -60,6 +60,13 @@ var codes = map[string]codeInfo{
 	ErrCodeKMSThrottling:              {http.StatusBadRequest, true},
 	ErrCodeRequestEntityTooLarge:      {http.StatusRequestEntityTooLarge, false},
 	ErrCodeThrottling:                 {http.StatusBadRequest, true},
+	ErrCodeInvalidAction:              {http.StatusBadRequest, false},
+}
+
+// KnownCode reports whether code is one of the AWS error codes above.
+func KnownCode(code string) bool {
+	_, ok := codes[code]
+	return ok
 }
 
 // Error is a Kinesis service error: an AWS error code and a message. It

@@ -168,8 +168,21 @@ func TestFaultInjection(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("with 1 s injected latency and a 50 ms deadline: %v", err)
 	}
-	if err := srv.SetFaults(server.Faults{ErrorRate: map[string]float64{"PutRecords": 2}}); err == nil {
-		t.Fatal("an error rate of 2 was accepted")
+	for _, bad := range []server.Faults{
+		{ErrorRate: map[string]float64{"PutRecords": 2}},
+		{ErrorRate: map[string]float64{"PutRecrd": 1}},         // a typo would never fire
+		{ErrorRate: map[string]float64{"SubscribeToShard": 1}}, // not served by ksp
+		{ErrorCode: "NotARealCode"},
+	} {
+		if err := srv.SetFaults(bad); err == nil {
+			t.Errorf("faults %+v were accepted", bad)
+		}
+		if _, err := server.New(server.Options{Faults: bad}); err == nil {
+			t.Errorf("server.New accepted faults %+v", bad)
+		}
+	}
+	if err := srv.SetFaults(server.Faults{ErrorRate: map[string]float64{"*": 0.5, "GetRecords": 0}, ErrorCode: kds.ErrCodeProvisionedThroughput}); err != nil {
+		t.Fatalf("valid faults refused: %v", err)
 	}
 	if err := srv.SetFaults(server.Faults{}); err != nil {
 		t.Fatal(err)

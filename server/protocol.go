@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -216,7 +217,7 @@ func (s *Server) writeResponse(w http.ResponseWriter, c *call, resp any) {
 		}
 	}
 	if err != nil {
-		s.writeError(w, c, kds.Errorf(kds.ErrCodeInternalFailure, "encoding response: %v", err))
+		s.writeError(w, c, fmt.Errorf("encoding response: %w", err))
 		return
 	}
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
@@ -243,8 +244,12 @@ type errorBody struct {
 func (s *Server) writeError(w http.ResponseWriter, c *call, err error) {
 	var ke *kds.Error
 	if !errors.As(err, &ke) {
-		s.log.Error("internal failure", "op", c.op, "err", err)
-		ke = kds.Errorf(kds.ErrCodeInternalFailure, "%v", err)
+		// Errors without an AWS code come from below the API (the store, the
+		// OS) and may name local files: the client gets a generic message and
+		// the request id to find the detail in the server's log.
+		rid := w.Header().Get("x-amzn-RequestId")
+		s.log.Error("internal failure", "op", c.op, "request_id", rid, "err", err)
+		ke = kds.Errorf(kds.ErrCodeInternalFailure, "Internal service failure (request %s); the server log has the details.", rid)
 	}
 	eb := errorBody{Type: ke.Code, Message: ke.Message}
 	var body []byte

@@ -174,7 +174,7 @@ func New(opts Options) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	if err := opts.Faults.validate(); err != nil {
+	if err := opts.Faults.Validate(); err != nil {
 		return nil, err
 	}
 	s := &Server{
@@ -322,7 +322,7 @@ func (s *Server) Account() string { return s.opts.Account }
 
 // SetFaults replaces the injected faults while the server runs.
 func (s *Server) SetFaults(f Faults) error {
-	if err := f.validate(); err != nil {
+	if err := f.Validate(); err != nil {
 		return err
 	}
 	s.faults.Store(&f)

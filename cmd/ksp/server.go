@@ -64,6 +64,9 @@ access key; without it any credentials are accepted.`,
 			}
 			opts.Faults.ErrorRate = rates
 			opts.Faults.Throttle = throttle
+			if err := opts.Faults.Validate(); err != nil {
+				return usageError{err}
+			}
 			for _, a := range auth {
 				id, secret, ok := strings.Cut(a, ":")
 				if !ok || id == "" || secret == "" {
