@@ -29,6 +29,7 @@ const (
 	ErrCodeRequestEntityTooLarge      = "RequestEntityTooLargeException"
 	ErrCodeInvalidAction              = "InvalidAction"
 	ErrCodeThrottling                 = "ThrottlingException"
+	ErrCodeRequestTimeout             = "RequestTimeoutException"
 )
 
 // codeInfo is one row of the error table.
@@ -61,6 +62,7 @@ var codes = map[string]codeInfo{
 	ErrCodeRequestEntityTooLarge:      {http.StatusRequestEntityTooLarge, false},
 	ErrCodeThrottling:                 {http.StatusBadRequest, true},
 	ErrCodeInvalidAction:              {http.StatusBadRequest, false},
+	ErrCodeRequestTimeout:             {http.StatusRequestTimeout, true},
 }
 
 // KnownCode reports whether code is one of the AWS error codes above.

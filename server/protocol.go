@@ -101,21 +101,51 @@ const streamThreshold = 4 << 20
 
 type handler func(s *Server, c *call) (any, error)
 
-// ServeHTTP decodes one API call, runs it and writes the answer.
+// ServeHTTP decodes one API call, runs it and writes the answer. It reads
+// the body as it comes, without the edge protections (body deadlines and
+// budget, concurrency cap, signatures) that HTTPHandler adds around the same
+// steps; Serve uses HTTPHandler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	h := w.Header()
-	h.Set("x-amzn-RequestId", s.requestID())
-	if r.Method == http.MethodGet && (r.URL.Path == "/healthcheck" || r.URL.Path == "/health") {
+	w.Header().Set("x-amzn-RequestId", s.requestID())
+	c, fn, ok := s.route(w, r)
+	if !ok {
+		return
+	}
+	body, err := readBody(http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes), r.ContentLength)
+	if err != nil {
+		var mb *http.MaxBytesError
+		if errors.As(err, &mb) {
+			err = s.tooLarge(-1)
+		} else {
+			err = kds.Errorf(kds.ErrCodeSerialization, "Reading request body: %v", err)
+		}
+		s.writeError(w, c, err)
+		return
+	}
+	s.serveCall(w, r, c, fn, body)
+}
+
+// isHealthCheck reports whether r asks for the health endpoint, which needs
+// neither a body nor a signature.
+func isHealthCheck(r *http.Request) bool {
+	return r.Method == http.MethodGet && (r.URL.Path == "/healthcheck" || r.URL.Path == "/health")
+}
+
+// route checks what the headers say (method, content type, operation,
+// declared length) and answers the request itself when they are wrong or it
+// is a health check (ok false). Nothing of the body has been read yet.
+func (s *Server) route(w http.ResponseWriter, r *http.Request) (c *call, fn handler, ok bool) {
+	if isHealthCheck(r) {
 		w.WriteHeader(http.StatusOK)
 		io.WriteString(w, "ok\n")
-		return
+		return nil, nil, false
 	}
 	ctype, _, _ := strings.Cut(r.Header.Get("Content-Type"), ";")
 	ctype = strings.TrimSpace(ctype)
-	c := &call{ctx: r.Context(), cbor: ctype == contentCBOR}
+	c = &call{ctx: r.Context(), cbor: ctype == contentCBOR}
 	if r.Method != http.MethodPost {
 		s.writeError(w, c, kds.Errorf(kds.ErrCodeUnknownOperation, "Unsupported HTTP method %s; the Kinesis API is POST /", r.Method))
-		return
+		return nil, nil, false
 	}
 	if ctype != contentJSON && ctype != contentCBOR {
 		// AWS answers an unknown content type 404 with a bare XML error body.
@@ -123,35 +153,40 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/xml")
 		w.WriteHeader(http.StatusNotFound)
 		io.WriteString(w, "<UnknownOperationException/>\n")
-		return
+		return nil, nil, false
 	}
 	api, op, _ := strings.Cut(r.Header.Get("X-Amz-Target"), ".")
 	fn, known := operations[op]
 	if api != targetAPI || !known {
 		s.writeError(w, c, kds.Errorf(kds.ErrCodeUnknownOperation, "Unknown operation %q (X-Amz-Target %q)", op, r.Header.Get("X-Amz-Target")))
-		return
+		return nil, nil, false
 	}
 	c.op = op
 	if fn == nil {
 		s.writeError(w, c, kds.Errorf(kds.ErrCodeUnknownOperation, "Operation %s is not implemented by ksp yet", op))
-		return
+		return nil, nil, false
 	}
 	if r.ContentLength > s.opts.MaxBodyBytes {
-		s.writeError(w, c, kds.Errorf(kds.ErrCodeRequestEntityTooLarge, "Request body of %d bytes exceeds the limit of %d bytes", r.ContentLength, s.opts.MaxBodyBytes))
-		return
+		s.writeError(w, c, s.tooLarge(r.ContentLength))
+		return nil, nil, false
 	}
-	body, err := readBody(http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes), r.ContentLength)
-	if err != nil {
-		var mb *http.MaxBytesError
-		if errors.As(err, &mb) {
-			s.writeError(w, c, kds.Errorf(kds.ErrCodeRequestEntityTooLarge, "Request body exceeds the limit of %d bytes", s.opts.MaxBodyBytes))
-			return
-		}
-		s.writeError(w, c, kds.Errorf(kds.ErrCodeSerialization, "Reading request body: %v", err))
-		return
+	return c, fn, true
+}
+
+// tooLarge is the answer to a body over Options.MaxBodyBytes (n < 0: its
+// length is not known).
+func (s *Server) tooLarge(n int64) error {
+	if n < 0 {
+		return kds.Errorf(kds.ErrCodeRequestEntityTooLarge, "Request body exceeds the limit of %d bytes", s.opts.MaxBodyBytes)
 	}
+	return kds.Errorf(kds.ErrCodeRequestEntityTooLarge, "Request body of %d bytes exceeds the limit of %d bytes", n, s.opts.MaxBodyBytes)
+}
+
+// serveCall runs a routed call on its whole body: injected faults, the
+// operation, the answer.
+func (s *Server) serveCall(w http.ResponseWriter, r *http.Request, c *call, fn handler, body []byte) {
 	if !isObject(body, c.cbor) {
-		s.writeError(w, c, kds.Errorf(kds.ErrCodeSerialization, "The request body of %s must be an object", op))
+		s.writeError(w, c, kds.Errorf(kds.ErrCodeSerialization, "The request body of %s must be an object", c.op))
 		return
 	}
 	c.body = body
@@ -165,7 +200,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if err := f.injectedError(op); err != nil {
+	if err := f.injectedError(c.op); err != nil {
 		s.writeError(w, c, err)
 		return
 	}

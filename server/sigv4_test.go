@@ -101,9 +101,9 @@ func TestSigV4(t *testing.T) {
 	check("tampered body", req, kds.ErrCodeInvalidSignature, "signature we calculated does not match")
 
 	req = request([]byte(`{"StreamName":"other"}`))
-	sign(req, body, time.Now())
 	sum := sha256.Sum256(body)
-	req.Header.Set("X-Amz-Content-Sha256", hex.EncodeToString(sum[:]))
+	req.Header.Set("X-Amz-Content-Sha256", hex.EncodeToString(sum[:])) // signed, for another body
+	sign(req, body, time.Now())
 	check("content hash mismatch", req, kds.ErrCodeInvalidSignature, "x-amz-content-sha256")
 
 	req = request(body)
