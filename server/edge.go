@@ -119,6 +119,16 @@ func (s *Server) BodyBytesInFlight() int64 { return s.bodies.used.Load() }
 // serveEdge is HTTPHandler: ServeHTTP's steps with the edge protections.
 func (s *Server) serveEdge(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("x-amzn-RequestId", s.requestID())
+	// The body deadline starts with the headers, so that the body net/http
+	// discards after a refusal is bounded too.
+	start := time.Now() // deadlines are network time, never Options.Now
+	rc := http.NewResponseController(w)
+	deadlines := rc.SetReadDeadline(start.Add(s.opts.BodyTimeout)) == nil
+	if r.ProtoMajor == 1 && r.ContentLength != 0 {
+		// Until the body has arrived, an answer closes the connection:
+		// net/http would otherwise read the unread body before answering.
+		w.Header().Set("Connection", "close")
+	}
 	var signed *signedRequest
 	if len(s.opts.Credentials) > 0 && !isHealthCheck(r) {
 		var err error
@@ -131,15 +141,13 @@ func (s *Server) serveEdge(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	body, held, err := s.readEdgeBody(w, r)
+	body, held, err := s.readEdgeBody(r, rc, start, deadlines)
 	defer s.bodies.give(held)
 	if err != nil {
-		if kds.Code(err) == kds.ErrCodeRequestTimeout {
-			w.Header().Set("Connection", "close") // the rest of the body is not coming
-		}
 		s.writeError(w, c, err)
 		return
 	}
+	w.Header().Del("Connection")
 	if signed != nil {
 		if err := signed.checkPayload(body); err != nil {
 			s.writeError(w, c, err)
@@ -159,19 +167,23 @@ func (s *Server) serveEdge(w http.ResponseWriter, r *http.Request) {
 	s.serveCall(w, r, c, fn, body)
 }
 
-// readEdgeBody reads r's whole body under the edge's deadlines and budget.
-// held is what it took from the budget, to give back once the request is
-// answered, error or not.
-func (s *Server) readEdgeBody(w http.ResponseWriter, r *http.Request) (body []byte, held int64, err error) {
+// readEdgeBody reads r's whole body under the edge's deadlines (counted
+// from start, when the read deadline was first set) and budget. held is what
+// it took from the budget, to give back once the request is answered, error
+// or not. Without deadline support (the ResponseWriter of a test or of
+// another server) the body is read plainly; the budget still applies.
+func (s *Server) readEdgeBody(r *http.Request, rc *http.ResponseController, start time.Time, deadlines bool) (body []byte, held int64, err error) {
 	timeout, rate := s.opts.BodyTimeout, s.opts.MinBodyRate
-	start := time.Now() // deadlines are network time, never Options.Now
-	rc := http.NewResponseController(w)
 	current := start.Add(timeout)
-	// Without deadline support (a ResponseWriter of a test or of another
-	// server) the body is read plainly; the budget still applies.
-	deadlines := rc.SetReadDeadline(current) == nil
 	if deadlines {
-		defer rc.SetReadDeadline(time.Time{}) // the handler's own time is not the body's
+		defer func() {
+			// The handler's own time is not the body's. After a failed body
+			// the deadline stays: net/http would otherwise wait for the rest
+			// of it to keep the connection, which a stalled client never sends.
+			if err == nil {
+				rc.SetReadDeadline(time.Time{})
+			}
+		}()
 	}
 	length := r.ContentLength
 	grow := func(n int64) error {
