@@ -18,18 +18,7 @@ var fuzzOps = []string{"CreateStream", "DeleteStream", "DescribeStream", "Descri
 
 // fuzzServer is a server with one stream, driven through ServeHTTP directly.
 func fuzzServer(f *testing.F) *server.Server {
-	srv, err := server.New(server.Options{DisableLimits: true})
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() { srv.Close() })
-	for _, body := range []string{`{"StreamName":"fz","ShardCount":2}`} {
-		rec := do(srv, "application/x-amz-json-1.1", "CreateStream", []byte(body))
-		if rec.Code != 200 {
-			f.Fatalf("setup: %d %s", rec.Code, rec.Body)
-		}
-	}
-	return srv
+	return directServer(f, server.Options{DisableLimits: true}, `{"StreamName":"fz","ShardCount":2}`)
 }
 
 func do(srv *server.Server, ctype, op string, body []byte) *httptest.ResponseRecorder {

@@ -51,7 +51,8 @@ func putAll(t *testing.T, c *kinesis.Client, stream string, entries []types.PutR
 }
 
 func TestWriteLimitThrottlesAndRetriesLoseNothing(t *testing.T) {
-	srv := servertest.Start(t, server.Options{})
+	clk := &clock{}
+	srv := servertest.Start(t, server.Options{Now: clk.now})
 	c := servertest.Client(t, srv, servertest.NoRetries)
 	servertest.CreateStream(t, c, "limited", 1)
 
@@ -86,7 +87,7 @@ func TestWriteLimitThrottlesAndRetriesLoseNothing(t *testing.T) {
 	t.Logf("%d entries throttled and retried", throttled)
 
 	// Bytes: 1 MiB/s per shard. Three 400 KB records in one call: the third is throttled.
-	time.Sleep(1100 * time.Millisecond) // refill
+	clk.advance(2 * time.Second) // refill both buckets, debt from the reads included
 	big := make([]types.PutRecordsRequestEntry, 3)
 	for i := range big {
 		big[i] = types.PutRecordsRequestEntry{PartitionKey: aws.String("b"), Data: make([]byte, 400_000)}

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf16"
+	"unicode/utf8"
 
 	"github.com/fxamacker/cbor/v2"
 	"github.com/ksp-project/ksp/kds"
@@ -45,11 +47,14 @@ func (c *call) decode(v any) error {
 		}
 		return nil
 	}
+	if err := checkJSONText(c.body); err != nil {
+		return err
+	}
 	dec := json.NewDecoder(bytes.NewReader(c.body))
 	if err := dec.Decode(v); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
-			return kds.Errorf(kds.ErrCodeSerialization, "Value of JSON type %s at '%s' can not be converted to %s", te.Value, te.Field, awsTypeName(te.Type.String()))
+			return kds.Errorf(kds.ErrCodeSerialization, "Value of JSON type %s at '%s' can not be converted to %s", te.Value, memberPath(te.Field), awsTypeName(te.Type.String()))
 		}
 		var ce interface{ Error() string }
 		if errors.As(err, &ce) && strings.Contains(err.Error(), "can not be converted") {
@@ -63,6 +68,69 @@ func (c *call) decode(v any) error {
 	return nil
 }
 
+// memberPath is a JSON error's field path without the Go names of embedded
+// request parts ("putRecordsEntry.Data" is the member "Data").
+func memberPath(field string) string {
+	parts := strings.Split(field, ".")
+	kept := parts[:0]
+	for _, p := range parts {
+		if p != "" && !(p[0] >= 'a' && p[0] <= 'z') {
+			kept = append(kept, p)
+		}
+	}
+	return strings.Join(kept, ".")
+}
+
+// checkJSONText refuses what encoding/json would silently replace with
+// U+FFFD: bytes that are not UTF-8 (JSON text must be UTF-8, and AWS's
+// parser refuses them) and \u escapes of lone UTF-16 surrogates (no Unicode
+// string holds one; a partition key made of them would hash as something
+// else than was sent).
+func checkJSONText(body []byte) error {
+	if !utf8.Valid(body) {
+		return kds.Errorf(kds.ErrCodeSerialization, "Malformed JSON request body: invalid UTF-8 byte sequence")
+	}
+	for rest := body; ; {
+		i := bytes.Index(rest, []byte(`\u`))
+		if i < 0 {
+			return nil
+		}
+		// An escaped backslash followed by "u" is not an escape: count the
+		// backslashes before this one.
+		j := i
+		for j > 0 && rest[j-1] == '\\' {
+			j--
+		}
+		if (i-j)%2 == 1 {
+			rest = rest[i+2:]
+			continue
+		}
+		r, ok := hex4(rest[i+2:])
+		rest = rest[i+2:]
+		switch {
+		case !ok || !utf16.IsSurrogate(r):
+			continue
+		case r < 0xDC00: // a high surrogate must be followed by an escaped low one
+			if len(rest) >= 10 && rest[4] == '\\' && rest[5] == 'u' {
+				if lo, ok := hex4(rest[6:]); ok && lo >= 0xDC00 && lo <= 0xDFFF {
+					rest = rest[10:]
+					continue
+				}
+			}
+		}
+		return kds.Errorf(kds.ErrCodeSerialization, "Malformed JSON request body: lone UTF-16 surrogate \\u%04x in a string", r)
+	}
+}
+
+// hex4 reads the four hex digits of a \u escape.
+func hex4(b []byte) (rune, bool) {
+	if len(b) < 4 {
+		return 0, false
+	}
+	v, err := strconv.ParseUint(string(b[:4]), 16, 16)
+	return rune(v), err == nil
+}
+
 func awsTypeName(goType string) string {
 	switch strings.TrimPrefix(goType, "*") {
 	case "string":
@@ -71,7 +139,7 @@ func awsTypeName(goType string) string {
 		return "Integer"
 	case "bool":
 		return "Boolean"
-	case "[]uint8":
+	case "[]uint8", "server.blob":
 		return "Blob"
 	case "server.epochMillis":
 		return "Timestamp"
