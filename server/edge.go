@@ -34,8 +34,9 @@ const (
 	// MaxBodyBytesInFlight kept for small calls.
 	smallBody = 1 << 20
 	// bodyChunk is the first allocation for a body whose length is unknown
-	// or large: memory then grows with what actually arrives.
-	bodyChunk = 64 << 10
+	// or larger: memory then doubles as bytes actually arrive, so a
+	// connection that sends headers and stalls holds only this much.
+	bodyChunk = 4 << 10
 )
 
 // edgeDefaults fills the edge options' defaults and checks them.

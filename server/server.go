@@ -8,8 +8,12 @@
 // and validation failures carry AWS's messages.
 //
 // Options add TLS (HTTP/2 over ALPN and HTTP/1.1), SigV4 signature
-// verification and a cap on concurrent requests. Records older than a
-// stream's retention are trimmed in the background (EnforceRetention).
+// verification and a cap on concurrent requests. Slow and hostile clients
+// cannot deny the server to others: bodies are read under deadlines and a
+// budget of in-flight bytes, a request takes a concurrency slot only once its
+// body has arrived, signatures are checked from the headers first, and idle
+// connections are closed (see edge.go and docs/server.md). Records older than
+// a stream's retention are trimmed in the background (EnforceRetention).
 //
 // Guarantees: within a shard, sequence numbers strictly increase in the order
 // records were accepted, and GetRecords returns records in that order, each
