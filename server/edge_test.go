@@ -259,23 +259,32 @@ func TestBodyTooSlowIsCut(t *testing.T) {
 	}
 }
 
-// TestIdleConnectionsAreClosed checks that keep-alive connections, HTTP/1.1
-// and h2c, are closed by the server once idle for IdleTimeout.
+// TestIdleConnectionsAreClosed opens many keep-alive connections that make
+// one call and then idle: well-behaved clients are served meanwhile, and
+// every idle connection, HTTP/1.1 and h2c, is closed by the server once idle
+// for IdleTimeout.
 func TestIdleConnectionsAreClosed(t *testing.T) {
-	srv := servertest.Start(t, server.Options{IdleTimeout: 200 * time.Millisecond})
+	srv := servertest.Start(t, server.Options{IdleTimeout: 500 * time.Millisecond})
+	servertest.CreateStream(t, servertest.Client(t, srv), "s", 1)
 	t.Run("HTTP/1.1", func(t *testing.T) {
-		conn := dialH1(t, srv, 2, "{}")
-		br := bufio.NewReader(conn)
-		resp, err := http.ReadResponse(br, nil)
-		if err != nil {
-			t.Fatal(err)
+		var idle []*bufio.Reader
+		for range 100 {
+			br := bufio.NewReader(dialH1(t, srv, 2, "{}"))
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			if resp.StatusCode != http.StatusOK || resp.Close {
+				t.Fatalf("keep-alive request: %d close=%v", resp.StatusCode, resp.Close)
+			}
+			idle = append(idle, br)
 		}
-		io.Copy(io.Discard, resp.Body)
-		if resp.StatusCode != http.StatusOK || resp.Close {
-			t.Fatalf("keep-alive request: %d close=%v", resp.StatusCode, resp.Close)
-		}
-		if _, err := br.ReadByte(); err != io.EOF {
-			t.Fatalf("an idle keep-alive connection was not closed: %v", err)
+		wellBehaved(t, srv, "s")
+		for _, br := range idle {
+			if _, err := br.ReadByte(); err != io.EOF {
+				t.Fatalf("an idle keep-alive connection was not closed: %v", err)
+			}
 		}
 	})
 	t.Run("h2c", func(t *testing.T) {
