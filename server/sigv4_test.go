@@ -270,15 +270,17 @@ func TestSigV4CheckedBeforeBody(t *testing.T) {
 		{"unknown key", headers(stranger.request(body, api, true)), kds.ErrCodeUnrecognizedClient},
 		{"wrong signature over the declared hash", headers(wrong.request(body, api, true)), kds.ErrCodeInvalidSignature},
 	} {
-		a := startStalled(http.DefaultClient, srv.URL(), "ListStreams", int64(len(body)), nil, tc.header)
-		select {
-		case status := <-a.status:
-			if status != http.StatusBadRequest {
-				t.Errorf("%s: %d before the body was sent, want 400 %s", tc.name, status, tc.want)
+		for proto, client := range map[string]*http.Client{"HTTP/1.1": h1Client(), "h2c": h2cClient()} {
+			a := startStalled(client, srv.URL(), "ListStreams", int64(len(body)), nil, tc.header)
+			select {
+			case status := <-a.status:
+				if status != http.StatusBadRequest {
+					t.Errorf("%s over %s: %d before the body was sent, want 400 %s", tc.name, proto, status, tc.want)
+				}
+			case <-time.After(safety):
+				t.Errorf("%s over %s: no answer without the body", tc.name, proto)
 			}
-		case <-time.After(safety):
-			t.Errorf("%s: no answer without the body", tc.name)
+			a.stop()
 		}
-		a.stop()
 	}
 }
