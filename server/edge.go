@@ -89,15 +89,17 @@ func (b *bodyBudget) init(limit int64) {
 	b.limit, b.bigLimit = limit, limit-limit/4
 }
 
-// take adds n bytes to a body already holding held; false (and nothing
-// taken) when that would pass the cap.
-func (b *bodyBudget) take(n, held int64) bool {
+// take adds n bytes to a body already holding held, of declared length
+// (-1: unknown); false (and nothing taken) when that would pass the cap. A
+// body is large, and kept out of the reserved quarter, once it declares or
+// holds more than smallBody.
+func (b *bodyBudget) take(n, held, length int64) bool {
 	if b.limit <= 0 {
 		b.used.Add(n)
 		return true
 	}
 	limit := b.limit
-	if held+n > smallBody {
+	if held+n > smallBody || length > smallBody {
 		limit = b.bigLimit
 	}
 	for {
@@ -188,7 +190,7 @@ func (s *Server) readEdgeBody(r *http.Request, rc *http.ResponseController, star
 	}
 	length := r.ContentLength
 	grow := func(n int64) error {
-		if !s.bodies.take(n, held) {
+		if !s.bodies.take(n, held, length) {
 			return kds.Errorf(kds.ErrCodeServiceUnavailable,
 				"The server is receiving its maximum of %d bytes of request bodies; retry later.", s.opts.MaxBodyBytesInFlight)
 		}
