@@ -170,50 +170,57 @@ func waitGauge(t *testing.T, srv *server.Server, want int64) {
 }
 
 // TestLargeBodiesStayWithinBudget sends many large bodies that stop short of
-// their declared 15 MiB: memory stays within MaxBodyBytesInFlight (the old
-// server allocated every declared length up front), the bodies past the
-// budget are refused with 503, and small calls are still served from the
-// quarter kept for them.
+// their declared 15 MiB, over HTTP/1.1 (a connection each) and over h2c (one
+// connection): memory stays within MaxBodyBytesInFlight (the old server
+// allocated every declared length up front), the bodies past the budget are
+// refused with 503, and small calls are still served from the quarter kept
+// for them.
 func TestLargeBodiesStayWithinBudget(t *testing.T) {
 	const budget = 32 << 20
-	srv := servertest.Start(t, server.Options{MaxBodyBytesInFlight: budget})
-	servertest.CreateStream(t, servertest.Client(t, srv), "s", 1)
-	runtime.GC()
-	var before runtime.MemStats
-	runtime.ReadMemStats(&before)
+	for _, tc := range []struct {
+		name   string
+		client *http.Client
+	}{{"HTTP/1.1", h1Client()}, {"h2c", h2cClient()}} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := servertest.Start(t, server.Options{MaxBodyBytesInFlight: budget})
+			servertest.CreateStream(t, servertest.Client(t, srv), "s", 1)
+			runtime.GC()
+			var before runtime.MemStats
+			runtime.ReadMemStats(&before)
 
-	chunk := make([]byte, 3<<20)
-	client := h1Client()
-	var attackers []*stalled
-	for range 24 { // 24 × 3 MiB sent, 24 × 15 MiB declared
-		attackers = append(attackers, startStalled(client, srv.URL(), "PutRecords", 15<<20, chunk, nil))
-	}
-	waitSent(t, attackers)
-	if got := srv.BodyBytesInFlight(); got > budget-budget/4 {
-		t.Fatalf("large bodies hold %d bytes, over their three quarters of the %d budget", got, budget)
-	}
-	wellBehaved(t, srv, "s")
-	var during runtime.MemStats
-	runtime.ReadMemStats(&during)
-	if grown := int64(during.HeapAlloc) - int64(before.HeapAlloc); grown > 3*budget {
-		t.Fatalf("the heap grew by %d MiB during the attack, want it near the %d MiB budget", grown>>20, budget>>20)
-	}
-	refused := 0
-	for _, a := range attackers {
-		a.stop()
-		select {
-		case status := <-a.status:
-			if status == http.StatusServiceUnavailable {
-				refused++
+			chunk := make([]byte, 3<<20)
+			var attackers []*stalled
+			for range 16 { // 16 × 3 MiB sent, 16 × 15 MiB declared
+				attackers = append(attackers, startStalled(tc.client, srv.URL(), "PutRecords", 15<<20, chunk, nil))
 			}
-		case <-time.After(safety):
-			t.Fatal("an attacker never got an answer")
-		}
+			waitSent(t, attackers)
+			if got := srv.BodyBytesInFlight(); got > budget-budget/4 {
+				t.Fatalf("large bodies hold %d bytes, over their three quarters of the %d budget", got, budget)
+			}
+			wellBehaved(t, srv, "s")
+			var during runtime.MemStats
+			runtime.ReadMemStats(&during)
+			if grown := int64(during.HeapAlloc) - int64(before.HeapAlloc); grown > 3*budget {
+				t.Fatalf("the heap grew by %d MiB during the attack, want it near the %d MiB budget", grown>>20, budget>>20)
+			}
+			refused := 0
+			for _, a := range attackers {
+				a.stop()
+				select {
+				case status := <-a.status:
+					if status == http.StatusServiceUnavailable {
+						refused++
+					}
+				case <-time.After(safety):
+					t.Fatal("an attacker never got an answer")
+				}
+			}
+			if refused == 0 {
+				t.Fatal("48 MiB of large bodies against a 24 MiB allowance: none was refused with 503")
+			}
+			waitGauge(t, srv, 0)
+		})
 	}
-	if refused == 0 {
-		t.Fatal("72 MiB of large bodies against a 24 MiB allowance: none was refused with 503")
-	}
-	waitGauge(t, srv, 0)
 }
 
 // TestBodyTooSlowIsCut checks both body rules: a body that stalls longer
