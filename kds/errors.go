@@ -31,6 +31,7 @@ const (
 	ErrCodeRequestEntityTooLarge      = "RequestEntityTooLargeException"
 	ErrCodeInvalidAction              = "InvalidAction"
 	ErrCodeThrottling                 = "ThrottlingException"
+	ErrCodeRequestTimeout             = "RequestTimeoutException"
 )
 
 // codeInfo is one row of the error table.
@@ -62,6 +63,14 @@ var codes = map[string]codeInfo{
 	ErrCodeKMSThrottling:              {http.StatusBadRequest, true},
 	ErrCodeRequestEntityTooLarge:      {http.StatusRequestEntityTooLarge, false},
 	ErrCodeThrottling:                 {http.StatusBadRequest, true},
+	ErrCodeInvalidAction:              {http.StatusBadRequest, false},
+	ErrCodeRequestTimeout:             {http.StatusRequestTimeout, true},
+}
+
+// KnownCode reports whether code is one of the AWS error codes above.
+func KnownCode(code string) bool {
+	_, ok := codes[code]
+	return ok
 }
 
 // Error is a Kinesis service error: an AWS error code and a message. It

@@ -48,6 +48,9 @@ func createStream(s *Server, c *call) (any, error) {
 	default:
 		return nil, kds.Errorf(kds.ErrCodeInvalidArgument, "ShardCount is required for a stream in PROVISIONED mode")
 	}
+	if err := checkTagChars(*req.StreamName, s.opts.Account, req.Tags); err != nil {
+		return nil, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, exists := s.streams[*req.StreamName]; exists {

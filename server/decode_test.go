@@ -18,7 +18,7 @@ func TestMemberConversionErrors(t *testing.T) {
 	t.Cleanup(func() { srv.Close() })
 	for _, tc := range []struct{ op, body, msg string }{
 		{"ListStreams", `{"Limit":"ten"}`, `"ten" can not be converted to an Integer`},
-		{"ListStreams", `{"Limit":1e300}`, `1e300 can not be converted to an Integer: out of range`},
+		{"ListStreams", `{"Limit":true}`, `true can not be converted to an Integer`},
 		{"ListShards", `{"StreamName":"s","StreamCreationTimestamp":"today"}`, `"today" can not be converted to milliseconds since epoch`},
 	} {
 		rec := do(srv, "application/x-amz-json-1.1", tc.op, []byte(tc.body))

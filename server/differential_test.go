@@ -189,10 +189,11 @@ var differentialOutcomes = []outcomeDiff{
 		"AWS's ListTagsForStream Limit is 1..50; kinesalite has the old 1..10"},
 	{"RemoveTagsFromStream 11 keys", "200", "400 ValidationException",
 		"AWS's RemoveTagsFromStream takes 1..50 TagKeys; kinesalite has the old 1..10"},
-	{"PutRecord Data over 1 MiB", "400 InvalidArgumentException", "400 ValidationException",
-		"since UpdateMaxRecordSize (records up to 10 MiB) the Data member allows 10 MiB; a record over the stream's MaxRecordSize (1 MiB by default) is InvalidArgumentException. kinesalite has the old 1 MiB member limit"},
 	{"PutRecord Data plus key over 1 MiB", "400 InvalidArgumentException", "200",
 		"AWS counts data + partition key against the 1 MiB record limit; kinesalite only checks the data"},
+
+	{"CreateStream tags with invalid characters", "400 InvalidArgumentException", "200",
+		"CreateStream takes Tags since 2022 (kinesalite ignores the member); ksp applies AddTagsToStream's character rules to them"},
 
 	// kinesalite shortcuts.
 	{"GetShardIterator AT_TIMESTAMP with sequence number", "400 InvalidArgumentException", "200",
@@ -337,6 +338,7 @@ func differentialSteps() []diffStep {
 		s("CreateStream ShardCount negative", "CreateStream", `{"StreamName":"ksp-diff-x","ShardCount":-1}`),
 		s("CreateStream ShardCount 100001", "CreateStream", `{"StreamName":"ksp-diff-x","ShardCount":100001}`),
 		s("CreateStream two invalid members", "CreateStream", `{"StreamName":"bad name!","ShardCount":0}`),
+		{name: "CreateStream tags with invalid characters", op: "CreateStream", body: `{"StreamName":"ksp-diff-tags","ShardCount":1,"Tags":{"a!b":"v"}}`, waitActive: "ksp-diff-tags"},
 		{name: "CreateStream ShardCount fractional", op: "CreateStream", body: `{"StreamName":"ksp-diff-frac","ShardCount":1.5}`, waitActive: "ksp-diff-frac"},
 
 		// CreateStream and the stream-level reads.
@@ -368,6 +370,8 @@ func differentialSteps() []diffStep {
 		s("ListStreams Limit 0", "ListStreams", `{"Limit":0}`),
 		s("ListStreams Limit 10001", "ListStreams", `{"Limit":10001}`),
 		s("ListStreams Limit string", "ListStreams", `{"Limit":"5"}`),
+		s("ListStreams Limit 2^63", "ListStreams", `{"Limit":9223372036854775808}`),
+		s("ListStreams Limit 2^62", "ListStreams", `{"Limit":4611686018427387904}`),
 		s("ListStreams ExclusiveStartStreamName bad", "ListStreams", `{"ExclusiveStartStreamName":"a b"}`),
 
 		s("ListShards", "ListShards", withMain("")),
@@ -403,6 +407,14 @@ func differentialSteps() []diffStep {
 		s("PutRecord unknown stream", "PutRecord", `{"StreamName":"ksp-diff-missing","Data":"eA==","PartitionKey":"p"}`),
 		s("PutRecord Data over 1 MiB", "PutRecord", bigData(1<<20+1)),
 		s("PutRecord Data plus key over 1 MiB", "PutRecord", bigData(1<<20)),
+		s("PutRecords entry Data over 1 MiB", "PutRecords", jsonText(map[string]any{"StreamName": goneStream, "Records": []any{
+			map[string]any{"PartitionKey": "k", "Data": []byte("x")}, map[string]any{"PartitionKey": "k", "Data": bytes.Repeat([]byte{'d'}, 1<<20+1)}}})),
+		s("PutRecord PartitionKey 128 emoji", "PutRecord", withMain(`"Data":"eA==","PartitionKey":"`+strings.Repeat("\U0001F600", 128)+`"`)),
+		s("PutRecord PartitionKey 129 emoji", "PutRecord", withMain(`"Data":"eA==","PartitionKey":"`+strings.Repeat("\U0001F600", 129)+`"`)),
+		s("PutRecord PartitionKey invalid UTF-8", "PutRecord", withMain(`"Data":"eA==","PartitionKey":"a\xffb"`)),
+		s("PutRecord PartitionKey lone surrogate", "PutRecord", withMain(`"Data":"eA==","PartitionKey":"a\\ud800b"`)),
+		s("PutRecord PartitionKey surrogate pair", "PutRecord", withMain(`"Data":"eA==","PartitionKey":"a\\ud83d\\ude00b"`)),
+		s("PutRecord Data with an escaped line break", "PutRecord", withMain(`"Data":"aGVs\\nbG8=","PartitionKey":"p"`)),
 
 		// PutRecords.
 		{name: "PutRecords", op: "PutRecords", body: withMain(`"Records":[{"Data":"b25l","PartitionKey":"a","ExplicitHashKey":"1"},{"Data":"dHdv","PartitionKey":"b"},{"Data":"dGhyZWU=","PartitionKey":"c","ExplicitHashKey":"2"}]`), capture: map[string]string{"seqLast": "Records.2.SequenceNumber"}},
@@ -432,6 +444,7 @@ func differentialSteps() []diffStep {
 		s("GetShardIterator AT_TIMESTAMP in the future", "GetShardIterator", withMain(`"ShardId":"shardId-000000000000","ShardIteratorType":"AT_TIMESTAMP","Timestamp":99999999999`)),
 		s("GetShardIterator AT_TIMESTAMP without Timestamp", "GetShardIterator", withMain(`"ShardId":"shardId-000000000000","ShardIteratorType":"AT_TIMESTAMP"`)),
 		s("GetShardIterator AT_TIMESTAMP with sequence number", "GetShardIterator", withMain(`"ShardId":"shardId-000000000000","ShardIteratorType":"AT_TIMESTAMP","Timestamp":1,"StartingSequenceNumber":"{{seq0}}"`)),
+		s("GetShardIterator Timestamp 1e300", "GetShardIterator", withMain(`"ShardId":"shardId-000000000000","ShardIteratorType":"AT_TIMESTAMP","Timestamp":1e300`)),
 		s("GetShardIterator Timestamp string", "GetShardIterator", withMain(`"ShardId":"shardId-000000000000","ShardIteratorType":"AT_TIMESTAMP","Timestamp":"now"`)),
 		s("GetShardIterator bad type", "GetShardIterator", withMain(`"ShardId":"shardId-000000000000","ShardIteratorType":"BOGUS"`)),
 		s("GetShardIterator lowercase type", "GetShardIterator", withMain(`"ShardId":"shardId-000000000000","ShardIteratorType":"latest"`)),

@@ -25,11 +25,20 @@ type Faults struct {
 	Throttle []string
 }
 
-func (f *Faults) validate() error {
+// Validate refuses what would silently never fire: an operation name ksp
+// does not serve (a typo such as "PutRecrd") or an error code that is not an
+// AWS Kinesis error code.
+func (f *Faults) Validate() error {
 	for op, p := range f.ErrorRate {
+		if fn, known := operations[op]; op != "*" && (!known || fn == nil) {
+			return fmt.Errorf("server: fault error rate for unknown operation %q: want an operation ksp serves (such as PutRecords) or *", op)
+		}
 		if p < 0 || p > 1 {
 			return fmt.Errorf("server: fault error rate for %s is %v, want 0..1", op, p)
 		}
+	}
+	if f.ErrorCode != "" && !kds.KnownCode(f.ErrorCode) {
+		return fmt.Errorf("server: fault error code %q is not an AWS Kinesis error code (such as InternalFailure, ServiceUnavailable, ProvisionedThroughputExceededException)", f.ErrorCode)
 	}
 	for _, t := range f.Throttle {
 		if name, shard, ok := strings.Cut(t, "/"); !ok || name == "" || shard == "" {

@@ -45,17 +45,31 @@ func newShardLimiter(now time.Time) *shardLimiter {
 }
 
 // takeWrite reserves one record of size bytes; false means throttled.
+//
+// A record larger than the bucket (up to 10 MiB after UpdateMaxRecordSize)
+// is admitted when the bucket is full, and leaves it in debt: as AWS puts
+// it, the shard bursts up to 10 MiB while averaging 1 MiB/s, so further
+// writes wait until the debt is repaid at the shard's rate.
 func (l *shardLimiter) takeWrite(size int, now time.Time) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.writeRecs.refill(now)
 	l.writeBytes.refill(now)
-	if l.writeRecs.tokens < 1 || l.writeBytes.tokens < float64(size) {
+	if l.writeRecs.tokens < 1 || l.writeBytes.tokens < min(float64(size), l.writeBytes.burst) {
 		return false
 	}
 	l.writeRecs.tokens--
 	l.writeBytes.tokens -= float64(size)
 	return true
+}
+
+// giveWrite returns what takeWrite took for a record that was not written
+// after all (its request failed as a whole).
+func (l *shardLimiter) giveWrite(size int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.writeRecs.tokens = min(l.writeRecs.burst, l.writeRecs.tokens+1)
+	l.writeBytes.tokens = min(l.writeBytes.burst, l.writeBytes.tokens+float64(size))
 }
 
 // takeReadCall admits one GetRecords call; false means throttled (too many

@@ -51,7 +51,8 @@ func putAll(t *testing.T, c *kinesis.Client, stream string, entries []types.PutR
 }
 
 func TestWriteLimitThrottlesAndRetriesLoseNothing(t *testing.T) {
-	srv := servertest.Start(t, server.Options{})
+	clk := &clock{}
+	srv := servertest.Start(t, server.Options{Now: clk.now})
 	c := servertest.Client(t, srv, servertest.NoRetries)
 	servertest.CreateStream(t, c, "limited", 1)
 
@@ -86,7 +87,7 @@ func TestWriteLimitThrottlesAndRetriesLoseNothing(t *testing.T) {
 	t.Logf("%d entries throttled and retried", throttled)
 
 	// Bytes: 1 MiB/s per shard. Three 400 KB records in one call: the third is throttled.
-	time.Sleep(1100 * time.Millisecond) // refill
+	clk.advance(2 * time.Second) // refill both buckets, debt from the reads included
 	big := make([]types.PutRecordsRequestEntry, 3)
 	for i := range big {
 		big[i] = types.PutRecordsRequestEntry{PartitionKey: aws.String("b"), Data: make([]byte, 400_000)}
@@ -168,8 +169,21 @@ func TestFaultInjection(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("with 1 s injected latency and a 50 ms deadline: %v", err)
 	}
-	if err := srv.SetFaults(server.Faults{ErrorRate: map[string]float64{"PutRecords": 2}}); err == nil {
-		t.Fatal("an error rate of 2 was accepted")
+	for _, bad := range []server.Faults{
+		{ErrorRate: map[string]float64{"PutRecords": 2}},
+		{ErrorRate: map[string]float64{"PutRecrd": 1}},         // a typo would never fire
+		{ErrorRate: map[string]float64{"SubscribeToShard": 1}}, // not served by ksp
+		{ErrorCode: "NotARealCode"},
+	} {
+		if err := srv.SetFaults(bad); err == nil {
+			t.Errorf("faults %+v were accepted", bad)
+		}
+		if _, err := server.New(server.Options{Faults: bad}); err == nil {
+			t.Errorf("server.New accepted faults %+v", bad)
+		}
+	}
+	if err := srv.SetFaults(server.Faults{ErrorRate: map[string]float64{"*": 0.5, "GetRecords": 0}, ErrorCode: kds.ErrCodeProvisionedThroughput}); err != nil {
+		t.Fatalf("valid faults refused: %v", err)
 	}
 	if err := srv.SetFaults(server.Faults{}); err != nil {
 		t.Fatal(err)

@@ -5,14 +5,14 @@ import (
 )
 
 type updateMaxRecordSizeInput struct {
-	StreamARN          *string `json:"StreamARN,omitempty"`
-	MaxRecordSizeInKiB *int64  `json:"MaxRecordSizeInKiB"`
+	StreamARN          *string  `json:"StreamARN,omitempty"`
+	MaxRecordSizeInKiB *integer `json:"MaxRecordSizeInKiB"`
 }
 
 func (r *updateMaxRecordSizeInput) validate(v *validator) {
 	v.streamARN("streamARN", r.StreamARN)
 	if v.notNull("maxRecordSizeInKiB", r.MaxRecordSizeInKiB != nil) {
-		v.intRange("maxRecordSizeInKiB", *r.MaxRecordSizeInKiB, kds.MinMaxRecordSizeKiB, kds.MaxMaxRecordSizeKiB)
+		v.intRange("maxRecordSizeInKiB", int64(*r.MaxRecordSizeInKiB), kds.MinMaxRecordSizeKiB, kds.MaxMaxRecordSizeKiB)
 	}
 }
 

@@ -6,11 +6,14 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf16"
+	"unicode/utf8"
 
 	"github.com/fxamacker/cbor/v2"
 	"github.com/ksp-project/ksp/kds"
@@ -44,11 +47,14 @@ func (c *call) decode(v any) error {
 		}
 		return nil
 	}
+	if err := checkJSONText(c.body); err != nil {
+		return err
+	}
 	dec := json.NewDecoder(bytes.NewReader(c.body))
 	if err := dec.Decode(v); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
-			return kds.Errorf(kds.ErrCodeSerialization, "Value of JSON type %s at '%s' can not be converted to %s", te.Value, te.Field, awsTypeName(te.Type.String()))
+			return kds.Errorf(kds.ErrCodeSerialization, "Value of JSON type %s at '%s' can not be converted to %s", te.Value, memberPath(te.Field), awsTypeName(te.Type.String()))
 		}
 		var ce *conversionError
 		if errors.As(err, &ce) {
@@ -62,6 +68,69 @@ func (c *call) decode(v any) error {
 	return nil
 }
 
+// memberPath is a JSON error's field path without the Go names of embedded
+// request parts ("putRecordsEntry.Data" is the member "Data").
+func memberPath(field string) string {
+	parts := strings.Split(field, ".")
+	kept := parts[:0]
+	for _, p := range parts {
+		if p != "" && !(p[0] >= 'a' && p[0] <= 'z') {
+			kept = append(kept, p)
+		}
+	}
+	return strings.Join(kept, ".")
+}
+
+// checkJSONText refuses what encoding/json would silently replace with
+// U+FFFD: bytes that are not UTF-8 (JSON text must be UTF-8, and AWS's
+// parser refuses them) and \u escapes of lone UTF-16 surrogates (no Unicode
+// string holds one; a partition key made of them would hash as something
+// else than was sent).
+func checkJSONText(body []byte) error {
+	if !utf8.Valid(body) {
+		return kds.Errorf(kds.ErrCodeSerialization, "Malformed JSON request body: invalid UTF-8 byte sequence")
+	}
+	for rest := body; ; {
+		i := bytes.Index(rest, []byte(`\u`))
+		if i < 0 {
+			return nil
+		}
+		// An escaped backslash followed by "u" is not an escape: count the
+		// backslashes before this one.
+		j := i
+		for j > 0 && rest[j-1] == '\\' {
+			j--
+		}
+		if (i-j)%2 == 1 {
+			rest = rest[i+2:]
+			continue
+		}
+		r, ok := hex4(rest[i+2:])
+		rest = rest[i+2:]
+		switch {
+		case !ok || !utf16.IsSurrogate(r):
+			continue
+		case r < 0xDC00: // a high surrogate must be followed by an escaped low one
+			if len(rest) >= 10 && rest[4] == '\\' && rest[5] == 'u' {
+				if lo, ok := hex4(rest[6:]); ok && lo >= 0xDC00 && lo <= 0xDFFF {
+					rest = rest[10:]
+					continue
+				}
+			}
+		}
+		return kds.Errorf(kds.ErrCodeSerialization, "Malformed JSON request body: lone UTF-16 surrogate \\u%04x in a string", r)
+	}
+}
+
+// hex4 reads the four hex digits of a \u escape.
+func hex4(b []byte) (rune, bool) {
+	if len(b) < 4 {
+		return 0, false
+	}
+	v, err := strconv.ParseUint(string(b[:4]), 16, 16)
+	return rune(v), err == nil
+}
+
 func awsTypeName(goType string) string {
 	switch strings.TrimPrefix(goType, "*") {
 	case "string":
@@ -70,7 +139,7 @@ func awsTypeName(goType string) string {
 		return "Integer"
 	case "bool":
 		return "Boolean"
-	case "[]uint8":
+	case "[]uint8", "server.blob":
 		return "Blob"
 	case "server.epochMillis":
 		return "Timestamp"
@@ -100,21 +169,51 @@ const streamThreshold = 4 << 20
 
 type handler func(s *Server, c *call) (any, error)
 
-// ServeHTTP decodes one API call, runs it and writes the answer.
+// ServeHTTP decodes one API call, runs it and writes the answer. It reads
+// the body as it comes, without the edge protections (body deadlines and
+// budget, concurrency cap, signatures) that HTTPHandler adds around the same
+// steps; Serve uses HTTPHandler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	h := w.Header()
-	h.Set("x-amzn-RequestId", s.requestID())
-	if r.Method == http.MethodGet && (r.URL.Path == "/healthcheck" || r.URL.Path == "/health") {
+	w.Header().Set("x-amzn-RequestId", s.requestID())
+	c, fn, ok := s.route(w, r)
+	if !ok {
+		return
+	}
+	body, err := readBody(http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes), r.ContentLength)
+	if err != nil {
+		var mb *http.MaxBytesError
+		if errors.As(err, &mb) {
+			err = s.tooLarge(-1)
+		} else {
+			err = kds.Errorf(kds.ErrCodeSerialization, "Reading request body: %v", err)
+		}
+		s.writeError(w, c, err)
+		return
+	}
+	s.serveCall(w, r, c, fn, body)
+}
+
+// isHealthCheck reports whether r asks for the health endpoint, which needs
+// neither a body nor a signature.
+func isHealthCheck(r *http.Request) bool {
+	return r.Method == http.MethodGet && (r.URL.Path == "/healthcheck" || r.URL.Path == "/health")
+}
+
+// route checks what the headers say (method, content type, operation,
+// declared length) and answers the request itself when they are wrong or it
+// is a health check (ok false). Nothing of the body has been read yet.
+func (s *Server) route(w http.ResponseWriter, r *http.Request) (c *call, fn handler, ok bool) {
+	if isHealthCheck(r) {
 		w.WriteHeader(http.StatusOK)
 		io.WriteString(w, "ok\n")
-		return
+		return nil, nil, false
 	}
 	ctype, _, _ := strings.Cut(r.Header.Get("Content-Type"), ";")
 	ctype = strings.TrimSpace(ctype)
-	c := &call{ctx: r.Context(), cbor: ctype == contentCBOR}
+	c = &call{ctx: r.Context(), cbor: ctype == contentCBOR}
 	if r.Method != http.MethodPost {
 		s.writeError(w, c, kds.Errorf(kds.ErrCodeUnknownOperation, "Unsupported HTTP method %s; the Kinesis API is POST /", r.Method))
-		return
+		return nil, nil, false
 	}
 	if ctype != contentJSON && ctype != contentCBOR {
 		// AWS answers an unknown content type 404 with a bare XML error body.
@@ -122,35 +221,40 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/xml")
 		w.WriteHeader(http.StatusNotFound)
 		io.WriteString(w, "<UnknownOperationException/>\n")
-		return
+		return nil, nil, false
 	}
 	api, op, _ := strings.Cut(r.Header.Get("X-Amz-Target"), ".")
 	fn, known := operations[op]
 	if api != targetAPI || !known {
 		s.writeError(w, c, kds.Errorf(kds.ErrCodeUnknownOperation, "Unknown operation %q (X-Amz-Target %q)", op, r.Header.Get("X-Amz-Target")))
-		return
+		return nil, nil, false
 	}
 	c.op = op
 	if fn == nil {
 		s.writeError(w, c, kds.Errorf(kds.ErrCodeUnknownOperation, "Operation %s is not implemented by ksp yet", op))
-		return
+		return nil, nil, false
 	}
 	if r.ContentLength > s.opts.MaxBodyBytes {
-		s.writeError(w, c, kds.Errorf(kds.ErrCodeRequestEntityTooLarge, "Request body of %d bytes exceeds the limit of %d bytes", r.ContentLength, s.opts.MaxBodyBytes))
-		return
+		s.writeError(w, c, s.tooLarge(r.ContentLength))
+		return nil, nil, false
 	}
-	body, err := readBody(http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes), r.ContentLength)
-	if err != nil {
-		var mb *http.MaxBytesError
-		if errors.As(err, &mb) {
-			s.writeError(w, c, kds.Errorf(kds.ErrCodeRequestEntityTooLarge, "Request body exceeds the limit of %d bytes", s.opts.MaxBodyBytes))
-			return
-		}
-		s.writeError(w, c, kds.Errorf(kds.ErrCodeSerialization, "Reading request body: %v", err))
-		return
+	return c, fn, true
+}
+
+// tooLarge is the answer to a body over Options.MaxBodyBytes (n < 0: its
+// length is not known).
+func (s *Server) tooLarge(n int64) error {
+	if n < 0 {
+		return kds.Errorf(kds.ErrCodeRequestEntityTooLarge, "Request body exceeds the limit of %d bytes", s.opts.MaxBodyBytes)
 	}
+	return kds.Errorf(kds.ErrCodeRequestEntityTooLarge, "Request body of %d bytes exceeds the limit of %d bytes", n, s.opts.MaxBodyBytes)
+}
+
+// serveCall runs a routed call on its whole body: injected faults, the
+// operation, the answer.
+func (s *Server) serveCall(w http.ResponseWriter, r *http.Request, c *call, fn handler, body []byte) {
 	if !isObject(body, c.cbor) {
-		s.writeError(w, c, kds.Errorf(kds.ErrCodeSerialization, "The request body of %s must be an object", op))
+		s.writeError(w, c, kds.Errorf(kds.ErrCodeSerialization, "The request body of %s must be an object", c.op))
 		return
 	}
 	c.body = body
@@ -164,7 +268,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if err := f.injectedError(op); err != nil {
+	if err := f.injectedError(c.op); err != nil {
 		s.writeError(w, c, err)
 		return
 	}
@@ -216,7 +320,7 @@ func (s *Server) writeResponse(w http.ResponseWriter, c *call, resp any) {
 		}
 	}
 	if err != nil {
-		s.writeError(w, c, kds.Errorf(kds.ErrCodeInternalFailure, "encoding response: %v", err))
+		s.writeError(w, c, fmt.Errorf("encoding response: %w", err))
 		return
 	}
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
@@ -243,8 +347,12 @@ type errorBody struct {
 func (s *Server) writeError(w http.ResponseWriter, c *call, err error) {
 	var ke *kds.Error
 	if !errors.As(err, &ke) {
-		s.log.Error("internal failure", "op", c.op, "err", err)
-		ke = kds.Errorf(kds.ErrCodeInternalFailure, "%v", err)
+		// Errors without an AWS code come from below the API (the store, the
+		// OS) and may name local files: the client gets a generic message and
+		// the request id to find the detail in the server's log.
+		rid := w.Header().Get("x-amzn-RequestId")
+		s.log.Error("internal failure", "op", c.op, "request_id", rid, "err", err)
+		ke = kds.Errorf(kds.ErrCodeInternalFailure, "Internal service failure (request %s); the server log has the details.", rid)
 	}
 	eb := errorBody{Type: ke.Code, Message: ke.Message}
 	var body []byte

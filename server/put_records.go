@@ -3,14 +3,13 @@ package server
 import (
 	"slices"
 	"strconv"
-	"unicode/utf8"
 
 	"github.com/ksp-project/ksp/kds"
 	"github.com/ksp-project/ksp/server/store"
 )
 
 type putRecordsEntry struct {
-	Data            []byte  `json:"Data"`
+	Data            blob    `json:"Data"`
 	PartitionKey    *string `json:"PartitionKey"`
 	ExplicitHashKey *string `json:"ExplicitHashKey,omitempty"`
 }
@@ -39,7 +38,7 @@ func (e *putRecordsEntry) valid() bool {
 	if e.PartitionKey == nil || e.Data == nil || len(e.Data) > kds.MaxMaxRecordSizeKiB<<10 {
 		return false
 	}
-	if n := len(*e.PartitionKey); n == 0 || (n > kds.MaxPartitionKeyLength && utf8.RuneCountInString(*e.PartitionKey) > kds.MaxPartitionKeyLength) {
+	if n := len(*e.PartitionKey); n == 0 || (n > kds.MaxPartitionKeyLength && utf16Len(*e.PartitionKey) > kds.MaxPartitionKeyLength) {
 		return false
 	}
 	return e.ExplicitHashKey == nil || isDigits(*e.ExplicitHashKey)
@@ -49,12 +48,25 @@ func (e *putRecordsEntry) validate(v *validator, prefix string) {
 	if v.notNull(prefix+"partitionKey", e.PartitionKey != nil) {
 		v.length(prefix+"partitionKey", *e.PartitionKey, 1, kds.MaxPartitionKeyLength)
 	}
-	if v.notNull(prefix+"data", e.Data != nil) && len(e.Data) > kds.MaxMaxRecordSizeKiB<<10 {
-		n := strconv.Itoa(len(e.Data))
-		v.fail("java.nio.HeapByteBuffer[pos=0 lim="+n+" cap="+n+"]", true, prefix+"data", "have length less than or equal to "+strconv.Itoa(kds.MaxMaxRecordSizeKiB<<10))
+	if v.notNull(prefix+"data", e.Data != nil) {
+		e.checkDataLength(v, prefix, kds.MaxMaxRecordSizeKiB<<10)
 	}
 	v.hashKey(prefix+"explicitHashKey", e.ExplicitHashKey)
 }
+
+// checkDataLength reports data longer than limit the way AWS's validation
+// words it (Java's view of the blob included). The member allows 10 MiB;
+// put applies the stream's MaxRecordSize the same way.
+func (e *putRecordsEntry) checkDataLength(v *validator, prefix string, limit int) {
+	if len(e.Data) > limit {
+		n := strconv.Itoa(len(e.Data))
+		v.fail("java.nio.HeapByteBuffer[pos=0 lim="+n+" cap="+n+"]", true, prefix+"data", "have length less than or equal to "+strconv.Itoa(limit))
+	}
+}
+
+// size is what a record counts against the record, request and shard
+// limits: data plus partition key bytes.
+func (e *putRecordsEntry) size() int { return len(e.Data) + len(*e.PartitionKey) }
 
 // putResult is the outcome of one entry.
 type putResult struct {
@@ -196,7 +208,8 @@ func (st *stream) encryptionType() string {
 // put routes entries to shards, applies the write limits, appends each
 // shard's entries in request order and commits before answering. Entries over
 // a shard's limit fail alone with ProvisionedThroughputExceededException; an
-// oversize record fails the whole request before anything is written.
+// oversize record fails the whole request before anything is written or any
+// limit is spent.
 func (s *Server) put(c *call, st *stream, entries []putRecordsEntry) ([]putResult, int, error) {
 	st.mu.RLock()
 	maxRecord := st.maxRecordSizeKiB << 10
@@ -204,9 +217,23 @@ func (s *Server) put(c *call, st *stream, entries []putRecordsEntry) ([]putResul
 	if maxRecord > kds.DefaultMaxRecordSize {
 		maxRequest = kds.MaxMaxRecordSizeKiB << 10
 	}
+	// Data alone over the stream's MaxRecordSize is a validation error, as on
+	// AWS; data and key together over it, an invalid argument.
+	var v validator
+	for i := range entries {
+		prefix := ""
+		if c.op == "PutRecords" {
+			prefix = "records." + strconv.Itoa(i+1) + ".member."
+		}
+		entries[i].checkDataLength(&v, prefix, maxRecord)
+	}
+	if err := v.err(); err != nil {
+		st.mu.RUnlock()
+		return nil, 0, err
+	}
 	total := 0
 	for i := range entries {
-		size := len(entries[i].Data) + len(*entries[i].PartitionKey)
+		size := entries[i].size()
 		if size > maxRecord {
 			st.mu.RUnlock()
 			return nil, 0, kds.Errorf(kds.ErrCodeInvalidArgument,
@@ -220,15 +247,9 @@ func (s *Server) put(c *call, st *stream, entries []putRecordsEntry) ([]putResul
 		return nil, 0, kds.Errorf(kds.ErrCodeInvalidArgument, "Records size of %d bytes exceeds the %d bytes request limit of stream %s under account %s.", total, maxRequest, st.name, s.opts.Account)
 	}
 
+	// Route every entry before any limit is taken, so that a request refused
+	// as a whole spends none of a shard's budget.
 	results := make([]putResult, len(entries))
-	faults := s.faults.Load()
-	limits := !s.opts.DisableLimits
-	// Route every entry; entries of one shard keep request order.
-	type group struct {
-		sh  *shard
-		idx []int
-	}
-	var groups []group
 	for i := range entries {
 		e := &entries[i]
 		var h kds.HashKey
@@ -241,14 +262,23 @@ func (s *Server) put(c *call, st *stream, entries []putRecordsEntry) ([]putResul
 		} else {
 			h = kds.HashPartitionKey(*e.PartitionKey)
 		}
-		sh := st.shardFor(h)
-		if sh == nil {
+		if results[i].shard = st.shardFor(h); results[i].shard == nil {
 			st.mu.RUnlock()
 			return nil, 0, kds.Errorf(kds.ErrCodeInternalFailure, "no open shard of stream %s holds hash key %s", st.name, h)
 		}
-		results[i].shard = sh
+	}
+	faults := s.faults.Load()
+	limits := !s.opts.DisableLimits
+	// Apply the limits; admitted entries of one shard keep request order.
+	type group struct {
+		sh  *shard
+		idx []int
+	}
+	var groups []group
+	for i := range entries {
+		sh := results[i].shard
 		if (len(faults.Throttle) > 0 && faults.throttled(st.name, sh.id)) ||
-			(limits && !sh.limiter.takeWrite(len(e.Data)+len(*e.PartitionKey), c.now)) {
+			(limits && !sh.limiter.takeWrite(entries[i].size(), c.now)) {
 			results[i].err = kds.Errorf(kds.ErrCodeProvisionedThroughput,
 				"Rate exceeded for shard %s in stream %s under account %s.", sh.id, st.name, s.opts.Account)
 			continue
@@ -266,6 +296,18 @@ func (s *Server) put(c *call, st *stream, entries []putRecordsEntry) ([]putResul
 		}
 		groups[g].idx = append(groups[g].idx, i)
 	}
+	// refund gives back the limits of admitted entries when the request
+	// fails as a whole after all.
+	refund := func() {
+		if !limits {
+			return
+		}
+		for _, g := range groups {
+			for _, i := range g.idx {
+				g.sh.limiter.giveWrite(entries[i].size())
+			}
+		}
+	}
 	now := c.now.UnixMilli()
 	var recs []store.Record
 	for _, g := range groups {
@@ -282,6 +324,7 @@ func (s *Server) put(c *call, st *stream, entries []putRecordsEntry) ([]putResul
 		g.sh.appendMu.Unlock()
 		if err != nil {
 			st.mu.RUnlock()
+			refund()
 			return nil, 0, err
 		}
 		for k, i := range g.idx {
@@ -291,6 +334,7 @@ func (s *Server) put(c *call, st *stream, entries []putRecordsEntry) ([]putResul
 	st.mu.RUnlock()
 	if len(groups) > 0 {
 		if err := s.store.Commit(); err != nil {
+			refund()
 			return nil, 0, err
 		}
 	}

@@ -8,8 +8,12 @@
 // and validation failures carry AWS's messages.
 //
 // Options add TLS (HTTP/2 over ALPN and HTTP/1.1), SigV4 signature
-// verification and a cap on concurrent requests. Records older than a
-// stream's retention are trimmed in the background (EnforceRetention).
+// verification and a cap on concurrent requests. Slow and hostile clients
+// cannot deny the server to others: bodies are read under deadlines and a
+// budget of in-flight bytes, a request takes a concurrency slot only once its
+// body has arrived, signatures are checked from the headers first, and idle
+// connections are closed (see edge.go and docs/server.md). Records older than
+// a stream's retention are trimmed in the background (EnforceRetention).
 //
 // Guarantees: within a shard, sequence numbers strictly increase in the order
 // records were accepted, and GetRecords returns records in that order, each
@@ -41,7 +45,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/ksp-project/ksp/kds"
 	"github.com/ksp-project/ksp/server/store"
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/h2c"
@@ -101,8 +104,40 @@ type Options struct {
 	// MaxConcurrentRequests caps the requests being served at once; a request
 	// beyond the cap is answered at once with 503 ServiceUnavailable (as AWS
 	// does under overload; SDKs retry it with backoff) instead of queueing
-	// without bound. Default 256; negative: no cap.
+	// without bound. A request takes its slot only once its whole body has
+	// arrived, so slow senders cannot hold slots. Default 256; negative: no cap.
 	MaxConcurrentRequests int
+
+	// The edge protections below keep slow and hostile clients from denying
+	// the server to others (see edge.go). A zero value takes the default.
+
+	// IdleTimeout closes a keep-alive connection (HTTP/1.1 or HTTP/2) that
+	// carried no request for this long (default 2 minutes, longer than the
+	// AWS SDKs' 90 s pool timeout so that clients close first; negative: never).
+	IdleTimeout time.Duration
+	// BodyTimeout is the longest the server waits for the next bytes of a
+	// request body, and the time a body has before MinBodyRate applies
+	// (default 10 s). A body slower than either rule is cut: the request is
+	// answered 408 RequestTimeoutException and its connection closed.
+	BodyTimeout time.Duration
+	// MinBodyRate is the slowest a request body may arrive, in bytes per
+	// second averaged from the end of its headers, once BodyTimeout has
+	// passed (default 64 KiB/s; negative: no minimum).
+	MinBodyRate int64
+	// MaxBodyBytesInFlight caps the bytes of request bodies held at once,
+	// counted as they arrive and until their request is answered (default
+	// 256 MiB; negative: no cap). A request that would go past it is answered
+	// 503 ServiceUnavailable at once. Its last quarter is kept for bodies of
+	// at most 1 MiB, so large uploads never starve small calls; the other
+	// three quarters must hold MaxBodyBytes.
+	MaxBodyBytesInFlight int64
+	// HTTP2MaxConcurrentStreams caps the requests open at once on one HTTP/2
+	// connection (default 100). HTTP2StreamWindow and HTTP2ConnWindow are the
+	// flow-control windows granted per stream and per connection (default
+	// 1 MiB and 4 MiB): how much a client may send ahead of the server.
+	HTTP2MaxConcurrentStreams uint32
+	HTTP2StreamWindow         int32
+	HTTP2ConnWindow           int32
 }
 
 // Server is a running (or ready to run) Kinesis-compatible server.
@@ -123,6 +158,7 @@ type Server struct {
 	tlsCert *tls.Certificate // nil: cleartext
 	certPEM []byte           // PEM of tlsCert's leaf
 	slots   chan struct{}    // concurrent request slots; nil: no cap
+	bodies  bodyBudget       // request body bytes in flight
 	wg      sync.WaitGroup   // background goroutines (serve loop, status timers)
 	active  requests         // API requests being served
 	closing chan struct{}    // closed when background work must stop
@@ -161,6 +197,9 @@ func New(opts Options) (*Server, error) {
 	if opts.MaxConcurrentRequests == 0 {
 		opts.MaxConcurrentRequests = 256
 	}
+	if err := opts.edgeDefaults(); err != nil {
+		return nil, err
+	}
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
@@ -178,6 +217,7 @@ func New(opts Options) (*Server, error) {
 	if opts.MaxConcurrentRequests > 0 {
 		s.slots = make(chan struct{}, opts.MaxConcurrentRequests)
 	}
+	s.bodies.init(opts.MaxBodyBytesInFlight)
 	if err := s.loadTLS(); err != nil {
 		return nil, err
 	}
@@ -210,7 +250,7 @@ func (o Options) Validate() error {
 			return errors.New("server: Credentials need a non-empty access key id and secret")
 		}
 	}
-	return o.Faults.validate()
+	return o.Faults.Validate()
 }
 
 // Start listens on Options.Addr and serves in the background.
@@ -235,6 +275,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	h := s.HTTPHandler()
 	s.http = &http.Server{
 		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       max(s.opts.IdleTimeout, 0),
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
 	if s.tlsCert != nil {
@@ -244,7 +285,7 @@ func (s *Server) Serve(ln net.Listener) error {
 			NextProtos:   []string{"h2", "http/1.1"},
 			MinVersion:   tls.VersionTLS12,
 		}
-		if err := http2.ConfigureServer(s.http, &http2.Server{}); err != nil {
+		if err := http2.ConfigureServer(s.http, s.http2Server()); err != nil {
 			return fmt.Errorf("server: configuring HTTP/2: %w", err)
 		}
 		ln = tls.NewListener(ln, s.http.TLSConfig)
@@ -252,7 +293,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		// h2c through x/net: net/http's own unencrypted HTTP/2 (Protocols) broke
 		// concurrent HTTP/1.1 keep-alive connections here ("use of closed network
 		// connection" on the client), so the x/net handler wraps ours instead.
-		s.http.Handler = h2c.NewHandler(h, &http2.Server{})
+		s.http.Handler = h2c.NewHandler(h, s.http2Server())
 	}
 	s.ln = ln
 	s.wg.Add(1)
@@ -270,39 +311,17 @@ func (s *Server) Serve(ln net.Listener) error {
 	return nil
 }
 
-// HTTPHandler is the handler Serve serves: the API with the configured
-// concurrency cap and signature verification, for use in another
-// http.Server (Serve adds h2c or TLS around it).
+// HTTPHandler is the handler Serve serves: the API behind the edge
+// protections (body deadlines and budget, the concurrency cap, signature
+// verification), for use in another http.Server (Serve adds h2c or TLS
+// around it). Body deadlines need a ResponseWriter that supports
+// http.ResponseController's SetReadDeadline, as net/http's and x/net/http2's do.
 func (s *Server) HTTPHandler() http.Handler {
-	var h http.Handler = s
-	if len(s.opts.Credentials) > 0 {
-		h = s.verifySigV4(h)
-	}
-	return s.track(s.limitConcurrency(h))
+	return s.track(http.HandlerFunc(s.serveEdge))
 }
 
-// limitConcurrency answers 503 ServiceUnavailable to a request arriving
-// while Options.MaxConcurrentRequests others are being served.
-func (s *Server) limitConcurrency(next http.Handler) http.Handler {
-	if s.slots == nil {
-		return next
-	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case s.slots <- struct{}{}:
-		default:
-			w.Header().Set("x-amzn-RequestId", s.requestID())
-			s.writeError(w, requestCall(r), kds.Errorf(kds.ErrCodeServiceUnavailable,
-				"The server is serving its maximum of %d concurrent requests; retry later.", cap(s.slots)))
-			return
-		}
-		defer func() { <-s.slots }()
-		next.ServeHTTP(w, r)
-	})
-}
-
-// requestCall is the call used to answer a request refused before
-// ServeHTTP: only its encoding is known.
+// requestCall is the call used to answer a request refused before it was
+// routed: only its encoding is known.
 func requestCall(r *http.Request) *call {
 	ctype, _, _ := strings.Cut(r.Header.Get("Content-Type"), ";")
 	_, op, _ := strings.Cut(r.Header.Get("X-Amz-Target"), ".")
@@ -331,7 +350,7 @@ func (s *Server) Account() string { return s.opts.Account }
 
 // SetFaults replaces the injected faults while the server runs.
 func (s *Server) SetFaults(f Faults) error {
-	if err := f.validate(); err != nil {
+	if err := f.Validate(); err != nil {
 		return err
 	}
 	s.faults.Store(&f)

@@ -1,11 +1,9 @@
 package server
 
 import (
-	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
-	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -20,10 +18,24 @@ import (
 // SigV4 verification (Options.Credentials): the server rebuilds the
 // canonical request from what it received (method, path, query, the headers
 // named in SignedHeaders, the SHA-256 of the body), signs it with the secret
-// of the access key named in the Credential, and compares. Failures answer
-// the error types AWS answers with:
+// of the access key named in the Credential, and compares.
+//
+// Everything the headers carry is checked before a byte of the body is read
+// (algorithm, credential, scope, date, which headers are signed), so a
+// client without a known access key cannot make the server buffer a body.
+// When the request carries X-Amz-Content-Sha256 the whole signature is
+// checked then too, and the body must hash to it once read; otherwise the
+// signature is checked as soon as the body has arrived. Either way nothing
+// runs before it matches.
+//
+// Every x-amz-* header present (X-Amz-Target above all: it names the
+// operation) and Content-Type must be among the SignedHeaders, as AWS
+// requires; otherwise a captured request could be replayed as another
+// operation. Failures answer the error types AWS answers with:
 //   - no Authorization header: MissingAuthenticationTokenException
-//   - a header missing a part or with a malformed part: IncompleteSignatureException
+//   - a header missing a part or with a malformed part, an unsigned x-amz-*
+//     or Content-Type header, or a presigned (query-string) request:
+//     IncompleteSignatureException
 //   - an access key not in Credentials: UnrecognizedClientException
 //   - a wrong signature, a body that does not match its hash, a bad
 //     credential scope, or an X-Amz-Date more than 5 minutes from the
@@ -31,8 +43,9 @@ import (
 //
 // The credential scope's region is taken as signed (any region is accepted,
 // so clients configured for another region still work locally); the
-// service must be "kinesis". Presigned query-string requests are not
-// supported (the Kinesis SDKs never send them).
+// service must be "kinesis". Presigned query-string requests (X-Amz-Signature
+// in the URL) are refused with a message saying so: the Kinesis SDKs never
+// send them, and a URL that carries its own authority is easy to leak.
 
 const (
 	sigV4Algorithm = "AWS4-HMAC-SHA256"
@@ -41,73 +54,33 @@ const (
 	maxClockSkew = 5 * time.Minute
 )
 
-// verifySigV4 wraps next with signature verification.
-func (s *Server) verifySigV4(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodGet && (r.URL.Path == "/healthcheck" || r.URL.Path == "/health") {
-			next.ServeHTTP(w, r)
-			return
-		}
-		body, whole, err := readSignedBody(r, s.opts.MaxBodyBytes)
-		if err != nil {
-			w.Header().Set("x-amzn-RequestId", s.requestID())
-			s.writeError(w, requestCall(r), kds.Errorf(kds.ErrCodeSerialization, "Reading request body: %v", err))
-			return
-		}
-		if !whole {
-			// Over the body cap: ServeHTTP refuses it before anything runs.
-			next.ServeHTTP(w, r)
-			return
-		}
-		if err := s.checkSignature(r, body); err != nil {
-			w.Header().Set("x-amzn-RequestId", s.requestID())
-			s.writeError(w, requestCall(r), err)
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
+// signedRequest is a request whose Authorization header passed every check
+// its headers allow; checkPayload finishes the job once the body is read.
+type signedRequest struct {
+	r        *http.Request
+	a        sigV4Auth
+	secret   string
+	dateText string // X-Amz-Date (or Date) in ISO-8601 basic format
+	claimed  string // X-Amz-Content-Sha256, when sent
 }
 
-// readSignedBody reads r's body up to limit bytes. When it is larger, whole is
-// false and r.Body is left to yield the whole body again.
-func readSignedBody(r *http.Request, limit int64) (body []byte, whole bool, err error) {
-	if r.ContentLength > limit {
-		return nil, false, nil
+// checkSignatureHeaders checks r's signature as far as possible without its
+// body: the whole signature when X-Amz-Content-Sha256 is sent.
+func (s *Server) checkSignatureHeaders(r *http.Request) (*signedRequest, error) {
+	if q := r.URL.Query(); q.Has("X-Amz-Signature") || q.Has("X-Amz-Algorithm") || q.Has("X-Amz-Credential") {
+		return nil, kds.Errorf(kds.ErrCodeIncompleteSignature, "Presigned (query-string) SigV4 requests are not accepted by this server; sign the Authorization header, as the AWS SDKs and CLI do.")
 	}
-	body, err = io.ReadAll(io.LimitReader(r.Body, limit+1))
-	if err != nil {
-		return nil, false, err
-	}
-	if int64(len(body)) > limit {
-		r.Body = struct {
-			io.Reader
-			io.Closer
-		}{io.MultiReader(bytes.NewReader(body), r.Body), r.Body}
-		return nil, false, nil
-	}
-	r.Body = io.NopCloser(bytes.NewReader(body))
-	return body, true, nil
-}
-
-// sigV4Auth is a parsed Authorization header.
-type sigV4Auth struct {
-	accessKey, date, region, service, terminator string
-	signedHeaders                                []string
-	signature                                    string
-}
-
-func (s *Server) checkSignature(r *http.Request, body []byte) error {
 	authz := r.Header.Get("Authorization")
 	if authz == "" {
-		return kds.Errorf(kds.ErrCodeMissingAuthenticationToken, "Missing Authentication Token")
+		return nil, kds.Errorf(kds.ErrCodeMissingAuthenticationToken, "Missing Authentication Token")
 	}
 	a, err := parseSigV4Auth(authz, r.Header)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	secret, ok := s.opts.Credentials[a.accessKey]
 	if !ok {
-		return kds.Errorf(kds.ErrCodeUnrecognizedClient, "The security token included in the request is invalid.")
+		return nil, kds.Errorf(kds.ErrCodeUnrecognizedClient, "The security token included in the request is invalid.")
 	}
 	dateText := r.Header.Get("X-Amz-Date")
 	var signedAt time.Time
@@ -119,35 +92,61 @@ func (s *Server) checkSignature(r *http.Request, body []byte) error {
 		dateText = signedAt.UTC().Format(amzDateFormat)
 	}
 	if err != nil {
-		return kds.Errorf(kds.ErrCodeIncompleteSignature, "Date must be in ISO-8601 'basic format'. Got '%s'. See http://en.wikipedia.org/wiki/ISO_8601", dateText)
+		return nil, kds.Errorf(kds.ErrCodeIncompleteSignature, "Date must be in ISO-8601 'basic format'. Got '%s'. See http://en.wikipedia.org/wiki/ISO_8601", dateText)
 	}
 	switch {
 	case a.date != dateText[:8]:
-		return kds.Errorf(kds.ErrCodeInvalidSignature, "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '%s' != '%s', from '%s'.", a.date, dateText[:8], dateText)
+		return nil, kds.Errorf(kds.ErrCodeInvalidSignature, "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '%s' != '%s', from '%s'.", a.date, dateText[:8], dateText)
 	case a.service != "kinesis":
-		return kds.Errorf(kds.ErrCodeInvalidSignature, "Credential should be scoped to correct service: 'kinesis'. ")
+		return nil, kds.Errorf(kds.ErrCodeInvalidSignature, "Credential should be scoped to correct service: 'kinesis'. ")
 	case a.terminator != "aws4_request":
-		return kds.Errorf(kds.ErrCodeInvalidSignature, "Credential should be scoped with a valid terminator: 'aws4_request', not '%s'. ", a.terminator)
+		return nil, kds.Errorf(kds.ErrCodeInvalidSignature, "Credential should be scoped with a valid terminator: 'aws4_request', not '%s'. ", a.terminator)
 	}
 	now := s.now().UTC()
 	if signedAt.Before(now.Add(-maxClockSkew)) {
-		return kds.Errorf(kds.ErrCodeInvalidSignature, "Signature expired: %s is now earlier than %s (%s - 5 min.)",
+		return nil, kds.Errorf(kds.ErrCodeInvalidSignature, "Signature expired: %s is now earlier than %s (%s - 5 min.)",
 			signedAt.UTC().Format(amzDateFormat), now.Add(-maxClockSkew).Format(amzDateFormat), now.Format(amzDateFormat))
 	}
 	if signedAt.After(now.Add(maxClockSkew)) {
-		return kds.Errorf(kds.ErrCodeInvalidSignature, "Signature not yet current: %s is still later than %s (%s + 5 min.)",
+		return nil, kds.Errorf(kds.ErrCodeInvalidSignature, "Signature not yet current: %s is still later than %s (%s + 5 min.)",
 			signedAt.UTC().Format(amzDateFormat), now.Add(maxClockSkew).Format(amzDateFormat), now.Format(amzDateFormat))
 	}
+	sr := &signedRequest{r: r, a: a, secret: secret, dateText: dateText, claimed: r.Header.Get("X-Amz-Content-Sha256")}
+	if sr.claimed != "" {
+		if !isLowerHex(sr.claimed, sha256.Size*2) {
+			return nil, kds.Errorf(kds.ErrCodeInvalidSignature, "x-amz-content-sha256 must be the hex SHA-256 of the body (unsigned payloads are not accepted), got '%s'.", sr.claimed)
+		}
+		if err := sr.checkSignature(sr.claimed); err != nil {
+			return nil, err
+		}
+	}
+	return sr, nil
+}
+
+// checkPayload finishes verification with the body: it must hash to
+// X-Amz-Content-Sha256 when that was sent (and signed), else to the hash the
+// signature was made with.
+func (sr *signedRequest) checkPayload(body []byte) error {
 	sum := sha256.Sum256(body)
 	payloadHash := hex.EncodeToString(sum[:])
-	if h := r.Header.Get("X-Amz-Content-Sha256"); h != "" && h != payloadHash {
-		return kds.Errorf(kds.ErrCodeInvalidSignature, "The provided 'x-amz-content-sha256' header does not match what was computed.")
+	if sr.claimed != "" {
+		if payloadHash != sr.claimed {
+			return kds.Errorf(kds.ErrCodeInvalidSignature, "The provided 'x-amz-content-sha256' header does not match what was computed.")
+		}
+		return nil // the signature was checked with this hash already
 	}
-	canonical := canonicalRequest(r, a.signedHeaders, payloadHash)
+	return sr.checkSignature(payloadHash)
+}
+
+// checkSignature compares the request's signature with the one made over
+// its canonical request with payloadHash.
+func (sr *signedRequest) checkSignature(payloadHash string) error {
+	a := sr.a
+	canonical := canonicalRequest(sr.r, a.signedHeaders, payloadHash)
 	creq := sha256.Sum256([]byte(canonical))
 	scope := a.date + "/" + a.region + "/" + a.service + "/" + a.terminator
-	toSign := sigV4Algorithm + "\n" + dateText + "\n" + scope + "\n" + hex.EncodeToString(creq[:])
-	key := hmacSHA256([]byte("AWS4"+secret), a.date)
+	toSign := sigV4Algorithm + "\n" + sr.dateText + "\n" + scope + "\n" + hex.EncodeToString(creq[:])
+	key := hmacSHA256([]byte("AWS4"+sr.secret), a.date)
 	key = hmacSHA256(key, a.region)
 	key = hmacSHA256(key, a.service)
 	key = hmacSHA256(key, a.terminator)
@@ -156,6 +155,25 @@ func (s *Server) checkSignature(r *http.Request, body []byte) error {
 		return kds.Errorf(kds.ErrCodeInvalidSignature, "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.")
 	}
 	return nil
+}
+
+func isLowerHex(v string, n int) bool {
+	if len(v) != n {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// sigV4Auth is a parsed Authorization header.
+type sigV4Auth struct {
+	accessKey, date, region, service, terminator string
+	signedHeaders                                []string
+	signature                                    string
 }
 
 // parseSigV4Auth parses "AWS4-HMAC-SHA256 Credential=AKID/DATE/REGION/SERVICE/aws4_request,
@@ -195,6 +213,17 @@ func parseSigV4Auth(authz string, h http.Header) (sigV4Auth, error) {
 	a.signature = parts["Signature"]
 	if !slices.Contains(a.signedHeaders, "host") {
 		return a, kds.Errorf(kds.ErrCodeIncompleteSignature, "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.")
+	}
+	var unsigned []string
+	for name := range h {
+		lower := strings.ToLower(name)
+		if (strings.HasPrefix(lower, "x-amz-") || lower == "content-type") && !slices.Contains(a.signedHeaders, lower) {
+			unsigned = append(unsigned, lower)
+		}
+	}
+	if len(unsigned) > 0 {
+		slices.Sort(unsigned)
+		return a, kds.Errorf(kds.ErrCodeIncompleteSignature, "There were headers present in the request which were not signed: %s. Every x-amz-* header and Content-Type must be in SignedHeaders.", strings.Join(unsigned, ", "))
 	}
 	return a, nil
 }

@@ -89,7 +89,7 @@ func TestEncryptionMonitoringMaxRecordSize(t *testing.T) {
 	arn := describe().StreamARN
 	big := bytes.Repeat([]byte("x"), 2<<20)
 	_, err = c.PutRecord(ctx, &kinesis.PutRecordInput{StreamName: name, Data: big, PartitionKey: aws.String("k")})
-	wantCode(t, err, kds.ErrCodeInvalidArgument, "MaxRecordSize")
+	wantCode(t, err, kds.ErrCodeValidation, "Value 'java.nio.HeapByteBuffer[pos=0 lim=2097152 cap=2097152]' at 'data' failed to satisfy constraint: Member must have length less than or equal to 1048576")
 	_, err = c.UpdateMaxRecordSize(ctx, &kinesis.UpdateMaxRecordSizeInput{StreamARN: arn, MaxRecordSizeInKiB: aws.Int32(512)})
 	wantCode(t, err, kds.ErrCodeValidation, "Value '512' at 'maxRecordSizeInKiB' failed to satisfy constraint: Member must have value greater than or equal to 1024")
 	_, err = c.UpdateMaxRecordSize(ctx, &kinesis.UpdateMaxRecordSizeInput{StreamARN: arn, MaxRecordSizeInKiB: aws.Int32(10241)})
@@ -105,5 +105,7 @@ func TestEncryptionMonitoringMaxRecordSize(t *testing.T) {
 		t.Fatalf("2 MiB record under a 4 MiB MaxRecordSize: %v", err)
 	}
 	_, err = c.PutRecord(ctx, &kinesis.PutRecordInput{StreamName: name, Data: bytes.Repeat([]byte("x"), 5<<20), PartitionKey: aws.String("k")})
-	wantCode(t, err, kds.ErrCodeInvalidArgument, "MaxRecordSize")
+	wantCode(t, err, kds.ErrCodeValidation, "at 'data' failed to satisfy constraint: Member must have length less than or equal to 4194304")
+	_, err = c.PutRecord(ctx, &kinesis.PutRecordInput{StreamName: name, Data: bytes.Repeat([]byte("x"), 4<<20), PartitionKey: aws.String("k")})
+	wantCode(t, err, kds.ErrCodeInvalidArgument, "Record size (data + partition key) of 4194305 bytes for record 1 exceeds the MaxRecordSize of 4194304 bytes")
 }

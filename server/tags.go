@@ -65,7 +65,9 @@ func validTagChar(r rune) bool {
 	return strings.ContainsRune("_./=+-@% ", r)
 }
 
-func checkTagChars(st *stream, account string, tags map[string]string) error {
+// checkTagChars applies Kinesis's tag character rules to the tags of
+// AddTagsToStream, TagResource and CreateStream alike.
+func checkTagChars(stream, account string, tags map[string]string) error {
 	all := make([]string, 0, 2*len(tags))
 	for k, v := range tags {
 		all = append(all, k, v)
@@ -79,7 +81,7 @@ func checkTagChars(st *stream, account string, tags map[string]string) error {
 	}
 	for _, t := range all {
 		if strings.Contains(t, "%") {
-			return kds.Errorf(kds.ErrCodeInvalidArgument, "Failed to add tags to stream %s under account %s because some tags contained illegal characters. The allowed characters are Unicode letters, white-spaces, '_',',','/','=','+','-','@'.", st.name, account)
+			return kds.Errorf(kds.ErrCodeInvalidArgument, "Failed to add tags to stream %s under account %s because some tags contained illegal characters. The allowed characters are Unicode letters, white-spaces, '_',',','/','=','+','-','@'.", stream, account)
 		}
 	}
 	return nil
@@ -90,7 +92,7 @@ func (s *Server) addTags(ref streamRef, tags map[string]string) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := checkTagChars(st, s.opts.Account, tags); err != nil {
+	if err := checkTagChars(st.name, s.opts.Account, tags); err != nil {
 		return nil, err
 	}
 	s.mu.Lock()

@@ -41,16 +41,28 @@ func (v *validator) notNull(field string, present bool) bool {
 	return present
 }
 
-// length checks a string's length in characters (as Java counts UTF-16 units
-// for the BMP, which is what every key in practice uses).
+// length checks a string's length as AWS (Java) counts it: in UTF-16 code
+// units, so a character outside the BMP (an emoji) counts two.
 func (v *validator) length(field, s string, min, max int) {
-	n := len([]rune(s))
+	n := utf16Len(s)
 	if n < min {
 		v.fail(s, true, field, "have length greater than or equal to "+strconv.Itoa(min))
 	}
 	if n > max {
 		v.fail(s, true, field, "have length less than or equal to "+strconv.Itoa(max))
 	}
+}
+
+// utf16Len is the length of s in UTF-16 code units.
+func utf16Len(s string) int {
+	n := 0
+	for _, r := range s {
+		n++
+		if r > 0xFFFF {
+			n++
+		}
+	}
+	return n
 }
 
 func (v *validator) intRange(field string, n int64, min, max int64) {

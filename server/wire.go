@@ -1,13 +1,58 @@
 package server
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"math"
+	"reflect"
 	"strconv"
+	"strings"
 
 	"github.com/fxamacker/cbor/v2"
 )
+
+// blob is an API Blob member: standard, padded base64 in JSON and nothing
+// else. encoding/json's own []byte decoding skips line breaks, which a JSON
+// escape (\n) smuggles in; AWS refuses them, and so does blob. CBOR carries
+// blobs as byte strings, decoded as usual.
+type blob []byte
+
+func (b *blob) UnmarshalJSON(data []byte) error {
+	if string(data) == "null" {
+		return nil
+	}
+	var text string
+	if len(data) == 0 || data[0] != '"' || json.Unmarshal(data, &text) != nil {
+		return &json.UnmarshalTypeError{Value: jsonKind(data), Type: reflect.TypeFor[blob]()}
+	}
+	if strings.ContainsAny(text, "\r\n") {
+		return fmt.Errorf("base64 blob can not be converted: it holds a line break")
+	}
+	out, err := base64.StdEncoding.DecodeString(text)
+	if err != nil {
+		return fmt.Errorf("base64 blob can not be converted: %v", err)
+	}
+	*b = out
+	return nil
+}
+
+// jsonKind names the JSON type of a value as encoding/json's errors do.
+func jsonKind(data []byte) string {
+	switch {
+	case len(data) == 0:
+		return "value"
+	case data[0] == '"':
+		return "string"
+	case data[0] == '{':
+		return "object"
+	case data[0] == '[':
+		return "array"
+	case data[0] == 't' || data[0] == 'f':
+		return "bool"
+	}
+	return "number"
+}
 
 // epochMillis is an API timestamp. On the wire it is epoch seconds with a
 // fraction in JSON and epoch milliseconds (CBOR tag 1, as the Java SDK writes
@@ -32,8 +77,30 @@ func (t *epochMillis) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &f); err != nil {
 		return conversionErrorf("%s can not be converted to milliseconds since epoch", b)
 	}
-	*t = epochMillis(math.Round(f * 1000))
+	return t.setMillis(f*1000, b)
+}
+
+// setMillis stores ms. Like AWS, which reads 1e300 as a far-future time,
+// it saturates what int64 milliseconds cannot hold (1e300 seconds, +Inf)
+// at the end of the range instead of letting the conversion wrap into the
+// past; only NaN, which is no time at all, is refused.
+func (t *epochMillis) setMillis(ms float64, sent any) error {
+	if math.IsNaN(ms) {
+		return conversionErrorf("%s can not be converted to milliseconds since epoch", sent)
+	}
+	*t = epochMillis(saturate(math.Round(ms), math.MinInt64, math.MaxInt64))
 	return nil
+}
+
+// saturate converts f to an int64 in [lo, hi], clamping what lies outside.
+func saturate(f float64, lo, hi int64) int64 {
+	switch {
+	case f >= float64(hi): // float64(MaxInt64) is 2^63, past the range
+		return hi
+	case f <= float64(lo):
+		return lo
+	}
+	return int64(f)
 }
 
 func (t epochMillis) MarshalCBOR() ([]byte, error) {
@@ -61,7 +128,7 @@ func (t *epochMillis) UnmarshalCBOR(b []byte) error {
 	case int64:
 		*t = epochMillis(n)
 	case float64:
-		*t = epochMillis(math.Round(n))
+		return t.setMillis(n, fmt.Sprint(n))
 	default:
 		return conversionErrorf("a %T can not be converted to milliseconds since epoch", v)
 	}
@@ -114,19 +181,30 @@ func conversionErrorf(format string, args ...any) error {
 	return &conversionError{msg: fmt.Sprintf(format, args...)}
 }
 
-// integer is an API Integer or Long member. Like AWS's JSON reader it
-// truncates a fractional number (1.5 reads as 1) instead of refusing it.
+// integer is an API Integer member (a Java int on AWS). Like AWS's JSON
+// reader (its TruncatingBigNumber) it drops a fraction (1.5 reads as 1) and
+// clamps a value past the int range to the range's end, so 2^63 is reported
+// by validation as '2147483647', as AWS and kinesalite do, never wrapped.
 type integer int64
 
 func (n *integer) UnmarshalJSON(b []byte) error {
+	if i, err := strconv.ParseInt(string(b), 10, 64); err == nil {
+		*n = integer(min(max(i, math.MinInt32), math.MaxInt32))
+		return nil
+	}
 	var f float64
 	if err := json.Unmarshal(b, &f); err != nil {
 		return conversionErrorf("%s can not be converted to an Integer", b)
 	}
-	if f > math.MaxInt64 || f < math.MinInt64 {
-		return conversionErrorf("%s can not be converted to an Integer: out of range", b)
+	return n.setTrunc(f, b)
+}
+
+// setTrunc stores f without its fraction, clamped to the int range.
+func (n *integer) setTrunc(f float64, sent any) error {
+	if math.IsNaN(f) {
+		return conversionErrorf("%s can not be converted to an Integer", sent)
 	}
-	*n = integer(math.Trunc(f))
+	*n = integer(saturate(math.Trunc(f), math.MinInt32, math.MaxInt32))
 	return nil
 }
 
@@ -137,14 +215,11 @@ func (n *integer) UnmarshalCBOR(b []byte) error {
 	}
 	switch x := v.(type) {
 	case uint64:
-		*n = integer(min(x, math.MaxInt64))
+		*n = integer(min(x, math.MaxInt32))
 	case int64:
-		*n = integer(x)
+		*n = integer(min(max(x, math.MinInt32), math.MaxInt32))
 	case float64:
-		if x > math.MaxInt64 || x < math.MinInt64 || math.IsNaN(x) {
-			return conversionErrorf("%v can not be converted to an Integer: out of range", x)
-		}
-		*n = integer(math.Trunc(x))
+		return n.setTrunc(x, fmt.Sprint(x))
 	default:
 		return conversionErrorf("a %T can not be converted to an Integer", v)
 	}

@@ -65,6 +65,9 @@ access key; without it any credentials are accepted.`,
 			}
 			opts.Faults.ErrorRate = rates
 			opts.Faults.Throttle = throttle
+			if err := opts.Faults.Validate(); err != nil {
+				return usageError{err}
+			}
 			for _, a := range auth {
 				id, secret, ok := strings.Cut(a, ":")
 				if !ok || id == "" || secret == "" {
@@ -148,7 +151,15 @@ access key; without it any credentials are accepted.`,
 	f.StringVar(&opts.TLSCertFile, "tls-cert", "", "serve HTTPS with this PEM certificate (with --tls-key)")
 	f.StringVar(&opts.TLSKeyFile, "tls-key", "", "PEM private key of --tls-cert")
 	f.BoolVar(&opts.TLSSelfSigned, "tls", false, "serve HTTPS with a generated self-signed certificate for 127.0.0.1 and localhost")
-	f.IntVar(&opts.MaxConcurrentRequests, "max-concurrent-requests", 256, "requests served at once; more get 503 ServiceUnavailable (negative: no cap)")
+	f.IntVar(&opts.MaxConcurrentRequests, "max-concurrent-requests", 256, "requests served at once, counted once their body has arrived; more get 503 ServiceUnavailable (negative: no cap)")
+	f.Int64Var(&opts.MaxBodyBytes, "max-body-bytes", 16<<20, "largest request body; larger ones get 413 RequestEntityTooLargeException")
+	f.Int64Var(&opts.MaxBodyBytesInFlight, "max-body-bytes-in-flight", 256<<20, "request body bytes held at once; past it 503 ServiceUnavailable (a quarter is kept for bodies up to 1 MiB; negative: no cap)")
+	f.DurationVar(&opts.BodyTimeout, "body-timeout", 10*time.Second, "longest stall of a request body, and the time before --min-body-rate applies; slower bodies get 408 and the connection closes")
+	f.Int64Var(&opts.MinBodyRate, "min-body-rate", 64<<10, "slowest average rate of a request body in bytes/s, after --body-timeout (negative: no minimum)")
+	f.DurationVar(&opts.IdleTimeout, "idle-timeout", 2*time.Minute, "close keep-alive connections idle this long (negative: never)")
+	f.Uint32Var(&opts.HTTP2MaxConcurrentStreams, "http2-max-streams", 100, "requests open at once on one HTTP/2 connection")
+	f.Int32Var(&opts.HTTP2StreamWindow, "http2-stream-window", 1<<20, "HTTP/2 flow-control window per stream, in bytes")
+	f.Int32Var(&opts.HTTP2ConnWindow, "http2-conn-window", 4<<20, "HTTP/2 flow-control window per connection, in bytes")
 	return cmd
 }
 

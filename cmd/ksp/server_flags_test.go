@@ -28,6 +28,9 @@ func TestServerFlagErrors(t *testing.T) {
 		{[]string{"--auth", "nocolon"}, "want ACCESS_KEY_ID:SECRET_ACCESS_KEY"},
 		{[]string{"--tls-cert", "c.pem"}, "TLSCertFile and TLSKeyFile go together"},
 		{[]string{"--tls", "--tls-cert", "c.pem", "--tls-key", "k.pem"}, "TLSSelfSigned and TLSCertFile exclude each other"},
+		{[]string{"--fault-error-rate", "PutRecrd=1"}, `unknown operation "PutRecrd"`},
+		{[]string{"--fault-error-rate", "SubscribeToShard=1"}, `unknown operation "SubscribeToShard"`},
+		{[]string{"--fault-error-code", "NotARealCode"}, `fault error code "NotARealCode" is not an AWS Kinesis error code`},
 	} {
 		var stderr strings.Builder
 		code := Run(context.Background(), append([]string{"server", "--addr", "127.0.0.1:0"}, tc.args...), io.Discard, &stderr)

@@ -1,0 +1,16 @@
+package server
+
+import "sort"
+
+// ImplementedOperations lists the actions ksp serves, sorted, so that the
+// fuzz targets cover every one.
+func ImplementedOperations() []string {
+	var ops []string
+	for op, fn := range operations {
+		if fn != nil {
+			ops = append(ops, op)
+		}
+	}
+	sort.Strings(ops)
+	return ops
+}
