@@ -49,34 +49,20 @@ func (d *Disk) logPath(id LogID) string {
 	return filepath.Join(d.streamPath(id.Stream, id.Created), strconv.Itoa(id.ShardIdx))
 }
 
-// syncDir fsyncs a directory so that entries created, renamed or removed in it
-// survive a crash.
-func syncDir(path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	err = f.Sync()
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
-
 // mkdirDurable creates dir and any missing parents up to root, fsyncing each
 // parent whose entries changed.
-func mkdirDurable(root, dir string) error {
-	if _, err := os.Stat(dir); err == nil {
+func (d *Disk) mkdirDurable(root, dir string) error {
+	if _, err := d.fs.Stat(dir); err == nil {
 		return nil
 	}
 	parent := filepath.Dir(dir)
 	if parent != root && len(parent) > len(root) {
-		if err := mkdirDurable(root, parent); err != nil {
+		if err := d.mkdirDurable(root, parent); err != nil {
 			return err
 		}
 	}
-	if err := os.Mkdir(dir, 0o755); err != nil && !os.IsExist(err) {
+	if err := d.fs.Mkdir(dir, 0o755); err != nil && !os.IsExist(err) {
 		return err
 	}
-	return syncDir(parent)
+	return d.fs.SyncDir(parent)
 }
