@@ -105,8 +105,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("x-amzn-RequestId", s.requestID())
 	if r.Method == http.MethodGet && (r.URL.Path == "/healthcheck" || r.URL.Path == "/health") {
-		w.WriteHeader(http.StatusOK)
-		io.WriteString(w, "ok\n")
+		s.serveHealth(w)
 		return
 	}
 	ctype, _, _ := strings.Cut(r.Header.Get("Content-Type"), ";")
@@ -169,7 +168,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.now = s.now()
-	resp, err := fn(s, c)
+	resp, err := s.invoke(fn, c)
 	if err != nil {
 		s.writeError(w, c, err)
 		return
@@ -243,8 +242,8 @@ type errorBody struct {
 func (s *Server) writeError(w http.ResponseWriter, c *call, err error) {
 	var ke *kds.Error
 	if !errors.As(err, &ke) {
-		s.log.Error("internal failure", "op", c.op, "err", err)
-		ke = kds.Errorf(kds.ErrCodeInternalFailure, "%v", err)
+		// The error may name local files: it goes to the log, not the client.
+		ke = s.storeFailure(c.op, err).(*kds.Error)
 	}
 	eb := errorBody{Type: ke.Code, Message: ke.Message}
 	var body []byte

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"slices"
 	"strconv"
 	"unicode/utf8"
@@ -224,11 +225,7 @@ func (s *Server) put(c *call, st *stream, entries []putRecordsEntry) ([]putResul
 	faults := s.faults.Load()
 	limits := !s.opts.DisableLimits
 	// Route every entry; entries of one shard keep request order.
-	type group struct {
-		sh  *shard
-		idx []int
-	}
-	var groups []group
+	var groups []putGroup
 	for i := range entries {
 		e := &entries[i]
 		var h kds.HashKey
@@ -261,7 +258,7 @@ func (s *Server) put(c *call, st *stream, entries []putRecordsEntry) ([]putResul
 			}
 		}
 		if g < 0 {
-			groups = append(groups, group{sh: sh})
+			groups = append(groups, putGroup{sh: sh})
 			g = len(groups) - 1
 		}
 		groups[g].idx = append(groups[g].idx, i)
@@ -282,7 +279,7 @@ func (s *Server) put(c *call, st *stream, entries []putRecordsEntry) ([]putResul
 		g.sh.appendMu.Unlock()
 		if err != nil {
 			st.mu.RUnlock()
-			return nil, 0, err
+			return nil, 0, s.storeFailure("appending records", err)
 		}
 		for k, i := range g.idx {
 			results[i].pos = first + uint64(k)
@@ -291,7 +288,9 @@ func (s *Server) put(c *call, st *stream, entries []putRecordsEntry) ([]putResul
 	st.mu.RUnlock()
 	if len(groups) > 0 {
 		if err := s.store.Commit(); err != nil {
-			return nil, 0, err
+			if err := s.uncommitted(groups, results, err); err != nil {
+				return nil, 0, err
+			}
 		}
 	}
 	failed := 0
@@ -301,4 +300,41 @@ func (s *Server) put(c *call, st *stream, entries []putRecordsEntry) ([]putResul
 		}
 	}
 	return results, failed, nil
+}
+
+// putGroup is the entries of one put that go to one shard.
+type putGroup struct {
+	sh  *shard
+	idx []int // into the request's entries
+}
+
+// uncommitted handles a failed commit. What a shard's log shows visible is
+// committed (another shard's write may have failed, or a retry succeeded
+// meanwhile), so only the entries of shards whose records are not visible
+// fail, each with the store's retryable error; when none is visible the
+// whole request fails with it.
+func (s *Server) uncommitted(groups []putGroup, results []putResult, err error) error {
+	failure := s.storeFailure("committing records", err)
+	var ke *kds.Error
+	if !errors.As(failure, &ke) {
+		return failure
+	}
+	// PutRecords reports a record's failure as InternalFailure (the codes AWS
+	// documents per record are that and ProvisionedThroughputExceeded).
+	perRecord := kds.Errorf(kds.ErrCodeInternalFailure, "%s", ke.Message)
+	committed := false
+	for _, g := range groups {
+		_, visible, _ := g.sh.log.Bounds()
+		if last := results[g.idx[len(g.idx)-1]].pos; last < visible {
+			committed = true
+			continue
+		}
+		for _, i := range g.idx {
+			results[i].err = perRecord
+		}
+	}
+	if !committed {
+		return failure
+	}
+	return nil
 }
