@@ -86,9 +86,12 @@ func mergeShards(s *Server, c *call) (any, error) {
 	})
 }
 
+// adjacent reports whether a and b touch. The comparison first keeps the
+// shard ending at 2^128-1 from wrapping around to touch the one starting at 0.
 func adjacent(a, b *shard) bool {
 	one := kds.HashKey{Lo: 1}
-	return a.rng.End.Add(one) == b.rng.Start || b.rng.End.Add(one) == a.rng.Start
+	touches := func(x, y *shard) bool { return x.rng.End.Cmp(y.rng.Start) < 0 && x.rng.End.Add(one) == y.rng.Start }
+	return touches(a, b) || touches(b, a)
 }
 
 type updateShardCountInput struct {
