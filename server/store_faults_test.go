@@ -31,7 +31,8 @@ import (
 type faultServer struct {
 	t     *testing.T
 	dir   string
-	fs    *storetest.FaultFS
+	fs    *storetest.FaultFS // nil: the operating system's
+	disk  store.DiskOptions
 	srv   *server.Server
 	c     *kinesis.Client
 	mu    sync.Mutex                   // guards: acked
@@ -48,7 +49,12 @@ func startFaultServer(t *testing.T, dir string) *faultServer {
 
 func (f *faultServer) start() {
 	f.t.Helper()
-	d, err := store.OpenDisk(f.dir, store.DiskOptions{FS: f.fs, RetryInterval: 10 * time.Millisecond})
+	opts := f.disk
+	opts.RetryInterval = 10 * time.Millisecond
+	if f.fs != nil {
+		opts.FS = f.fs
+	}
+	d, err := store.OpenDisk(f.dir, opts)
 	if err != nil {
 		f.t.Fatalf("OpenDisk: %v", err)
 	}
@@ -68,7 +74,9 @@ func (f *faultServer) start() {
 // with no faults.
 func (f *faultServer) restart() {
 	f.t.Helper()
-	f.fs.Clear()
+	if f.fs != nil {
+		f.fs.Clear()
+	}
 	if err := f.srv.Close(); err != nil {
 		f.t.Logf("Close: %v", err) // a store failed by a fault reports it; the files decide
 	}
