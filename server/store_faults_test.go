@@ -38,6 +38,7 @@ type faultServer struct {
 	mu    sync.Mutex                   // guards: acked
 	acked map[string]map[string]string // stream -> sequence number -> data
 	n     int
+	pad   int // bytes added to each record's data
 }
 
 func startFaultServer(t *testing.T, dir string) *faultServer {
@@ -89,7 +90,9 @@ func (f *faultServer) put(stream string, n int) error {
 	entries := make([]types.PutRecordsRequestEntry, n)
 	for i := range entries {
 		f.n++
-		entries[i] = types.PutRecordsRequestEntry{Data: fmt.Appendf(nil, "%s-%d", stream, f.n), PartitionKey: aws.String(fmt.Sprint("k", f.n))}
+		data := fmt.Appendf(nil, "%s-%d-", stream, f.n)
+		data = append(data, strings.Repeat("x", f.pad)...)
+		entries[i] = types.PutRecordsRequestEntry{Data: data, PartitionKey: aws.String(fmt.Sprint("k", f.n))}
 	}
 	out, err := f.c.PutRecords(context.Background(), &kinesis.PutRecordsInput{StreamName: aws.String(stream), Records: entries})
 	if err != nil {
