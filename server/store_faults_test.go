@@ -39,6 +39,7 @@ type faultServer struct {
 	acked map[string]map[string]string // stream -> sequence number -> data
 	n     int
 	pad   int // bytes added to each record's data
+	logs  storetest.LogBuffer
 }
 
 func startFaultServer(t *testing.T, dir string) *faultServer {
@@ -59,7 +60,7 @@ func (f *faultServer) start() {
 	if err != nil {
 		f.t.Fatalf("OpenDisk: %v", err)
 	}
-	srv, err := server.New(server.Options{Store: d, DisableLimits: true})
+	srv, err := server.New(server.Options{Store: d, DisableLimits: true, Logger: f.logs.Logger()})
 	if err != nil {
 		d.Close()
 		f.t.Fatalf("server.New: %v", err)
@@ -424,6 +425,11 @@ func TestReshardFaultsLeaveNoHalfChange(t *testing.T) {
 			}
 			f.mustPut("s", 10) // the stream's lock was released
 			f.mustPut("other", 10)
+			if fault.Panic {
+				if out := f.logs.String(); !strings.Contains(out, "level=ERROR") || !strings.Contains(out, "panic serving request") || !strings.Contains(out, "goroutine") {
+					t.Fatalf("panic not logged at ERROR with its stack:\n%s", out)
+				}
+			}
 			f.fs.Clear()
 			if _, err := f.c.UpdateShardCount(ctx, &kinesis.UpdateShardCountInput{StreamName: aws.String("s"), TargetShardCount: aws.Int32(3), ScalingType: types.ScalingTypeUniformScaling}); err != nil {
 				t.Fatalf("UpdateShardCount after the fault: %v", err)

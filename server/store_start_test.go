@@ -164,3 +164,39 @@ func TestStartTruncatesCorruptionWhenTold(t *testing.T) {
 	f.restart()
 	f.verify()
 }
+
+// A store written by an earlier version may record a closed shard's end
+// past its last committed record (positions assigned to puts that failed):
+// the end is reconciled at start, so readers reach the shard's end and its
+// children.
+func TestStartReconcilesClosedShardEnd(t *testing.T) {
+	f := &faultServer{t: t, dir: t.TempDir(), acked: map[string]map[string]string{}}
+	f.start()
+	ctx := context.Background()
+	servertest.CreateStream(t, f.c, "s", 1)
+	f.mustPut("s", 7)
+	if _, err := f.c.SplitShard(ctx, &kinesis.SplitShardInput{StreamName: aws.String("s"), ShardToSplit: aws.String("shardId-000000000000"), NewStartingHashKey: aws.String("1000")}); err != nil {
+		t.Fatal(err)
+	}
+	f.mustPut("s", 7)
+	if err := f.srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Rewrite the metadata as the earlier version would have: no checksum
+	// line, and the parent ending 5 positions past its last record.
+	path := filepath.Join(f.dir, "meta")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, doc, _ := strings.Cut(string(b), "\n")
+	if !strings.Contains(doc, `"endPos":7`) {
+		t.Fatalf("metadata does not end the parent at 7: %s", doc)
+	}
+	doc = strings.Replace(doc, `"endPos":7`, `"endPos":12`, 1)
+	if err := os.WriteFile(path, []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f.start()
+	f.verify()
+}

@@ -124,7 +124,7 @@ func TestDiskRecoverTail(t *testing.T) {
 			damaged := fileSize(t, path)
 
 			var logs logBuffer
-			d := openDisk(t, dir, store.DiskOptions{Logger: logs.logger()})
+			d := openDisk(t, dir, store.DiskOptions{Logger: logs.Logger()})
 			l := mustLog(t, d, lid)
 			checkLog(t, l, 0, c.keep)
 			out := logs.String()
@@ -145,7 +145,7 @@ func TestDiskRecoverTail(t *testing.T) {
 			d.Close()
 
 			logs = logBuffer{}
-			d = openDisk(t, dir, store.DiskOptions{Logger: logs.logger()})
+			d = openDisk(t, dir, store.DiskOptions{Logger: logs.Logger()})
 			checkLog(t, mustLog(t, d, lid), 0, c.keep+10)
 			if out := logs.String(); strings.Contains(out, "cut") {
 				t.Fatalf("second recovery cut again:\n%s", out)
@@ -198,7 +198,7 @@ func checkCorruptRefused(t *testing.T, dir string, from uint64, what string) {
 	shardDir := filepath.Dir(segments(t, dir, lid)[0])
 	before := dirDigest(t, shardDir)
 	var logs logBuffer
-	d := openDisk(t, dir, store.DiskOptions{SegmentBytes: 2048, Logger: logs.logger()})
+	d := openDisk(t, dir, store.DiskOptions{SegmentBytes: 2048, Logger: logs.Logger()})
 	_, err := d.Log(lid)
 	var ce *store.CorruptionError
 	if !errors.As(err, &ce) || !errors.Is(err, store.ErrCorrupt) {

@@ -1,7 +1,9 @@
 package storetest
 
 import (
+	"bytes"
 	"io/fs"
+	"log/slog"
 	"os"
 	"strings"
 	"sync"
@@ -178,4 +180,28 @@ func (f *faultFile) Datasync() error {
 		return err
 	}
 	return f.File.Datasync()
+}
+
+// LogBuffer collects log output (a *slog.Logger's, through Logger) for
+// tests to look at; safe for concurrent writers.
+type LogBuffer struct {
+	mu  sync.Mutex // guards: buf
+	buf bytes.Buffer
+}
+
+func (b *LogBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *LogBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// Logger returns a text logger at debug level writing to b.
+func (b *LogBuffer) Logger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
