@@ -199,7 +199,32 @@ func (st *stream) encryptionType() string {
 // a shard's limit fail alone with ProvisionedThroughputExceededException; an
 // oversize record fails the whole request before anything is written.
 func (s *Server) put(c *call, st *stream, entries []putRecordsEntry) ([]putResult, int, error) {
+	results, groups, err := s.appendEntries(c, st, entries)
+	if err != nil {
+		return nil, 0, err
+	}
+	if len(groups) > 0 {
+		if err := s.store.Commit(); err != nil {
+			if err := s.uncommitted(groups, results, err); err != nil {
+				return nil, 0, err
+			}
+		}
+	}
+	failed := 0
+	for i := range results {
+		if results[i].err != nil {
+			failed++
+		}
+	}
+	return results, failed, nil
+}
+
+// appendEntries checks sizes, routes the entries to shards, applies the write
+// limits and appends each shard's entries, under the stream's read lock (so
+// no reshard closes a shard meanwhile), released by defer.
+func (s *Server) appendEntries(c *call, st *stream, entries []putRecordsEntry) ([]putResult, []putGroup, error) {
 	st.mu.RLock()
+	defer st.mu.RUnlock()
 	maxRecord := st.maxRecordSizeKiB << 10
 	maxRequest := kds.MaxPutRecordsRequestSize
 	if maxRecord > kds.DefaultMaxRecordSize {
@@ -209,16 +234,14 @@ func (s *Server) put(c *call, st *stream, entries []putRecordsEntry) ([]putResul
 	for i := range entries {
 		size := len(entries[i].Data) + len(*entries[i].PartitionKey)
 		if size > maxRecord {
-			st.mu.RUnlock()
-			return nil, 0, kds.Errorf(kds.ErrCodeInvalidArgument,
+			return nil, nil, kds.Errorf(kds.ErrCodeInvalidArgument,
 				"Record size (data + partition key) of %d bytes for record %d exceeds the MaxRecordSize of %d bytes of stream %s under account %s.",
 				size, i+1, maxRecord, st.name, s.opts.Account)
 		}
 		total += size
 	}
 	if total > maxRequest {
-		st.mu.RUnlock()
-		return nil, 0, kds.Errorf(kds.ErrCodeInvalidArgument, "Records size of %d bytes exceeds the %d bytes request limit of stream %s under account %s.", total, maxRequest, st.name, s.opts.Account)
+		return nil, nil, kds.Errorf(kds.ErrCodeInvalidArgument, "Records size of %d bytes exceeds the %d bytes request limit of stream %s under account %s.", total, maxRequest, st.name, s.opts.Account)
 	}
 
 	results := make([]putResult, len(entries))
@@ -232,16 +255,14 @@ func (s *Server) put(c *call, st *stream, entries []putRecordsEntry) ([]putResul
 		if e.ExplicitHashKey != nil {
 			var err error
 			if h, err = kds.ParseHashKey(*e.ExplicitHashKey); err != nil {
-				st.mu.RUnlock()
-				return nil, 0, kds.Errorf(kds.ErrCodeInvalidArgument, "Invalid ExplicitHashKey. ExplicitHashKey must be in the range: [0, 2^128-1]. Specified value was %s", *e.ExplicitHashKey)
+				return nil, nil, kds.Errorf(kds.ErrCodeInvalidArgument, "Invalid ExplicitHashKey. ExplicitHashKey must be in the range: [0, 2^128-1]. Specified value was %s", *e.ExplicitHashKey)
 			}
 		} else {
 			h = kds.HashPartitionKey(*e.PartitionKey)
 		}
 		sh := st.shardFor(h)
 		if sh == nil {
-			st.mu.RUnlock()
-			return nil, 0, kds.Errorf(kds.ErrCodeInternalFailure, "no open shard of stream %s holds hash key %s", st.name, h)
+			return nil, nil, kds.Errorf(kds.ErrCodeInternalFailure, "no open shard of stream %s holds hash key %s", st.name, h)
 		}
 		results[i].shard = sh
 		if (len(faults.Throttle) > 0 && faults.throttled(st.name, sh.id)) ||
@@ -266,40 +287,34 @@ func (s *Server) put(c *call, st *stream, entries []putRecordsEntry) ([]putResul
 	now := c.now.UnixMilli()
 	var recs []store.Record
 	for _, g := range groups {
-		recs = recs[:0]
-		g.sh.appendMu.Lock()
-		arrival := max(now, g.sh.lastArrival)
-		for _, i := range g.idx {
-			recs = append(recs, store.Record{ArrivalMilli: arrival, PartitionKey: *entries[i].PartitionKey, Data: entries[i].Data})
-		}
-		first, err := g.sh.log.Append(recs)
-		if err == nil {
-			g.sh.lastArrival, g.sh.nextPos = arrival, first+uint64(len(recs))
-		}
-		g.sh.appendMu.Unlock()
+		var first uint64
+		var err error
+		first, recs, err = g.sh.append(now, g.idx, entries, recs[:0])
 		if err != nil {
-			st.mu.RUnlock()
-			return nil, 0, s.storeFailure("appending records", err)
+			return nil, nil, s.storeFailure("appending records", err)
 		}
 		for k, i := range g.idx {
 			results[i].pos = first + uint64(k)
 		}
 	}
-	st.mu.RUnlock()
-	if len(groups) > 0 {
-		if err := s.store.Commit(); err != nil {
-			if err := s.uncommitted(groups, results, err); err != nil {
-				return nil, 0, err
-			}
-		}
+	return results, groups, nil
+}
+
+// append appends the entries idx of a put to the shard, arrival times never
+// going backwards, and returns the first position (and recs, a buffer to
+// reuse).
+func (sh *shard) append(now int64, idx []int, entries []putRecordsEntry, recs []store.Record) (uint64, []store.Record, error) {
+	sh.appendMu.Lock()
+	defer sh.appendMu.Unlock()
+	arrival := max(now, sh.lastArrival)
+	for _, i := range idx {
+		recs = append(recs, store.Record{ArrivalMilli: arrival, PartitionKey: *entries[i].PartitionKey, Data: entries[i].Data})
 	}
-	failed := 0
-	for i := range results {
-		if results[i].err != nil {
-			failed++
-		}
+	first, err := sh.log.Append(recs)
+	if err == nil {
+		sh.lastArrival, sh.nextPos = arrival, first+uint64(len(recs))
 	}
-	return results, failed, nil
+	return first, recs, err
 }
 
 // putGroup is the entries of one put that go to one shard.
