@@ -39,6 +39,7 @@ func fileSize(t *testing.T, path string) int64 {
 }
 
 func TestDiskRecoverTail(t *testing.T) {
+	t.Parallel()
 	const n = 50
 	// A length of 64, then 64 bytes that are not a frame.
 	garbage := "\x40\x00\x00\x00" + strings.Repeat("garbage!", 8)
@@ -266,6 +267,7 @@ func checkTruncated(t *testing.T, dir string, keep, wrote uint64, copies int) {
 // store refuses to open the log and changes nothing; told to truncate, it
 // keeps a copy and never reuses a position.
 func TestDiskRecoverSealedCorruption(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	writeLog(t, dir, 300, 2048)
 	segs := segments(t, dir, lid)
@@ -283,6 +285,7 @@ func TestDiskRecoverSealedCorruption(t *testing.T) {
 // One flipped bit in the middle of the active segment, with good frames
 // after it, is corruption, not a torn tail: nothing is cut by default.
 func TestDiskRecoverActiveCorruption(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	const n = 200
 	writeLog(t, dir, n, 0)
@@ -298,6 +301,7 @@ func TestDiskRecoverActiveCorruption(t *testing.T) {
 // A bit flipped after recovery (bit rot under a running store) is reported by
 // Read as ErrCorrupt, never returned as data.
 func TestDiskReadDetectsCorruption(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	d := openDisk(t, dir, store.DiskOptions{})
 	l := mustLog(t, d, lid)
@@ -324,6 +328,7 @@ func TestDiskReadDetectsCorruption(t *testing.T) {
 
 // A segment missing from the middle of a log (a lost file) is corruption too.
 func TestDiskRecoverHole(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	writeLog(t, dir, 300, 2048)
 	segs := segments(t, dir, lid)

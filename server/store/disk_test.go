@@ -16,10 +16,12 @@ import (
 )
 
 func TestMemoryConformance(t *testing.T) {
+	t.Parallel()
 	storetest.Run(t, func(t *testing.T) store.Store { return store.NewMemory() })
 }
 
 func TestDiskConformance(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		name string
 		opts store.DiskOptions
@@ -114,6 +116,7 @@ func mustLog(t *testing.T, d store.Store, id store.LogID) store.Log {
 }
 
 func TestDiskReopen(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	opts := store.DiskOptions{SegmentBytes: 4096, IndexInterval: 256}
 	d := openDisk(t, dir, opts)
@@ -175,6 +178,7 @@ func segments(t *testing.T, dir string, id store.LogID) []string {
 }
 
 func TestDiskStreamNamesStayInside(t *testing.T) {
+	t.Parallel()
 	parent := t.TempDir()
 	dir := filepath.Join(parent, "data")
 	d := openDisk(t, dir, store.DiskOptions{})
@@ -205,6 +209,7 @@ func TestDiskStreamNamesStayInside(t *testing.T) {
 }
 
 func TestDiskDropStreamPersists(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	d := openDisk(t, dir, store.DiskOptions{})
 	appendCommit(t, d, mustLog(t, d, lid), 0, 10)
@@ -220,6 +225,7 @@ func TestDiskDropStreamPersists(t *testing.T) {
 }
 
 func TestDiskTrimSegments(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	opts := store.DiskOptions{SegmentBytes: 1024}
 	d := openDisk(t, dir, opts)
@@ -272,6 +278,7 @@ func TestDiskTrimSegments(t *testing.T) {
 }
 
 func TestDiskLargeRecords(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	opts := store.DiskOptions{SegmentBytes: 16 << 20, ReadChunk: 64 << 10}
 	d := openDisk(t, dir, opts)
@@ -344,6 +351,7 @@ func openFDs(t *testing.T) int {
 // Many goroutines committing at once share fsyncs, and each sees its own
 // records visible when its Commit returns.
 func TestDiskGroupCommit(t *testing.T) {
+	t.Parallel()
 	d := openDisk(t, t.TempDir(), store.DiskOptions{})
 	const workers, rounds = 8, 25
 	var wg sync.WaitGroup
@@ -383,6 +391,7 @@ func TestDiskGroupCommit(t *testing.T) {
 }
 
 func TestDiskLocked(t *testing.T) {
+	t.Parallel()
 	if runtime.GOOS != "linux" {
 		t.Skip("the directory lock is flock(2)")
 	}
