@@ -33,7 +33,7 @@ func splitShard(s *Server, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return s.reshard(req.streamRef, func(st *stream) error {
+	return s.reshard(req.streamRef, func(st *stream, streams []*stream) error {
 		parent, err := s.openShard(st, *req.ShardToSplit)
 		if err != nil {
 			return err
@@ -44,7 +44,7 @@ func splitShard(s *Server, c *call) (any, error) {
 				"NewStartingHashKey %s used in SplitShard() on shard %s in stream %s under account %s is not both greater than one plus the shard's StartingHashKey %s and less than the shard's EndingHashKey %s.",
 				*req.NewStartingHashKey, parent.id, st.name, s.opts.Account, parent.startKey, parent.endKey)
 		}
-		if err := s.checkShardLimit(st, 1); err != nil {
+		if err := s.checkShardLimit(st, streams, 1); err != nil {
 			return err
 		}
 		_, _, err = s.split(st, parent, at, c.now)
@@ -69,7 +69,7 @@ func mergeShards(s *Server, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return s.reshard(req.streamRef, func(st *stream) error {
+	return s.reshard(req.streamRef, func(st *stream, streams []*stream) error {
 		a, err := s.openShard(st, *req.ShardToMerge)
 		if err != nil {
 			return err
@@ -127,7 +127,7 @@ func updateShardCount(s *Server, c *call) (any, error) {
 	}
 	target := int(*req.TargetShardCount)
 	var out updateShardCountOutput
-	_, err = s.reshard(req.streamRef, func(st *stream) error {
+	_, err = s.reshard(req.streamRef, func(st *stream, streams []*stream) error {
 		current := len(st.open)
 		if target > 2*current || 2*target < current {
 			return kds.Errorf(kds.ErrCodeInvalidArgument,
@@ -137,7 +137,7 @@ func updateShardCount(s *Server, c *call) (any, error) {
 		if target == current {
 			return kds.Errorf(kds.ErrCodeInvalidArgument, "Stream %s under account %s already has %d open shards.", st.name, s.opts.Account, current)
 		}
-		if err := s.checkShardLimit(st, target-current); err != nil {
+		if err := s.checkShardLimit(st, streams, target-current); err != nil {
 			return err
 		}
 		if err := s.scaleUniform(st, target, c.now); err != nil {
@@ -160,7 +160,7 @@ func updateShardCount(s *Server, c *call) (any, error) {
 // with the new layout is saved; and releasing the lock publishes it. If any
 // step fails, or panics, the layout is rolled back completely, the
 // children's logs are removed, and the error is retryable.
-func (s *Server) reshard(ref streamRef, change func(st *stream) error) (any, error) {
+func (s *Server) reshard(ref streamRef, change func(st *stream, streams []*stream) error) (any, error) {
 	s.metaMu.Lock()
 	defer s.metaMu.Unlock()
 	st, err := s.lookup(ref)
@@ -183,7 +183,7 @@ func (s *Server) reshard(ref streamRef, change func(st *stream) error) (any, err
 			s.rollbackLayout(st, undo)
 		}
 	}()
-	if err := change(st); err != nil {
+	if err := change(st, streams); err != nil {
 		return nil, s.storeFailure("resharding", err)
 	}
 	st.reindexOpen()
@@ -265,10 +265,11 @@ func (s *Server) openShard(st *stream, id string) (*shard, error) {
 }
 
 // checkShardLimit refuses a change to st that adds more open shards than the
-// quota allows. Caller holds metaMu and st.mu.
-func (s *Server) checkShardLimit(st *stream, added int) error {
+// quota allows. Caller holds metaMu and st.mu; streams is the list taken
+// before st.mu (s.mu comes before any stream's lock).
+func (s *Server) checkShardLimit(st *stream, streams []*stream, added int) error {
 	open := len(st.open)
-	for _, other := range s.streamList() {
+	for _, other := range streams {
 		if other != st {
 			open += other.openShardCount()
 		}
