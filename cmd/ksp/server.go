@@ -91,14 +91,14 @@ access key; without it any credentials are accepted.`,
 				if err != nil {
 					return usageError{fmt.Errorf("--fsync %q: want always, interval or never", fsync)}
 				}
+				mode, err := store.ParseRecoverMode(recoverArg)
+				if err != nil {
+					return usageError{fmt.Errorf("--recover %q: want refuse or truncate-and-keep-copy", recoverArg)}
+				}
 				if dataDir == "" {
 					if dataDir, err = defaultDataDir(); err != nil {
 						return err
 					}
-				}
-				mode, err := store.ParseRecoverMode(recoverArg)
-				if err != nil {
-					return usageError{fmt.Errorf("--recover %q: want refuse or truncate-and-keep-copy", recoverArg)}
 				}
 				disk, err := store.OpenDisk(dataDir, store.DiskOptions{Fsync: policy, FsyncInterval: fsyncEvery, Recover: mode, Logger: opts.Logger})
 				if err != nil {
