@@ -12,10 +12,12 @@ import (
 // Data directory layout:
 //
 //	<dir>/LOCK                         flock'd while a process has the store open
-//	<dir>/meta                         the metadata document (SaveMeta)
+//	<dir>/meta                         the metadata document (SaveMeta), after a checksum line
 //	<dir>/meta.tmp                     a SaveMeta in progress
 //	<dir>/streams/<stream dir>/<shard index>/<first position>.seg
-//	<dir>/streams/<stream dir>/<shard index>/<segment>.orphan-<ns>   set aside by recovery
+//	<dir>/streams/<stream dir>/<shard index>/jumps                     gaps a truncating recovery left in the positions
+//	<dir>/streams/<stream dir>/<shard index>/<segment>.damaged-<ns>   copy of a segment a recovery cut
+//	<dir>/streams/<stream dir>/<shard index>/<segment>.orphan-<ns>    later segments it set aside
 //	<dir>/trash-*                      a DropStream in progress
 const (
 	metaFile   = "meta"
