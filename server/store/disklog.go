@@ -76,7 +76,9 @@ func (l *diskLog) Append(recs []Record) (uint64, error) {
 	for i := range recs {
 		r := &recs[i]
 		n := frameLen(r)
-		if a := l.active(); a.size > 0 && a.size+int64(n) > o.SegmentBytes {
+		// While stuck (a write failed in this call) the frames only buffer:
+		// retrying every record would only fail again.
+		if a := l.active(); a.size > 0 && a.size+int64(n) > o.SegmentBytes && l.stuck == nil {
 			// A segment that cannot be started (no inode, no file handle)
 			// only makes this one longer: the size limit is a preference.
 			if err := l.rollLocked(); err != nil {
@@ -91,7 +93,7 @@ func (l *diskLog) Append(recs []Record) (uint64, error) {
 		l.active().addRecord(l.next, r.ArrivalMilli, n, o.IndexInterval)
 		l.next++
 		l.lastArrival = r.ArrivalMilli
-		if len(l.pending) >= o.WriteBuffer {
+		if len(l.pending) >= o.WriteBuffer && l.stuck == nil {
 			if err := l.flushLocked(); err != nil && !isTransient(err) {
 				return 0, l.d.fail(err)
 			}
