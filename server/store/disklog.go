@@ -73,12 +73,13 @@ func (l *diskLog) Append(recs []Record) (uint64, error) {
 		}
 	}
 	first := l.next
+	noRoll := false // a segment could not be started in this call
 	for i := range recs {
 		r := &recs[i]
 		n := frameLen(r)
 		// While stuck (a write failed in this call) the frames only buffer:
 		// retrying every record would only fail again.
-		if a := l.active(); a.size > 0 && a.size+int64(n) > o.SegmentBytes && l.stuck == nil {
+		if a := l.active(); a.size > 0 && a.size+int64(n) > o.SegmentBytes && l.stuck == nil && !noRoll {
 			// A segment that cannot be started (no inode, no file handle)
 			// only makes this one longer: the size limit is a preference.
 			if err := l.rollLocked(); err != nil {
@@ -86,6 +87,7 @@ func (l *diskLog) Append(recs []Record) (uint64, error) {
 					return 0, l.d.fail(fmt.Errorf("starting segment in %s: %w", l.dir, err))
 				}
 				l.d.log.Warn("store: cannot start a segment; the active one grows", "dir", l.dir, "err", err)
+				noRoll = true
 			}
 		}
 		r.Position = l.next
