@@ -222,6 +222,16 @@ func retryable(t *testing.T, what string, err error, codes ...string) {
 	}
 }
 
+// shardDirs counts the shard directories of every stream.
+func shardDirs(t *testing.T, dir string) int {
+	t.Helper()
+	m, err := filepath.Glob(filepath.Join(dir, "streams", "*", "*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(m)
+}
+
 func streamDirs(t *testing.T, dir string) int {
 	t.Helper()
 	ents, err := os.ReadDir(filepath.Join(dir, "streams"))
@@ -407,14 +417,15 @@ func TestReshardFaultsLeaveNoHalfChange(t *testing.T) {
 		{Op: storetest.OpCreate, Path: ".seg", Err: syscall.ENFILE},
 		{Op: storetest.OpMkdir, Err: syscall.ENOSPC},
 		{Op: storetest.OpCreate, Path: ".seg", Panic: true},
+		{Op: storetest.OpCreate, Path: ".seg", Err: syscall.EMFILE, After: 2}, // midway through the reshard
 	} {
-		t.Run(fmt.Sprintf("%s-%v-panic=%v", fault.Op, fault.Err, fault.Panic), func(t *testing.T) {
+		t.Run(fmt.Sprintf("%s-%v-panic=%v-after=%d", fault.Op, fault.Err, fault.Panic, fault.After), func(t *testing.T) {
 			f := startFaultServer(t, t.TempDir())
 			ctx := context.Background()
 			servertest.CreateStream(t, f.c, "s", 2)
 			servertest.CreateStream(t, f.c, "other", 1)
 			f.mustPut("s", 20)
-			before := f.describe("s")
+			before, dirs := f.describe("s"), shardDirs(t, f.dir)
 			f.fs.Inject(fault)
 			_, err := f.c.UpdateShardCount(ctx, &kinesis.UpdateShardCountInput{StreamName: aws.String("s"), TargetShardCount: aws.Int32(3), ScalingType: types.ScalingTypeUniformScaling})
 			retryable(t, "UpdateShardCount", err, kds.ErrCodeServiceUnavailable, kds.ErrCodeInternalFailure)
@@ -422,6 +433,9 @@ func TestReshardFaultsLeaveNoHalfChange(t *testing.T) {
 			retryable(t, "SplitShard", err, kds.ErrCodeServiceUnavailable, kds.ErrCodeInternalFailure)
 			if after := f.describe("s"); after != before {
 				t.Fatalf("failed reshard changed the stream:\n before %s\n after  %s", before, after)
+			}
+			if got := shardDirs(t, f.dir); got != dirs {
+				t.Fatalf("failed reshard left %d shard directories, had %d", got, dirs)
 			}
 			f.mustPut("s", 10) // the stream's lock was released
 			f.mustPut("other", 10)

@@ -90,9 +90,24 @@ func (d *Disk) openLog(id LogID, create bool) (*diskLog, error) {
 		if !create {
 			return nil, fmt.Errorf("%w: shard %d of stream %q has no directory %s", ErrMissing, id.ShardIdx, id.Stream, dir)
 		}
+		// A log that cannot be created leaves no directory behind (also
+		// on a panic on the way).
+		done := false
+		defer func() {
+			if !done {
+				if rerr := d.fs.RemoveAll(dir); rerr != nil {
+					d.log.Error("store: removing a log that could not be created", "dir", dir, "err", rerr)
+				}
+			}
+		}()
 		if err := d.mkdirDurable(filepath.Join(d.dir, streamsDir), dir); err != nil {
 			return nil, fmt.Errorf("store: creating %s: %w", dir, err)
 		}
+		if err := l.createSegment(0); err != nil {
+			return nil, err
+		}
+		done = true
+		return l, nil
 	}
 	ents, err := d.fs.ReadDir(dir)
 	if err != nil {

@@ -43,8 +43,10 @@ type Rule struct {
 	Path  string // substring of the path; "" matches every path
 	Err   error
 	Panic bool
+	After int // let this many matching operations through first
 	Times int // fail this many times, then stop; 0: until removed
 	Hits  int // how many operations it failed
+	seen  int
 }
 
 // Inject adds a rule and returns it (read Hits under no lock only after the
@@ -78,11 +80,15 @@ func (f *FaultFS) fault(op Op, path string) error {
 	f.mu.Lock()
 	var hit *Rule
 	for _, r := range f.rules {
-		if r.Op == op && strings.Contains(path, r.Path) && (r.Times == 0 || r.Hits < r.Times) {
-			r.Hits++
-			hit = r
-			break
+		if r.Op != op || !strings.Contains(path, r.Path) || (r.Times > 0 && r.Hits >= r.Times) {
+			continue
 		}
+		if r.seen++; r.seen <= r.After {
+			continue
+		}
+		r.Hits++
+		hit = r
+		break
 	}
 	f.mu.Unlock()
 	if hit == nil {
