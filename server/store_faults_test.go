@@ -407,11 +407,12 @@ func TestFullDiskRecoversWithoutRestart(t *testing.T) {
 	f.verify()
 }
 
-// Running out of file handles while a reshard creates its shards answers a
-// retryable error, and so does a panic under the stream's lock: neither
-// leaves a lock held, a closed parent without children, or a stream without
-// an open shard.
-func TestReshardFaultsLeaveNoHalfChange(t *testing.T) {
+// Running out of file handles or space while CreateStream or a reshard
+// creates shards (at the first or a later shard), or a panic there under the
+// stream's lock, answers a retryable error and leaves no half change: no
+// lock held, no directory, no closed parent without children, no stream
+// without an open shard.
+func TestShardCreationFaultsLeaveNoHalfChange(t *testing.T) {
 	for _, fault := range []storetest.Rule{
 		{Op: storetest.OpCreate, Path: ".seg", Err: syscall.EMFILE},
 		{Op: storetest.OpCreate, Path: ".seg", Err: syscall.ENFILE},
@@ -425,9 +426,14 @@ func TestReshardFaultsLeaveNoHalfChange(t *testing.T) {
 			servertest.CreateStream(t, f.c, "s", 2)
 			servertest.CreateStream(t, f.c, "other", 1)
 			f.mustPut("s", 20)
-			before, dirs := f.describe("s"), shardDirs(t, f.dir)
+			before, dirs, streams := f.describe("s"), shardDirs(t, f.dir), streamDirs(t, f.dir)
 			f.fs.Inject(fault)
-			_, err := f.c.UpdateShardCount(ctx, &kinesis.UpdateShardCountInput{StreamName: aws.String("s"), TargetShardCount: aws.Int32(3), ScalingType: types.ScalingTypeUniformScaling})
+			_, err := f.c.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String("new"), ShardCount: aws.Int32(3)})
+			retryable(t, "CreateStream", err, kds.ErrCodeServiceUnavailable, kds.ErrCodeInternalFailure)
+			if got := streamDirs(t, f.dir); got != streams {
+				t.Fatalf("failed CreateStream left %d stream directories, had %d", got, streams)
+			}
+			_, err = f.c.UpdateShardCount(ctx, &kinesis.UpdateShardCountInput{StreamName: aws.String("s"), TargetShardCount: aws.Int32(3), ScalingType: types.ScalingTypeUniformScaling})
 			retryable(t, "UpdateShardCount", err, kds.ErrCodeServiceUnavailable, kds.ErrCodeInternalFailure)
 			_, err = f.c.SplitShard(ctx, &kinesis.SplitShardInput{StreamName: aws.String("s"), ShardToSplit: aws.String("shardId-000000000000"), NewStartingHashKey: aws.String("1000")})
 			retryable(t, "SplitShard", err, kds.ErrCodeServiceUnavailable, kds.ErrCodeInternalFailure)
