@@ -123,7 +123,7 @@ func (s *Server) storeFailure(what string, err error) error {
 	if errors.As(err, &ke) {
 		return ke
 	}
-	s.log.Error("store failure", "what", what, "err", err)
+	s.log.Error("internal failure", "op", what, "err", err)
 	return clientError(err)
 }
 
