@@ -212,11 +212,11 @@ func updateStreamMode(s *Server, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return s.updateStream(streamRef{StreamARN: req.StreamARN}, func(st *stream) error {
-		if st.mode == req.StreamModeDetails.StreamMode {
-			return kds.Errorf(kds.ErrCodeInvalidArgument, "Stream %s under account %s is already in %s mode.", st.name, s.opts.Account, st.mode)
+	return s.updateStream(streamRef{StreamARN: req.StreamARN}, func(st *stream, set *streamSettings) error {
+		if set.mode == req.StreamModeDetails.StreamMode {
+			return kds.Errorf(kds.ErrCodeInvalidArgument, "Stream %s under account %s is already in %s mode.", st.name, s.opts.Account, set.mode)
 		}
-		st.mode = req.StreamModeDetails.StreamMode
+		set.mode = req.StreamModeDetails.StreamMode
 		return nil
 	})
 }

@@ -24,8 +24,8 @@ func updateMaxRecordSize(s *Server, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return s.updateStream(streamRef{StreamARN: req.StreamARN}, func(st *stream) error {
-		st.maxRecordSizeKiB = int(*req.MaxRecordSizeInKiB)
+	return s.updateStream(streamRef{StreamARN: req.StreamARN}, func(_ *stream, set *streamSettings) error {
+		set.maxRecordSizeKiB = int(*req.MaxRecordSizeInKiB)
 		return nil
 	})
 }

@@ -66,18 +66,18 @@ func changeMonitoring(s *Server, c *call, enable bool) (any, error) {
 	}
 	asked := slices.Contains(req.ShardLevelMetrics, "ALL")
 	var out enhancedMonitoringOutput
-	_, err = s.updateStream(req.streamRef, func(st *stream) error {
+	_, err = s.updateStream(req.streamRef, func(st *stream, set *streamSettings) error {
 		out.StreamName, out.StreamARN = st.name, st.arn
-		out.CurrentShardLevelMetrics = append([]string{}, st.monitoring...)
+		out.CurrentShardLevelMetrics = append([]string{}, set.monitoring...)
 		next := []string{}
 		for _, m := range shardLevelMetrics {
-			has := slices.Contains(st.monitoring, m)
+			has := slices.Contains(set.monitoring, m)
 			named := asked || slices.Contains(req.ShardLevelMetrics, m)
 			if enable && (has || named) || !enable && has && !named {
 				next = append(next, m)
 			}
 		}
-		st.monitoring = next
+		set.monitoring = next
 		out.DesiredShardLevelMetrics = append([]string{}, next...)
 		return nil
 	})

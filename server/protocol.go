@@ -204,8 +204,7 @@ func isHealthCheck(r *http.Request) bool {
 // is a health check (ok false). Nothing of the body has been read yet.
 func (s *Server) route(w http.ResponseWriter, r *http.Request) (c *call, fn handler, ok bool) {
 	if isHealthCheck(r) {
-		w.WriteHeader(http.StatusOK)
-		io.WriteString(w, "ok\n")
+		s.serveHealth(w)
 		return nil, nil, false
 	}
 	ctype, _, _ := strings.Cut(r.Header.Get("Content-Type"), ";")
@@ -273,7 +272,7 @@ func (s *Server) serveCall(w http.ResponseWriter, r *http.Request, c *call, fn h
 		return
 	}
 	c.now = s.now()
-	resp, err := fn(s, c)
+	resp, err := s.invoke(fn, c)
 	if err != nil {
 		s.writeError(w, c, err)
 		return
@@ -348,11 +347,14 @@ func (s *Server) writeError(w http.ResponseWriter, c *call, err error) {
 	var ke *kds.Error
 	if !errors.As(err, &ke) {
 		// Errors without an AWS code come from below the API (the store, the
-		// OS) and may name local files: the client gets a generic message and
-		// the request id to find the detail in the server's log.
-		rid := w.Header().Get("x-amzn-RequestId")
-		s.log.Error("internal failure", "op", c.op, "request_id", rid, "err", err)
-		ke = kds.Errorf(kds.ErrCodeInternalFailure, "Internal service failure (request %s); the server log has the details.", rid)
+		// OS) and may name local files: the client gets a generic message
+		// (retryable, in AWS's shape) and the request id to find the detail
+		// in the server's log.
+		s.log.Error("internal failure", "op", c.op, "request_id", w.Header().Get("x-amzn-RequestId"), "err", err)
+		ke = clientError(err)
+	}
+	if ke.Code == kds.ErrCodeInternalFailure && ke.Message == msgInternalFailure {
+		ke = kds.Errorf(kds.ErrCodeInternalFailure, "Internal service failure (request %s); the server log has the details.", w.Header().Get("x-amzn-RequestId"))
 	}
 	eb := errorBody{Type: ke.Code, Message: ke.Message}
 	var body []byte

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"slices"
 	"strconv"
 
@@ -209,9 +210,35 @@ func (st *stream) encryptionType() string {
 // shard's entries in request order and commits before answering. Entries over
 // a shard's limit fail alone with ProvisionedThroughputExceededException; an
 // oversize record fails the whole request before anything is written or any
-// limit is spent.
+// limit is spent, and a request that fails as a whole gives its limits back.
 func (s *Server) put(c *call, st *stream, entries []putRecordsEntry) ([]putResult, int, error) {
+	results, groups, err := s.appendEntries(c, st, entries)
+	if err != nil {
+		return nil, 0, err
+	}
+	if len(groups) > 0 {
+		if err := s.store.Commit(); err != nil {
+			if err := s.uncommitted(groups, results, err); err != nil {
+				s.refund(entries, groups)
+				return nil, 0, err
+			}
+		}
+	}
+	failed := 0
+	for i := range results {
+		if results[i].err != nil {
+			failed++
+		}
+	}
+	return results, failed, nil
+}
+
+// appendEntries checks sizes, routes the entries to shards, applies the write
+// limits and appends each shard's entries, under the stream's read lock (so
+// no reshard closes a shard meanwhile), released by defer.
+func (s *Server) appendEntries(c *call, st *stream, entries []putRecordsEntry) ([]putResult, []putGroup, error) {
 	st.mu.RLock()
+	defer st.mu.RUnlock()
 	maxRecord := st.maxRecordSizeKiB << 10
 	maxRequest := kds.MaxPutRecordsRequestSize
 	if maxRecord > kds.DefaultMaxRecordSize {
@@ -228,23 +255,20 @@ func (s *Server) put(c *call, st *stream, entries []putRecordsEntry) ([]putResul
 		entries[i].checkDataLength(&v, prefix, maxRecord)
 	}
 	if err := v.err(); err != nil {
-		st.mu.RUnlock()
-		return nil, 0, err
+		return nil, nil, err
 	}
 	total := 0
 	for i := range entries {
 		size := entries[i].size()
 		if size > maxRecord {
-			st.mu.RUnlock()
-			return nil, 0, kds.Errorf(kds.ErrCodeInvalidArgument,
+			return nil, nil, kds.Errorf(kds.ErrCodeInvalidArgument,
 				"Record size (data + partition key) of %d bytes for record %d exceeds the MaxRecordSize of %d bytes of stream %s under account %s.",
 				size, i+1, maxRecord, st.name, s.opts.Account)
 		}
 		total += size
 	}
 	if total > maxRequest {
-		st.mu.RUnlock()
-		return nil, 0, kds.Errorf(kds.ErrCodeInvalidArgument, "Records size of %d bytes exceeds the %d bytes request limit of stream %s under account %s.", total, maxRequest, st.name, s.opts.Account)
+		return nil, nil, kds.Errorf(kds.ErrCodeInvalidArgument, "Records size of %d bytes exceeds the %d bytes request limit of stream %s under account %s.", total, maxRequest, st.name, s.opts.Account)
 	}
 
 	// Route every entry before any limit is taken, so that a request refused
@@ -256,25 +280,19 @@ func (s *Server) put(c *call, st *stream, entries []putRecordsEntry) ([]putResul
 		if e.ExplicitHashKey != nil {
 			var err error
 			if h, err = kds.ParseHashKey(*e.ExplicitHashKey); err != nil {
-				st.mu.RUnlock()
-				return nil, 0, kds.Errorf(kds.ErrCodeInvalidArgument, "Invalid ExplicitHashKey. ExplicitHashKey must be in the range: [0, 2^128-1]. Specified value was %s", *e.ExplicitHashKey)
+				return nil, nil, kds.Errorf(kds.ErrCodeInvalidArgument, "Invalid ExplicitHashKey. ExplicitHashKey must be in the range: [0, 2^128-1]. Specified value was %s", *e.ExplicitHashKey)
 			}
 		} else {
 			h = kds.HashPartitionKey(*e.PartitionKey)
 		}
 		if results[i].shard = st.shardFor(h); results[i].shard == nil {
-			st.mu.RUnlock()
-			return nil, 0, kds.Errorf(kds.ErrCodeInternalFailure, "no open shard of stream %s holds hash key %s", st.name, h)
+			return nil, nil, kds.Errorf(kds.ErrCodeInternalFailure, "no open shard of stream %s holds hash key %s", st.name, h)
 		}
 	}
 	faults := s.faults.Load()
 	limits := !s.opts.DisableLimits
 	// Apply the limits; admitted entries of one shard keep request order.
-	type group struct {
-		sh  *shard
-		idx []int
-	}
-	var groups []group
+	var groups []putGroup
 	for i := range entries {
 		sh := results[i].shard
 		if (len(faults.Throttle) > 0 && faults.throttled(st.name, sh.id)) ||
@@ -291,58 +309,91 @@ func (s *Server) put(c *call, st *stream, entries []putRecordsEntry) ([]putResul
 			}
 		}
 		if g < 0 {
-			groups = append(groups, group{sh: sh})
+			groups = append(groups, putGroup{sh: sh})
 			g = len(groups) - 1
 		}
 		groups[g].idx = append(groups[g].idx, i)
 	}
-	// refund gives back the limits of admitted entries when the request
-	// fails as a whole after all.
-	refund := func() {
-		if !limits {
-			return
-		}
-		for _, g := range groups {
-			for _, i := range g.idx {
-				g.sh.limiter.giveWrite(entries[i].size())
-			}
-		}
-	}
 	now := c.now.UnixMilli()
 	var recs []store.Record
 	for _, g := range groups {
-		recs = recs[:0]
-		g.sh.appendMu.Lock()
-		arrival := max(now, g.sh.lastArrival)
-		for _, i := range g.idx {
-			recs = append(recs, store.Record{ArrivalMilli: arrival, PartitionKey: *entries[i].PartitionKey, Data: entries[i].Data})
-		}
-		first, err := g.sh.log.Append(recs)
-		if err == nil {
-			g.sh.lastArrival, g.sh.nextPos = arrival, first+uint64(len(recs))
-		}
-		g.sh.appendMu.Unlock()
+		var first uint64
+		var err error
+		first, recs, err = g.sh.append(now, g.idx, entries, recs[:0])
 		if err != nil {
-			st.mu.RUnlock()
-			refund()
-			return nil, 0, err
+			s.refund(entries, groups)
+			return nil, nil, s.storeFailure("appending records", err)
 		}
 		for k, i := range g.idx {
 			results[i].pos = first + uint64(k)
 		}
 	}
-	st.mu.RUnlock()
-	if len(groups) > 0 {
-		if err := s.store.Commit(); err != nil {
-			refund()
-			return nil, 0, err
+	return results, groups, nil
+}
+
+// refund gives back the write limits of the admitted entries of a request
+// that failed as a whole after all.
+func (s *Server) refund(entries []putRecordsEntry, groups []putGroup) {
+	if s.opts.DisableLimits {
+		return
+	}
+	for _, g := range groups {
+		for _, i := range g.idx {
+			g.sh.limiter.giveWrite(entries[i].size())
 		}
 	}
-	failed := 0
-	for i := range results {
-		if results[i].err != nil {
-			failed++
+}
+
+// append appends the entries idx of a put to the shard, arrival times never
+// going backwards, and returns the first position (and recs, a buffer to
+// reuse).
+func (sh *shard) append(now int64, idx []int, entries []putRecordsEntry, recs []store.Record) (uint64, []store.Record, error) {
+	sh.appendMu.Lock()
+	defer sh.appendMu.Unlock()
+	arrival := max(now, sh.lastArrival)
+	for _, i := range idx {
+		recs = append(recs, store.Record{ArrivalMilli: arrival, PartitionKey: *entries[i].PartitionKey, Data: entries[i].Data})
+	}
+	first, err := sh.log.Append(recs)
+	if err == nil {
+		sh.lastArrival, sh.nextPos = arrival, first+uint64(len(recs))
+	}
+	return first, recs, err
+}
+
+// putGroup is the entries of one put that go to one shard.
+type putGroup struct {
+	sh  *shard
+	idx []int // into the request's entries
+}
+
+// uncommitted handles a failed commit. What a shard's log shows visible is
+// committed (another shard's write may have failed, or a retry succeeded
+// meanwhile), so only the entries of shards whose records are not visible
+// fail, each with the store's retryable error; when none is visible the
+// whole request fails with it.
+func (s *Server) uncommitted(groups []putGroup, results []putResult, err error) error {
+	failure := s.storeFailure("committing records", err)
+	var ke *kds.Error
+	if !errors.As(failure, &ke) {
+		return failure
+	}
+	// PutRecords reports a record's failure as InternalFailure (the codes AWS
+	// documents per record are that and ProvisionedThroughputExceeded).
+	perRecord := kds.Errorf(kds.ErrCodeInternalFailure, "%s", ke.Message)
+	committed := false
+	for _, g := range groups {
+		_, visible, _ := g.sh.log.Bounds()
+		if last := results[g.idx[len(g.idx)-1]].pos; last < visible {
+			committed = true
+			continue
+		}
+		for _, i := range g.idx {
+			results[i].err = perRecord
 		}
 	}
-	return results, failed, nil
+	if !committed {
+		return failure
+	}
+	return nil
 }

@@ -33,28 +33,20 @@ func changeRetention(s *Server, c *call, increase bool) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st.mu.Lock()
-	switch {
-	case hours < kds.MinRetentionHours:
-		st.mu.Unlock()
-		return nil, kds.Errorf(kds.ErrCodeInvalidArgument, "Minimum allowed retention period is %d hours. Requested retention period (%d hours) is too short.", kds.MinRetentionHours, hours)
-	case hours > kds.MaxRetentionHours:
-		st.mu.Unlock()
-		return nil, kds.Errorf(kds.ErrCodeInvalidArgument, "Maximum allowed retention period is %d hours. Requested retention period (%d hours) is too long.", kds.MaxRetentionHours, hours)
-	case increase && hours < st.retentionHours:
-		cur := st.retentionHours
-		st.mu.Unlock()
-		return nil, kds.Errorf(kds.ErrCodeInvalidArgument, "Requested retention period (%d hours) for stream %s can not be shorter than existing retention period (%d hours). Use DecreaseRetentionPeriod API.", hours, st.name, cur)
-	case !increase && hours > st.retentionHours:
-		cur := st.retentionHours
-		st.mu.Unlock()
-		return nil, kds.Errorf(kds.ErrCodeInvalidArgument, "Requested retention period (%d hours) for stream %s can not be longer than existing retention period (%d hours). Use IncreaseRetentionPeriod API.", hours, st.name, cur)
-	}
-	st.retentionHours = hours
-	st.mu.Unlock()
-	return empty{}, s.saveMetaLocked()
+	return s.updateSettings(st, func(set *streamSettings) error {
+		switch {
+		case hours < kds.MinRetentionHours:
+			return kds.Errorf(kds.ErrCodeInvalidArgument, "Minimum allowed retention period is %d hours. Requested retention period (%d hours) is too short.", kds.MinRetentionHours, hours)
+		case hours > kds.MaxRetentionHours:
+			return kds.Errorf(kds.ErrCodeInvalidArgument, "Maximum allowed retention period is %d hours. Requested retention period (%d hours) is too long.", kds.MaxRetentionHours, hours)
+		case increase && hours < set.retentionHours:
+			return kds.Errorf(kds.ErrCodeInvalidArgument, "Requested retention period (%d hours) for stream %s can not be shorter than existing retention period (%d hours). Use DecreaseRetentionPeriod API.", hours, st.name, set.retentionHours)
+		case !increase && hours > set.retentionHours:
+			return kds.Errorf(kds.ErrCodeInvalidArgument, "Requested retention period (%d hours) for stream %s can not be longer than existing retention period (%d hours). Use IncreaseRetentionPeriod API.", hours, st.name, set.retentionHours)
+		}
+		set.retentionHours = hours
+		return nil
+	})
 }
 
 // retentionLoop runs EnforceRetention every interval until Close.
@@ -89,8 +81,10 @@ func (s *Server) EnforceRetention() error {
 		streams = append(streams, st)
 	}
 	s.mu.RUnlock()
-	var errs []error
-	expired := false
+	var (
+		errs    []error
+		expired = map[*stream][]*shard{}
+	)
 	for _, st := range streams {
 		st.mu.RLock()
 		horizon := now - int64(st.retentionHours)*3600_000
@@ -112,17 +106,13 @@ func (s *Server) EnforceRetention() error {
 			gone := sh.closed && sh.closedMs < horizon
 			sh.appendMu.Unlock()
 			if gone {
-				sh.expired.Store(true)
-				expired = true
+				expired[st] = append(expired[st], sh)
 				s.log.Info("closed shard expired", "stream", st.name, "shard_id", sh.id)
 			}
 		}
 	}
-	if expired {
-		s.mu.Lock()
-		err := s.saveMetaLocked()
-		s.mu.Unlock()
-		if err != nil {
+	if len(expired) > 0 {
+		if err := s.expireShards(expired); err != nil {
 			errs = append(errs, fmt.Errorf("saving metadata: %w", err))
 		}
 	}
@@ -132,4 +122,30 @@ func (s *Server) EnforceRetention() error {
 // liveShards wraps a shard filter so that it also drops expired shards.
 func liveShards(keep func(*shard) bool) func(*shard) bool {
 	return func(sh *shard) bool { return !sh.expired.Load() && keep(sh) }
+}
+
+// expireShards marks closed shards expired: persisted first, published after
+// (a failed save leaves them as they were; the next round tries again).
+func (s *Server) expireShards(expired map[*stream][]*shard) error {
+	s.metaMu.Lock()
+	defer s.metaMu.Unlock()
+	prepared := make(map[*stream]streamMeta, len(expired))
+	for st, shards := range expired {
+		st.mu.RLock()
+		m := st.metaLocked(st.streamSettings)
+		st.mu.RUnlock()
+		for _, sh := range shards {
+			m.Shards[sh.idx].Expired = true
+		}
+		prepared[st] = m
+	}
+	if err := s.persist(s.streamList(), prepared); err != nil {
+		return err
+	}
+	for _, shards := range expired {
+		for _, sh := range shards {
+			sh.expired.Store(true)
+		}
+	}
+	return nil
 }

@@ -150,7 +150,8 @@ type Server struct {
 	iterKey []byte
 	faults  atomic.Pointer[Faults]
 
-	mu      sync.RWMutex // guards: streams, closed
+	metaMu  sync.Mutex   // sequencer of metadata changes (meta.go); guards: nothing in memory
+	mu      sync.RWMutex // guards: streams
 	streams map[string]*stream
 
 	ln      net.Listener
@@ -223,14 +224,19 @@ func New(opts Options) (*Server, error) {
 	}
 	f := opts.Faults
 	s.faults.Store(&f)
-	if err := s.loadMeta(); err != nil {
-		return nil, fmt.Errorf("server: loading metadata: %w", err)
-	}
-	s.mu.Lock()
-	err := s.saveMetaLocked() // persist the iterator key of a new store
-	s.mu.Unlock()
+	had, err := s.loadMeta()
 	if err != nil {
-		return nil, fmt.Errorf("server: saving metadata: %w", err)
+		return nil, fmt.Errorf("server: loading metadata (refusing to start): %w", err)
+	}
+	if !had {
+		// A new store: persist its iterator key. An existing store is not
+		// written at start, so it opens on a full disk.
+		s.metaMu.Lock()
+		err := s.persist(nil, nil)
+		s.metaMu.Unlock()
+		if err != nil {
+			return nil, fmt.Errorf("server: saving metadata of a new store: %w", err)
+		}
 	}
 	return s, nil
 }

@@ -1,7 +1,9 @@
 package server
 
 import (
-	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -29,6 +31,15 @@ type stream struct {
 	arn     string
 	created int64 // epoch ms; part of the stream's identity
 
+	streamSettings
+	shards []*shard // by index; closed shards stay
+	open   []*shard // open shards sorted by starting hash key
+}
+
+// streamSettings are the settings of a stream that requests change. A
+// change works on a copy (clone), which is persisted and only then
+// published (meta.go).
+type streamSettings struct {
 	status           string
 	mode             kds.StreamMode
 	retentionHours   int
@@ -37,8 +48,16 @@ type stream struct {
 	encryption       kds.EncryptionType
 	keyID            string
 	monitoring       []string
-	shards           []*shard // by index; closed shards stay
-	open             []*shard // open shards sorted by starting hash key
+}
+
+// clone returns a deep copy.
+func (ss streamSettings) clone() streamSettings {
+	ss.tags = maps.Clone(ss.tags)
+	if ss.tags == nil {
+		ss.tags = map[string]string{}
+	}
+	ss.monitoring = slices.Clone(ss.monitoring)
+	return ss
 }
 
 // shard is one shard: its place in the hash space, its lineage and its log.
@@ -136,12 +155,18 @@ func (st *stream) openShardCount() int {
 	return len(st.open)
 }
 
-// addShard appends a new open shard. Caller holds st.mu.
+// addShard appends a new open shard, creating its log. Caller holds st.mu
+// (or owns st alone).
 func (s *Server) addShard(st *stream, rng kds.HashKeyRange, parent, adjacent string, now time.Time) (*shard, error) {
+	return s.attachShard(st, rng, parent, adjacent, now, s.store.Log)
+}
+
+// attachShard appends a shard whose log open opens.
+func (s *Server) attachShard(st *stream, rng kds.HashKeyRange, parent, adjacent string, now time.Time, open func(store.LogID) (store.Log, error)) (*shard, error) {
 	idx := len(st.shards)
-	log, err := s.store.Log(store.LogID{Stream: st.name, Created: st.created, ShardIdx: idx})
+	log, err := open(store.LogID{Stream: st.name, Created: st.created, ShardIdx: idx})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("opening the log of shard %s of stream %s: %w", kds.ShardID(idx), st.name, err)
 	}
 	sh := &shard{
 		idx: idx, id: kds.ShardID(idx), rng: rng,
@@ -155,124 +180,4 @@ func (s *Server) addShard(st *stream, rng kds.HashKeyRange, parent, adjacent str
 	sh.nextPos, sh.lastArrival = next, last
 	st.shards = append(st.shards, sh)
 	return sh, nil
-}
-
-// metaDoc is the server's persisted metadata: the iterator key and every stream.
-type metaDoc struct {
-	IteratorKey []byte       `json:"iteratorKey"`
-	Streams     []streamMeta `json:"streams"`
-}
-
-type streamMeta struct {
-	Name             string             `json:"name"`
-	Created          int64              `json:"created"`
-	Status           string             `json:"status"`
-	Mode             kds.StreamMode     `json:"mode"`
-	RetentionHours   int                `json:"retentionHours"`
-	MaxRecordSizeKiB int                `json:"maxRecordSizeKiB"`
-	Tags             map[string]string  `json:"tags,omitempty"`
-	Encryption       kds.EncryptionType `json:"encryption,omitempty"`
-	KeyID            string             `json:"keyId,omitempty"`
-	Monitoring       []string           `json:"monitoring,omitempty"`
-	Shards           []shardMeta        `json:"shards"`
-}
-
-type shardMeta struct {
-	Start          string `json:"start"`
-	End            string `json:"end"`
-	Parent         string `json:"parent,omitempty"`
-	AdjacentParent string `json:"adjacentParent,omitempty"`
-	Created        int64  `json:"created"`
-	Closed         bool   `json:"closed,omitempty"`
-	ClosedMs       int64  `json:"closedMs,omitempty"`
-	EndPos         uint64 `json:"endPos,omitempty"`
-	Expired        bool   `json:"expired,omitempty"`
-}
-
-// saveMeta writes the metadata document. Caller holds s.mu (read or write).
-func (s *Server) saveMetaLocked() error {
-	doc := metaDoc{IteratorKey: s.iterKey}
-	names := make([]string, 0, len(s.streams))
-	for n := range s.streams {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		st := s.streams[n]
-		st.mu.RLock()
-		m := streamMeta{
-			Name: st.name, Created: st.created, Status: st.status, Mode: st.mode,
-			RetentionHours: st.retentionHours, MaxRecordSizeKiB: st.maxRecordSizeKiB,
-			Tags: st.tags, Encryption: st.encryption, KeyID: st.keyID, Monitoring: st.monitoring,
-		}
-		for _, sh := range st.shards {
-			sh.appendMu.Lock()
-			m.Shards = append(m.Shards, shardMeta{
-				Start: sh.startKey, End: sh.endKey, Parent: sh.parent, AdjacentParent: sh.adjacentParent,
-				Created: sh.createdMs, Closed: sh.closed, ClosedMs: sh.closedMs, EndPos: sh.endPos,
-				Expired: sh.expired.Load(),
-			})
-			sh.appendMu.Unlock()
-		}
-		st.mu.RUnlock()
-		doc.Streams = append(doc.Streams, m)
-	}
-	b, err := json.Marshal(doc)
-	if err != nil {
-		return err
-	}
-	return s.store.SaveMeta(b)
-}
-
-// loadMeta restores streams from the store's metadata document.
-func (s *Server) loadMeta() error {
-	b, err := s.store.LoadMeta()
-	if err != nil || len(b) == 0 {
-		return err
-	}
-	var doc metaDoc
-	if err := json.Unmarshal(b, &doc); err != nil {
-		return err
-	}
-	if len(doc.IteratorKey) > 0 {
-		s.iterKey = doc.IteratorKey
-	}
-	now := s.now()
-	for _, m := range doc.Streams {
-		st := &stream{
-			name: m.Name, created: m.Created, arn: kds.StreamARN(s.opts.Region, s.opts.Account, m.Name),
-			status: m.Status, mode: m.Mode, retentionHours: m.RetentionHours, maxRecordSizeKiB: m.MaxRecordSizeKiB,
-			tags: m.Tags, encryption: m.Encryption, keyID: m.KeyID, monitoring: m.Monitoring,
-		}
-		if st.tags == nil {
-			st.tags = map[string]string{}
-		}
-		if st.status == statusCreating || st.status == statusUpdating {
-			st.status = statusActive
-		}
-		if st.status == statusDeleting {
-			_ = s.store.DropStream(st.name, st.created)
-			continue
-		}
-		for _, sm := range m.Shards {
-			start, err1 := kds.ParseHashKey(sm.Start)
-			end, err2 := kds.ParseHashKey(sm.End)
-			if err1 != nil || err2 != nil {
-				return err1
-			}
-			sh, err := s.addShard(st, kds.HashKeyRange{Start: start, End: end}, sm.Parent, sm.AdjacentParent, now)
-			if err != nil {
-				return err
-			}
-			sh.createdMs = sm.Created
-			if sm.Closed {
-				sh.closed, sh.closedMs, sh.endPos = true, sm.ClosedMs, sm.EndPos
-				sh.endSeq = st.endSeq(sh, sm.EndPos)
-			}
-			sh.expired.Store(sm.Expired)
-		}
-		st.reindexOpen()
-		s.streams[st.name] = st
-	}
-	return nil
 }

@@ -95,24 +95,21 @@ func (s *Server) addTags(ref streamRef, tags map[string]string) (any, error) {
 	if err := checkTagChars(st.name, s.opts.Account, tags); err != nil {
 		return nil, err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st.mu.Lock()
-	n := len(st.tags)
-	for k := range tags {
-		if _, ok := st.tags[k]; !ok {
-			n++
+	return s.updateSettings(st, func(set *streamSettings) error {
+		n := len(set.tags)
+		for k := range tags {
+			if _, ok := set.tags[k]; !ok {
+				n++
+			}
 		}
-	}
-	if n > maxTagsPerStream {
-		st.mu.Unlock()
-		return nil, kds.Errorf(kds.ErrCodeLimitExceeded, "Failed to add tags to stream %s under account %s because a given stream cannot have more than %d tags associated with it.", st.name, s.opts.Account, maxTagsPerStream)
-	}
-	for k, v := range tags {
-		st.tags[k] = v
-	}
-	st.mu.Unlock()
-	return empty{}, s.saveMetaLocked()
+		if n > maxTagsPerStream {
+			return kds.Errorf(kds.ErrCodeLimitExceeded, "Failed to add tags to stream %s under account %s because a given stream cannot have more than %d tags associated with it.", st.name, s.opts.Account, maxTagsPerStream)
+		}
+		for k, v := range tags {
+			set.tags[k] = v
+		}
+		return nil
+	})
 }
 
 type removeTagsInput struct {
@@ -145,14 +142,12 @@ func (s *Server) removeTags(ref streamRef, keys []string) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st.mu.Lock()
-	for _, k := range keys {
-		delete(st.tags, k)
-	}
-	st.mu.Unlock()
-	return empty{}, s.saveMetaLocked()
+	return s.updateSettings(st, func(set *streamSettings) error {
+		for _, k := range keys {
+			delete(set.tags, k)
+		}
+		return nil
+	})
 }
 
 type listTagsInput struct {

@@ -27,6 +27,7 @@ func serverCmd() *cobra.Command {
 		inMemory   bool
 		fsync      string
 		fsyncEvery time.Duration
+		recoverArg string
 		auth       []string
 	)
 	cmd := &cobra.Command{
@@ -83,20 +84,24 @@ access key; without it any credentials are accepted.`,
 			}
 			storage := "in memory (nothing is kept)"
 			if inMemory {
-				if cmd.Flags().Changed("data-dir") || cmd.Flags().Changed("fsync") {
-					return usageError{errors.New("--in-memory excludes --data-dir and --fsync")}
+				if cmd.Flags().Changed("data-dir") || cmd.Flags().Changed("fsync") || cmd.Flags().Changed("recover") {
+					return usageError{errors.New("--in-memory excludes --data-dir, --fsync and --recover")}
 				}
 			} else {
 				policy, err := store.ParseFsyncPolicy(fsync)
 				if err != nil {
 					return usageError{fmt.Errorf("--fsync %q: want always, interval or never", fsync)}
 				}
+				mode, err := store.ParseRecoverMode(recoverArg)
+				if err != nil {
+					return usageError{fmt.Errorf("--recover %q: want refuse or truncate-and-keep-copy", recoverArg)}
+				}
 				if dataDir == "" {
 					if dataDir, err = defaultDataDir(); err != nil {
 						return err
 					}
 				}
-				disk, err := store.OpenDisk(dataDir, store.DiskOptions{Fsync: policy, FsyncInterval: fsyncEvery, Logger: opts.Logger})
+				disk, err := store.OpenDisk(dataDir, store.DiskOptions{Fsync: policy, FsyncInterval: fsyncEvery, Recover: mode, Logger: opts.Logger})
 				if err != nil {
 					return err
 				}
@@ -146,6 +151,7 @@ access key; without it any credentials are accepted.`,
 	f.BoolVar(&inMemory, "in-memory", false, "keep everything in memory: nothing survives the process")
 	f.StringVar(&fsync, "fsync", "always", "when records reach stable storage: always (before each acknowledgement), interval, or never")
 	f.DurationVar(&fsyncEvery, "fsync-interval", 50*time.Millisecond, "sync period of --fsync interval")
+	f.StringVar(&recoverArg, "recover", "refuse", "what start-up does with corruption in a shard log: refuse (start fails, nothing changed) or truncate-and-keep-copy (damaged segment copied aside, log continues past every lost position)")
 	f.DurationVar(&opts.RetentionInterval, "retention-interval", time.Minute, "how often records past their stream's retention are trimmed")
 	f.StringArrayVar(&auth, "auth", nil, "ACCESS_KEY_ID:SECRET: verify SigV4 signatures made with this key (repeatable)")
 	f.StringVar(&opts.TLSCertFile, "tls-cert", "", "serve HTTPS with this PEM certificate (with --tls-key)")

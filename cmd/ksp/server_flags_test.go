@@ -25,6 +25,8 @@ func TestServerFlagErrors(t *testing.T) {
 	}{
 		{[]string{"--fsync", "sometimes"}, `--fsync "sometimes"`},
 		{[]string{"--in-memory", "--data-dir", "x"}, "--in-memory excludes --data-dir"},
+		{[]string{"--recover", "fix-it"}, `--recover "fix-it": want refuse or truncate-and-keep-copy`},
+		{[]string{"--in-memory", "--recover", "refuse"}, "--in-memory excludes --data-dir, --fsync and --recover"},
 		{[]string{"--auth", "nocolon"}, "want ACCESS_KEY_ID:SECRET_ACCESS_KEY"},
 		{[]string{"--tls-cert", "c.pem"}, "TLSCertFile and TLSKeyFile go together"},
 		{[]string{"--tls", "--tls-cert", "c.pem", "--tls-key", "k.pem"}, "TLSSelfSigned and TLSCertFile exclude each other"},

@@ -106,6 +106,7 @@ func TestCrashChild(t *testing.T) {
 // FsyncNever, which promise to survive a process crash too (not a power loss,
 // which this test cannot cause).
 func TestCrashRecovery(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("kills child processes")
 	}

@@ -1,11 +1,15 @@
 package store
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"hash/crc32"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -80,9 +84,21 @@ type DiskOptions struct {
 	// ReadChunk is the size of the ReadAt calls that Read and recovery make.
 	// Default 256 KiB.
 	ReadChunk int
-	// MaxOpenFiles bounds the idle read handles kept open across all logs
-	// (each log also keeps its active segment open for writing). Default 256.
+	// MaxOpenFiles bounds the segment files the store keeps open across all
+	// logs: half for idle read handles, half for the write handles of active
+	// segments (least recently used closed first, reopened on demand), so
+	// streams with any number of shards ever created stay under the process's
+	// open-file limit. Default 512.
 	MaxOpenFiles int
+	// Recover says what to do with corruption found when a log is opened:
+	// RecoverRefuse (default) or RecoverTruncate. A torn tail is cut either way.
+	Recover RecoverMode
+	// RetryInterval is how often a store that could not write (a full disk)
+	// retries on its own. Default 1s.
+	RetryInterval time.Duration
+	// FS is the file system (default: the operating system's). Tests inject
+	// failures through it.
+	FS FS
 	// Logger receives recovery reports and I/O failures. Nil discards.
 	Logger *slog.Logger
 }
@@ -107,7 +123,16 @@ func (o *DiskOptions) fill() error {
 		o.ReadChunk = 256 << 10
 	}
 	if o.MaxOpenFiles <= 0 {
-		o.MaxOpenFiles = 256
+		o.MaxOpenFiles = 512
+	}
+	if o.Recover < RecoverRefuse || o.Recover > RecoverTruncate {
+		return fmt.Errorf("store: invalid recover mode %d", o.Recover)
+	}
+	if o.RetryInterval <= 0 {
+		o.RetryInterval = time.Second
+	}
+	if o.FS == nil {
+		o.FS = OS{}
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -119,27 +144,34 @@ func (o *DiskOptions) fill() error {
 // it append-only segment files of CRC-checked frames (see frame.go).
 //
 // Recovery happens when a log is first opened with Log: every segment is
-// scanned and checked. A torn or corrupt tail is truncated at the last good
-// frame. Corruption earlier in the log stops the log at the last good record:
-// the damaged segment is truncated there and every later segment is renamed
-// aside (<name>.orphan-<unix ns>, never read again, kept for inspection).
-// Both are reported on the logger with the file, offset and bytes cut. Since
-// Commit syncs in position order, a record after a torn frame was never
-// acknowledged under FsyncAlways; under the other policies only a power loss
-// can tear, and it loses what the policy says.
+// scanned and checked (see recover.go). A torn tail (a bad last frame with
+// nothing valid after it: a write the crash interrupted, never acknowledged
+// under FsyncAlways) is cut. Corruption (a bad frame followed by valid ones,
+// damage in a sealed segment, a missing segment) is never cut silently: by
+// default the log refuses to open with a *CorruptionError naming the stream,
+// shard and positions; with RecoverTruncate the damaged segment is copied
+// aside first and the log continues past every position it may have held, so
+// no position is ever issued twice.
 //
-// After a write or fsync error the store fails: Append and Commit return that
-// error until it is closed and reopened, because after a failed fsync the
-// kernel may have dropped the dirty pages and the file no longer says what
-// was acknowledged. Reopening recovers from what is on disk.
+// A write that fails for want of space (ENOSPC, EDQUOT) or file handles
+// (EMFILE, ENFILE) fails only the commits that needed it: the bytes stay
+// buffered, Health reports the condition, and the store retries by itself
+// every RetryInterval until the write goes through. After an fsync error or
+// any other write error the store fails: Append and Commit return that error
+// until it is closed and reopened, because after a failed fsync the kernel
+// may have dropped the dirty pages and the file no longer says what was
+// acknowledged. Reopening recovers from what is on disk.
 type Disk struct {
-	dir  string
-	opts DiskOptions
-	log  *slog.Logger
-	fds  fdCache
+	dir     string
+	opts    DiskOptions
+	fs      FS
+	log     *slog.Logger
+	fds     fdCache
+	writers writerLRU
 
-	closed atomic.Bool
-	failed atomic.Pointer[error]
+	closed   atomic.Bool
+	failed   atomic.Pointer[error]
+	degraded atomic.Pointer[error] // a transient write failure not yet retried successfully
 
 	mu   sync.Mutex // guards: logs
 	logs map[LogID]*diskLog
@@ -167,18 +199,21 @@ type Disk struct {
 
 var _ Store = (*Disk)(nil)
 
-// OpenDisk opens (creating when missing) the store in dir.
+// OpenDisk opens (creating when missing) the store in dir. It writes nothing
+// when the store exists and has nothing to finish, so a store on a full disk
+// opens (and serves reads).
 func OpenDisk(dir string, opts DiskOptions) (*Disk, error) {
 	if err := opts.fill(); err != nil {
 		return nil, err
 	}
 	dir = filepath.Clean(dir)
-	if err := os.MkdirAll(filepath.Join(dir, streamsDir), 0o755); err != nil {
+	if err := opts.FS.MkdirAll(filepath.Join(dir, streamsDir), 0o755); err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
 	d := &Disk{
 		dir:  dir,
 		opts: opts,
+		fs:   opts.FS,
 		log:  opts.Logger,
 		logs: make(map[LogID]*diskLog),
 		stop: make(chan struct{}),
@@ -188,7 +223,9 @@ func OpenDisk(dir string, opts DiskOptions) (*Disk, error) {
 		return nil, fmt.Errorf("store: %w", err)
 	}
 	d.lock = lock
-	d.fds.max = opts.MaxOpenFiles
+	d.fds.fs = opts.FS
+	d.fds.max = max(1, opts.MaxOpenFiles/2)
+	d.writers.max = max(1, opts.MaxOpenFiles-d.fds.max)
 	d.ccond.L = &d.cmu
 	// Finish interrupted DropStreams and SaveMetas.
 	if err := d.cleanup(); err != nil {
@@ -196,28 +233,31 @@ func OpenDisk(dir string, opts DiskOptions) (*Disk, error) {
 		return nil, err
 	}
 	if opts.Fsync == FsyncInterval {
-		d.wg.Add(1)
-		go d.syncLoop()
+		d.every(opts.FsyncInterval, d.syncTick)
 	}
+	d.every(opts.RetryInterval, d.retry)
 	return d, nil
 }
 
 // cleanup finishes interrupted DropStreams and SaveMetas.
 func (d *Disk) cleanup() error {
-	ents, err := os.ReadDir(d.dir)
+	ents, err := d.fs.ReadDir(d.dir)
 	if err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
+	changed := false
 	for _, e := range ents {
-		if strings.HasPrefix(e.Name(), trashPfx) {
-			if err := os.RemoveAll(filepath.Join(d.dir, e.Name())); err != nil {
-				return fmt.Errorf("store: removing dropped stream: %w", err)
+		if strings.HasPrefix(e.Name(), trashPfx) || e.Name() == metaFile+".tmp" {
+			if err := d.fs.RemoveAll(filepath.Join(d.dir, e.Name())); err != nil {
+				return fmt.Errorf("store: removing %s: %w", e.Name(), err)
 			}
+			changed = true
 		}
 	}
-	os.Remove(filepath.Join(d.dir, metaFile+".tmp"))
-	if err := syncDir(d.dir); err != nil {
-		return fmt.Errorf("store: %w", err)
+	if changed {
+		if err := d.fs.SyncDir(d.dir); err != nil {
+			return fmt.Errorf("store: %w", err)
+		}
 	}
 	return nil
 }
@@ -243,8 +283,32 @@ func (d *Disk) fail(err error) error {
 	return *d.failed.Load()
 }
 
-// Log opens the log of one shard, recovering it from disk the first time.
-func (d *Disk) Log(id LogID) (Log, error) {
+// Health returns why the store cannot take writes now (a failure that needs a
+// reopen, or a full disk it is retrying), or nil when it can.
+func (d *Disk) Health() error {
+	if err := d.check(); err != nil {
+		return err
+	}
+	if p := d.degraded.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// Log opens the log of one shard, creating it when missing and recovering it
+// from disk the first time.
+func (d *Disk) Log(id LogID) (Log, error) { return d.openOnce(id, true) }
+
+// OpenLog opens the log of one shard that must exist: a missing shard
+// directory is ErrMissing (the server refuses to start rather than bring a
+// shard back empty with its positions restarting).
+func (d *Disk) OpenLog(id LogID) (Log, error) { return d.openOnce(id, false) }
+
+// ErrMissing is returned by OpenLog for a log that has no directory, and by
+// LoadMeta when stream directories exist without a metadata document.
+var ErrMissing = errors.New("store: missing")
+
+func (d *Disk) openOnce(id LogID, create bool) (Log, error) {
 	if d.closed.Load() {
 		return nil, ErrClosed
 	}
@@ -259,12 +323,35 @@ func (d *Disk) Log(id LogID) (Log, error) {
 	if l, ok := d.logs[id]; ok {
 		return l, nil
 	}
-	l, err := d.openLog(id)
+	l, err := d.openLog(id, create)
 	if err != nil {
 		return nil, err
 	}
 	d.logs[id] = l
 	return l, nil
+}
+
+// DropLog deletes one shard log (a shard whose creation was rolled back).
+func (d *Disk) DropLog(id LogID) error {
+	if d.closed.Load() {
+		return ErrClosed
+	}
+	d.mu.Lock()
+	if l, ok := d.logs[id]; ok {
+		l.shut(false)
+		delete(d.logs, id)
+	}
+	d.mu.Unlock()
+	dir := d.logPath(id)
+	if err := d.fs.RemoveAll(dir); err != nil {
+		return fmt.Errorf("store: dropping shard %d of %q: %w", id.ShardIdx, id.Stream, err)
+	}
+	if d.opts.Fsync != FsyncNever {
+		if err := d.fs.SyncDir(filepath.Dir(dir)); err != nil {
+			return fmt.Errorf("store: dropping shard %d of %q: %w", id.ShardIdx, id.Stream, err)
+		}
+	}
+	return nil
 }
 
 // DropStream deletes every log of one stream incarnation, opened or not. The
@@ -279,14 +366,14 @@ func (d *Disk) DropStream(stream string, created int64) error {
 		return err
 	}
 	if d.opts.Fsync != FsyncNever {
-		if err := syncDir(d.dir); err != nil {
+		if err := d.fs.SyncDir(d.dir); err != nil {
 			return fmt.Errorf("store: dropping stream %q: %w", stream, err)
 		}
-		if err := syncDir(filepath.Join(d.dir, streamsDir)); err != nil {
+		if err := d.fs.SyncDir(filepath.Join(d.dir, streamsDir)); err != nil {
 			return fmt.Errorf("store: dropping stream %q: %w", stream, err)
 		}
 	}
-	if err := os.RemoveAll(trash); err != nil {
+	if err := d.fs.RemoveAll(trash); err != nil {
 		return fmt.Errorf("store: dropping stream %q: %w", stream, err)
 	}
 	return nil
@@ -307,11 +394,11 @@ func (d *Disk) detachStream(stream string, created int64) (string, error) {
 		}
 	}
 	src := d.streamPath(stream, created)
-	if _, err := os.Stat(src); os.IsNotExist(err) {
+	if _, err := d.fs.Stat(src); os.IsNotExist(err) {
 		return "", nil
 	}
 	trash := filepath.Join(d.dir, fmt.Sprintf("%s%d-%d", trashPfx, time.Now().UnixNano(), d.trashSeq.Add(1)))
-	if err := os.Rename(src, trash); err != nil {
+	if err := d.fs.Rename(src, trash); err != nil {
 		return "", fmt.Errorf("store: dropping stream %q: %w", stream, err)
 	}
 	return trash, nil
@@ -330,6 +417,10 @@ func (d *Disk) markDirty(l *diskLog) {
 // and visible to Read. Concurrent callers share the work: the first becomes
 // the leader and commits every dirty log; callers arriving meanwhile wait
 // for the next round, which a single leader again runs for all of them.
+//
+// While a write fails for want of space or file handles, Commit returns that
+// error even when the caller's own logs went through (a caller that needs to
+// know looks at its log's Bounds: what is visible is committed).
 func (d *Disk) Commit() error {
 	if err := d.check(); err != nil {
 		return err
@@ -363,37 +454,49 @@ func (d *Disk) Commit() error {
 	}
 	d.cmu.Unlock()
 	// A round that covered this call may have failed while it waited.
-	return d.check()
+	return d.Health()
 }
 
 // commitRound flushes every dirty log, fsyncs per the policy and publishes.
+// A log whose write fails for want of space stays dirty for the next round;
+// the others are committed.
 func (d *Disk) commitRound() error {
 	d.dirtyMu.Lock()
 	logs := d.dirty
 	d.dirty = nil
 	d.dirtyMu.Unlock()
-	if len(logs) == 0 {
-		return nil
-	}
 	type work struct {
 		l   *diskLog
 		t   pubTarget
 		job syncJob
 	}
-	ws := make([]work, 0, len(logs))
+	var (
+		ws        = make([]work, 0, len(logs))
+		transient error
+	)
 	for _, l := range logs {
 		l.dirty.Store(false)
 		t, job, err := l.flushForCommit(d.opts.Fsync == FsyncAlways)
 		if err != nil {
-			return d.fail(err)
+			if !isTransient(err) {
+				return d.fail(err)
+			}
+			d.markDirty(l)
+			if transient == nil {
+				transient = fmt.Errorf("store: %w", err)
+			}
 		}
-		ws = append(ws, work{l, t, job})
+		if t.ok || !job.empty() {
+			ws = append(ws, work{l, t, job})
+		}
 	}
-	if d.opts.Fsync == FsyncAlways {
+	if d.opts.Fsync == FsyncAlways && len(ws) > 0 {
 		d.syncs.Add(1)
-		jobs := make([]syncJob, len(ws))
+		jobs := make([]syncJob, 0, len(ws))
 		for i := range ws {
-			jobs[i] = ws[i].job
+			if !ws[i].job.empty() {
+				jobs = append(jobs, ws[i].job)
+			}
 		}
 		if err := runSyncJobs(jobs); err != nil {
 			return d.fail(err)
@@ -402,7 +505,42 @@ func (d *Disk) commitRound() error {
 	for _, w := range ws {
 		w.l.publish(w.t)
 	}
+	if transient != nil {
+		if d.degraded.Swap(&transient) == nil {
+			d.log.Error("store cannot write; retrying", "err", transient)
+		}
+		return transient
+	}
+	if d.degraded.Swap(nil) != nil {
+		d.log.Info("store writes again")
+	}
 	return nil
+}
+
+// every runs fn every interval until the store closes (a tracked goroutine).
+func (d *Disk) every(interval time.Duration, fn func()) {
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-d.stop:
+				return
+			case <-t.C:
+			}
+			fn()
+		}
+	}()
+}
+
+// retry commits on its own while a write is failing for want of space, so
+// the store recovers once space returns even if no writer calls again.
+func (d *Disk) retry() {
+	if d.degraded.Load() != nil && d.check() == nil {
+		d.Commit() // its outcome is what Health reports
+	}
 }
 
 // runSyncJobs runs the jobs, several at once: fsyncs of different files
@@ -442,20 +580,10 @@ func runSyncJobs(jobs []syncJob) error {
 	return ferr
 }
 
-// syncLoop fsyncs every log's written data on the interval (FsyncInterval).
-func (d *Disk) syncLoop() {
-	defer d.wg.Done()
-	t := time.NewTicker(d.opts.FsyncInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-d.stop:
-			return
-		case <-t.C:
-		}
-		if err := d.syncAll(); err != nil {
-			d.fail(err)
-		}
+// syncTick fsyncs every log's written data (FsyncInterval's background sync).
+func (d *Disk) syncTick() {
+	if err := d.syncAll(); err != nil {
+		d.fail(err)
 	}
 }
 
@@ -480,8 +608,9 @@ func (d *Disk) syncAll() error {
 }
 
 // SaveMeta atomically replaces the metadata document: it writes a temporary
-// file, fsyncs it, renames it over the old one and fsyncs the directory (all
-// policies: the document is small and rarely written).
+// file (a checksum line, then the document), fsyncs it, renames it over the
+// old one and fsyncs the directory (all policies: the document is small and
+// rarely written). On failure the old document stays in place.
 func (d *Disk) SaveMeta(doc []byte) error {
 	if d.closed.Load() {
 		return ErrClosed
@@ -489,45 +618,111 @@ func (d *Disk) SaveMeta(doc []byte) error {
 	d.metaMu.Lock()
 	defer d.metaMu.Unlock()
 	tmp := filepath.Join(d.dir, metaFile+".tmp")
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	f, err := d.fs.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return fmt.Errorf("store: saving meta: %w", err)
 	}
-	_, err = f.Write(doc)
+	_, err = f.Write(sealMeta(doc))
 	if err == nil {
-		err = f.Sync()
+		err = f.Datasync()
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(tmp, filepath.Join(d.dir, metaFile))
+		err = d.fs.Rename(tmp, filepath.Join(d.dir, metaFile))
 	}
 	if err == nil {
-		err = syncDir(d.dir)
+		err = d.fs.SyncDir(d.dir)
 	}
 	if err != nil {
-		os.Remove(tmp)
+		if rerr := d.fs.Remove(tmp); rerr != nil && !os.IsNotExist(rerr) {
+			d.log.Warn("store: removing temporary metadata", "err", rerr)
+		}
 		return fmt.Errorf("store: saving meta: %w", err)
 	}
 	return nil
 }
 
-// LoadMeta returns the last saved metadata document, or nil when none.
+// LoadMeta returns the last saved metadata document, or nil when none. A
+// document whose checksum does not match is an error, and so is a missing
+// document next to stream directories (ErrMissing): starting empty over
+// existing data would hide it.
 func (d *Disk) LoadMeta() ([]byte, error) {
 	if d.closed.Load() {
 		return nil, ErrClosed
 	}
 	d.metaMu.Lock()
 	defer d.metaMu.Unlock()
-	b, err := os.ReadFile(filepath.Join(d.dir, metaFile))
+	path := filepath.Join(d.dir, metaFile)
+	b, err := d.readFile(path)
 	if errors.Is(err, os.ErrNotExist) {
+		ents, err := d.fs.ReadDir(filepath.Join(d.dir, streamsDir))
+		if err != nil {
+			return nil, fmt.Errorf("store: loading meta: %w", err)
+		}
+		if len(ents) > 0 {
+			return nil, fmt.Errorf("%w: %s is missing but %d stream directories exist in %s; restore the metadata file or move the directories away",
+				ErrMissing, path, len(ents), filepath.Join(d.dir, streamsDir))
+		}
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("store: loading meta: %w", err)
 	}
+	doc, err := openMeta(b)
+	if err != nil {
+		return nil, fmt.Errorf("store: loading meta %s: %w", path, err)
+	}
+	return doc, nil
+}
+
+func (d *Disk) readFile(path string) ([]byte, error) {
+	f, err := d.fs.OpenFile(path, os.O_RDONLY, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	b := make([]byte, st.Size())
+	if _, err := f.ReadAt(b, 0); err != nil && err != io.EOF {
+		return nil, err
+	}
 	return b, nil
+}
+
+// The metadata file is a checksum line, "ksp-meta crc32c=<8 hex digits>\n",
+// followed by the document. Files without the line (written by earlier
+// versions) are read as the bare document.
+const metaMagic = "ksp-meta crc32c="
+
+func sealMeta(doc []byte) []byte {
+	out := make([]byte, 0, len(metaMagic)+9+len(doc))
+	out = append(out, metaMagic...)
+	out = fmt.Appendf(out, "%08x\n", crc32.Checksum(doc, castagnoli))
+	return append(out, doc...)
+}
+
+func openMeta(b []byte) ([]byte, error) {
+	rest, ok := bytes.CutPrefix(b, []byte(metaMagic))
+	if !ok {
+		return b, nil
+	}
+	if len(rest) < 9 || rest[8] != '\n' {
+		return nil, errors.New("malformed checksum line")
+	}
+	want, err := strconv.ParseUint(string(rest[:8]), 16, 32)
+	if err != nil {
+		return nil, errors.New("malformed checksum line")
+	}
+	doc := rest[9:]
+	if got := crc32.Checksum(doc, castagnoli); got != uint32(want) {
+		return nil, fmt.Errorf("checksum mismatch: file says %08x, document has %08x", want, got)
+	}
+	return doc, nil
 }
 
 // Close stops the background sync, writes and fsyncs what every log has

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"container/list"
 	"errors"
 	"fmt"
 	"io"
@@ -22,22 +23,25 @@ type diskLog struct {
 	d     *Disk
 	id    LogID
 	dir   string
-	dirty atomic.Bool // queued in Disk.dirty
+	dirty atomic.Bool   // queued in Disk.dirty
+	welem *list.Element // in Disk.writers while wf is open; guarded by Disk.writers.mu
 
 	mu          sync.RWMutex // guards: everything below and the log fields of its segments
 	gone        error        // ErrClosed or errDropped once shut
-	segs        []*segment   // ascending positions, contiguous; the last is active
-	wf          *os.File     // write handle of the active segment
+	segs        []*segment   // ascending positions; the last is active
+	jumps       []jump       // deliberate gaps between segments (recover.go)
+	wf          File         // write handle of the active segment; nil while the writer LRU has it closed
 	pending     []byte       // frames appended but not yet written
+	stuck       error        // the last write failed for want of space: Append refuses until one succeeds
 	first       uint64       // trim horizon: segs[0].first
 	next        uint64       // next position Append assigns
 	lastArrival int64        // arrival of record next-1
 	visible     uint64       // positions below are published
 	visArrival  int64        // arrival of record visible-1
 
-	sealedUnsynced []*os.File // write handles of sealed segments not fsynced yet
-	activeUnsynced bool       // wf has written bytes not fsynced yet
-	dirUnsynced    bool       // segment files were created since the last dir fsync
+	sealedUnsynced []File // write handles of sealed segments not fsynced yet
+	activeUnsynced bool   // wf has written bytes not fsynced yet
+	dirUnsynced    bool   // segment files were created since the last dir fsync
 }
 
 var _ Log = (*diskLog)(nil)
@@ -45,7 +49,9 @@ var _ Log = (*diskLog)(nil)
 func (l *diskLog) active() *segment { return l.segs[len(l.segs)-1] }
 
 // Append encodes the records into the log's write buffer. They reach the
-// file when the buffer fills or at the next Commit.
+// file when the buffer fills or at the next Commit. While the log's last
+// write failed for want of space, Append first retries it and refuses the
+// records when it fails again, so memory stays bounded on a full disk.
 func (l *diskLog) Append(recs []Record) (uint64, error) {
 	if err := l.d.check(); err != nil {
 		return 0, err
@@ -57,18 +63,31 @@ func (l *diskLog) Append(recs []Record) (uint64, error) {
 	}
 	o := &l.d.opts
 	l.mu.Lock()
+	defer l.mu.Unlock()
 	if l.gone != nil {
-		l.mu.Unlock()
 		return 0, l.gone
 	}
+	if l.stuck != nil {
+		if err := l.flushLocked(); err != nil {
+			return 0, l.writeFailed(err)
+		}
+	}
 	first := l.next
+	noRoll := false // a segment could not be started in this call
 	for i := range recs {
 		r := &recs[i]
 		n := frameLen(r)
-		if a := l.active(); a.size > 0 && a.size+int64(n) > o.SegmentBytes {
+		// While stuck (a write failed in this call) the frames only buffer:
+		// retrying every record would only fail again.
+		if a := l.active(); a.size > 0 && a.size+int64(n) > o.SegmentBytes && l.stuck == nil && !noRoll {
+			// A segment that cannot be started (no inode, no file handle)
+			// only makes this one longer: the size limit is a preference.
 			if err := l.rollLocked(); err != nil {
-				l.mu.Unlock()
-				return 0, l.d.fail(fmt.Errorf("starting segment in %s: %w", l.dir, err))
+				if !isTransient(err) {
+					return 0, l.d.fail(fmt.Errorf("starting segment in %s: %w", l.dir, err))
+				}
+				l.d.log.Warn("store: cannot start a segment; the active one grows", "dir", l.dir, "err", err)
+				noRoll = true
 			}
 		}
 		r.Position = l.next
@@ -76,32 +95,53 @@ func (l *diskLog) Append(recs []Record) (uint64, error) {
 		l.active().addRecord(l.next, r.ArrivalMilli, n, o.IndexInterval)
 		l.next++
 		l.lastArrival = r.ArrivalMilli
-		if len(l.pending) >= o.WriteBuffer {
-			if err := l.flushLocked(); err != nil {
-				l.mu.Unlock()
+		if len(l.pending) >= o.WriteBuffer && l.stuck == nil {
+			if err := l.flushLocked(); err != nil && !isTransient(err) {
 				return 0, l.d.fail(err)
 			}
+			// A full disk: the frames stay buffered for the commit to retry.
 		}
 	}
-	l.mu.Unlock()
 	if len(recs) > 0 {
 		l.d.markDirty(l)
 	}
 	return first, nil
 }
 
-// flushLocked writes the pending frames to the active segment.
+// writeFailed reports a failed write: transient ones leave the store
+// working, others fail it.
+func (l *diskLog) writeFailed(err error) error {
+	if isTransient(err) {
+		return fmt.Errorf("store: %w", err)
+	}
+	return l.d.fail(err)
+}
+
+// flushLocked writes the pending frames to the active segment. On failure
+// the bytes not written stay pending, so a later flush continues exactly
+// where the file ends.
 func (l *diskLog) flushLocked() error {
 	if len(l.pending) == 0 {
+		l.stuck = nil
 		return nil
+	}
+	if err := l.openWriterLocked(); err != nil {
+		l.stuck = err
+		return err
 	}
 	n, err := l.wf.Write(l.pending)
 	a := l.active()
 	a.written += int64(n)
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", a.path, err)
+	if n > 0 {
+		l.activeUnsynced = true
 	}
-	l.activeUnsynced = true
+	if err != nil {
+		l.pending = append(l.pending[:0], l.pending[n:]...)
+		err = fmt.Errorf("writing %s: %w", a.path, err)
+		l.stuck = err
+		return err
+	}
+	l.stuck = nil
 	if cap(l.pending) > 2*l.d.opts.WriteBuffer {
 		l.pending = nil // a huge record went through; don't keep its buffer
 	} else {
@@ -110,23 +150,78 @@ func (l *diskLog) flushLocked() error {
 	return nil
 }
 
+// openWriterLocked makes sure the active segment has a write handle,
+// reopening it when the writer LRU closed it.
+func (l *diskLog) openWriterLocked() error {
+	if l.wf != nil {
+		l.d.writers.touch(l)
+		return nil
+	}
+	a := l.active()
+	f, err := l.d.openFile(a.path, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Seek(a.written, io.SeekStart); err != nil {
+		f.Close()
+		return err
+	}
+	l.wf = f
+	l.d.writers.touch(l)
+	l.d.writers.evict(false)
+	return nil
+}
+
+// closeWriterLocked closes an idle log's write handle (writer LRU), after
+// writing and syncing what it holds: a commit's sync job may hold the handle,
+// and must find its data synced when the handle turns out closed. It
+// reports whether the handle is closed.
+func (l *diskLog) closeWriterLocked() bool {
+	if l.wf == nil {
+		return true
+	}
+	if l.flushLocked() != nil {
+		return false
+	}
+	if l.d.opts.Fsync != FsyncNever {
+		if err := l.wf.Datasync(); err != nil {
+			l.d.fail(err)
+			return false
+		}
+	}
+	if err := l.wf.Close(); err != nil {
+		l.d.log.Warn("store: closing segment", "file", l.active().path, "err", err)
+	}
+	l.wf = nil
+	l.activeUnsynced = false
+	l.d.writers.forget(l)
+	return true
+}
+
 // rollLocked seals the active segment and starts a new one at next.
 func (l *diskLog) rollLocked() error {
 	if err := l.flushLocked(); err != nil {
 		return err
 	}
 	path := filepath.Join(l.dir, segmentName(l.next))
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+	f, err := l.d.openFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return err
 	}
-	if l.d.opts.Fsync == FsyncNever {
+	switch {
+	case l.wf == nil:
+		// Closed by the LRU, which synced it first.
+	case l.d.opts.Fsync == FsyncNever:
 		l.wf.Close()
-	} else {
+	default:
 		l.sealedUnsynced = append(l.sealedUnsynced, l.wf)
+	}
+	if l.d.opts.Fsync != FsyncNever {
 		l.dirUnsynced = true
 	}
+	l.d.writers.forget(l)
 	l.wf = f
+	l.d.writers.touch(l)
 	l.activeUnsynced = false
 	l.segs = append(l.segs, &segment{path: path, first: l.next, next: l.next})
 	return nil
@@ -168,8 +263,9 @@ func (l *diskLog) publish(t pubTarget) {
 // syncJob is the fsync work of one log: sealed segments (closed afterwards),
 // the active segment and the directory.
 type syncJob struct {
-	sealed []*os.File
-	active *os.File
+	d      *Disk
+	sealed []File
+	active File
 	dir    string
 }
 
@@ -178,19 +274,19 @@ func (j syncJob) empty() bool { return len(j.sealed) == 0 && j.active == nil && 
 func (j syncJob) run() error {
 	var err error
 	for _, f := range j.sealed {
-		if e := datasync(f); e != nil && err == nil {
+		if e := f.Datasync(); e != nil && err == nil {
 			err = e
 		}
 		f.Close()
 	}
 	if j.active != nil {
-		// A log shut meanwhile closed its handle and synced itself.
-		if e := datasync(j.active); e != nil && !errors.Is(e, os.ErrClosed) && err == nil {
+		// A log shut, or its handle closed by the LRU, synced itself first.
+		if e := j.active.Datasync(); e != nil && !errors.Is(e, os.ErrClosed) && err == nil {
 			err = e
 		}
 	}
 	if j.dir != "" {
-		if e := syncDir(j.dir); e != nil && !errors.Is(e, os.ErrNotExist) && err == nil {
+		if e := j.d.fs.SyncDir(j.dir); e != nil && !errors.Is(e, os.ErrNotExist) && err == nil {
 			err = e
 		}
 	}
@@ -198,9 +294,9 @@ func (j syncJob) run() error {
 }
 
 func (l *diskLog) takeSyncLocked() syncJob {
-	j := syncJob{sealed: l.sealedUnsynced}
+	j := syncJob{d: l.d, sealed: l.sealedUnsynced}
 	l.sealedUnsynced = nil
-	if l.activeUnsynced {
+	if l.activeUnsynced && l.wf != nil {
 		j.active = l.wf
 		l.activeUnsynced = false
 	}
@@ -232,17 +328,21 @@ func (l *diskLog) shut(keep bool) error {
 	var err error
 	if keep {
 		l.gone = ErrClosed
-		err = l.flushLocked()
+		if len(l.pending) > 0 {
+			err = l.flushLocked()
+		}
 		for _, f := range l.sealedUnsynced {
-			if e := datasync(f); e != nil && err == nil {
+			if e := f.Datasync(); e != nil && err == nil {
 				err = e
 			}
 		}
-		if e := datasync(l.wf); e != nil && err == nil {
-			err = e
+		if l.wf != nil {
+			if e := l.wf.Datasync(); e != nil && err == nil {
+				err = e
+			}
 		}
 		if l.dirUnsynced {
-			if e := syncDir(l.dir); e != nil && err == nil {
+			if e := l.d.fs.SyncDir(l.dir); e != nil && err == nil {
 				err = e
 			}
 		}
@@ -253,7 +353,11 @@ func (l *diskLog) shut(keep bool) error {
 		f.Close()
 	}
 	l.sealedUnsynced = nil
-	l.wf.Close()
+	if l.wf != nil {
+		l.wf.Close()
+		l.wf = nil
+	}
+	l.d.writers.forget(l)
 	l.pending = nil
 	for _, s := range l.segs {
 		l.d.fds.remove(s)
@@ -297,6 +401,12 @@ func (l *diskLog) Read(from uint64, maxRecords, maxBytes int) ([]Record, error) 
 			out = make([]Record, 0, min(uint64(maxRecords), stop-from, 1024))
 		}
 		s := l.segFor(from)
+		if from >= s.next && s != l.active() {
+			// A gap left by a recovery that truncated (recover.go).
+			from = l.segs[searchIndex(len(l.segs), func(i int) bool { return l.segs[i].first > from })].first
+			l.mu.RUnlock()
+			continue
+		}
 		start := s.seekPos(from)
 		end := s.written
 		f, err := l.d.fds.acquire(s)
@@ -333,7 +443,7 @@ func (l *diskLog) segFor(pos uint64) *segment {
 // the scan at index entry start and reading no further than offset end or
 // position stop. It returns the position after the last frame scanned and
 // whether a limit was reached.
-func (l *diskLog) readSegment(f *os.File, s *segment, start indexEntry, end int64, from, stop uint64,
+func (l *diskLog) readSegment(f File, s *segment, start indexEntry, end int64, from, stop uint64,
 	maxRecords, maxBytes int, out []Record, bytes int) ([]Record, int, uint64, bool, error) {
 	fr := newFrameReader(f, start.off, end, l.d.opts.ReadChunk, false)
 	pos := start.pos
@@ -486,12 +596,12 @@ func (l *diskLog) TrimBefore(milli int64) (uint64, error) {
 		a := l.active()
 		if a.next > a.first && a.lastArrival < milli && l.visible == l.next && len(l.pending) == 0 {
 			if err := l.rollLocked(); err != nil {
-				return l.first, l.d.fail(err)
+				return l.first, l.writeFailed(err)
 			}
 			// The new segment must exist on disk before the old one goes, or
 			// a crash could lose the position the log had reached.
 			if syncDirs {
-				if err := syncDir(l.dir); err != nil {
+				if err := l.d.fs.SyncDir(l.dir); err != nil {
 					return l.first, l.d.fail(err)
 				}
 				l.dirUnsynced = false
@@ -512,13 +622,13 @@ func (l *diskLog) trimSealedLocked(milli int64, syncDirs bool) error {
 		if s.next > l.visible || (s.next > s.first && s.lastArrival >= milli) {
 			break
 		}
-		if err := os.Remove(s.path); err != nil && !os.IsNotExist(err) {
+		if err := l.d.fs.Remove(s.path); err != nil && !os.IsNotExist(err) {
 			return fmt.Errorf("store: trimming %s: %w", s.path, err)
 		}
 		// One directory sync per removal keeps the removals in order on
 		// disk, so a crash leaves a prefix trimmed, never a hole.
 		if syncDirs {
-			if err := syncDir(l.dir); err != nil {
+			if err := l.d.fs.SyncDir(l.dir); err != nil {
 				return fmt.Errorf("store: trimming %s: %w", s.path, err)
 			}
 		}

@@ -22,7 +22,8 @@ func datasync(f *os.File) error {
 			}
 		}
 	}); err != nil {
-		return err
+		// Control fails only on a closed file; say so in a way errors.Is sees.
+		return &os.PathError{Op: "fdatasync", Path: f.Name(), Err: os.ErrClosed}
 	}
 	if serr != nil {
 		return &os.PathError{Op: "fdatasync", Path: f.Name(), Err: serr}

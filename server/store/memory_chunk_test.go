@@ -4,6 +4,7 @@ import "testing"
 
 // TestMemoryChunks crosses chunk boundaries on append, read and trim.
 func TestMemoryChunks(t *testing.T) {
+	t.Parallel()
 	m := NewMemory()
 	defer m.Close()
 	l, _ := m.Log(LogID{Stream: "s", Created: 1})

@@ -12,10 +12,12 @@ import (
 // Data directory layout:
 //
 //	<dir>/LOCK                         flock'd while a process has the store open
-//	<dir>/meta                         the metadata document (SaveMeta)
+//	<dir>/meta                         the metadata document (SaveMeta), after a checksum line
 //	<dir>/meta.tmp                     a SaveMeta in progress
 //	<dir>/streams/<stream dir>/<shard index>/<first position>.seg
-//	<dir>/streams/<stream dir>/<shard index>/<segment>.orphan-<ns>   set aside by recovery
+//	<dir>/streams/<stream dir>/<shard index>/jumps                     gaps a truncating recovery left in the positions
+//	<dir>/streams/<stream dir>/<shard index>/<segment>.damaged-<ns>   copy of a segment a recovery cut
+//	<dir>/streams/<stream dir>/<shard index>/<segment>.orphan-<ns>    later segments it set aside
 //	<dir>/trash-*                      a DropStream in progress
 const (
 	metaFile   = "meta"
@@ -49,34 +51,20 @@ func (d *Disk) logPath(id LogID) string {
 	return filepath.Join(d.streamPath(id.Stream, id.Created), strconv.Itoa(id.ShardIdx))
 }
 
-// syncDir fsyncs a directory so that entries created, renamed or removed in it
-// survive a crash.
-func syncDir(path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	err = f.Sync()
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
-
 // mkdirDurable creates dir and any missing parents up to root, fsyncing each
 // parent whose entries changed.
-func mkdirDurable(root, dir string) error {
-	if _, err := os.Stat(dir); err == nil {
+func (d *Disk) mkdirDurable(root, dir string) error {
+	if _, err := d.fs.Stat(dir); err == nil {
 		return nil
 	}
 	parent := filepath.Dir(dir)
 	if parent != root && len(parent) > len(root) {
-		if err := mkdirDurable(root, parent); err != nil {
+		if err := d.mkdirDurable(root, parent); err != nil {
 			return err
 		}
 	}
-	if err := os.Mkdir(dir, 0o755); err != nil && !os.IsExist(err) {
+	if err := d.fs.Mkdir(dir, 0o755); err != nil && !os.IsExist(err) {
 		return err
 	}
-	return syncDir(parent)
+	return d.fs.SyncDir(parent)
 }

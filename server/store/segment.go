@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -49,7 +50,7 @@ type segment struct {
 	index        []indexEntry // first entry at offset 0 once a record exists
 	indexedAt    int64        // offset of the last index entry
 
-	rf      *os.File // read handle, opened lazily
+	rf      File // read handle, opened lazily
 	refs    int
 	removed bool
 	elem    *list.Element // in fdCache.lru while open and unreferenced
@@ -107,6 +108,7 @@ var errSegmentGone = errors.New("store: segment removed")
 // fdCache bounds the read handles kept open across all logs. Handles in use
 // are never closed; idle ones are closed least recently used first.
 type fdCache struct {
+	fs   FS
 	mu   sync.Mutex // guards: lru, open, and every segment's rf, refs, removed, elem
 	lru  list.List  // idle segments with an open rf, most recent at the front
 	open int
@@ -114,14 +116,18 @@ type fdCache struct {
 }
 
 // acquire returns a read handle on s, which stays open until release.
-func (c *fdCache) acquire(s *segment) (*os.File, error) {
+func (c *fdCache) acquire(s *segment) (File, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if s.removed {
 		return nil, errSegmentGone
 	}
 	if s.rf == nil {
-		f, err := os.Open(s.path)
+		f, err := c.fs.OpenFile(s.path, os.O_RDONLY, 0)
+		if err != nil && IsOutOfFiles(err) {
+			c.closeIdleLocked()
+			f, err = c.fs.OpenFile(s.path, os.O_RDONLY, 0)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -184,10 +190,15 @@ func (c *fdCache) evict() {
 	}
 }
 
-// closeAll closes every idle handle (at store Close).
+// closeAll closes every idle handle (at store Close, and to free handles
+// when the process has run out).
 func (c *fdCache) closeAll() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.closeIdleLocked()
+}
+
+func (c *fdCache) closeIdleLocked() {
 	for e := c.lru.Front(); e != nil; {
 		next := e.Next()
 		c.closeLocked(e.Value.(*segment))
@@ -195,11 +206,75 @@ func (c *fdCache) closeAll() {
 	}
 }
 
+// writerLRU bounds the write handles of active segments across all logs:
+// the least recently written log's handle is closed (after a flush and a
+// sync) and reopened on its next write.
+type writerLRU struct {
+	mu  sync.Mutex // guards: lru and every diskLog's welem
+	lru list.List  // logs with an open write handle, most recent first
+	max int
+}
+
+// touch marks l's handle open and most recently used. Caller holds l.mu.
+func (w *writerLRU) touch(l *diskLog) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if l.welem != nil {
+		w.lru.MoveToFront(l.welem)
+	} else {
+		l.welem = w.lru.PushFront(l)
+	}
+}
+
+// forget removes l (its handle closed). Caller holds l.mu.
+func (w *writerLRU) forget(l *diskLog) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if l.welem != nil {
+		w.lru.Remove(l.welem)
+		l.welem = nil
+	}
+}
+
+// evict closes least recently used handles beyond max (all of them when
+// all is set). A log busy under its lock is skipped (never waited for: the
+// caller may hold another log's lock); it is closed on a later eviction.
+func (w *writerLRU) evict(all bool) {
+	w.mu.Lock()
+	n := w.lru.Len() - w.max
+	if all {
+		n = w.lru.Len()
+	}
+	var victims []*diskLog
+	for e := w.lru.Back(); e != nil && len(victims) < n; e = e.Prev() {
+		victims = append(victims, e.Value.(*diskLog))
+	}
+	w.mu.Unlock()
+	for _, l := range victims {
+		if l.mu.TryLock() {
+			l.closeWriterLocked()
+			l.mu.Unlock()
+		}
+	}
+}
+
+// openFile opens a file; when the process is out of file handles it closes
+// the idle ones the store holds and tries once more.
+func (d *Disk) openFile(path string, flag int, perm fs.FileMode) (File, error) {
+	f, err := d.fs.OpenFile(path, flag, perm)
+	if err != nil && IsOutOfFiles(err) {
+		d.fds.closeAll()
+		d.writers.evict(true)
+		f, err = d.fs.OpenFile(path, flag, perm)
+	}
+	return f, err
+}
+
 // frameReader walks the frames of a file region [off, end) with chunked
 // ReadAt calls, so memory stays bounded by the chunk size and the largest
 // frame rather than by the file.
 type frameReader struct {
-	f      *os.File
+	f      File
 	end    int64
 	chunk  int
 	reuse  bool   // frames are not retained: the buffer may be recycled
@@ -208,7 +283,7 @@ type frameReader struct {
 	p      int
 }
 
-func newFrameReader(f *os.File, off, end int64, chunk int, reuse bool) *frameReader {
+func newFrameReader(f File, off, end int64, chunk int, reuse bool) *frameReader {
 	return &frameReader{f: f, end: end, chunk: chunk, reuse: reuse, bufOff: off}
 }
 

@@ -12,7 +12,17 @@
 //   - A record is returned by Read exactly as appended: same position, arrival
 //     time, partition key and data.
 //   - SaveMeta is atomic: after a crash LoadMeta returns either the old or the
-//     new document, never a mix.
+//     new document, never a mix; a failed SaveMeta leaves the old one.
+//   - A position once returned by Append for a record that Commit made
+//     visible is never returned again for another record, also across
+//     recovery.
+//
+// A store may also offer, and the server uses when present:
+// OpenLog(LogID) (Log, error), which fails instead of creating a missing log;
+// DropLog(LogID) error, which removes one log (a shard whose creation was
+// rolled back); and Health() error, why the store cannot take writes now.
+// Disk has all three; see Disk for what it does on a full disk, a failed
+// fsync, a torn write and corruption.
 package store
 
 import (

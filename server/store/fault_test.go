@@ -1,0 +1,114 @@
+package store_test
+
+import (
+	"errors"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ksp-project/ksp/server/store"
+	"github.com/ksp-project/ksp/server/store/storetest"
+)
+
+// A write refused for want of space fails the commits that needed it and
+// keeps the bytes; the store retries by itself and publishes them once space
+// returns, without a reopen; nothing is lost or doubled across a reopen.
+func TestDiskFullDiskRetriesBySelf(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ffs := &storetest.FaultFS{}
+	opts := store.DiskOptions{FS: ffs, RetryInterval: 5 * time.Millisecond, WriteBuffer: 64}
+	d := openDisk(t, dir, opts)
+	l := mustLog(t, d, lid)
+	other := mustLog(t, d, store.LogID{Stream: "other", Created: 1, ShardIdx: 0})
+	appendCommit(t, d, l, 0, 10)
+	appendCommit(t, d, other, 0, 10)
+
+	full := ffs.Inject(storetest.Rule{Op: storetest.OpWrite, Path: "/" + "0/", Err: syscall.ENOSPC})
+	first, err := l.Append([]store.Record{rec(10), rec(11)})
+	if err != nil || first != 10 {
+		t.Fatalf("Append on a full disk = %d, %v; want 10 and the bytes kept", first, err)
+	}
+	if err := d.Commit(); !store.IsNoSpace(err) {
+		t.Fatalf("Commit on a full disk = %v; want ENOSPC", err)
+	}
+	if _, next, _ := l.Bounds(); next != 10 {
+		t.Fatalf("uncommitted records visible: next %d", next)
+	}
+	if err := d.Health(); !store.IsNoSpace(err) {
+		t.Fatalf("Health on a full disk = %v", err)
+	}
+	// The log's buffer stays bounded: a further append is refused.
+	if _, err := l.Append([]store.Record{rec(12)}); !store.IsNoSpace(err) {
+		t.Fatalf("Append while the log cannot write = %v; want ENOSPC", err)
+	}
+	if full.Hits == 0 {
+		t.Fatal("the fault never fired")
+	}
+	ffs.Clear()
+	for i := 0; d.Health() != nil; i++ {
+		if i == 1000 {
+			t.Fatal("store still degraded 5s after space returned")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	checkLog(t, l, 0, 12)
+	appendCommit(t, d, l, 12, 3)
+	d.Close()
+	d = openDisk(t, dir, store.DiskOptions{})
+	checkLog(t, mustLog(t, d, lid), 0, 15)
+	checkLog(t, mustLog(t, d, store.LogID{Stream: "other", Created: 1, ShardIdx: 0}), 0, 10)
+}
+
+// An fsync error fails the store (the kernel may have dropped the pages):
+// writes are refused until a reopen, which serves every acknowledged record.
+func TestDiskSyncErrorFailsUntilReopen(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ffs := &storetest.FaultFS{}
+	d := openDisk(t, dir, store.DiskOptions{FS: ffs})
+	l := mustLog(t, d, lid)
+	appendCommit(t, d, l, 0, 20)
+	ffs.Inject(storetest.Rule{Op: storetest.OpSync, Path: ".seg", Err: syscall.EIO})
+	if _, err := l.Append([]store.Record{rec(20)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Commit(); !errors.Is(err, syscall.EIO) {
+		t.Fatalf("Commit with a failing fsync = %v; want EIO", err)
+	}
+	ffs.Clear()
+	if _, err := l.Append([]store.Record{rec(21)}); !errors.Is(err, syscall.EIO) {
+		t.Fatalf("Append after a failed fsync = %v; want the store failed", err)
+	}
+	if d.Health() == nil {
+		t.Fatal("Health nil after a failed fsync")
+	}
+	d.Close()
+	d = openDisk(t, dir, store.DiskOptions{})
+	l = mustLog(t, d, lid)
+	if _, next, _ := l.Bounds(); next < 20 {
+		t.Fatalf("after reopen next = %d; acknowledged records lost", next)
+	}
+	checkLog(t, l, 0, 21) // the record whose fsync failed made it to the file
+}
+
+// Write handles are bounded too: appending to many logs keeps at most
+// MaxOpenFiles handles open, reopening each log's segment on demand.
+func TestDiskBoundedWriteHandles(t *testing.T) {
+	dir := t.TempDir()
+	d := openDisk(t, dir, store.DiskOptions{MaxOpenFiles: 4})
+	fdsBefore := openFDs(t)
+	var logs []store.Log
+	for k := range 40 {
+		l := mustLog(t, d, store.LogID{Stream: "w", Created: 1, ShardIdx: k})
+		appendCommit(t, d, l, 0, 5)
+		logs = append(logs, l)
+	}
+	for k, l := range logs {
+		appendCommit(t, d, l, 5, 5)
+		checkLog(t, l, 0, 10)
+		if fds := openFDs(t); fds > fdsBefore+4+2 {
+			t.Fatalf("after %d logs %d files open, %d before; want at most 4 more", k+1, fds, fdsBefore)
+		}
+	}
+}
