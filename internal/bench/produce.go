@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/ksp-project/ksp/producer"
+	"github.com/ksp-project/ksp/sdkhttp"
 	"github.com/ksp-project/ksp/server"
 	"github.com/ksp-project/ksp/server/servertest"
 )
@@ -195,13 +196,8 @@ func runProduceOnce(ctx context.Context, cfg ProduceConfig, agg bool, n int) (*P
 	}, nil
 }
 
-// produceHTTPClient speaks h2c, as servertest.Client does (see there why
-// not HTTP/1.1).
-func produceHTTPClient() *http.Client {
-	var protocols http.Protocols
-	protocols.SetUnencryptedHTTP2(true)
-	return &http.Client{Transport: &http.Transport{Protocols: &protocols}}
-}
+// produceHTTPClient speaks h2c, as servertest.Client and the Java SDK do.
+func produceHTTPClient() *http.Client { return sdkhttp.NewH2C() }
 
 // cpuTime is the process's user plus system CPU time.
 func cpuTime() time.Duration {
