@@ -5,12 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
@@ -19,24 +17,6 @@ import (
 	"github.com/ksp-project/ksp/server"
 	"github.com/ksp-project/ksp/server/servertest"
 )
-
-// lateConn returns from each Write some time after the bytes were sent, and
-// reads in small pieces: it stands for a client goroutine descheduled right
-// after sending a request body, which under load happens often, here every
-// time. The server's answer then arrives before net/http's transport has
-// finished its request write, which is when smithy-go's bug strikes.
-type lateConn struct{ net.Conn }
-
-func (c lateConn) Write(p []byte) (int, error) {
-	n, err := c.Conn.Write(p)
-	time.Sleep(30 * time.Millisecond)
-	return n, err
-}
-
-func (c lateConn) Read(p []byte) (int, error) {
-	time.Sleep(time.Millisecond)
-	return c.Conn.Read(p[:min(len(p), 512)])
-}
 
 // cutCounter counts responses whose body failed before its end: the
 // symptom of smithy-go's HTTP/1.1 bug.
@@ -67,8 +47,9 @@ func (b *countedBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// http11Harness is a ksp server, and an SDK client (retries on) that speaks
-// HTTP/1.1 to it over lateConns and counts cut responses.
+// http11Harness is a ksp server, and an SDK client (retries on, no fix of
+// its own) that speaks HTTP/1.1 to it over servertest.LateHTTPClient and
+// counts cut responses.
 type http11Harness struct {
 	client *kinesis.Client
 	reader *kinesis.Client // h2c: reads back what client wrote
@@ -77,19 +58,10 @@ type http11Harness struct {
 
 func newHTTP11Harness(t *testing.T, shards int32) http11Harness {
 	srv := servertest.Start(t, server.Options{DisableLimits: true})
-	hc := sdkhttp.NewPooled()
-	tr := hc.Transport.(*http.Transport)
-	var d net.Dialer
-	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
-		conn, err := d.DialContext(ctx, network, addr)
-		if err != nil {
-			return nil, err
-		}
-		return lateConn{conn}, nil
-	}
-	cuts := &cutCounter{next: tr}
+	hc := servertest.LateHTTPClient()
+	cuts := &cutCounter{next: hc.Transport}
 	hc.Transport = cuts
-	c := servertest.NewClient(srv.URL(), srv.Region(), func(o *kinesis.Options) { o.HTTPClient = hc })
+	c := servertest.ClientLateHTTP11(t, srv, func(o *kinesis.Options) { o.HTTPClient = hc })
 	reader := servertest.Client(t, srv)
 	servertest.CreateStream(t, reader, "s", shards)
 	return http11Harness{client: c, reader: reader, cuts: cuts}

@@ -10,6 +10,8 @@ package servertest
 
 import (
 	"context"
+	"net"
+	"net/http"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -85,6 +87,57 @@ func ClientHTTP11(t TB, srv *server.Server, optFns ...func(*kinesis.Options)) *k
 // h2cClient is shared so that all h2c test clients of a process multiplex
 // on one connection per server, as the Java SDK does.
 var h2cClient = sdkhttp.NewH2C()
+
+// ClientLateHTTP11 builds a Kinesis client for srv over LateHTTPClient,
+// without sdkhttp's workaround: tests use it to check that code under test
+// applies sdkhttp.FixKinesis to each of its calls.
+func ClientLateHTTP11(t TB, srv *server.Server, optFns ...func(*kinesis.Options)) *kinesis.Client {
+	t.Helper()
+	cfg := Config(srv.Region())
+	cfg.HTTPClient = LateHTTPClient()
+	opts := []func(*kinesis.Options){func(o *kinesis.Options) { o.BaseEndpoint = aws.String(srv.URL()) }}
+	return kinesis.NewFromConfig(cfg, append(opts, optFns...)...)
+}
+
+// Transports are the ways tests reach a server, by name: h2c, HTTP/1.1, and
+// HTTP/1.1 that cuts responses unless the caller applies sdkhttp's fix.
+var Transports = []struct {
+	Name   string
+	Client func(TB, *server.Server, ...func(*kinesis.Options)) *kinesis.Client
+}{{"h2c", Client}, {"http1.1", ClientHTTP11}, {"http1.1-late", ClientLateHTTP11}}
+
+// LateHTTPClient returns an HTTP/1.1 client whose connections return from
+// each Write 20 ms after sending, and read at most 512 bytes at a time, 1 ms
+// apart. Under load, a client goroutine is often descheduled right after it
+// sent a request, so that the answer arrives before net/http has finished
+// writing; these connections do that every time, so that every request meets
+// smithy-go's HTTP/1.1 bug (package sdkhttp) unless the caller applies
+// sdkhttp's fix. The client applies none itself.
+func LateHTTPClient() *http.Client {
+	hc := sdkhttp.NewPooled()
+	var d net.Dialer
+	hc.Transport.(*http.Transport).DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		conn, err := d.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return lateConn{conn}, nil
+	}
+	return hc
+}
+
+type lateConn struct{ net.Conn }
+
+func (c lateConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	time.Sleep(20 * time.Millisecond)
+	return n, err
+}
+
+func (c lateConn) Read(p []byte) (int, error) {
+	time.Sleep(time.Millisecond)
+	return c.Conn.Read(p[:min(len(p), 512)])
+}
 
 // NoRetries makes a client surface every error (no SDK retries).
 func NoRetries(o *kinesis.Options) { o.RetryMaxAttempts = 1 }
