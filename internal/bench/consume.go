@@ -24,6 +24,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/ksp-project/ksp/consumer"
 	"github.com/ksp-project/ksp/internal/peers"
+	"github.com/ksp-project/ksp/internal/procattr"
 	"github.com/ksp-project/ksp/lease"
 	"github.com/ksp-project/ksp/lease/memory"
 	"github.com/ksp-project/ksp/lease/sqlite"
@@ -695,7 +696,7 @@ func startWorker(command, args, env []string, stderr io.Writer) (*worker, error)
 	cmd.Stdout = io.Discard
 	cmd.Stderr = stderr
 	// The worker dies with this process, whatever way it ends.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	procattr.KillWithParent(cmd)
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting worker %s: %w", command[0], err)
 	}

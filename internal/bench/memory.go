@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ksp-project/ksp/internal/peers"
+	"github.com/ksp-project/ksp/internal/procattr"
 )
 
 // The memory benchmark checks that `ksp server` streams: it runs the server
@@ -215,7 +216,7 @@ func startKSPChild(ctx context.Context, binary string, env []string, args ...str
 	cmd := exec.Command(binary, args...)
 	cmd.Env = env
 	cmd.Stderr = os.Stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	procattr.KillWithParent(cmd)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err

@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -198,15 +197,6 @@ func runProduceOnce(ctx context.Context, cfg ProduceConfig, agg bool, n int) (*P
 
 // produceHTTPClient speaks h2c, as servertest.Client and the Java SDK do.
 func produceHTTPClient() *http.Client { return sdkhttp.NewH2C() }
-
-// cpuTime is the process's user plus system CPU time.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
 
 // WriteTable prints the report for people.
 func (r *ProduceReport) WriteTable(w io.Writer) error {

@@ -20,8 +20,10 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
-	"syscall"
 	"time"
+
+	"github.com/ksp-project/ksp/internal/filelock"
+	"github.com/ksp-project/ksp/internal/procattr"
 )
 
 // Kind names a peer.
@@ -76,10 +78,10 @@ func Install(ctx context.Context) error {
 		return fmt.Errorf("peers: %w", err)
 	}
 	defer lock.Close()
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
-		return fmt.Errorf("peers: lock: %w", err)
+	if err := filelock.Lock(lock); err != nil {
+		return fmt.Errorf("peers: %w", err)
 	}
-	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
+	defer filelock.Unlock(lock)
 	if _, err := os.Stat(filepath.Join(dir, "node_modules", ".package-lock.json")); err == nil {
 		return nil
 	}
@@ -139,7 +141,8 @@ func Start(ctx context.Context, kind Kind, opts Options) (*Peer, error) {
 	cmd.Dir = dir
 	cmd.Stdout = opts.Stderr
 	cmd.Stderr = opts.Stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	procattr.NewGroup(cmd) // Close kills node and whatever it starts
+	procattr.KillWithParent(cmd)
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("peers: start %s: %w", kind, err)
 	}
@@ -215,7 +218,7 @@ func splitLines(s string) []string {
 // Close stops the peer and its children. It is safe to call more than once.
 func (p *Peer) Close() error {
 	p.once.Do(func() {
-		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+		_ = procattr.KillGroup(p.cmd.Process)
 		select {
 		case <-p.done:
 		case <-time.After(10 * time.Second):
