@@ -3,7 +3,6 @@ package sdkhttp
 import (
 	"io"
 	"net/http"
-	"sync/atomic"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
@@ -38,13 +37,10 @@ func FixKinesis(o *kinesis.Options) { o.HTTPClient = Fix(o.HTTPClient) }
 // FixDynamoDB is FixKinesis for DynamoDB clients.
 func FixDynamoDB(o *dynamodb.Options) { o.HTTPClient = Fix(o.HTTPClient) }
 
-// disabled turns Fix into a pass-through, so tests can show the bug.
-var disabled atomic.Bool
-
 type fixed struct{ next HTTPClient }
 
 func (f fixed) Do(r *http.Request) (*http.Response, error) {
-	if _, ok := r.Body.(io.WriterTo); ok && r.Body != http.NoBody && !disabled.Load() {
+	if _, ok := r.Body.(io.WriterTo); ok && r.Body != http.NoBody {
 		r = r.WithContext(r.Context()) // a shallow copy: the caller's request stays as it was
 		r.Body = plainBody{r.Body}
 	}
