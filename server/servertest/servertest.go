@@ -4,7 +4,7 @@
 //	srv := servertest.Start(t, server.Options{})
 //	client := servertest.Client(t, srv)
 //
-// It takes a [TB] rather than a TB, so that tools built on it (ksp
+// It takes a [TB] rather than a testing.TB, so that tools built on it (ksp
 // bench) do not link package testing into their binaries.
 package servertest
 
@@ -22,7 +22,7 @@ import (
 	"github.com/ksp-project/ksp/server"
 )
 
-// TB is the part of TB the helpers use; *testing.T and *testing.B
+// TB is the part of testing.TB the helpers use; *testing.T and *testing.B
 // satisfy it.
 type TB interface {
 	Helper()
