@@ -4,15 +4,21 @@ NPM_DIR  := internal/peers/npm
 FUZZTIME ?= 5s
 PKGS     := ./...
 
-.PHONY: test peers unit fuzz bench build vet
+.PHONY: test peers unit fuzz bench build vet cross
 
-test: peers vet unit fuzz
+test: peers vet cross unit fuzz
 
 build:
 	$(GO) build -o bin/ksp ./cmd/ksp
 
 vet:
 	$(GO) vet $(PKGS)
+
+# Everything builds for macOS and Windows too (platform code sits in
+# build-tagged files: internal/procattr, internal/filelock).
+cross:
+	GOOS=darwin $(GO) build $(PKGS)
+	GOOS=windows $(GO) build $(PKGS)
 
 # npm ci only when node_modules is missing or older than the lock file.
 peers: $(NPM_DIR)/node_modules/.package-lock.json

@@ -3,7 +3,6 @@ package consumer_test
 import (
 	"context"
 	"fmt"
-	"net/http"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/ksp-project/ksp/consumer"
 	"github.com/ksp-project/ksp/lease/memory"
+	"github.com/ksp-project/ksp/sdkhttp"
 	"github.com/ksp-project/ksp/server"
 	"github.com/ksp-project/ksp/server/servertest"
 )
@@ -26,12 +26,10 @@ func Example() {
 		panic(err)
 	}
 	defer srv.Close()
-	var protocols http.Protocols
-	protocols.SetUnencryptedHTTP2(true)
 	client := kinesis.New(kinesis.Options{
 		Region: srv.Region(), BaseEndpoint: aws.String(srv.URL()),
 		Credentials: credentials.NewStaticCredentialsProvider("ksp", "ksp", ""),
-		HTTPClient:  &http.Client{Transport: &http.Transport{Protocols: &protocols}},
+		HTTPClient:  sdkhttp.NewH2C(),
 	})
 	ctx := context.Background()
 	if _, err := client.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String("orders"), ShardCount: aws.Int32(1)}); err != nil {

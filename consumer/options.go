@@ -67,8 +67,11 @@ type config struct {
 func WithStream(name string) Option { return optionFunc(func(c *config) { c.stream = name }) }
 
 // WithKinesis sets the Kinesis client (a *kinesis.Client from
-// aws-sdk-go-v2 satisfies KinesisAPI). Required.
-func WithKinesis(k KinesisAPI) Option { return optionFunc(func(c *config) { c.kinesis = k }) }
+// aws-sdk-go-v2 satisfies KinesisAPI). Required. Every call the consumer
+// makes through it carries sdkhttp.FixKinesis.
+func WithKinesis(k KinesisAPI) Option {
+	return optionFunc(func(c *config) { c.kinesis = fixKinesis(k) })
+}
 
 // WithLeaseStore sets the lease table shared by every worker of the
 // application (lease/dynamo in production; the table name is the

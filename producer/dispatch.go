@@ -14,6 +14,7 @@ import (
 	"github.com/ksp-project/ksp/aggregation"
 	"github.com/ksp-project/ksp/internal/backoff"
 	"github.com/ksp-project/ksp/kds"
+	"github.com/ksp-project/ksp/sdkhttp"
 )
 
 // scanEvery is how often queued records are checked against their TTL and
@@ -360,7 +361,7 @@ func (p *Producer) send(req *request) {
 	)
 	if len(in.Records) > 0 {
 		ctx, cancel := context.WithTimeout(p.runCtx, p.cfg.requestTimeout)
-		out, err = p.client.PutRecords(ctx, in, noSDKRetries)
+		out, err = p.client.PutRecords(ctx, in, noSDKRetries, sdkhttp.FixKinesis)
 		cancel()
 		if err == nil && len(out.Records) != len(in.Records) {
 			err = fmt.Errorf("PutRecords answered %d entries for %d records", len(out.Records), len(in.Records))

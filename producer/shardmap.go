@@ -12,6 +12,7 @@ import (
 
 	"github.com/ksp-project/ksp/internal/backoff"
 	"github.com/ksp-project/ksp/kds"
+	"github.com/ksp-project/ksp/sdkhttp"
 )
 
 // shard is an open shard as the producer sees it: the records predicted
@@ -208,7 +209,7 @@ func (p *Producer) refresher() {
 func (p *Producer) describe() {
 	ctx, cancel := context.WithTimeout(p.runCtx, p.cfg.requestTimeout)
 	defer cancel()
-	out, err := p.client.(summarizer).DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String(p.stream)})
+	out, err := p.client.(summarizer).DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String(p.stream)}, sdkhttp.FixKinesis)
 	if err != nil {
 		p.log.Debug("DescribeStreamSummary failed; assuming the default MaxRecordSize", "err", err)
 		return
@@ -232,7 +233,7 @@ func (p *Producer) loadShardMap() error {
 	in := &kinesis.ListShardsInput{StreamName: aws.String(p.stream)}
 	for page := 0; page < 10000; page++ {
 		ctx, cancel := context.WithTimeout(p.runCtx, p.cfg.requestTimeout)
-		out, err := p.client.ListShards(ctx, in)
+		out, err := p.client.ListShards(ctx, in, sdkhttp.FixKinesis)
 		cancel()
 		if err != nil {
 			return err

@@ -8,6 +8,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/ksp-project/ksp/sdkhttp"
 	"github.com/ksp-project/ksp/server"
 	"github.com/ksp-project/ksp/server/servertest"
 )
@@ -16,9 +17,7 @@ import (
 // same port that serves HTTP/1.1, with a raw request and with the SDK.
 func TestH2CPriorKnowledge(t *testing.T) {
 	srv := servertest.Start(t, server.Options{})
-	var protocols http.Protocols
-	protocols.SetUnencryptedHTTP2(true)
-	h2 := &http.Client{Transport: &http.Transport{Protocols: &protocols}}
+	h2 := sdkhttp.NewH2C()
 
 	req, _ := http.NewRequest("POST", srv.URL(), strings.NewReader(`{}`))
 	req.Header.Set("Content-Type", "application/x-amz-json-1.1")

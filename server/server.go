@@ -296,9 +296,10 @@ func (s *Server) Serve(ln net.Listener) error {
 		}
 		ln = tls.NewListener(ln, s.http.TLSConfig)
 	} else {
-		// h2c through x/net: net/http's own unencrypted HTTP/2 (Protocols) broke
-		// concurrent HTTP/1.1 keep-alive connections here ("use of closed network
-		// connection" on the client), so the x/net handler wraps ours instead.
+		// h2c through x/net's handler around ours. The "use of closed network
+		// connection" errors of aws-sdk-go-v2 clients over HTTP/1.1, once blamed
+		// here on net/http's own h2c (Protocols), are smithy-go's client bug
+		// (docs/smithy-http11-bug.md, package sdkhttp), with either server.
 		s.http.Handler = h2c.NewHandler(h, s.http2Server())
 	}
 	s.ln = ln

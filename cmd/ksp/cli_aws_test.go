@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/ksp-project/ksp/internal/peers"
+	"github.com/ksp-project/ksp/internal/procattr"
 )
 
 // runMainEnv makes the test binary run main() instead of the tests, so the
@@ -55,7 +56,7 @@ func startChild(t *testing.T, extra ...string) *childServer {
 	cmd := exec.Command(os.Args[0], args...)
 	// XDG_STATE_HOME: the default --data-dir goes under the test's own directory.
 	cmd.Env = append(os.Environ(), runMainEnv+"=1", "XDG_STATE_HOME="+t.TempDir())
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // never outlive the test
+	procattr.KillWithParent(cmd) // never outlive the test (Linux)
 	cs := &childServer{cmd: cmd, done: make(chan struct{})}
 	cmd.Stderr = &cs.stderr
 	out, err := cmd.StdoutPipe()

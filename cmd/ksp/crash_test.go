@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"net/http"
 	"strings"
 	"sync"
 	"syscall"
@@ -14,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"github.com/ksp-project/ksp/sdkhttp"
 	"github.com/ksp-project/ksp/server/servertest"
 )
 
@@ -116,10 +116,8 @@ func TestServerCrash(t *testing.T) {
 // crashClient is a Kinesis client over h2c without retries, so that a record
 // is sent at most once per attempt the test knows about.
 func crashClient(endpoint string) *kinesis.Client {
-	var protocols http.Protocols
-	protocols.SetUnencryptedHTTP2(true)
 	return servertest.NewClient(endpoint, "us-east-1", servertest.NoRetries, func(o *kinesis.Options) {
-		o.HTTPClient = &http.Client{Transport: &http.Transport{Protocols: &protocols}}
+		o.HTTPClient = sdkhttp.NewH2C()
 	})
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/ksp-project/ksp/consumer"
 	"github.com/ksp-project/ksp/internal/childproc"
+	"github.com/ksp-project/ksp/internal/procattr"
 	"github.com/ksp-project/ksp/lease"
 	"github.com/ksp-project/ksp/lease/sqlite"
 	"github.com/ksp-project/ksp/server/servertest"
@@ -149,7 +150,7 @@ func startWorker(command, args, env []string, stderr io.Writer) (*childproc.Proc
 	cmd.Stdout = io.Discard
 	cmd.Stderr = stderr
 	// The worker dies with this process, whatever way it ends.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	procattr.KillWithParent(cmd)
 	w, err := childproc.Start(cmd)
 	if err != nil {
 		return nil, fmt.Errorf("worker: %w", err)

@@ -9,10 +9,10 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/ksp-project/ksp/internal/childproc"
+	"github.com/ksp-project/ksp/internal/procattr"
 )
 
 // The memory benchmark checks that `ksp server` streams: it runs the server
@@ -204,7 +204,7 @@ func startKSPChild(ctx context.Context, binary string, env []string, args ...str
 	cmd := exec.Command(binary, args...)
 	cmd.Env = env
 	cmd.Stderr = os.Stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	procattr.KillWithParent(cmd)
 	endpoint := childproc.MatchLine(childEndpoint)
 	cmd.Stdout = endpoint
 	p, err := childproc.Start(cmd)

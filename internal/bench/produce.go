@@ -8,12 +8,12 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/ksp-project/ksp/producer"
+	"github.com/ksp-project/ksp/sdkhttp"
 	"github.com/ksp-project/ksp/server"
 	"github.com/ksp-project/ksp/server/servertest"
 )
@@ -162,22 +162,8 @@ func runProduceOnce(ctx context.Context, cfg ProduceConfig, agg bool, n int) (*P
 	}, nil
 }
 
-// produceHTTPClient speaks h2c, as servertest.Client does (see there why
-// not HTTP/1.1).
-func produceHTTPClient() *http.Client {
-	var protocols http.Protocols
-	protocols.SetUnencryptedHTTP2(true)
-	return &http.Client{Transport: &http.Transport{Protocols: &protocols}}
-}
-
-// cpuTime is the process's user plus system CPU time.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
+// produceHTTPClient speaks h2c, as servertest.Client and the Java SDK do.
+func produceHTTPClient() *http.Client { return sdkhttp.NewH2C() }
 
 // WriteTable prints the report for people.
 func (r *ProduceReport) WriteTable(w io.Writer) error {

@@ -22,6 +22,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/ksp-project/ksp/internal/procattr"
 )
 
 // Process is a started child process.
@@ -34,7 +36,8 @@ type Process struct {
 }
 
 // Start starts cmd, prepared by the caller (arguments, environment, output,
-// SysProcAttr), and tracks its exit. When cmd.SysProcAttr sets Setpgid the
+// SysProcAttr), and tracks its exit. When cmd was prepared with
+// procattr.NewGroup the
 // signals go to the child's whole process group, so a child that spawns its
 // own children (node does) takes them down with it.
 //
@@ -48,7 +51,7 @@ func Start(cmd *exec.Cmd) (*Process, error) {
 		return nil, fmt.Errorf("starting %s: %w", cmd.Path, err)
 	}
 	p := &Process{cmd: cmd, done: make(chan struct{})}
-	p.group = cmd.SysProcAttr != nil && cmd.SysProcAttr.Setpgid
+	p.group = procattr.InGroup(cmd)
 	go func() {
 		p.err = cmd.Wait()
 		close(p.done)
@@ -76,11 +79,7 @@ func (p *Process) Signal(sig syscall.Signal) error {
 		return nil
 	default:
 	}
-	pid := p.cmd.Process.Pid
-	if p.group {
-		pid = -pid
-	}
-	if err := syscall.Kill(pid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
+	if err := procattr.Signal(p.cmd.Process, p.group, sig); err != nil {
 		return fmt.Errorf("signal %v to %d: %w", sig, p.cmd.Process.Pid, err)
 	}
 	return nil

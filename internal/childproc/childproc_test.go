@@ -1,3 +1,5 @@
+//go:build unix
+
 package childproc
 
 import (
@@ -10,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ksp-project/ksp/internal/procattr"
 )
 
 func shell(t *testing.T, script string) *Process {
@@ -95,7 +99,7 @@ func TestStopKillsGroup(t *testing.T) {
 	cmd := exec.Command("sh", "-c", `sleep 60 & echo $!; wait`)
 	m := MatchLine(regexp.MustCompile(`^(\d+)$`))
 	cmd.Stdout = m
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	procattr.NewGroup(cmd)
 	p, err := Start(cmd)
 	if err != nil {
 		t.Fatal(err)

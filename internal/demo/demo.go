@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -27,6 +26,7 @@ import (
 	"github.com/ksp-project/ksp/consumer"
 	"github.com/ksp-project/ksp/lease/sqlite"
 	"github.com/ksp-project/ksp/producer"
+	"github.com/ksp-project/ksp/sdkhttp"
 	"github.com/ksp-project/ksp/server"
 )
 
@@ -280,17 +280,14 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 }
 
 // newClient is a Kinesis client for srv speaking h2c (HTTP/2 without TLS),
-// as servertest.Client does, to avoid Go's HTTP/1.1 transport race with
-// smithy-go request bodies under concurrency.
+// as servertest.Client does: the demo's workers share one connection.
 func newClient(srv *server.Server) *kinesis.Client {
-	var protocols http.Protocols
-	protocols.SetUnencryptedHTTP2(true)
 	return kinesis.New(kinesis.Options{
 		Region:       srv.Region(),
 		BaseEndpoint: aws.String(srv.URL()),
 		Credentials:  credentials.NewStaticCredentialsProvider("ksp", "ksp", ""),
-		HTTPClient:   &http.Client{Transport: &http.Transport{Protocols: &protocols}},
-	})
+		HTTPClient:   sdkhttp.NewH2C(),
+	}, sdkhttp.FixKinesis)
 }
 
 // produce puts cfg.Records events, paced over cfg.ProduceOver, then closes p

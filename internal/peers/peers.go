@@ -20,10 +20,11 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/ksp-project/ksp/internal/childproc"
+	"github.com/ksp-project/ksp/internal/filelock"
+	"github.com/ksp-project/ksp/internal/procattr"
 )
 
 // Kind names a peer.
@@ -76,10 +77,10 @@ func Install(ctx context.Context) error {
 		return fmt.Errorf("peers: %w", err)
 	}
 	defer lock.Close()
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
-		return fmt.Errorf("peers: lock: %w", err)
+	if err := filelock.Lock(lock); err != nil {
+		return fmt.Errorf("peers: %w", err)
 	}
-	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
+	defer filelock.Unlock(lock)
 	if _, err := os.Stat(filepath.Join(dir, "node_modules", ".package-lock.json")); err == nil {
 		return nil
 	}
@@ -115,19 +116,17 @@ func Start(ctx context.Context, kind Kind, opts Options) (*Peer, error) {
 	var cmd *exec.Cmd
 	switch kind {
 	case Kinesalite:
-		args := []string{"node_modules/kinesalite/cli.js", "--port", p, "--createStreamMs", "0", "--deleteStreamMs", "0", "--updateStreamMs", "0"}
-		if opts.DataDir != "" {
-			args = append(args, "--path", opts.DataDir)
-		}
-		cmd = exec.Command("node", args...)
+		// kinesalite's CLI listens on every interface: its module API takes
+		// a host. The script reads its options from argv (path may be "").
+		cmd = exec.Command("node", "-e", kinesaliteScript, p, opts.DataDir)
 	case Dynalite:
-		cmd = exec.Command("node", "node_modules/dynalite/cli.js", "--port", p, "--createTableMs", "0", "--deleteTableMs", "0", "--updateTableMs", "0")
+		cmd = exec.Command("node", "node_modules/dynalite/cli.js", "--host", "127.0.0.1", "--port", p, "--createTableMs", "0", "--deleteTableMs", "0", "--updateTableMs", "0")
 	case KinesisMock:
 		tls, err := FreePort()
 		if err != nil {
 			return nil, err
 		}
-		cmd = exec.Command("node", "node_modules/kinesis-local/main.js")
+		cmd = exec.Command("node", "-e", loopbackOnly+"require('./node_modules/kinesis-local/main.js')")
 		cmd.Env = append(os.Environ(),
 			"KINESIS_MOCK_CERT_PATH="+filepath.Join(dir, "node_modules/kinesis-local/server.json"),
 			"KINESIS_MOCK_PLAIN_PORT="+p, "KINESIS_MOCK_TLS_PORT="+strconv.Itoa(tls),
@@ -139,7 +138,8 @@ func Start(ctx context.Context, kind Kind, opts Options) (*Peer, error) {
 	cmd.Dir = dir
 	cmd.Stdout = opts.Stderr
 	cmd.Stderr = opts.Stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	procattr.NewGroup(cmd) // Stop reaches node and whatever it starts
+	procattr.KillWithParent(cmd)
 	proc, err := childproc.Start(cmd)
 	if err != nil {
 		return nil, fmt.Errorf("peers: start %s: %w", kind, err)
@@ -151,6 +151,34 @@ func Start(ctx context.Context, kind Kind, opts Options) (*Peer, error) {
 	}
 	return peer, nil
 }
+
+// kinesaliteScript starts kinesalite on 127.0.0.1 through its module API;
+// argv: port, data directory ("" keeps the data in memory).
+const kinesaliteScript = `
+const [port, path] = process.argv.slice(1);
+const opts = {createStreamMs: 0, deleteStreamMs: 0, updateStreamMs: 0};
+if (path) opts.path = path;
+require('./node_modules/kinesalite')(opts).listen(Number(port), '127.0.0.1');
+`
+
+// loopbackOnly makes every TCP server of the node process listen on
+// 127.0.0.1. kinesis-mock has no host setting: its servers (plain and TLS)
+// are built for 0.0.0.0 inside its compiled Scala.js, and listen with a port
+// alone, or with an options object.
+const loopbackOnly = `
+const net = require('net');
+const listen = net.Server.prototype.listen;
+net.Server.prototype.listen = function (...args) {
+  if (typeof args[0] === 'number') {
+    const cb = args.find((a) => typeof a === 'function');
+    args = cb ? [{port: args[0]}, cb] : [{port: args[0]}];
+  }
+  if (args[0] && typeof args[0] === 'object' && args[0].path === undefined) {
+    args[0] = {...args[0], host: '127.0.0.1'};
+  }
+  return listen.apply(this, args);
+};
+`
 
 // ready reports whether the peer answers HTTP (kinesis-mock: its health check).
 func (p *Peer) ready(ctx context.Context) bool {

@@ -100,7 +100,7 @@ func New(client API, table string, opts ...Option) (*Store, error) {
 	if cfg.pollInterval <= 0 {
 		return nil, fmt.Errorf("%w: dynamo: poll interval %s must be positive", lease.ErrInvalidArgument, cfg.pollInterval)
 	}
-	return &Store{client: client, table: table, cfg: cfg}, nil
+	return &Store{client: fixedAPI{client}, table: table, cfg: cfg}, nil
 }
 
 // Table returns the lease table's name.

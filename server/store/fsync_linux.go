@@ -1,7 +1,6 @@
 package store
 
 import (
-	"fmt"
 	"os"
 	"syscall"
 )
@@ -29,18 +28,4 @@ func datasync(f *os.File) error {
 		return &os.PathError{Op: "fdatasync", Path: f.Name(), Err: serr}
 	}
 	return nil
-}
-
-// lockDir takes an exclusive advisory lock on dir/LOCK so that two processes
-// never write one store. The kernel drops it when the process dies.
-func lockDir(path string) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("%s is locked by another process: %w", path, err)
-	}
-	return f, nil
 }

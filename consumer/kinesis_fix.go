@@ -1,0 +1,38 @@
+package consumer
+
+import (
+	"context"
+
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+
+	"github.com/ksp-project/ksp/sdkhttp"
+)
+
+// fixKinesis wraps k so that every call carries sdkhttp.FixKinesis, the
+// workaround for smithy-go's HTTP/1.1 bug that cuts responses (see package
+// sdkhttp). The wrapper names each method, so a method added to KinesisAPI
+// does not compile until it applies the fix too.
+func fixKinesis(k KinesisAPI) KinesisAPI {
+	if k == nil {
+		return nil
+	}
+	return fixedKinesis{api: k}
+}
+
+type fixedKinesis struct{ api KinesisAPI }
+
+func withFix(optFns []func(*kinesis.Options)) []func(*kinesis.Options) {
+	return append(optFns[:len(optFns):len(optFns)], sdkhttp.FixKinesis)
+}
+
+func (k fixedKinesis) ListShards(ctx context.Context, in *kinesis.ListShardsInput, optFns ...func(*kinesis.Options)) (*kinesis.ListShardsOutput, error) {
+	return k.api.ListShards(ctx, in, withFix(optFns)...)
+}
+
+func (k fixedKinesis) GetShardIterator(ctx context.Context, in *kinesis.GetShardIteratorInput, optFns ...func(*kinesis.Options)) (*kinesis.GetShardIteratorOutput, error) {
+	return k.api.GetShardIterator(ctx, in, withFix(optFns)...)
+}
+
+func (k fixedKinesis) GetRecords(ctx context.Context, in *kinesis.GetRecordsInput, optFns ...func(*kinesis.Options)) (*kinesis.GetRecordsOutput, error) {
+	return k.api.GetRecords(ctx, in, withFix(optFns)...)
+}

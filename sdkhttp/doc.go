@@ -1,0 +1,37 @@
+// Package sdkhttp builds the HTTP clients ksp gives aws-sdk-go-v2, and
+// carries ksp's workaround for a smithy-go bug that cuts responses over
+// HTTP/1.1.
+//
+// # The workaround
+//
+// smithy-go (up to and including v1.28.9) wraps every request body in a
+// reader whose WriteTo answers io.EOF once the body is closed, and closes the
+// body as soon as the HTTP client's Do returns. net/http's HTTP/1.1 transport
+// drains the body once more after writing it (to detect a body longer than
+// its Content-Length), through io.Copy, which calls WriteTo. When the server
+// answered before that drain ran, the drain fails with io.EOF and the
+// transport closes the connection under the response the SDK is still
+// reading: the call fails with "deserialization failed ... use of closed
+// network connection", and with SDK retries a PutRecords that the server
+// applied is sent again (duplicates in the stream). HTTP/2 does not drain, so
+// it is not affected. See docs/smithy-http11-bug.md.
+//
+// [FixKinesis] and [FixDynamoDB] are per-operation options that hide the
+// body's WriteTo from net/http, so the drain reads the closed body, gets a
+// clean io.EOF and keeps the connection. ksp's producer, consumer and
+// lease/dynamo pass them to every call they make, also on clients you build
+// yourself. To fix every call of your own clients, apply [Fix] once to the
+// HTTP client in aws.Config (after any option that replaces HTTPClient):
+//
+//	cfg.HTTPClient = sdkhttp.Fix(cfg.HTTPClient)
+//
+// Remove the workaround once ksp requires a smithy-go release with commit
+// 700b4367 ("safeWriteToReadCloser.WriteTo reports a closed body as a
+// finished write").
+//
+// # Clients
+//
+// [NewH2C] speaks HTTP/2 without TLS (prior knowledge) to a ksp server, as
+// the Java SDK speaks HTTP/2 to Kinesis; [NewPooled] speaks HTTP/1.1 (and
+// HTTP/2 over TLS) with a connection pool sized for load.
+package sdkhttp
