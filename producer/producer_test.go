@@ -350,8 +350,11 @@ func TestStalledEndpoint(t *testing.T) {
 	defer cancel()
 
 	t.Run("fail fast", func(t *testing.T) {
+		// Two requests in flight at most: their encodings (client and
+		// server side) are on top of the budget, and with the default 24
+		// they alone can exceed it on a loaded machine.
 		p, err := producer.New(c, "stalled", producer.BufferLimits(budget, 1<<20), producer.BufferFullPolicy(producer.FailFast),
-			producer.RetryBackoff(time.Millisecond, 10*time.Millisecond))
+			producer.RetryBackoff(time.Millisecond, 10*time.Millisecond), producer.MaxConcurrentRequests(2))
 		if err != nil {
 			t.Fatal(err)
 		}
