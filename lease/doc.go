@@ -33,8 +33,9 @@
 // ErrTableNotFound.
 //
 // Writes touch only the attributes they change, so attributes a store does
-// not model (for example the KCL 3.x entityType, or columns a newer KCL adds)
-// survive ksp's updates.
+// not model (for example columns a newer KCL adds) survive ksp's updates.
+// Items of a KCL 3.5+ lease table that are not leases (see lease/dynamo) are
+// never read as leases nor written.
 //
 // # Holder and hand-off
 //
