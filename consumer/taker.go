@@ -87,10 +87,18 @@ func (w *worker) take(ctx context.Context) {
 	}
 	if len(available) > 0 {
 		rand.Shuffle(len(available), func(i, j int) { available[i], available[j] = available[j], available[i] })
+		taken := 0
 		for _, l := range available[:min(need, len(available))] {
-			w.takeLease(ctx, l, false)
+			if w.takeLease(ctx, l, false) {
+				taken++
+			}
 		}
-		return
+		if taken > 0 {
+			return
+		}
+		// Every take failed (another worker was faster, or the item cannot
+		// be taken): balancing must not wait on it, so steal as if none
+		// were available.
 	}
 
 	// Steal from the most loaded worker (ties: the first by id, so
@@ -127,15 +135,17 @@ func (w *worker) take(ctx context.Context) {
 	}
 }
 
-func (w *worker) takeLease(ctx context.Context, l lease.Lease, stolen bool) {
+// takeLease takes l and starts its shard; it reports whether it did.
+func (w *worker) takeLease(ctx context.Context, l lease.Lease, stolen bool) bool {
 	opCtx, cancel := context.WithTimeout(ctx, w.opTimeout())
 	nl, err := w.cfg.store.TakeLease(opCtx, l.LeaseKey, l.LeaseOwner, l.LeaseCounter, w.id)
 	cancel()
 	if err != nil {
 		w.log.Debug("taking lease failed", "shard_id", l.ShardID(), "err", err)
-		return
+		return false
 	}
 	w.log.Info("lease taken", "shard_id", l.ShardID(), "from", l.LeaseOwner, "stolen", stolen)
 	w.cfg.hooks.leaseTaken(nl.ShardID(), stolen)
 	w.startShard(nl)
+	return true
 }
