@@ -162,7 +162,9 @@ func (w *worker) readShard(s *shardLease, proc RecordProcessor, ckp *Checkpointe
 		case <-readCtx.Done():
 		}
 	}()
-	r := w.newReader(s.shardID, from)
+	// The reader lives in the shard's context: when the lease is lost it
+	// stops at once and its prefetched batches are dropped.
+	r := w.newReader(s.ctx, s.shardID, from)
 	defer r.Close()
 
 	var buf []aggregation.UserRecord
@@ -174,6 +176,9 @@ func (w *worker) readShard(s *shardLease, proc RecordProcessor, ckp *Checkpointe
 			}
 			s.log.Warn("reader stopped; restarting from the checkpoint", "err", err)
 			return 0, true
+		}
+		if out, stop := s.stopped(); stop && out == outcomeLost {
+			return outcomeLost, false // lost while the batch waited: never deliver it
 		}
 		w.cfg.hooks.shardLag(s.shardID, b.millisBehind)
 		records, bytes := w.userRecords(s, b.records, &buf, resumeAfter, hashRange, hasRange, st)
