@@ -514,6 +514,20 @@ func (s *Store) TakeLease(ctx context.Context, key, expectedOwner string, counte
 	return s.run(ctx, u)
 }
 
+// HandOffLease implements lease.Store with the update the KCL's
+// DynamoDBLeaseRefresher.initiateGracefulLeaseHandoff sends.
+func (s *Store) HandOffLease(ctx context.Context, key, owner, newOwner string) (lease.Lease, error) {
+	if err := rules.CheckHandOff(key, owner, newOwner); err != nil {
+		return lease.Lease{}, err
+	}
+	u := newUpdate("hand off", key, rules.HandOff(owner, newOwner))
+	lo, co := u.e.name(attrLeaseOwner), u.e.name(attrCheckpointOwner)
+	u.cond = lo + " = " + u.e.value(avS(owner)) + " AND attribute_not_exists(" + co + ")"
+	u.set = append(u.set, lo+" = "+u.e.value(avS(newOwner)), co+" = "+u.e.value(avS(owner)))
+	u.done = func(cur lease.Lease) bool { return cur.LeaseOwner == newOwner && cur.CheckpointOwner == owner }
+	return s.run(ctx, u)
+}
+
 // EvictLease implements lease.Store. It tries the common case (no hand-off:
 // remove leaseOwner) first and the hand-off case (remove checkpointOwner)
 // when that condition fails.
