@@ -20,9 +20,21 @@ type observation struct {
 }
 
 // take runs one lease-taking round as the KCL's lease taker does: aim at
-// ceil(active leases / live workers) leases; take expired or unowned ones
-// first, in random order; when there are none, steal up to maxSteal from the
-// most loaded worker if it holds more than its share.
+// ceil(active leases / workers) leases; take expired or unowned ones first,
+// in random order; when there are none, ask the most loaded worker, if it
+// holds more than its share, to hand up to maxSteal leases over.
+//
+// The workers are this one, those holding live leases, and those seen doing
+// so within the last failover time: while the worker count settles (a
+// rolling deploy: a worker released its leases and its successor is
+// starting) nobody takes more than the fair share, so the successor finds
+// its share free and nothing moves twice.
+//
+// Balancing is a graceful hand-off (lease.Store.HandOffLease, as a KCL 3.x
+// leader reassigns leases): the holder finishes its batch, checkpoints and
+// lets go, and only then is the lease taken, so balancing replays nothing.
+// A holder that never lets go stops renewing it (or is dead) and the lease
+// expires.
 func (w *worker) take(ctx context.Context) {
 	opCtx, cancel := context.WithTimeout(ctx, w.opTimeout())
 	all, err := w.cfg.store.ListLeases(opCtx)
@@ -45,7 +57,7 @@ func (w *worker) take(ctx context.Context) {
 	seen := make(map[string]bool, len(all))
 	var available []lease.Lease
 	counts := map[string]int{w.id: 0}
-	byOwner := map[string][]lease.Lease{}
+	byOwner := map[string][]lease.Lease{} // leases that may be asked for, by holder
 	active := 0
 	for _, l := range all {
 		seen[l.LeaseKey] = true
@@ -53,6 +65,9 @@ func (w *worker) take(ctx context.Context) {
 		if !ok || o.counter != l.LeaseCounter || o.owner != l.LeaseOwner {
 			o = observation{counter: l.LeaseCounter, owner: l.LeaseOwner, at: now}
 			w.obs[l.LeaseKey] = o
+		}
+		if l.LeaseOwner != w.id {
+			delete(w.incoming, l.LeaseKey)
 		}
 		if l.Checkpoint.IsShardEnd() {
 			continue // finished: waits for clean-up
@@ -67,12 +82,28 @@ func (w *worker) take(ctx context.Context) {
 			available = append(available, l)
 			continue
 		}
+		w.live[holder] = now
+		if l.HandOffRequested() {
+			// On its way to LeaseOwner: it counts there, and cannot be
+			// asked for again.
+			w.live[l.LeaseOwner] = now
+			counts[l.LeaseOwner]++
+			continue
+		}
 		counts[holder]++
 		byOwner[holder] = append(byOwner[holder], l)
 	}
 	for k := range w.obs {
 		if !seen[k] {
 			delete(w.obs, k)
+			delete(w.incoming, k)
+		}
+	}
+	for id, at := range w.live {
+		if now.Sub(at) > w.cfg.failover {
+			delete(w.live, id)
+		} else if _, ok := counts[id]; !ok {
+			counts[id] = 0 // seen lately: still counts as a worker
 		}
 	}
 	defer func() { w.cfg.hooks.leasesHeld(len(w.held())) }()
@@ -89,7 +120,7 @@ func (w *worker) take(ctx context.Context) {
 		rand.Shuffle(len(available), func(i, j int) { available[i], available[j] = available[j], available[i] })
 		taken := 0
 		for _, l := range available[:min(need, len(available))] {
-			if w.takeLease(ctx, l, false) {
+			if w.takeLease(ctx, l) {
 				taken++
 			}
 		}
@@ -97,12 +128,11 @@ func (w *worker) take(ctx context.Context) {
 			return
 		}
 		// Every take failed (another worker was faster, or the item cannot
-		// be taken): balancing must not wait on it, so steal as if none
+		// be taken): balancing must not wait on it, so go on as if none
 		// were available.
 	}
 
-	// Steal from the most loaded worker (ties: the first by id, so
-	// workers agree).
+	// Ask the most loaded worker (ties: the first by id, so workers agree).
 	owners := make([]string, 0, len(counts))
 	for o := range counts {
 		if o != w.id {
@@ -131,12 +161,12 @@ func (w *worker) take(ctx context.Context) {
 	victims := byOwner[most]
 	rand.Shuffle(len(victims), func(i, j int) { victims[i], victims[j] = victims[j], victims[i] })
 	for _, l := range victims[:min(steal, len(victims))] {
-		w.takeLease(ctx, l, true)
+		w.requestHandOff(ctx, l)
 	}
 }
 
 // takeLease takes l and starts its shard; it reports whether it did.
-func (w *worker) takeLease(ctx context.Context, l lease.Lease, stolen bool) bool {
+func (w *worker) takeLease(ctx context.Context, l lease.Lease) bool {
 	opCtx, cancel := context.WithTimeout(ctx, w.opTimeout())
 	nl, err := w.cfg.store.TakeLease(opCtx, l.LeaseKey, l.LeaseOwner, l.LeaseCounter, w.id)
 	cancel()
@@ -144,8 +174,23 @@ func (w *worker) takeLease(ctx context.Context, l lease.Lease, stolen bool) bool
 		w.log.Debug("taking lease failed", "shard_id", l.ShardID(), "err", err)
 		return false
 	}
-	w.log.Info("lease taken", "shard_id", l.ShardID(), "from", l.LeaseOwner, "stolen", stolen)
+	_, stolen := w.incoming[l.LeaseKey]
+	delete(w.incoming, l.LeaseKey)
+	w.log.Info("lease taken", "shard_id", l.ShardID(), "from", l.Holder(), "handed_over", stolen)
 	w.cfg.hooks.leaseTaken(nl.ShardID(), stolen)
 	w.startShard(nl)
 	return true
+}
+
+// requestHandOff asks l's holder to hand it over to this worker.
+func (w *worker) requestHandOff(ctx context.Context, l lease.Lease) {
+	opCtx, cancel := context.WithTimeout(ctx, w.opTimeout())
+	_, err := w.cfg.store.HandOffLease(opCtx, l.LeaseKey, l.LeaseOwner, w.id)
+	cancel()
+	if err != nil {
+		w.log.Debug("asking for a lease failed", "shard_id", l.ShardID(), "from", l.LeaseOwner, "err", err)
+		return
+	}
+	w.incoming[l.LeaseKey] = struct{}{}
+	w.log.Info("lease hand-off requested", "shard_id", l.ShardID(), "from", l.LeaseOwner)
 }

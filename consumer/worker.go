@@ -29,16 +29,23 @@ type worker struct {
 	// obs is the taker's record of when each lease last changed, by the
 	// local clock; only the run loop touches it.
 	obs map[string]observation
+	// live is when the taker last saw each other worker holding a live
+	// lease; incoming are the leases it asked to be handed over. Only the
+	// run loop touches them.
+	live     map[string]time.Time
+	incoming map[string]struct{}
 }
 
 func newWorker(cfg *config) *worker {
 	w := &worker{
-		cfg:     cfg,
-		id:      cfg.workerID,
-		log:     cfg.log,
-		shards:  make(map[string]*shardLease),
-		syncNow: make(chan struct{}, 1),
-		obs:     make(map[string]observation),
+		cfg:      cfg,
+		id:       cfg.workerID,
+		log:      cfg.log,
+		shards:   make(map[string]*shardLease),
+		syncNow:  make(chan struct{}, 1),
+		obs:      make(map[string]observation),
+		live:     make(map[string]time.Time),
+		incoming: make(map[string]struct{}),
 	}
 	w.newReader = func(ctx context.Context, shardID string, from startPosition) shardReader {
 		return newPollingReader(ctx, w.cfg, w.log.With("shard_id", shardID), shardID, from)
