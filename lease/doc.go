@@ -40,8 +40,8 @@
 // # Holder and hand-off
 //
 // KCL 3.x hands a lease over gracefully by setting leaseOwner to the new
-// worker and checkpointOwner to the old one; the old worker keeps the lease
-// until it has checkpointed and evicts itself. ksp follows the same rule: the
+// worker and checkpointOwner to the old one (Store.HandOffLease); the old
+// worker keeps the lease until it has checkpointed and evicts itself. ksp follows the same rule: the
 // holder of a lease (Lease.Holder) is its CheckpointOwner when that is set,
 // otherwise its LeaseOwner, and the holder is who may renew, checkpoint and
 // evict.
