@@ -2,11 +2,13 @@ package consumer_test
 
 import (
 	"maps"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/ksp-project/ksp/consumer"
+	"github.com/ksp-project/ksp/lease"
 	"github.com/ksp-project/ksp/lease/memory"
 	"github.com/ksp-project/ksp/server"
 	"github.com/ksp-project/ksp/server/servertest"
@@ -67,12 +69,14 @@ func TestBalancing(t *testing.T) {
 	before := steals.stolen
 	steals.mu.Unlock()
 	add("w4")
-	waitFor(t, 30*time.Second, "4 workers at 3 leases each", settled(4, 3))
-	steals.mu.Lock()
-	if steals.stolen-before < 3 {
-		t.Errorf("the 4th worker stole %d leases, want 3", steals.stolen-before)
-	}
-	steals.mu.Unlock()
+	// Owners count a lease once its hand-off is requested; it is taken
+	// once the holder let go.
+	waitFor(t, 30*time.Second, "4 workers at 3 leases each, 3 handed over to the 4th", func() bool {
+		steals.mu.Lock()
+		moved := steals.stolen - before
+		steals.mu.Unlock()
+		return settled(4, 3)() && moved >= 3
+	})
 
 	// Let every worker catch up (and any replay land: hand-offs replay
 	// nothing, but a lease that expired under load would), then count
@@ -106,6 +110,7 @@ func TestBalancing(t *testing.T) {
 // hand-offs (the holder finishes its batch, checkpoints and lets go), and
 // no record is processed twice.
 func TestRollingStartReplaysNothing(t *testing.T) {
+	t.Parallel()
 	_, client := startServer(t, server.Options{})
 	servertest.CreateStream(t, client, "roll", 12)
 	store := memory.NewWithTable()
@@ -144,4 +149,88 @@ func TestRollingStartReplaysNothing(t *testing.T) {
 	if d := sk.duplicates(); d != 0 {
 		t.Fatalf("%d records replayed during a rolling start", d)
 	}
+}
+
+// takenHook records the leases a worker took, by any means.
+type takenHook struct {
+	mu    sync.Mutex // guards: taken
+	taken []string
+}
+
+func (h *takenHook) OnLeaseTaken(shardID string, _ bool) {
+	h.mu.Lock()
+	h.taken = append(h.taken, shardID)
+	h.mu.Unlock()
+}
+
+func (h *takenHook) list() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.taken)
+}
+
+// A rolling deploy: of three workers at 4 leases each, one stops (releasing
+// its leases) and its successor starts. The others still count the stopped
+// worker for a failover time, so they take none of its leases: the
+// successor gets all four, each lease moves once, and nothing is replayed.
+func TestRollingDeployMovesEachLeaseOnce(t *testing.T) {
+	t.Parallel()
+	_, client := startServer(t, server.Options{})
+	servertest.CreateStream(t, client, "deploy", 12)
+	store := memory.NewWithTable()
+	sk := newSink()
+	p := newProducer(client, "deploy", 48)
+	stopPut := p.background(t, 20*time.Millisecond)
+	defer stopPut()
+
+	hooks := map[string]*takenHook{}
+	workers := map[string]*running{}
+	add := func(id string) {
+		hooks[id] = &takenHook{}
+		// 3 s failover: the stopped worker counts for 3 s, ample for its
+		// successor to start even on a loaded machine.
+		workers[id] = start(t, append(fast("deploy", client, store, id), consumer.WithHandler(sk.handler(id)), consumer.WithHooks(hooks[id]),
+			consumer.WithFailoverTime(3*time.Second))...)
+	}
+	for _, id := range []string{"w1", "w2", "w3"} {
+		add(id)
+	}
+	waitFor(t, 30*time.Second, "3 workers at 4 leases each", func() bool {
+		o := owners(t, store)
+		return o["w1"] == 4 && o["w2"] == 4 && o["w3"] == 4 && len(mustListHandOffs(t, store)) == 0
+	})
+	w1Leases := map[string]bool{}
+	for _, l := range mustList(t, store) {
+		if l.LeaseOwner == "w1" {
+			w1Leases[l.ShardID()] = true
+		}
+	}
+	seen := map[string]int{"w2": len(hooks["w2"].list()), "w3": len(hooks["w3"].list())}
+	workers["w1"].stop(t)
+	add("w1b")
+	waitFor(t, 30*time.Second, "w1b holding w1's 4 leases", func() bool { return owners(t, store)["w1b"] == 4 && len(hooks["w1b"].list()) == 4 })
+	for _, id := range []string{"w2", "w3"} {
+		for _, shard := range hooks[id].list()[seen[id]:] {
+			if w1Leases[shard] {
+				t.Fatalf("%s took %s, released by the stopped worker, which then had to move again", id, shard)
+			}
+		}
+	}
+	stopPut()
+	waitFor(t, 20*time.Second, "all records", func() bool { return sk.unique() == p.total() })
+	if d := sk.duplicates(); d != 0 {
+		t.Fatalf("%d records replayed during a rolling deploy", d)
+	}
+}
+
+// mustListHandOffs returns the leases with a hand-off in progress.
+func mustListHandOffs(t *testing.T, s lease.Store) []lease.Lease {
+	t.Helper()
+	var out []lease.Lease
+	for _, l := range mustList(t, s) {
+		if l.HandOffRequested() {
+			out = append(out, l)
+		}
+	}
+	return out
 }

@@ -23,6 +23,7 @@ import (
 // share, every record is processed, and the items that are not leases are
 // never touched.
 func TestKCL35LeaseTable(t *testing.T) {
+	t.Parallel()
 	const table, stream = "kcl35-app", "kcl35"
 	ddbClient, store := dynaliteTable(t, table)
 

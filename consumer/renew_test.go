@@ -97,6 +97,7 @@ func (c *roundClock) rounds() int {
 // over any six rounds, every other lease's counter moved, so no other worker
 // would ever have found it expired.
 func TestStalledLeaseDoesNotStarveRenewals(t *testing.T) {
+	t.Parallel()
 	_, client := startServer(t, server.Options{})
 	servertest.CreateStream(t, client, "stall", 4)
 	const stalled = "shardId-000000000000"

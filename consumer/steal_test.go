@@ -61,6 +61,7 @@ func (h *lostHook) OnLeaseLost(string) { h.n.Add(1) }
 // a renewal during the batch; either way it delivers nothing after the
 // batch being processed: its prefetched batches are dropped.
 func TestStolenLeaseStopsDelivering(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name       string
 		checkpoint bool
