@@ -7,12 +7,24 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+
 	"github.com/ksp-project/ksp/consumer"
 	"github.com/ksp-project/ksp/lease"
 	"github.com/ksp-project/ksp/lease/memory"
 	"github.com/ksp-project/ksp/server"
 	"github.com/ksp-project/ksp/server/servertest"
 )
+
+// loaded starts a server with a 12-shard stream under load (48 keys, a
+// round of puts every put interval) and an empty lease table.
+func loaded(t *testing.T, stream string, every time.Duration) (*kinesis.Client, *memory.Store, *sink, *producer, func()) {
+	t.Helper()
+	_, client := startServer(t, server.Options{})
+	servertest.CreateStream(t, client, stream, 12)
+	p := newProducer(client, stream, 48)
+	return client, memory.NewWithTable(), newSink(), p, p.background(t, every)
+}
 
 type stealHook struct {
 	mu     sync.Mutex // guards: stolen
@@ -30,12 +42,7 @@ func (h *stealHook) OnLeaseTaken(shardID string, stolen bool) {
 // 3 workers settle at 4 leases each of 12; a 4th gets 3 by hand-offs; a
 // worker leaving hands its leases over gracefully with nothing replayed.
 func TestBalancing(t *testing.T) {
-	_, client := startServer(t, server.Options{})
-	servertest.CreateStream(t, client, "bal", 12)
-	store := memory.NewWithTable()
-	sk := newSink()
-	p := newProducer(client, "bal", 48)
-	stopPut := p.background(t, 30*time.Millisecond)
+	client, store, sk, p, stopPut := loaded(t, "bal", 30*time.Millisecond)
 	defer stopPut()
 
 	steals := &stealHook{}
@@ -111,12 +118,7 @@ func TestBalancing(t *testing.T) {
 // no record is processed twice.
 func TestRollingStartReplaysNothing(t *testing.T) {
 	t.Parallel()
-	_, client := startServer(t, server.Options{})
-	servertest.CreateStream(t, client, "roll", 12)
-	store := memory.NewWithTable()
-	sk := newSink()
-	p := newProducer(client, "roll", 48)
-	stopPut := p.background(t, 20*time.Millisecond)
+	client, store, sk, p, stopPut := loaded(t, "roll", 20*time.Millisecond)
 	defer stopPut()
 
 	steals := &stealHook{}
@@ -175,12 +177,7 @@ func (h *takenHook) list() []string {
 // successor gets all four, each lease moves once, and nothing is replayed.
 func TestRollingDeployMovesEachLeaseOnce(t *testing.T) {
 	t.Parallel()
-	_, client := startServer(t, server.Options{})
-	servertest.CreateStream(t, client, "deploy", 12)
-	store := memory.NewWithTable()
-	sk := newSink()
-	p := newProducer(client, "deploy", 48)
-	stopPut := p.background(t, 20*time.Millisecond)
+	client, store, sk, p, stopPut := loaded(t, "deploy", 20*time.Millisecond)
 	defer stopPut()
 
 	hooks := map[string]*takenHook{}
