@@ -11,11 +11,13 @@ import (
 )
 
 // observation is the last state of a lease the taker saw, and when it first
-// saw it by the local clock. A lease whose counter has not moved for a
-// failover time is expired: no clocks need to agree.
+// saw it by the local clock. A lease whose counter has not moved (nor its
+// holder changed) for a failover time is expired: no clocks need to agree.
+// A hand-off request changes the owner but neither the counter nor the
+// holder, so it does not make a dead holder's lease look alive.
 type observation struct {
 	counter int64
-	owner   string
+	holder  string
 	at      time.Time
 }
 
@@ -28,7 +30,9 @@ type observation struct {
 // so within the last failover time: while the worker count settles (a
 // rolling deploy: a worker released its leases and its successor is
 // starting) nobody takes more than the fair share, so the successor finds
-// its share free and nothing moves twice.
+// its share free and nothing moves twice. A worker whose leases expired is
+// dead, not leaving, and stops counting at once, so a crash still fails
+// over within the failover time.
 //
 // Balancing is a graceful hand-off (lease.Store.HandOffLease, as a KCL 3.x
 // leader reassigns leases): the holder finishes its batch, checkpoints and
@@ -58,12 +62,13 @@ func (w *worker) take(ctx context.Context) {
 	var available []lease.Lease
 	counts := map[string]int{w.id: 0}
 	byOwner := map[string][]lease.Lease{} // leases that may be asked for, by holder
+	liveNow, expiredHolders := map[string]bool{}, map[string]bool{}
 	active := 0
 	for _, l := range all {
 		seen[l.LeaseKey] = true
 		o, ok := w.obs[l.LeaseKey]
-		if !ok || o.counter != l.LeaseCounter || o.owner != l.LeaseOwner {
-			o = observation{counter: l.LeaseCounter, owner: l.LeaseOwner, at: now}
+		if !ok || o.counter != l.LeaseCounter || o.holder != l.Holder() {
+			o = observation{counter: l.LeaseCounter, holder: l.Holder(), at: now}
 			w.obs[l.LeaseKey] = o
 		}
 		if l.LeaseOwner != w.id {
@@ -78,11 +83,15 @@ func (w *worker) take(ctx context.Context) {
 			continue
 		}
 		holder := l.Holder()
-		if holder == "" || holder == w.id || now.Sub(o.at) > w.cfg.failover {
+		expired := now.Sub(o.at) > w.cfg.failover
+		if expired && holder != "" && holder != w.id {
+			expiredHolders[holder] = true
+		}
+		if holder == "" || holder == w.id || expired {
 			available = append(available, l)
 			continue
 		}
-		w.live[holder] = now
+		w.live[holder], liveNow[holder] = now, true
 		if l.HandOffRequested() {
 			// On its way to LeaseOwner: it counts there, and cannot be
 			// asked for again.
@@ -97,6 +106,11 @@ func (w *worker) take(ctx context.Context) {
 		if !seen[k] {
 			delete(w.obs, k)
 			delete(w.incoming, k)
+		}
+	}
+	for id := range expiredHolders {
+		if !liveNow[id] {
+			delete(w.live, id) // dead, not leaving: its share is free now
 		}
 	}
 	for id, at := range w.live {
