@@ -208,3 +208,26 @@ func (w *worker) requestHandOff(ctx context.Context, l lease.Lease) {
 	w.incoming[l.LeaseKey] = struct{}{}
 	w.log.Info("lease hand-off requested", "shard_id", l.ShardID(), "from", l.LeaseOwner)
 }
+
+// giveBackIncoming, on shutdown, lets go of the leases this worker asked to
+// be handed over and has not taken: one still being handed over goes back
+// to its holder, one already let go is evicted, so neither waits a failover
+// time for an owner that is leaving.
+func (w *worker) giveBackIncoming() {
+	for key := range w.incoming {
+		ctx, cancel := context.WithTimeout(w.bg, w.opTimeout())
+		l, err := w.cfg.store.GetLease(ctx, key)
+		switch {
+		case err != nil || l.LeaseOwner != w.id:
+		case l.HandOffRequested():
+			_, err = w.cfg.store.TakeLease(ctx, key, w.id, l.LeaseCounter, l.CheckpointOwner)
+		default:
+			_, err = w.cfg.store.EvictLease(ctx, key, w.id)
+		}
+		cancel()
+		if err != nil {
+			w.log.Debug("giving back a lease asked for failed; it will expire", "shard_id", l.ShardID(), "err", err)
+		}
+		delete(w.incoming, key)
+	}
+}

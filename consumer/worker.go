@@ -111,6 +111,7 @@ func (w *worker) run(ctx context.Context) {
 	syncT.Stop()
 
 	w.log.Info("worker shutting down")
+	w.giveBackIncoming()
 	w.stopShards()
 	stopRenew()
 	loops.Wait()
