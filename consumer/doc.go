@@ -20,11 +20,15 @@
 // # Guarantees
 //
 //   - At-least-once: a record is delivered again only when it was not
-//     checkpointed: after a crash (from the dead worker's last checkpoint),
-//     after a lease is stolen to balance the load, or after a failed batch.
-//     A graceful shutdown checkpoints and releases, so the next owner
-//     replays nothing (with a RecordProcessor: if it checkpoints in
-//     ShutdownRequested).
+//     checkpointed: after a crash (from the dead worker's last checkpoint,
+//     once its leases expire), or after a failed batch. A graceful shutdown,
+//     and moving a lease to balance the load (a graceful hand-off),
+//     checkpoint and release, so the next owner replays nothing (with a
+//     RecordProcessor: if it checkpoints in ShutdownRequested).
+//   - A lost lease stops delivering: when a write finds another worker
+//     holding the lease (or none), the shard stops at once; nothing more is
+//     delivered after the batch being processed, and the batches fetched
+//     ahead are dropped.
 //   - Per-shard order: one goroutine processes a shard, batch after batch.
 //   - Parent before child: after a split or merge, a child shard starts only
 //     once every parent's lease is checkpointed at SHARD_END, so per
@@ -39,16 +43,20 @@
 // # Leases
 //
 // A worker renews its leases every third of the failover time (default
-// 10 s) by incrementing their counters. Other workers consider a lease
-// expired when its counter has not moved for a failover time by their own
-// clock, so no clocks need to agree. Every sixth of the failover time a worker
-// aims at ceil(leases / live workers): it takes expired and unowned leases
-// first, and when there are none steals (WithMaxLeasesToSteal, default 1)
-// from the most loaded worker. A worker that cannot renew a lease within the
-// failover time stops processing it (LeaseLost), since another worker may
-// have taken it. Shard sync (at start, every WithShardSyncInterval and when
-// a shard ends) creates leases for new shards and deletes the leases of
-// finished parents once all their children have leases.
+// 10 s) by incrementing their counters, concurrently, so a slow lease never
+// delays the others. Other workers consider a lease expired when its counter
+// has not moved for a failover time by their own clock, so no clocks need to
+// agree. Every sixth of the failover time a worker aims at ceil(leases /
+// workers), counting the workers seen holding leases within the last
+// failover time (so a rolling deploy moves nothing twice): it takes expired
+// and unowned leases first, and when there are none asks the most loaded
+// worker to hand leases over (WithMaxLeasesToSteal, default 1) as a KCL 3.x
+// leader does: the holder finishes its batch, checkpoints and lets go. A
+// worker that cannot renew a lease within the failover time stops
+// processing it (LeaseLost), since another worker may have taken it. Shard
+// sync (at start, every WithShardSyncInterval and when a shard ends) creates
+// leases for new shards and deletes a finished parent's lease once every
+// child's lease has left TRIM_HORIZON, as the KCL does.
 //
 // # Failures
 //

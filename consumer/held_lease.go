@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ksp-project/ksp/lease"
@@ -15,6 +16,11 @@ import (
 // that processes its shard. Every write to the lease (renew, checkpoint,
 // evict) goes through it, one at a time, so the worker always knows the
 // counter its next conditional write needs.
+//
+// The writes are sequenced by a token (writing), not by mu: mu only guards
+// the lease in memory and is never held during store I/O, so a slow write
+// never blocks a reader of the lease, and renewing the worker's other leases
+// never waits for it.
 type shardLease struct {
 	w       *worker
 	key     string
@@ -29,6 +35,12 @@ type shardLease struct {
 	shutdown     chan struct{}
 	shutdownOnce sync.Once
 	done         chan struct{}
+
+	// writing holds a token while a write is in flight (capacity 1).
+	writing chan struct{}
+	// renewing is set while the renew loop has a renewal of this lease
+	// queued or running, so a stalled renewal is never stacked up.
+	renewing atomic.Bool
 
 	mu sync.Mutex // guards: l, renewedAt, lost, released
 	l  lease.Lease
@@ -48,35 +60,88 @@ func (s *shardLease) snapshot() lease.Lease {
 	return s.l.Clone()
 }
 
-// markLost records the loss and stops the shard's processing.
-func (s *shardLease) markLostLocked(why string) {
-	if s.lost {
-		return
-	}
-	s.lost = true
-	s.log.Warn("lease lost", "why", why)
-	s.w.cfg.hooks.leaseLost(s.shardID)
-	s.stop(errLeaseLostCause)
-}
-
-// write runs one conditional write with the current counter. When the
-// condition fails or the outcome is unknown (a timeout), it reads the lease
-// back: if this worker still holds it, the counter is adopted and the write
-// tried again; if not, the lease is lost.
-func (s *shardLease) write(ctx context.Context, op string, f func(ctx context.Context, counter int64) (lease.Lease, error)) error {
+// active reports whether the lease is still held: neither lost nor
+// released.
+func (s *shardLease) active() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.lost || s.released {
-		return fmt.Errorf("%w: shard %s", ErrLeaseLost, s.shardID)
+	return !s.lost && !s.released
+}
+
+// markLost records the loss and stops the shard's processing at once: its
+// context ends, so its reader stops and its prefetched batches are never
+// delivered.
+func (s *shardLease) markLost(why string) {
+	s.mu.Lock()
+	already := s.lost
+	s.lost = true
+	s.mu.Unlock()
+	if already {
+		return
 	}
+	s.stop(errLeaseLostCause)
+	s.log.Warn("lease lost", "why", why)
+	s.w.cfg.hooks.leaseLost(s.shardID)
+}
+
+// lock takes the write token, waiting until ctx ends.
+func (s *shardLease) lock(ctx context.Context) error {
+	select {
+	case s.writing <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// tryLock takes the write token if no write is in flight.
+func (s *shardLease) tryLock() bool {
+	select {
+	case s.writing <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+func (s *shardLease) unlock() { <-s.writing }
+
+// write runs one conditional write with the current counter, waiting for
+// the write in flight first. When the condition fails or the outcome is
+// unknown (a timeout), it reads the lease back: if this worker still holds
+// it, the counter is adopted and the write tried again; if another worker
+// holds it or it is gone, the lease is lost.
+func (s *shardLease) write(ctx context.Context, op string, f func(ctx context.Context, counter int64) (lease.Lease, error)) error {
+	if err := s.lock(ctx); err != nil {
+		return fmt.Errorf("consumer: %s shard %s: %w", op, s.shardID, err)
+	}
+	defer s.unlock()
+	return s.writeLocked(ctx, op, f)
+}
+
+// writeLocked is write with the token held.
+func (s *shardLease) writeLocked(ctx context.Context, op string, f func(ctx context.Context, counter int64) (lease.Lease, error)) error {
 	var err error
 	for attempt := range 3 {
+		s.mu.Lock()
+		gone, counter := s.lost || s.released, s.l.LeaseCounter
+		s.mu.Unlock()
+		if gone {
+			return fmt.Errorf("%w: shard %s", ErrLeaseLost, s.shardID)
+		}
 		opCtx, cancel := context.WithTimeout(ctx, s.w.opTimeout())
 		var l lease.Lease
-		l, err = f(opCtx, s.l.LeaseCounter)
+		l, err = f(opCtx, counter)
 		cancel()
 		if err == nil {
+			s.mu.Lock()
 			s.l, s.renewedAt = l, time.Now()
+			s.mu.Unlock()
+			if l.HandOffRequested() {
+				// A KCL 3.x leader (or a ksp worker balancing the load)
+				// asks us to hand the lease over.
+				s.requestShutdown()
+			}
 			return nil
 		}
 		if ctx.Err() != nil {
@@ -87,41 +152,45 @@ func (s *shardLease) write(ctx context.Context, op string, f func(ctx context.Co
 		cancel()
 		switch {
 		case gerr == nil && cur.Holder() == s.w.id:
+			s.mu.Lock()
 			s.l = cur
+			s.mu.Unlock()
 			s.log.Debug(op+" retried with the stored counter", "err", err, "attempt", attempt)
 		case gerr == nil || errors.Is(gerr, lease.ErrLeaseNotFound):
-			s.markLostLocked(fmt.Sprintf("%s: lease now held by %q", op, cur.Holder()))
+			s.markLost(fmt.Sprintf("%s: lease now held by %q", op, cur.Holder()))
 			return fmt.Errorf("%w: shard %s: %v", ErrLeaseLost, s.shardID, err)
 		default:
-			s.expireLocked()
+			s.expire()
 			return fmt.Errorf("consumer: %s shard %s: %w", op, s.shardID, err)
 		}
 	}
 	return fmt.Errorf("consumer: %s shard %s: %w", op, s.shardID, err)
 }
 
-// expireLocked drops the lease when it has not been renewed for a failover
-// time: other workers may have taken it by now.
-func (s *shardLease) expireLocked() {
-	if time.Since(s.renewedAt) > s.w.cfg.failover {
-		s.markLostLocked("not renewed within the failover time")
+// expire drops the lease when it has not been renewed for a failover time:
+// other workers may have taken it by now.
+func (s *shardLease) expire() {
+	s.mu.Lock()
+	stale := time.Since(s.renewedAt) > s.w.cfg.failover
+	s.mu.Unlock()
+	if stale {
+		s.markLost("not renewed within the failover time")
 	}
 }
 
+// renew renews the lease, unless a write is in flight: every write adds one
+// to the counter, so that write renews the lease too, and a renewal queued
+// behind a slow write would only be stale when it runs.
 func (s *shardLease) renew(ctx context.Context) error {
-	err := s.write(ctx, "renew", func(ctx context.Context, counter int64) (lease.Lease, error) {
+	if !s.tryLock() {
+		s.log.Debug("renewal skipped: a write is in flight")
+		s.expire()
+		return nil
+	}
+	defer s.unlock()
+	return s.writeLocked(ctx, "renew", func(ctx context.Context, counter int64) (lease.Lease, error) {
 		return s.w.cfg.store.RenewLease(ctx, s.key, s.w.id, counter)
 	})
-	if err == nil {
-		s.mu.Lock()
-		handOff := s.l.HandOffRequested()
-		s.mu.Unlock()
-		if handOff {
-			// A KCL 3.x leader asks us to hand the lease over.
-			s.requestShutdown()
-		}
-	}
-	return err
 }
 
 func (s *shardLease) checkpoint(ctx context.Context, cp lease.Checkpoint) error {
@@ -133,12 +202,17 @@ func (s *shardLease) checkpoint(ctx context.Context, cp lease.Checkpoint) error 
 // release evicts the lease so another worker can take it at once, unless it
 // was lost.
 func (s *shardLease) release(ctx context.Context) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.lost || s.released {
+	if err := s.lock(ctx); err != nil {
 		return
 	}
+	defer s.unlock()
+	s.mu.Lock()
+	gone := s.lost || s.released
 	s.released = true
+	s.mu.Unlock()
+	if gone {
+		return
+	}
 	opCtx, cancel := context.WithTimeout(ctx, s.w.opTimeout())
 	defer cancel()
 	if _, err := s.w.cfg.store.EvictLease(opCtx, s.key, s.w.id); err != nil {

@@ -37,7 +37,7 @@ type HookCheckpoint interface {
 }
 
 // HookLeaseTaken is told when the worker takes a lease; stolen reports that
-// it was taken from a live worker to balance the load.
+// it came from a live worker that handed it over to balance the load.
 type HookLeaseTaken interface {
 	OnLeaseTaken(shardID string, stolen bool)
 }

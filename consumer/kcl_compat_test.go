@@ -59,22 +59,8 @@ func plain(key string, n int) []types.PutRecordsRequestEntry {
 // resumes at those checkpoints, and the items it writes keep the KCL names
 // and types.
 func TestKCLLeaseTableTakeOver(t *testing.T) {
-	p := peers.StartT(t, peers.Dynalite, peers.Options{})
-	ddbClient := dynamodb.New(dynamodb.Options{
-		Region: "us-east-1", BaseEndpoint: aws.String(p.URL),
-		Credentials: credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", ""),
-	})
 	const table = "kcl-app"
-	store, err := dynamo.New(ddbClient, table, dynamo.WithPollInterval(10*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := store.CreateTableIfNotExists(bg); err != nil {
-		t.Fatal(err)
-	}
-	if err := store.WaitUntilTableExists(bg); err != nil {
-		t.Fatal(err)
-	}
+	ddbClient, store := dynaliteTable(t, table)
 
 	_, client := startServer(t, server.Options{})
 	servertest.CreateStream(t, client, "kcl", 1)
@@ -123,7 +109,7 @@ func TestKCLLeaseTableTakeOver(t *testing.T) {
 			"leaseKey": sAV("shardId-000000000001"), "leaseOwner": sAV("java-worker-1"), "leaseCounter": nAV("1234"),
 			"ownerSwitchesSinceCheckpoint": nAV("1"), "checkpoint": sAV(seq1[3]), "checkpointSubSequenceNumber": nAV("0"),
 			"parentShardId": ssAV("shardId-000000000000"), "startingHashKey": sAV(s1), "endingHashKey": sAV(e1),
-			"throughputKBps": nAV("3.5"), "entityType": sAV("lease"),
+			"throughputKBps": nAV("3.5"), "entityType": sAV("LEASE"),
 		},
 		{
 			"leaseKey": sAV("shardId-000000000002"), "leaseOwner": sAV("java-worker-2"), "leaseCounter": nAV("8"),
@@ -187,4 +173,25 @@ func TestKCLLeaseTableTakeOver(t *testing.T) {
 			}
 		}
 	}
+}
+
+// dynaliteTable starts dynalite and creates a lease table in it.
+func dynaliteTable(t *testing.T, table string) (*dynamodb.Client, *dynamo.Store) {
+	t.Helper()
+	p := peers.StartT(t, peers.Dynalite, peers.Options{})
+	client := dynamodb.New(dynamodb.Options{
+		Region: "us-east-1", BaseEndpoint: aws.String(p.URL),
+		Credentials: credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", ""),
+	})
+	store, err := dynamo.New(client, table, dynamo.WithPollInterval(10*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.CreateTableIfNotExists(bg); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.WaitUntilTableExists(bg); err != nil {
+		t.Fatal(err)
+	}
+	return client, store
 }

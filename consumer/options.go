@@ -124,8 +124,8 @@ func WithInitialPosition(p InitialPosition) Option {
 // maxLeasesForWorker). Default 0: no cap.
 func WithMaxLeases(n int) Option { return optionFunc(func(c *config) { c.maxLeases = n }) }
 
-// WithMaxLeasesToSteal caps how many leases one balancing round takes from
-// the most loaded worker (KCL maxLeasesToStealAtOneTime). Default 1.
+// WithMaxLeasesToSteal caps how many leases one balancing round asks the
+// most loaded worker to hand over (KCL maxLeasesToStealAtOneTime). Default 1.
 func WithMaxLeasesToSteal(n int) Option { return optionFunc(func(c *config) { c.maxSteal = n }) }
 
 // WithShardSyncInterval sets how often the worker lists the stream's shards

@@ -38,6 +38,11 @@ func newPollingReader(ctx context.Context, cfg *config, log *slog.Logger, shardI
 }
 
 func (r *pollingReader) Next(ctx context.Context) (batch, error) {
+	if ctx.Err() != nil {
+		// select picks at random among ready cases: never hand out a
+		// prefetched batch once the shard must stop.
+		return batch{}, context.Cause(ctx)
+	}
 	select {
 	case b, ok := <-r.ch:
 		if !ok {
@@ -52,6 +57,8 @@ func (r *pollingReader) Next(ctx context.Context) (batch, error) {
 func (r *pollingReader) Close() {
 	r.cancel()
 	r.wg.Wait()
+	for range r.ch { // closed by run: drop what was fetched ahead
+	}
 }
 
 func (r *pollingReader) run(ctx context.Context, from startPosition) {

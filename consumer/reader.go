@@ -15,9 +15,11 @@ import (
 // A reader handles throttling, expired iterators and transient errors
 // itself, so Next only fails when ctx ends or the reader is closed.
 type shardReader interface {
-	// Next returns the next batch, waiting for it.
+	// Next returns the next batch, waiting for it. Once ctx has ended it
+	// returns no batch, even one already fetched.
 	Next(ctx context.Context) (batch, error)
-	// Close stops the reader and waits for its goroutines.
+	// Close stops the reader, waits for its goroutines and drops the
+	// batches fetched ahead.
 	Close()
 }
 
@@ -39,5 +41,6 @@ type startPosition struct {
 	ts time.Time
 }
 
-// readerFactory starts a reader for a shard.
-type readerFactory func(shardID string, from startPosition) shardReader
+// readerFactory starts a reader for a shard; the reader stops when ctx
+// ends.
+type readerFactory func(ctx context.Context, shardID string, from startPosition) shardReader

@@ -1,6 +1,8 @@
 package consumer_test
 
 import (
+	"context"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -22,7 +24,7 @@ import (
 func TestReshardingWhileConsuming(t *testing.T) {
 	_, client := startServer(t, server.Options{})
 	servertest.CreateStream(t, client, "rs", 2)
-	store := memory.NewWithTable()
+	store := &auditStore{Store: memory.NewWithTable()}
 	sk := newSink()
 	p := newProducer(client, "rs", 40)
 	stopPut := p.background(t, 10*time.Millisecond)
@@ -82,5 +84,87 @@ func TestReshardingWhileConsuming(t *testing.T) {
 		}
 		return slices.Equal(keys, []string{"shardId-000000000002", "shardId-000000000004"})
 	})
+	store.check(t, len(wantEnded))
 	t.Logf("records %d, duplicates %d", p.total(), sk.duplicates())
+}
+
+// auditStore checks the KCL's resharding bookkeeping at the moment of each
+// write: a SHARD_END checkpoint finds childShardIds already on the lease
+// (ShutdownTask), and a finished parent's lease is deleted only when every
+// child's lease has left TRIM_HORIZON and AT_TIMESTAMP and the parent's own
+// parents' leases are gone (LeaseCleanupManager).
+type auditStore struct {
+	lease.Store
+	mu        sync.Mutex // guards: shardEnds, deletes, bad
+	shardEnds int
+	deletes   int
+	bad       []string
+}
+
+func (s *auditStore) fail(format string, args ...any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.bad = append(s.bad, fmt.Sprintf(format, args...))
+}
+
+func (s *auditStore) UpdateCheckpoint(ctx context.Context, key, owner string, counter int64, cp lease.Checkpoint) (lease.Lease, error) {
+	if cp.IsShardEnd() {
+		cur, err := s.Store.GetLease(ctx, key)
+		if err == nil && len(cur.ChildShardIDs) == 0 {
+			s.fail("%s: SHARD_END checkpointed before childShardIds were recorded", key)
+		}
+	}
+	l, err := s.Store.UpdateCheckpoint(ctx, key, owner, counter, cp)
+	if err == nil && cp.IsShardEnd() {
+		s.mu.Lock()
+		s.shardEnds++
+		s.mu.Unlock()
+	}
+	return l, err
+}
+
+func (s *auditStore) DeleteLease(ctx context.Context, key string) error {
+	cur, err := s.Store.GetLease(ctx, key)
+	if err != nil {
+		return s.Store.DeleteLease(ctx, key)
+	}
+	if !cur.Checkpoint.IsShardEnd() {
+		s.fail("%s: deleted at checkpoint %s, not SHARD_END", key, cur.Checkpoint)
+	}
+	if len(cur.ChildShardIDs) == 0 {
+		s.fail("%s: deleted without childShardIds", key)
+	}
+	for _, c := range cur.ChildShardIDs {
+		cl, err := s.Store.GetLease(ctx, c)
+		switch {
+		case err != nil:
+			s.fail("%s: deleted while child %s has no lease (%v)", key, c, err)
+		case cl.Checkpoint.IsTrimHorizon() || cl.Checkpoint.IsAtTimestamp():
+			s.fail("%s: deleted while child %s is still at %s", key, c, cl.Checkpoint)
+		}
+	}
+	for _, p := range cur.ParentShardIDs {
+		if _, err := s.Store.GetLease(ctx, p); err == nil {
+			s.fail("%s: deleted before its parent %s", key, p)
+		}
+	}
+	err = s.Store.DeleteLease(ctx, key)
+	if err == nil {
+		s.mu.Lock()
+		s.deletes++
+		s.mu.Unlock()
+	}
+	return err
+}
+
+func (s *auditStore) check(t *testing.T, parents int) {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, b := range s.bad {
+		t.Error(b)
+	}
+	if s.shardEnds < parents || s.deletes < parents {
+		t.Errorf("%d SHARD_END checkpoints and %d parent leases deleted, want at least %d each", s.shardEnds, s.deletes, parents)
+	}
 }

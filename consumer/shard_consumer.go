@@ -163,7 +163,9 @@ func (w *worker) readShard(s *shardLease, proc RecordProcessor, ckp *Checkpointe
 		case <-readCtx.Done():
 		}
 	}()
-	r := w.newReader(s.shardID, from)
+	// The reader lives in the shard's context: when the lease is lost it
+	// stops at once and its prefetched batches are dropped.
+	r := w.newReader(s.ctx, s.shardID, from)
 	defer r.Close()
 
 	var buf []aggregation.UserRecord
@@ -175,6 +177,9 @@ func (w *worker) readShard(s *shardLease, proc RecordProcessor, ckp *Checkpointe
 			}
 			s.log.Warn("reader stopped; restarting from the checkpoint", "err", err)
 			return 0, true
+		}
+		if out, stop := s.stopped(); stop && out == outcomeLost {
+			return outcomeLost, false // lost while the batch waited: never deliver it
 		}
 		w.cfg.hooks.shardLag(s.shardID, b.millisBehind)
 		records, bytes := w.userRecords(s, b.records, &buf, resumeAfter, hashRange, hasRange, st)
@@ -224,9 +229,12 @@ func (w *worker) stopShard(s *shardLease, proc RecordProcessor, ckp *Checkpointe
 	return outcomeShutdown
 }
 
-// endShard finishes a closed shard: it creates the children's leases, then
-// has the processor checkpoint SHARD_END (retrying until it does), then
-// records the children on the parent's lease.
+// endShard finishes a closed shard as the KCL's ShutdownTask does
+// (lifecycle/ShutdownTask.java takeShardEndAction): it creates the
+// children's leases, records the children on the parent's lease
+// (childShardIds), and only then has the processor checkpoint SHARD_END
+// (retrying until it does). A worker that sees SHARD_END therefore always
+// finds the children recorded.
 func (w *worker) endShard(s *shardLease, proc RecordProcessor, ckp *Checkpointer, children []types.ChildShard) outcome {
 	l := s.snapshot()
 	prefix := l.LeaseKey[:len(l.LeaseKey)-len(s.shardID)]
@@ -244,6 +252,18 @@ func (w *worker) endShard(s *shardLease, proc RecordProcessor, ckp *Checkpointer
 			s.log.Warn("creating child lease failed; shard sync will", "child", id, "err", err)
 		}
 		cancel()
+	}
+	for fails := 0; len(kids) > 0; fails++ {
+		ctx, cancel := context.WithTimeout(w.bg, w.opTimeout())
+		_, err := w.cfg.store.UpdateLeaseMeta(ctx, l.LeaseKey, lease.MetaUpdate{ChildShardIDs: kids})
+		cancel()
+		if err == nil {
+			break
+		}
+		s.log.Warn("recording child shards on the lease failed; retrying before SHARD_END", "err", err)
+		if out, stop := s.pause(backoff.Delay(100*time.Millisecond, w.cfg.retryMax, fails)); stop {
+			return out
+		}
 	}
 	ckp.delivered(lease.ShardEnd)
 	for fails := 0; ; fails++ {
@@ -263,13 +283,6 @@ func (w *worker) endShard(s *shardLease, proc RecordProcessor, ckp *Checkpointer
 		}
 	}
 	s.log.Info("shard ended", "children", kids)
-	if len(kids) > 0 {
-		ctx, cancel := context.WithTimeout(w.bg, w.opTimeout())
-		if _, err := w.cfg.store.UpdateLeaseMeta(ctx, l.LeaseKey, lease.MetaUpdate{ChildShardIDs: kids}); err != nil {
-			s.log.Warn("recording child shards on the lease failed", "err", err)
-		}
-		cancel()
-	}
 	return outcomeEnded
 }
 

@@ -11,8 +11,9 @@ import (
 )
 
 // syncShards lists the stream's shards and creates leases for shards that
-// need one, then deletes the leases of finished parents whose children all
-// have leases. Every worker runs it; both steps are idempotent.
+// need one, then deletes the leases of finished parents whose children have
+// all begun (cleanUpFinished). Every worker runs it; both steps are
+// idempotent.
 //
 // Which shards get a lease: a shard whose parent has a lease starts at
 // TRIM_HORIZON (its parent's records come first, then all of its own); a
@@ -121,27 +122,67 @@ func (w *worker) syncShards(ctx context.Context) {
 		visit(aws.ToString(sh.ShardId), 0)
 	}
 
+	w.cleanUpFinished(opCtx, leases, children)
+}
+
+// cleanUpFinished deletes the leases of finished parents under the KCL's
+// rule (leases/LeaseCleanupManager.java cleanupLeaseForCompletedShard): a
+// lease at SHARD_END goes once every child has a lease that has left
+// TRIM_HORIZON (and AT_TIMESTAMP), that is once processing of every child
+// has begun, and the lease's own parents' leases are gone. Until then the
+// parent stays, so a worker (ksp or Java) joining mid-resharding finds the
+// whole lineage. Children missing from the lease's childShardIds are
+// recorded on it first, as the KCL does.
+func (w *worker) cleanUpFinished(ctx context.Context, leases []lease.Lease, children map[string][]string) {
+	byShard := make(map[string]lease.Lease, len(leases))
+	for _, l := range leases {
+		byShard[l.ShardID()] = l
+	}
 	for _, l := range leases {
 		if !l.Checkpoint.IsShardEnd() {
 			continue
 		}
-		kids := append(append([]string(nil), l.ChildShardIDs...), children[l.ShardID()]...)
+		kids := l.ChildShardIDs
 		if len(kids) == 0 {
-			continue // children not known yet
+			kids = children[l.ShardID()]
+			if len(kids) == 0 {
+				continue // children not known yet
+			}
+			if _, err := w.cfg.store.UpdateLeaseMeta(ctx, l.LeaseKey, lease.MetaUpdate{ChildShardIDs: kids}); err != nil {
+				w.log.Warn("shard sync: recording child shards failed", "shard_id", l.ShardID(), "err", err)
+				continue
+			}
 		}
-		all := true
-		for _, c := range kids {
-			all = all && leased[c]
-		}
-		if !all {
+		if !childrenStarted(byShard, kids) || anyLeased(byShard, l.ParentShardIDs) {
 			continue
 		}
-		if err := w.cfg.store.DeleteLease(opCtx, l.LeaseKey); err != nil {
+		if err := w.cfg.store.DeleteLease(ctx, l.LeaseKey); err != nil {
 			w.log.Warn("shard sync: deleting finished parent lease failed", "shard_id", l.ShardID(), "err", err)
 			continue
 		}
 		w.log.Info("finished parent lease deleted", "shard_id", l.ShardID())
 	}
+}
+
+// childrenStarted reports whether every child has a lease whose checkpoint
+// has left the start of the shard.
+func childrenStarted(byShard map[string]lease.Lease, kids []string) bool {
+	for _, c := range kids {
+		cl, ok := byShard[c]
+		if !ok || cl.Checkpoint.IsTrimHorizon() || cl.Checkpoint.IsAtTimestamp() {
+			return false
+		}
+	}
+	return true
+}
+
+func anyLeased(byShard map[string]lease.Lease, ids []string) bool {
+	for _, id := range ids {
+		if _, ok := byShard[id]; ok {
+			return true
+		}
+	}
+	return false
 }
 
 func parentsOf(sh types.Shard) []string {

@@ -11,18 +11,34 @@ import (
 )
 
 // observation is the last state of a lease the taker saw, and when it first
-// saw it by the local clock. A lease whose counter has not moved for a
-// failover time is expired: no clocks need to agree.
+// saw it by the local clock. A lease whose counter has not moved (nor its
+// holder changed) for a failover time is expired: no clocks need to agree.
+// A hand-off request changes the owner but neither the counter nor the
+// holder, so it does not make a dead holder's lease look alive.
 type observation struct {
 	counter int64
-	owner   string
+	holder  string
 	at      time.Time
 }
 
 // take runs one lease-taking round as the KCL's lease taker does: aim at
-// ceil(active leases / live workers) leases; take expired or unowned ones
-// first, in random order; when there are none, steal up to maxSteal from the
-// most loaded worker if it holds more than its share.
+// ceil(active leases / workers) leases; take expired or unowned ones first,
+// in random order; when there are none, ask the most loaded worker, if it
+// holds more than its share, to hand up to maxSteal leases over.
+//
+// The workers are this one, those holding live leases, and those seen doing
+// so within the last failover time: while the worker count settles (a
+// rolling deploy: a worker released its leases and its successor is
+// starting) nobody takes more than the fair share, so the successor finds
+// its share free and nothing moves twice. A worker whose leases expired is
+// dead, not leaving, and stops counting at once, so a crash still fails
+// over within the failover time.
+//
+// Balancing is a graceful hand-off (lease.Store.HandOffLease, as a KCL 3.x
+// leader reassigns leases): the holder finishes its batch, checkpoints and
+// lets go, and only then is the lease taken, so balancing replays nothing.
+// A holder that never lets go stops renewing it (or is dead) and the lease
+// expires.
 func (w *worker) take(ctx context.Context) {
 	opCtx, cancel := context.WithTimeout(ctx, w.opTimeout())
 	all, err := w.cfg.store.ListLeases(opCtx)
@@ -45,14 +61,18 @@ func (w *worker) take(ctx context.Context) {
 	seen := make(map[string]bool, len(all))
 	var available []lease.Lease
 	counts := map[string]int{w.id: 0}
-	byOwner := map[string][]lease.Lease{}
+	byOwner := map[string][]lease.Lease{} // leases that may be asked for, by holder
+	liveNow, expiredHolders := map[string]bool{}, map[string]bool{}
 	active := 0
 	for _, l := range all {
 		seen[l.LeaseKey] = true
 		o, ok := w.obs[l.LeaseKey]
-		if !ok || o.counter != l.LeaseCounter || o.owner != l.LeaseOwner {
-			o = observation{counter: l.LeaseCounter, owner: l.LeaseOwner, at: now}
+		if !ok || o.counter != l.LeaseCounter || o.holder != l.Holder() {
+			o = observation{counter: l.LeaseCounter, holder: l.Holder(), at: now}
 			w.obs[l.LeaseKey] = o
+		}
+		if l.LeaseOwner != w.id {
+			delete(w.incoming, l.LeaseKey)
 		}
 		if l.Checkpoint.IsShardEnd() {
 			continue // finished: waits for clean-up
@@ -63,8 +83,20 @@ func (w *worker) take(ctx context.Context) {
 			continue
 		}
 		holder := l.Holder()
-		if holder == "" || holder == w.id || now.Sub(o.at) > w.cfg.failover {
+		expired := now.Sub(o.at) > w.cfg.failover
+		if expired && holder != "" && holder != w.id {
+			expiredHolders[holder] = true
+		}
+		if holder == "" || holder == w.id || expired {
 			available = append(available, l)
+			continue
+		}
+		w.live[holder], liveNow[holder] = now, true
+		if l.HandOffRequested() {
+			// On its way to LeaseOwner: it counts there, and cannot be
+			// asked for again.
+			w.live[l.LeaseOwner] = now
+			counts[l.LeaseOwner]++
 			continue
 		}
 		counts[holder]++
@@ -73,6 +105,19 @@ func (w *worker) take(ctx context.Context) {
 	for k := range w.obs {
 		if !seen[k] {
 			delete(w.obs, k)
+			delete(w.incoming, k)
+		}
+	}
+	for id := range expiredHolders {
+		if !liveNow[id] {
+			delete(w.live, id) // dead, not leaving: its share is free now
+		}
+	}
+	for id, at := range w.live {
+		if now.Sub(at) > w.cfg.failover {
+			delete(w.live, id)
+		} else if _, ok := counts[id]; !ok {
+			counts[id] = 0 // seen lately: still counts as a worker
 		}
 	}
 	defer func() { w.cfg.hooks.leasesHeld(len(w.held())) }()
@@ -87,14 +132,21 @@ func (w *worker) take(ctx context.Context) {
 	}
 	if len(available) > 0 {
 		rand.Shuffle(len(available), func(i, j int) { available[i], available[j] = available[j], available[i] })
+		taken := 0
 		for _, l := range available[:min(need, len(available))] {
-			w.takeLease(ctx, l, false)
+			if w.takeLease(ctx, l) {
+				taken++
+			}
 		}
-		return
+		if taken > 0 {
+			return
+		}
+		// Every take failed (another worker was faster, or the item cannot
+		// be taken): balancing must not wait on it, so go on as if none
+		// were available.
 	}
 
-	// Steal from the most loaded worker (ties: the first by id, so
-	// workers agree).
+	// Ask the most loaded worker (ties: the first by id, so workers agree).
 	owners := make([]string, 0, len(counts))
 	for o := range counts {
 		if o != w.id {
@@ -123,19 +175,59 @@ func (w *worker) take(ctx context.Context) {
 	victims := byOwner[most]
 	rand.Shuffle(len(victims), func(i, j int) { victims[i], victims[j] = victims[j], victims[i] })
 	for _, l := range victims[:min(steal, len(victims))] {
-		w.takeLease(ctx, l, true)
+		w.requestHandOff(ctx, l)
 	}
 }
 
-func (w *worker) takeLease(ctx context.Context, l lease.Lease, stolen bool) {
+// takeLease takes l and starts its shard; it reports whether it did.
+func (w *worker) takeLease(ctx context.Context, l lease.Lease) bool {
 	opCtx, cancel := context.WithTimeout(ctx, w.opTimeout())
 	nl, err := w.cfg.store.TakeLease(opCtx, l.LeaseKey, l.LeaseOwner, l.LeaseCounter, w.id)
 	cancel()
 	if err != nil {
 		w.log.Debug("taking lease failed", "shard_id", l.ShardID(), "err", err)
-		return
+		return false
 	}
-	w.log.Info("lease taken", "shard_id", l.ShardID(), "from", l.LeaseOwner, "stolen", stolen)
+	_, stolen := w.incoming[l.LeaseKey]
+	delete(w.incoming, l.LeaseKey)
+	w.log.Info("lease taken", "shard_id", l.ShardID(), "from", l.Holder(), "handed_over", stolen)
 	w.cfg.hooks.leaseTaken(nl.ShardID(), stolen)
 	w.startShard(nl)
+	return true
+}
+
+// requestHandOff asks l's holder to hand it over to this worker.
+func (w *worker) requestHandOff(ctx context.Context, l lease.Lease) {
+	opCtx, cancel := context.WithTimeout(ctx, w.opTimeout())
+	_, err := w.cfg.store.HandOffLease(opCtx, l.LeaseKey, l.LeaseOwner, w.id)
+	cancel()
+	if err != nil {
+		w.log.Debug("asking for a lease failed", "shard_id", l.ShardID(), "from", l.LeaseOwner, "err", err)
+		return
+	}
+	w.incoming[l.LeaseKey] = struct{}{}
+	w.log.Info("lease hand-off requested", "shard_id", l.ShardID(), "from", l.LeaseOwner)
+}
+
+// giveBackIncoming, on shutdown, lets go of the leases this worker asked to
+// be handed over and has not taken: one still being handed over goes back
+// to its holder, one already let go is evicted, so neither waits a failover
+// time for an owner that is leaving.
+func (w *worker) giveBackIncoming() {
+	for key := range w.incoming {
+		ctx, cancel := context.WithTimeout(w.bg, w.opTimeout())
+		l, err := w.cfg.store.GetLease(ctx, key)
+		switch {
+		case err != nil || l.LeaseOwner != w.id:
+		case l.HandOffRequested():
+			_, err = w.cfg.store.TakeLease(ctx, key, w.id, l.LeaseCounter, l.CheckpointOwner)
+		default:
+			_, err = w.cfg.store.EvictLease(ctx, key, w.id)
+		}
+		cancel()
+		if err != nil {
+			w.log.Debug("giving back a lease asked for failed; it will expire", "shard_id", l.ShardID(), "err", err)
+		}
+		delete(w.incoming, key)
+	}
 }

@@ -29,19 +29,26 @@ type worker struct {
 	// obs is the taker's record of when each lease last changed, by the
 	// local clock; only the run loop touches it.
 	obs map[string]observation
+	// live is when the taker last saw each other worker holding a live
+	// lease; incoming are the leases it asked to be handed over. Only the
+	// run loop touches them.
+	live     map[string]time.Time
+	incoming map[string]struct{}
 }
 
 func newWorker(cfg *config) *worker {
 	w := &worker{
-		cfg:     cfg,
-		id:      cfg.workerID,
-		log:     cfg.log,
-		shards:  make(map[string]*shardLease),
-		syncNow: make(chan struct{}, 1),
-		obs:     make(map[string]observation),
+		cfg:      cfg,
+		id:       cfg.workerID,
+		log:      cfg.log,
+		shards:   make(map[string]*shardLease),
+		syncNow:  make(chan struct{}, 1),
+		obs:      make(map[string]observation),
+		live:     make(map[string]time.Time),
+		incoming: make(map[string]struct{}),
 	}
-	w.newReader = func(shardID string, from startPosition) shardReader {
-		return newPollingReader(w.bg, w.cfg, w.log.With("shard_id", shardID), shardID, from)
+	w.newReader = func(ctx context.Context, shardID string, from startPosition) shardReader {
+		return newPollingReader(ctx, w.cfg, w.log.With("shard_id", shardID), shardID, from)
 	}
 	return w
 }
@@ -104,6 +111,7 @@ func (w *worker) run(ctx context.Context) {
 	syncT.Stop()
 
 	w.log.Info("worker shutting down")
+	w.giveBackIncoming()
 	w.stopShards()
 	stopRenew()
 	loops.Wait()
@@ -130,9 +138,20 @@ func (w *worker) stopShards() {
 	}
 }
 
+// maxRenewals bounds the renewals in flight at once, as the KCL's
+// maxLeaseRenewalThreads (LeaseManagementConfig, default 20) does.
+const maxRenewals = 20
+
+// renewLoop renews every held lease each third of the failover time. The
+// renewals run concurrently (at most maxRenewals at once), each lease at
+// most once at a time, so one slow or stalled lease never delays the
+// renewal of the others.
 func (w *worker) renewLoop(ctx context.Context) {
 	t := time.NewTicker(w.cfg.failover / 3)
 	defer t.Stop()
+	slots := make(chan struct{}, maxRenewals)
+	var renewals sync.WaitGroup
+	defer renewals.Wait()
 	for {
 		select {
 		case <-ctx.Done():
@@ -140,18 +159,21 @@ func (w *worker) renewLoop(ctx context.Context) {
 		case <-t.C:
 		}
 		for _, s := range w.held() {
-			if ctx.Err() != nil {
-				return
-			}
-			s.mu.Lock()
-			skip := s.lost || s.released
-			s.mu.Unlock()
-			if skip {
+			if !s.active() || !s.renewing.CompareAndSwap(false, true) {
 				continue
 			}
-			if err := s.renew(ctx); err != nil {
-				s.log.Warn("lease renewal failed", "err", err)
-			}
+			renewals.Go(func() {
+				defer s.renewing.Store(false)
+				select {
+				case slots <- struct{}{}:
+				case <-ctx.Done():
+					return
+				}
+				defer func() { <-slots }()
+				if err := s.renew(ctx); err != nil && ctx.Err() == nil {
+					s.log.Warn("lease renewal failed", "err", err)
+				}
+			})
 		}
 	}
 }
@@ -164,7 +186,8 @@ func (w *worker) startShard(l lease.Lease) {
 		log: w.log.With("shard_id", l.ShardID()),
 		ctx: ctx, stop: stop,
 		shutdown: make(chan struct{}), done: make(chan struct{}),
-		l: l, renewedAt: time.Now(),
+		writing: make(chan struct{}, 1),
+		l:       l, renewedAt: time.Now(),
 	}
 	w.mu.Lock()
 	w.shards[s.key] = s

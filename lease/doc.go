@@ -33,14 +33,15 @@
 // ErrTableNotFound.
 //
 // Writes touch only the attributes they change, so attributes a store does
-// not model (for example the KCL 3.x entityType, or columns a newer KCL adds)
-// survive ksp's updates.
+// not model (for example columns a newer KCL adds) survive ksp's updates.
+// Items of a KCL 3.5+ lease table that are not leases (see lease/dynamo) are
+// never read as leases nor written.
 //
 // # Holder and hand-off
 //
 // KCL 3.x hands a lease over gracefully by setting leaseOwner to the new
-// worker and checkpointOwner to the old one; the old worker keeps the lease
-// until it has checkpointed and evicts itself. ksp follows the same rule: the
+// worker and checkpointOwner to the old one (Store.HandOffLease); the old
+// worker keeps the lease until it has checkpointed and evicts itself. ksp follows the same rule: the
 // holder of a lease (Lease.Holder) is its CheckpointOwner when that is set,
 // otherwise its LeaseOwner, and the holder is who may renew, checkpoint and
 // evict.

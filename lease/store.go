@@ -69,6 +69,13 @@ type Store interface {
 	// Condition: LeaseCounter == counter and LeaseOwner == expectedOwner
 	// (empty expectedOwner: the lease has no owner).
 	TakeLease(ctx context.Context, key, expectedOwner string, counter int64, newOwner string) (Lease, error)
+	// HandOffLease asks owner to hand the lease over to newOwner gracefully
+	// (the KCL 3.x initiateGracefulLeaseHandoff): LeaseOwner = newOwner,
+	// CheckpointOwner = owner, so owner stays the holder until it has
+	// checkpointed and evicts itself. The counter is unchanged, so owner's
+	// renewals go on undisturbed.
+	// Condition: LeaseOwner == owner and no hand-off is in progress.
+	HandOffLease(ctx context.Context, key, owner, newOwner string) (Lease, error)
 	// EvictLease lets go of a lease (the KCL's evictLease, used both to
 	// release a lease on shutdown and to drop it): during a hand-off it
 	// removes CheckpointOwner, so LeaseOwner holds the lease at once;

@@ -211,7 +211,6 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 	var counts [workers]leaseCount
 	var wg sync.WaitGroup
 	consumerErrs := make([]error, workers)
-	maxLeases := (cfg.Shards + workers - 1) / workers // an even split from the start: no stealing, so no redelivery
 	for i := range workers {
 		c, err := consumer.New(
 			consumer.WithStream(Stream),
@@ -220,7 +219,6 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 			consumer.WithWorkerID(fmt.Sprintf("worker-%d", i+1)),
 			consumer.WithInitialPosition(consumer.TrimHorizon()),
 			consumer.WithIdleTime(200*time.Millisecond),
-			consumer.WithMaxLeases(maxLeases),
 			consumer.WithHooks(&counts[i]),
 			consumer.WithHandler(func(_ context.Context, recs []consumer.Record) error {
 				t.add(i, recs)

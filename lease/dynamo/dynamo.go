@@ -6,8 +6,15 @@
 // Its semantics are those of every lease.Store (see package lease). Each
 // write is a single UpdateItem (or PutItem for creation) with a
 // ConditionExpression; counters move with ADD. Writes name only the
-// attributes they change, so attributes ksp does not model (entityType, the
-// values behind the KCL 3.x LeaseOwnerToLeaseKeyIndex, ...) are kept.
+// attributes they change, so attributes ksp does not model (the values
+// behind the KCL 3.x LeaseOwnerToLeaseKeyIndex, ...) are kept. A created
+// lease carries entityType LEASE, as KCL 3.5+ writes it.
+//
+// KCL 3.5+ also keeps items that are not leases in the lease table (its
+// leader lock, migration marker and worker metrics), marked by an entityType
+// other than LEASE. The store treats them exactly as the KCL does: no read
+// returns them, IsTableEmpty does not count them, and no write changes them
+// (every write is conditioned on the item being a lease).
 //
 // When the SDK retried a conditional write and the retry failed its
 // condition, the first attempt may have succeeded after all; the store then
@@ -207,20 +214,40 @@ func (s *Store) WaitUntilTableExists(ctx context.Context) error {
 	return rules.WaitUntilTableExists(ctx, s.TableExists, s.cfg.pollInterval)
 }
 
-// IsTableEmpty implements lease.Store.
+// IsTableEmpty implements lease.Store: the table holds no lease. Items that
+// are not leases do not count, as the KCL's isLeaseTableEmpty does not count
+// them (DynamoDBLeaseRefresher.list skips them).
 func (s *Store) IsTableEmpty(ctx context.Context) (bool, error) {
 	if err := s.open(); err != nil {
 		return false, err
 	}
-	out, err := s.client.Scan(ctx, &dynamodb.ScanInput{
-		TableName:      &s.table,
-		Limit:          aws.Int32(1),
-		ConsistentRead: &s.cfg.consistentReads,
+	empty := true
+	err := s.scan(ctx, "scan", func(item map[string]types.AttributeValue) bool {
+		empty = !isLease(item)
+		return empty
 	})
-	if err != nil {
-		return false, s.wrap("scan", "", err)
+	return empty, err
+}
+
+// scan reads the whole table page by page, calling f with each item until
+// f returns false.
+func (s *Store) scan(ctx context.Context, op string, f func(map[string]types.AttributeValue) bool) error {
+	in := &dynamodb.ScanInput{TableName: &s.table, ConsistentRead: &s.cfg.consistentReads}
+	for {
+		page, err := s.client.Scan(ctx, in)
+		if err != nil {
+			return s.wrap(op, "", err)
+		}
+		for _, item := range page.Items {
+			if !f(item) {
+				return nil
+			}
+		}
+		if len(page.LastEvaluatedKey) == 0 {
+			return nil
+		}
+		in.ExclusiveStartKey = page.LastEvaluatedKey
 	}
-	return len(out.Items) == 0, nil
 }
 
 // CreateLeaseIfNotExists implements lease.Store.
@@ -266,7 +293,8 @@ func (s *Store) get(ctx context.Context, key string, consistent bool) (lease.Lea
 	if err != nil {
 		return lease.Lease{}, s.wrap("get", key, err)
 	}
-	if len(out.Item) == 0 {
+	if len(out.Item) == 0 || !isLease(out.Item) {
+		// An item that is not a lease is no lease, as for the KCL's getLease.
 		return lease.Lease{}, fmt.Errorf("%w: %q in table %q", lease.ErrLeaseNotFound, key, s.table)
 	}
 	l, err := decodeItem(out.Item)
@@ -276,31 +304,30 @@ func (s *Store) get(ctx context.Context, key string, consistent bool) (lease.Lea
 	return l, nil
 }
 
-// ListLeases implements lease.Store. It scans the whole table.
+// ListLeases implements lease.Store. It scans the whole table and leaves
+// out the items that are not leases (KCL 3.5+ keeps its leader lock,
+// migration marker and worker metrics there), as the KCL's
+// DynamoDBLeaseRefresher.list does.
 func (s *Store) ListLeases(ctx context.Context) ([]lease.Lease, error) {
 	if err := s.open(); err != nil {
 		return nil, err
 	}
 	out := []lease.Lease{}
 	var corrupt []error
-	in := &dynamodb.ScanInput{TableName: &s.table, ConsistentRead: &s.cfg.consistentReads}
-	for {
-		page, err := s.client.Scan(ctx, in)
+	err := s.scan(ctx, "list", func(item map[string]types.AttributeValue) bool {
+		if !isLease(item) {
+			return true
+		}
+		l, err := decodeItem(item)
 		if err != nil {
-			return nil, s.wrap("list", "", err)
+			corrupt = append(corrupt, err)
+			return true
 		}
-		for _, item := range page.Items {
-			l, err := decodeItem(item)
-			if err != nil {
-				corrupt = append(corrupt, err)
-				continue
-			}
-			out = append(out, l)
-		}
-		if len(page.LastEvaluatedKey) == 0 {
-			break
-		}
-		in.ExclusiveStartKey = page.LastEvaluatedKey
+		out = append(out, l)
+		return true
+	})
+	if err != nil {
+		return nil, err
 	}
 	slices.SortFunc(out, func(a, b lease.Lease) int { return strings.Compare(a.LeaseKey, b.LeaseKey) })
 	if len(corrupt) > 0 {
@@ -351,7 +378,7 @@ func (s *Store) run(ctx context.Context, u *update) (lease.Lease, error) {
 		return lease.Lease{}, err
 	}
 	var attempts atomic.Int32
-	cond := "attribute_exists(" + u.e.name(attrLeaseKey) + ")"
+	cond := "attribute_exists(" + u.e.name(attrLeaseKey) + ") AND " + isLeaseCond(u.e)
 	if u.cond != "" {
 		cond += " AND " + u.cond
 	}
@@ -418,6 +445,14 @@ func countAttempts(n *atomic.Int32) func(*dynamodb.Options) {
 	}
 }
 
+// isLeaseCond is the condition that the item is a lease (isLease), so no
+// write of ksp ever changes one of the KCL's other items.
+func isLeaseCond(e *expr) string {
+	t := e.name(attrEntityType)
+	return fmt.Sprintf("(attribute_not_exists(%s) OR NOT attribute_type(%s, %s) OR %s = %s)",
+		t, t, e.value(avS(string(types.ScalarAttributeTypeS))), t, e.value(avS(entityTypeLease)))
+}
+
 // holderIs is the condition Holder() == owner.
 func holderIs(e *expr, owner string) string {
 	o := e.value(avS(owner))
@@ -466,6 +501,20 @@ func (s *Store) TakeLease(ctx context.Context, key, expectedOwner string, counte
 	u.done = func(cur lease.Lease) bool {
 		return cur.LeaseCounter == counter+1 && cur.LeaseOwner == newOwner && cur.CheckpointOwner == ""
 	}
+	return s.run(ctx, u)
+}
+
+// HandOffLease implements lease.Store with the update the KCL's
+// DynamoDBLeaseRefresher.initiateGracefulLeaseHandoff sends.
+func (s *Store) HandOffLease(ctx context.Context, key, owner, newOwner string) (lease.Lease, error) {
+	if err := rules.CheckHandOff(key, owner, newOwner); err != nil {
+		return lease.Lease{}, err
+	}
+	u := newUpdate("hand off", key, rules.HandOff(owner, newOwner))
+	lo, co := u.e.name(attrLeaseOwner), u.e.name(attrCheckpointOwner)
+	u.cond = lo + " = " + u.e.value(avS(owner)) + " AND attribute_not_exists(" + co + ")"
+	u.set = append(u.set, lo+" = "+u.e.value(avS(newOwner)), co+" = "+u.e.value(avS(owner)))
+	u.done = func(cur lease.Lease) bool { return cur.LeaseOwner == newOwner && cur.CheckpointOwner == owner }
 	return s.run(ctx, u)
 }
 
@@ -567,7 +616,8 @@ func (s *Store) UpdateLeaseMeta(ctx context.Context, key string, m lease.MetaUpd
 	return s.run(ctx, u)
 }
 
-// DeleteLease implements lease.Store.
+// DeleteLease implements lease.Store. An item that is not a lease is left
+// alone, like a missing lease.
 func (s *Store) DeleteLease(ctx context.Context, key string) error {
 	if err := rules.CheckKey("delete", key); err != nil {
 		return err
@@ -575,7 +625,14 @@ func (s *Store) DeleteLease(ctx context.Context, key string) error {
 	if err := s.open(); err != nil {
 		return err
 	}
-	if _, err := s.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &s.table, Key: s.key(key)}); err != nil {
+	e := newExpr()
+	_, err := s.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+		TableName: &s.table, Key: s.key(key),
+		ConditionExpression:       aws.String(isLeaseCond(e)),
+		ExpressionAttributeNames:  e.names,
+		ExpressionAttributeValues: e.valuesOrNil(),
+	})
+	if err != nil && !isConditionFailed(err) {
 		return s.wrap("delete", key, err)
 	}
 	return nil

@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/ksp-project/ksp/internal/dynamoattr"
+	"github.com/ksp-project/ksp/internal/kcltable"
 	"github.com/ksp-project/ksp/internal/peers"
 	"github.com/ksp-project/ksp/lease"
 	"github.com/ksp-project/ksp/lease/dynamo"
@@ -72,6 +73,56 @@ func TestDynamo(t *testing.T) {
 	t.Run("RetriedWriteThatSucceeded", func(t *testing.T) { testRetriedWrite(t, p.URL) })
 	t.Run("Paging", func(t *testing.T) { testPaging(t, client) })
 	t.Run("CorruptItemLeftOut", func(t *testing.T) { testCorruptItemLeftOut(t, client) })
+	t.Run("NonLeaseItemsSkippedAndKept", func(t *testing.T) { testNonLeaseItems(t, client) })
+}
+
+// testNonLeaseItems: the items a KCL 3.5 application keeps in its lease
+// table besides leases (and an item with entityType "lease", which the KCL's
+// case-sensitive check does not take for a lease) are not leases to any
+// read, no write changes them, and they survive byte for byte.
+func testNonLeaseItems(t *testing.T, client *dynamodb.Client) {
+	s := newTable(t, client)
+	mustTable(t, s)
+	others := kcltable.NonLeaseItems("java-worker-1", "java-worker-2")
+	others = append(others, map[string]types.AttributeValue{"leaseKey": sAV("shardId-000000000077"), "leaseCounter": nAV("3"), "entityType": sAV("lease")})
+	for _, item := range others {
+		if _, err := client.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.Table()), Item: item}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if empty, err := s.IsTableEmpty(ctx); err != nil || !empty {
+		t.Fatalf("IsTableEmpty with only non-lease items = %v, %v; want true", empty, err)
+	}
+	if ls, err := s.ListLeases(ctx); err != nil || len(ls) != 0 {
+		t.Fatalf("ListLeases = %+v, %v; want no lease and no error", ls, err)
+	}
+	if _, err := s.CreateLeaseIfNotExists(ctx, lease.Lease{LeaseKey: "shardId-000000000001", Checkpoint: lease.TrimHorizon}); err != nil {
+		t.Fatal(err)
+	}
+	if ls, err := s.ListLeases(ctx); err != nil || len(ls) != 1 || ls[0].LeaseKey != "shardId-000000000001" {
+		t.Fatalf("ListLeases = %+v, %v; want the one lease", ls, err)
+	}
+	for _, item := range others {
+		key := item["leaseKey"].(*types.AttributeValueMemberS).Value
+		if _, err := s.GetLease(ctx, key); !errors.Is(err, lease.ErrLeaseNotFound) {
+			t.Errorf("GetLease(%q) error = %v, want ErrLeaseNotFound", key, err)
+		}
+		if created, err := s.CreateLeaseIfNotExists(ctx, lease.Lease{LeaseKey: key}); err != nil || created {
+			t.Errorf("CreateLeaseIfNotExists(%q) = %v, %v; want false, nil", key, created, err)
+		}
+		if _, err := s.TakeLease(ctx, key, "", 0, "ksp"); !errors.Is(err, lease.ErrLeaseNotFound) {
+			t.Errorf("TakeLease(%q) error = %v, want ErrLeaseNotFound", key, err)
+		}
+		if _, err := s.UpdateLeaseMeta(ctx, key, lease.MetaUpdate{ChildShardIDs: []string{"c"}}); !errors.Is(err, lease.ErrLeaseNotFound) {
+			t.Errorf("UpdateLeaseMeta(%q) error = %v, want ErrLeaseNotFound", key, err)
+		}
+		if err := s.DeleteLease(ctx, key); err != nil {
+			t.Errorf("DeleteLease(%q) = %v, want nil (no lease)", key, err)
+		}
+		if got := rawGet(t, client, s.Table(), key); !reflect.DeepEqual(got, item) {
+			t.Errorf("item %q changed:\n got  %#v\n want %#v", key, got, item)
+		}
+	}
 }
 
 // testCorruptItemLeftOut: one undecodable item does not hide the good leases.
@@ -137,7 +188,7 @@ func kclItems() map[string]map[string]types.AttributeValue {
 			"startingHashKey":                    sAV("0"),
 			"endingHashKey":                      sAV("170141183460469231731687303715884105727"),
 			"throughputKBps":                     nAV("12.5"),
-			"entityType":                         sAV("lease"),
+			"entityType":                         sAV("LEASE"),
 			"someFutureAttribute":                &types.AttributeValueMemberM{Value: map[string]types.AttributeValue{"x": nAV("1")}},
 		},
 		// A finished parent: SHARD_END, children known, no owner.
@@ -245,8 +296,8 @@ func testReadsKCLItems(t *testing.T, client *dynamodb.Client) {
 		t.Fatal(err)
 	}
 	item := rawGet(t, client, s.Table(), key)
-	if v, ok := item["entityType"].(*types.AttributeValueMemberS); !ok || v.Value != "lease" {
-		t.Fatalf("entityType = %#v after ksp's writes, want S lease", item["entityType"])
+	if v, ok := item["entityType"].(*types.AttributeValueMemberS); !ok || v.Value != "LEASE" {
+		t.Fatalf("entityType = %#v after ksp's writes, want S LEASE", item["entityType"])
 	}
 	if _, ok := item["someFutureAttribute"].(*types.AttributeValueMemberM); !ok {
 		t.Fatalf("someFutureAttribute = %#v after ksp's writes, want the map kept", item["someFutureAttribute"])
@@ -288,7 +339,7 @@ var kclTypes = map[string]string{
 	"checkpoint": "S", "checkpointSubSequenceNumber": "N", "pendingCheckpoint": "S",
 	"pendingCheckpointSubSequenceNumber": "N", "pendingCheckpointState": "B", "parentShardId": "SS",
 	"childShardIds": "SS", "startingHashKey": "S", "endingHashKey": "S", "throughputKBps": "N",
-	"checkpointOwner": "S",
+	"checkpointOwner": "S", "entityType": "S",
 }
 
 func checkTypes(t *testing.T, item map[string]types.AttributeValue) {

@@ -27,7 +27,26 @@ const (
 	attrEndingHashKey          = "endingHashKey"                      // S
 	attrThroughputKBps         = "throughputKBps"                     // N
 	attrCheckpointOwner        = "checkpointOwner"                    // S
+	attrEntityType             = "entityType"                         // S, KCL 3.5+
 )
+
+// entityTypeLease is the entityType of a lease (EntityType.LEASE in the
+// KCL's leases/EntityType.java). KCL 3.5+ keeps other items in the lease
+// table, each with another entityType: the leader lock "Leader" (LEADER),
+// the migration marker "Migration3.0" (CLIENT_VERSION_MIGRATION),
+// worker-metrics items keyed by worker id (WORKER_METRIC_STATS) and, in
+// multi-stream mode, stream records (STREAM). The value is case-sensitive.
+const entityTypeLease = "LEASE"
+
+// isLease reports whether item is a lease as the KCL decides it
+// (DynamoDBLeaseSerializer.fromDynamoRecord): an item without entityType
+// (written by a KCL before 3.5, or by ksp before it wrote one) or with
+// entityType LEASE. Like the KCL's DynamoUtils.safeGetString, an entityType
+// that is not a string counts as absent.
+func isLease(item map[string]types.AttributeValue) bool {
+	v, ok := item[attrEntityType].(*types.AttributeValueMemberS)
+	return !ok || v.Value == entityTypeLease
+}
 
 func avS(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
 
@@ -38,13 +57,16 @@ func avN(v int64) types.AttributeValue {
 func avSS(v []string) types.AttributeValue { return &types.AttributeValueMemberSS{Value: v} }
 
 // encodeItem returns the whole item for l, with the attributes the KCL
-// writes for it (absent values are left out, as the KCL leaves them out).
+// writes for it (absent values are left out, as the KCL leaves them out),
+// including entityType LEASE, which KCL 3.5+ writes on every lease it
+// creates (DynamoDBLeaseSerializer.toDynamoRecord).
 func encodeItem(l lease.Lease) map[string]types.AttributeValue {
 	l = l.Normalize()
 	item := map[string]types.AttributeValue{
 		attrLeaseKey:      avS(l.LeaseKey),
 		attrLeaseCounter:  avN(l.LeaseCounter),
 		attrOwnerSwitches: avN(l.OwnerSwitchesSinceCheckpoint),
+		attrEntityType:    avS(entityTypeLease),
 	}
 	if l.LeaseOwner != "" {
 		item[attrLeaseOwner] = avS(l.LeaseOwner)
@@ -81,7 +103,8 @@ func encodeItem(l lease.Lease) map[string]types.AttributeValue {
 
 // decodeItem reads a lease item as the KCL's serializer does: missing
 // attributes are zero, attributes it does not know are ignored, and an
-// attribute of the wrong type is an error.
+// attribute of the wrong type is an error. Callers skip items that are not
+// leases (isLease) first.
 func decodeItem(item map[string]types.AttributeValue) (lease.Lease, error) {
 	d := decoder{item: item}
 	l := lease.Lease{

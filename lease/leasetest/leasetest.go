@@ -397,6 +397,27 @@ func testHandOff(t *testing.T, s lease.Store) {
 	equal(t, "after hand-off", cur, want)
 	cur = stored(t, s, "renew by the new owner")(s.RenewLease(ctx, l.LeaseKey, "new", 23))
 
+	// HandOffLease starts one as the KCL 3.x leader does: the counter does
+	// not move, so the holder's renewals go on; a second one fails.
+	l3 := newLease("shardId-000000000062")
+	l3.LeaseOwner = "old"
+	l3.LeaseCounter = 7
+	mustCreate(t, s, l3)
+	_, err = s.HandOffLease(ctx, l3.LeaseKey, "other", "new")
+	wantCondFailed(t, "hand-off from a non-owner", err)
+	unchanged(t, s, l3)
+	cur = stored(t, s, "hand off")(s.HandOffLease(ctx, l3.LeaseKey, "old", "new"))
+	want3 := l3
+	want3.LeaseOwner, want3.CheckpointOwner = "new", "old"
+	equal(t, "after hand-off request", cur, want3)
+	_, err = s.HandOffLease(ctx, l3.LeaseKey, "new", "third")
+	wantCondFailed(t, "hand-off during a hand-off", err)
+	cur = stored(t, s, "renew by holder after hand-off request")(s.RenewLease(ctx, l3.LeaseKey, "old", 7))
+	cur = stored(t, s, "evict by holder after hand-off request")(s.EvictLease(ctx, l3.LeaseKey, "old"))
+	if cur.LeaseOwner != "new" || cur.CheckpointOwner != "" || cur.LeaseCounter != 9 {
+		t.Fatalf("after the holder let go: %+v", cur)
+	}
+
 	// A take cancels a hand-off in progress.
 	l2 := newLease("shardId-000000000061")
 	l2.LeaseOwner = "new"
@@ -585,11 +606,12 @@ func testMissing(t *testing.T, s lease.Store) {
 		t.Fatalf("GetLease of a missing lease: err = %v, want ErrLeaseNotFound only", err)
 	}
 	ops := map[string]func() error{
-		"renew":   func() error { _, err := s.RenewLease(ctx, key, "w1", 0); return err },
-		"take":    func() error { _, err := s.TakeLease(ctx, key, "", 0, "w1"); return err },
-		"evict":   func() error { _, err := s.EvictLease(ctx, key, "w1"); return err },
-		"ckpt":    func() error { _, err := s.UpdateCheckpoint(ctx, key, "w1", 0, lease.ShardEnd); return err },
-		"prepare": func() error { _, err := s.PrepareCheckpoint(ctx, key, "w1", 0, lease.ShardEnd, nil); return err },
+		"renew":    func() error { _, err := s.RenewLease(ctx, key, "w1", 0); return err },
+		"take":     func() error { _, err := s.TakeLease(ctx, key, "", 0, "w1"); return err },
+		"evict":    func() error { _, err := s.EvictLease(ctx, key, "w1"); return err },
+		"hand off": func() error { _, err := s.HandOffLease(ctx, key, "w1", "w2"); return err },
+		"ckpt":     func() error { _, err := s.UpdateCheckpoint(ctx, key, "w1", 0, lease.ShardEnd); return err },
+		"prepare":  func() error { _, err := s.PrepareCheckpoint(ctx, key, "w1", 0, lease.ShardEnd, nil); return err },
 	}
 	for name, op := range ops {
 		err := op()
@@ -617,6 +639,8 @@ func testInvalid(t *testing.T, s lease.Store) {
 		"renew empty owner": func() error { _, err := s.RenewLease(ctx, "k", "", 0); return err },
 		"take empty owner":  func() error { _, err := s.TakeLease(ctx, "k", "", 0, ""); return err },
 		"evict empty owner": func() error { _, err := s.EvictLease(ctx, "k", ""); return err },
+		"hand off to empty": func() error { _, err := s.HandOffLease(ctx, "k", "w1", ""); return err },
+		"hand off to self":  func() error { _, err := s.HandOffLease(ctx, "k", "w1", "w1"); return err },
 		"checkpoint zero":   func() error { _, err := s.UpdateCheckpoint(ctx, "k", "w1", 0, lease.Checkpoint{}); return err },
 		"prepare zero":      func() error { _, err := s.PrepareCheckpoint(ctx, "k", "w1", 0, lease.Checkpoint{}, nil); return err },
 		"delete empty key":  func() error { return s.DeleteLease(ctx, "") },

@@ -122,6 +122,39 @@ func TakeSwitchesOwner(expectedOwner, newOwner string) bool {
 	return expectedOwner != "" && expectedOwner != newOwner
 }
 
+// HandOff is HandOffLease's condition and effect.
+func HandOff(owner, newOwner string) Mutation {
+	return func(cur *lease.Lease) error {
+		if cur.LeaseOwner != owner {
+			return Failed("hand off", cur.LeaseKey, "owned by %q, expected %q", cur.LeaseOwner, owner)
+		}
+		if cur.CheckpointOwner != "" {
+			return Failed("hand off", cur.LeaseKey, "a hand-off from %q is in progress", cur.CheckpointOwner)
+		}
+		cur.LeaseOwner = newOwner
+		cur.CheckpointOwner = owner
+		return nil
+	}
+}
+
+// CheckHandOff rejects a hand-off with an empty worker id or to the owner
+// itself.
+func CheckHandOff(key, owner, newOwner string) error {
+	if err := CheckKey("hand off", key); err != nil {
+		return err
+	}
+	if err := CheckOwner("hand off", key, "owner", owner); err != nil {
+		return err
+	}
+	if err := CheckOwner("hand off", key, "new owner", newOwner); err != nil {
+		return err
+	}
+	if owner == newOwner {
+		return fmt.Errorf("%w: hand off %q: new owner %q is the owner", lease.ErrInvalidArgument, key, newOwner)
+	}
+	return nil
+}
+
 // Evict is EvictLease's condition and effect.
 func Evict(owner string) Mutation {
 	return func(cur *lease.Lease) error {
@@ -212,6 +245,14 @@ func (w Writes) TakeLease(ctx context.Context, key, expectedOwner string, counte
 		return lease.Lease{}, err
 	}
 	return w.Mutate(ctx, "take", key, Take(expectedOwner, counter, newOwner))
+}
+
+// HandOffLease implements lease.Store.
+func (w Writes) HandOffLease(ctx context.Context, key, owner, newOwner string) (lease.Lease, error) {
+	if err := CheckHandOff(key, owner, newOwner); err != nil {
+		return lease.Lease{}, err
+	}
+	return w.Mutate(ctx, "hand off", key, HandOff(owner, newOwner))
 }
 
 // EvictLease implements lease.Store.

@@ -1,0 +1,114 @@
+package consumer_test
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ksp-project/ksp/consumer"
+	"github.com/ksp-project/ksp/lease/memory"
+	"github.com/ksp-project/ksp/server"
+	"github.com/ksp-project/ksp/server/servertest"
+)
+
+// gatedProc holds its first batch until the gate opens, checkpoints each
+// batch only when checkpoint is set, and counts the records delivered once
+// stolen is set.
+type gatedProc struct {
+	checkpoint bool
+	gate       chan struct{}
+	held       chan int // the first batch's size, once it is being processed
+	first      sync.Once
+	stolen     *atomic.Bool
+	after      *atomic.Int64
+}
+
+func (p *gatedProc) Initialize(context.Context, consumer.InitializeInput) error { return nil }
+
+func (p *gatedProc) ProcessRecords(ctx context.Context, in consumer.ProcessRecordsInput) error {
+	if p.stolen.Load() {
+		p.after.Add(int64(len(in.Records)))
+	}
+	p.first.Do(func() {
+		p.held <- len(in.Records)
+		<-p.gate
+	})
+	if p.checkpoint {
+		return in.Checkpointer.Checkpoint(ctx)
+	}
+	return nil
+}
+
+func (p *gatedProc) ShardEnded(ctx context.Context, in consumer.ShardEndedInput) error {
+	return in.Checkpointer.Checkpoint(ctx)
+}
+
+func (p *gatedProc) ShutdownRequested(context.Context, consumer.ShutdownRequestedInput) error {
+	return nil
+}
+
+func (p *gatedProc) LeaseLost(context.Context, consumer.LeaseLostInput) {}
+
+type lostHook struct{ n atomic.Int64 }
+
+func (h *lostHook) OnLeaseLost(string) { h.n.Add(1) }
+
+// Another worker steals the lease while the old owner processes a batch,
+// with more batches prefetched behind it. The old owner learns it either
+// from its checkpoint after the batch (the conditional write fails) or from
+// a renewal during the batch; either way it delivers nothing after the
+// batch being processed: its prefetched batches are dropped.
+func TestStolenLeaseStopsDelivering(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name       string
+		checkpoint bool
+		failover   time.Duration
+	}{
+		// A long failover: the checkpoint after the batch finds the steal
+		// before any renewal does.
+		{"CheckpointFails", true, 10 * time.Second},
+		// A processor that does not checkpoint: a renewal finds it.
+		{"RenewalFindsIt", false, 600 * time.Millisecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, client := startServer(t, server.Options{})
+			servertest.CreateStream(t, client, "steal", 1)
+			putTo(t, client, "steal", "1", plain("k", 100)...)
+			store := memory.NewWithTable()
+			var stolen atomic.Bool
+			var after atomic.Int64
+			proc := &gatedProc{checkpoint: tc.checkpoint, gate: make(chan struct{}), held: make(chan int, 1), stolen: &stolen, after: &after}
+			lost := &lostHook{}
+			start(t, append(fast("steal", client, store, "old"), consumer.WithProcessor(func(string) consumer.RecordProcessor { return proc }),
+				consumer.WithMaxRecords(10), consumer.WithPrefetch(3), consumer.WithFailoverTime(tc.failover), consumer.WithHooks(lost))...)
+
+			var batch int
+			select {
+			case batch = <-proc.held:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the first batch never arrived")
+			}
+			time.Sleep(100 * time.Millisecond) // let the reader fill its prefetch buffer
+			l := mustList(t, store)[0]
+			stolen.Store(true)
+			if _, err := store.TakeLease(bg, l.LeaseKey, "old", l.LeaseCounter, "thief"); err != nil {
+				t.Fatal(err)
+			}
+			if !tc.checkpoint {
+				waitFor(t, 10*time.Second, "a renewal finding the steal", func() bool { return lost.n.Load() > 0 })
+			}
+			close(proc.gate)
+			waitFor(t, 10*time.Second, "the old owner letting go", func() bool { return lost.n.Load() > 0 })
+			time.Sleep(300 * time.Millisecond) // deliveries after the loss would show now
+			if n := after.Load(); n > 0 {
+				t.Fatalf("the old owner delivered %d records after the steal, beyond the %d-record batch being processed", n, batch)
+			}
+			if o := mustList(t, store)[0].LeaseOwner; o != "thief" {
+				t.Fatalf("lease owner %q, want thief", o)
+			}
+		})
+	}
+}
