@@ -162,6 +162,7 @@ type Server struct {
 	bodies  bodyBudget       // request body bytes in flight
 	wg      sync.WaitGroup   // background goroutines (serve loop, status timers)
 	active  requests         // API requests being served
+	conns   connSet          // accepted connections, closed at shutdown
 	closing chan struct{}    // closed when background work must stop
 	closed  atomic.Bool
 	reqSeq  atomic.Uint64
@@ -279,6 +280,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		return errors.New("server: closed")
 	}
 	h := s.HTTPHandler()
+	ln = s.conns.listen(ln)
 	s.http = &http.Server{
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       max(s.opts.IdleTimeout, 0),
@@ -300,7 +302,13 @@ func (s *Server) Serve(ln net.Listener) error {
 		// connection" errors of aws-sdk-go-v2 clients over HTTP/1.1, once blamed
 		// here on net/http's own h2c (Protocols), are smithy-go's client bug
 		// (docs/smithy-http11-bug.md, package sdkhttp), with either server.
-		s.http.Handler = h2c.NewHandler(h, s.http2Server())
+		h2 := s.http2Server()
+		// ConfigureServer makes Shutdown send GOAWAY to HTTP/2 connections,
+		// h2c ones included, so they end once their streams have.
+		if err := http2.ConfigureServer(s.http, h2); err != nil {
+			return fmt.Errorf("server: configuring HTTP/2: %w", err)
+		}
+		s.http.Handler = h2c.NewHandler(h, h2)
 	}
 	s.ln = ln
 	s.wg.Add(1)

@@ -97,6 +97,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		err = ctx.Err()
 	}
+	// Hijacked (h2c) connections are not net/http's to close: they were told
+	// to go away; those still open after a moment (their last answers
+	// flushed) are closed.
+	s.conns.closeAll(ctx, connGrace)
 	close(s.closing)
 	s.wg.Wait()
 	if cerr := s.store.Close(); err == nil {
@@ -104,6 +108,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	return err
 }
+
+// connGrace is how long connections may take to close by themselves once
+// their requests are done.
+const connGrace = time.Second
 
 // closeTimeout is how long Close waits for requests in flight.
 const closeTimeout = 5 * time.Second

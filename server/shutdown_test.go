@@ -3,6 +3,8 @@ package server
 import (
 	"context"
 	"errors"
+	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -124,5 +126,42 @@ func TestRequestsGate(t *testing.T) {
 	<-idle
 	if g.close() != idle {
 		t.Fatal("a second close returned another channel")
+	}
+}
+
+// TestCloseEndsHijackedConnections: an h2c connection whose client never
+// hangs up (net/http hijacked it, so its Shutdown cannot see it) is closed
+// by the server's Close, so no connection, goroutine or server memory
+// outlives the server.
+func TestCloseEndsHijackedConnections(t *testing.T) {
+	t.Parallel()
+	s, err := New(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.Dial("tcp", s.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// The HTTP/2 preface with prior knowledge, then an empty SETTINGS frame.
+	if _, err := conn.Write(append([]byte("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"), 0, 0, 0, 4, 0, 0, 0, 0, 0)); err != nil {
+		t.Fatal(err)
+	}
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	head := make([]byte, 9)
+	if _, err := io.ReadFull(conn, head); err != nil || head[3] != 4 {
+		t.Fatalf("first frame %x, %v: want the server's SETTINGS", head, err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Whatever the server still sends (GOAWAY), the connection then ends.
+	_, err = io.Copy(io.Discard, conn)
+	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Fatal("the connection is still open 10 s after Close")
 	}
 }
