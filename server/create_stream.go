@@ -140,9 +140,13 @@ func deleteStream(s *Server, c *call) (any, error) {
 	if st == nil {
 		return nil, s.notFound(name)
 	}
+	if err := s.checkConsumerDeletion(st, req.EnforceConsumerDeletion); err != nil {
+		return nil, err
+	}
 	st.mu.Lock()
 	st.status = statusDeleting
 	st.mu.Unlock()
+	s.dropStreamConsumers(st)
 	drop := func() {
 		_ = s.store.DropStream(st.name, st.created)
 	}

@@ -337,6 +337,9 @@ func (s *Server) put(c *call, st *stream, entries []putRecordsEntry) ([]putResul
 			refund()
 			return nil, 0, err
 		}
+		for _, g := range groups {
+			g.sh.changed.notify() // wake subscriptions (SubscribeToShard)
+		}
 	}
 	failed := 0
 	for i := range results {
