@@ -12,8 +12,10 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/protocol/eventstream"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"github.com/fxamacker/cbor/v2"
 	"github.com/ksp-project/ksp/kds"
 	"github.com/ksp-project/ksp/server"
 	"github.com/ksp-project/ksp/server/servertest"
@@ -502,4 +504,62 @@ func (b bufferedBody) RoundTrip(req *http.Request) (*http.Response, error) {
 		req.Body = io.NopCloser(bytes.NewReader(data))
 	}
 	return b.next.RoundTrip(req)
+}
+
+// TestSubscriptionOutlivesEdgeDeadlines: a healthy subscription that waits
+// longer than the idle and body timeouts still gets the records put later.
+func TestSubscriptionOutlivesEdgeDeadlines(t *testing.T) {
+	for _, name := range transports {
+		t.Run(name, func(t *testing.T) {
+			c, es, arn := efoSetup(t, name, server.Options{IdleTimeout: 50 * time.Millisecond, BodyTimeout: 50 * time.Millisecond})
+			sub := subscribe(t, es, arn, "shardId-000000000000", trimHorizon)
+			time.Sleep(300 * time.Millisecond) // six idle and body timeouts
+			put(t, c, "s", "late")
+			recs, _ := sub.records(1)
+			wantData(t, recs, "late")
+		})
+	}
+}
+
+// TestSubscribeToShardCBOR: a CBOR request (as the Java SDK sends) gets
+// CBOR event payloads: blobs as byte strings, timestamps as epoch millis.
+func TestSubscribeToShardCBOR(t *testing.T) {
+	c, es, arn := efoSetup(t, "h2c", server.Options{})
+	put(t, c, "s", "a")
+	body, _ := cbor.Marshal(map[string]any{"ConsumerARN": arn, "ShardId": "shardId-000000000000", "StartingPosition": map[string]any{"Type": "TRIM_HORIZON"}})
+	req, _ := http.NewRequest(http.MethodPost, es.srv.URL(), bytes.NewReader(body))
+	req.Header.Set("Content-Type", ctCBOR)
+	req.Header.Set("X-Amz-Target", "Kinesis_20131202.SubscribeToShard")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	dec := eventstream.NewDecoder()
+	var kinds []string
+	var event struct {
+		ContinuationSequenceNumber string
+		Records                    []struct {
+			Data                        []byte
+			ApproximateArrivalTimestamp cbor.Tag
+		}
+	}
+	for len(kinds) < 2 {
+		msg, err := dec.Decode(resp.Body, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kinds = append(kinds, msg.Headers.Get(":event-type").String())
+		if len(kinds) == 2 {
+			if err := cbor.Unmarshal(msg.Payload, &event); err != nil {
+				t.Fatalf("event payload is not CBOR: %v", err)
+			}
+		}
+	}
+	if fmt.Sprint(kinds) != "[initial-response SubscribeToShardEvent]" {
+		t.Fatalf("event types %v", kinds)
+	}
+	if len(event.Records) != 1 || string(event.Records[0].Data) != "a" || event.Records[0].ApproximateArrivalTimestamp.Number != 1 || event.ContinuationSequenceNumber == "" {
+		t.Fatalf("CBOR event %+v", event)
+	}
 }
