@@ -28,6 +28,9 @@ const (
 	// resubscribeGap is how long after a successful SubscribeToShard another
 	// one for the same consumer and shard is refused rather than taking over.
 	resubscribeGap = 5 * time.Second
+	// subscribeInterval is AWS's rate limit: one SubscribeToShard call per
+	// second per consumer and shard.
+	subscribeInterval = time.Second
 	// defaultSubscriptionLifetime is how long a subscription lives on AWS.
 	defaultSubscriptionLifetime = 5 * time.Minute
 )
@@ -45,10 +48,11 @@ type streamConsumer struct {
 // consumerRegistry holds the consumers of every stream and the live
 // subscriptions. Its lock is never held while writing to a subscriber.
 type consumerRegistry struct {
-	mu       sync.Mutex // guards: byStream, byARN, subs, closed, every consumer's status
+	mu       sync.Mutex // guards: byStream, byARN, subs, calls, closed, every consumer's status
 	byStream map[*stream][]*streamConsumer
 	byARN    map[string]*streamConsumer
 	subs     map[subKey]*subscription
+	calls    map[subKey]time.Time // the last SubscribeToShard call, for the 1 call/s limit
 	closed   bool
 }
 
@@ -69,6 +73,7 @@ func (r *consumerRegistry) init() {
 	r.byStream = make(map[*stream][]*streamConsumer)
 	r.byARN = make(map[string]*streamConsumer)
 	r.subs = make(map[subKey]*subscription)
+	r.calls = make(map[subKey]time.Time)
 }
 
 // endSubscriptions ends the subscriptions matching drop with cause. Caller holds r.mu.
@@ -77,6 +82,11 @@ func (r *consumerRegistry) endSubscriptionsLocked(drop func(subKey) bool, cause 
 		if drop(k) {
 			sub.cancel(cause)
 			delete(r.subs, k)
+		}
+	}
+	for k := range r.calls {
+		if drop(k) {
+			delete(r.calls, k)
 		}
 	}
 }

@@ -151,6 +151,13 @@ func (s *Server) subscribe(ctx context.Context, cons *streamConsumer, sh *shard,
 		return nil, kds.Errorf(kds.ErrCodeResourceInUse, "Consumer %s under account %s is %s, not ACTIVE.", cons.arn, s.opts.Account, cons.status)
 	}
 	key := subKey{consumer: cons, shardIdx: sh.idx}
+	if !s.opts.DisableLimits {
+		last, called := r.calls[key]
+		r.calls[key] = now
+		if called && now.Sub(last) < subscribeInterval {
+			return nil, kds.Errorf(kds.ErrCodeLimitExceeded, "Rate exceeded for consumer %s and shard %s: one SubscribeToShard call per second.", cons.arn, sh.id)
+		}
+	}
 	if old := r.subs[key]; old != nil {
 		if now.Sub(old.started) < resubscribeGap {
 			return nil, kds.Errorf(kds.ErrCodeResourceInUse, "Another active subscription exists for this consumer: %s:%s:%s:%s",

@@ -347,9 +347,10 @@ func TestSubscribeToShardLifetime(t *testing.T) {
 	}
 }
 
-// TestSubscribeToShardConcurrent: within 5 s of a successful subscribe a
-// second one is refused; 5 s later it takes over and the first stream ends
-// with ResourceInUseException.
+// TestSubscribeToShardConcurrent: within 1 s of a call another is
+// LimitExceededException; within 5 s of a successful subscribe a second one
+// is ResourceInUseException; 5 s later it takes over and the first stream
+// ends with ResourceInUseException.
 func TestSubscribeToShardConcurrent(t *testing.T) {
 	for _, name := range transports {
 		t.Run(name, func(t *testing.T) {
@@ -357,9 +358,14 @@ func TestSubscribeToShardConcurrent(t *testing.T) {
 			c, es, arn := efoSetup(t, name, server.Options{Now: clock.Now})
 			shard := "shardId-000000000000"
 			first := subscribe(t, es, arn, shard, trimHorizon)
-			clock.Add(4 * time.Second)
-			_, err := c.SubscribeToShard(context.Background(), &kinesis.SubscribeToShardInput{ConsumerARN: aws.String(arn), ShardId: aws.String(shard), StartingPosition: &trimHorizon})
-			wantCode(t, err, kds.ErrCodeResourceInUse, "Another active subscription exists for this consumer")
+			again := func() error {
+				_, err := c.SubscribeToShard(context.Background(), &kinesis.SubscribeToShardInput{ConsumerARN: aws.String(arn), ShardId: aws.String(shard), StartingPosition: &trimHorizon})
+				return err
+			}
+			clock.Add(500 * time.Millisecond)
+			wantCode(t, again(), kds.ErrCodeLimitExceeded, "one SubscribeToShard call per second")
+			clock.Add(3500 * time.Millisecond)
+			wantCode(t, again(), kds.ErrCodeResourceInUse, "Another active subscription exists for this consumer")
 			clock.Add(time.Second)
 			second := subscribe(t, es, arn, shard, trimHorizon)
 			wantCode(t, first.end(), kds.ErrCodeResourceInUse, "took over")
