@@ -43,6 +43,12 @@ func newWorker(cfg *config) *worker {
 	w.newReader = func(shardID string, from startPosition) shardReader {
 		return newPollingReader(w.bg, w.cfg, w.log.With("shard_id", shardID), shardID, from)
 	}
+	if cfg.fanOut != "" {
+		fo := &fanOut{name: cfg.fanOut, k: cfg.kinesis.(FanOutAPI)}
+		w.newReader = func(shardID string, from startPosition) shardReader {
+			return newFanOutReader(w.bg, w.cfg, fo, w.log.With("shard_id", shardID), shardID, from)
+		}
+	}
 	return w
 }
 

@@ -152,11 +152,12 @@ func (s *Server) subscribe(ctx context.Context, cons *streamConsumer, sh *shard,
 	}
 	key := subKey{consumer: cons, shardIdx: sh.idx}
 	if !s.opts.DisableLimits {
-		last, called := r.calls[key]
-		r.calls[key] = now
-		if called && now.Sub(last) < subscribeInterval {
+		// Only admitted calls count, so a client retrying faster than the
+		// limit still gets one call through per second.
+		if last, called := r.calls[key]; called && now.Sub(last) < subscribeInterval {
 			return nil, kds.Errorf(kds.ErrCodeLimitExceeded, "Rate exceeded for consumer %s and shard %s: one SubscribeToShard call per second.", cons.arn, sh.id)
 		}
+		r.calls[key] = now
 	}
 	if old := r.subs[key]; old != nil {
 		if now.Sub(old.started) < resubscribeGap {
