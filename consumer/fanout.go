@@ -2,7 +2,6 @@ package consumer
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -161,9 +160,17 @@ func (r *fanOutReader) run(ctx context.Context, from startPosition) {
 			fails = 0
 		}
 		if err == nil {
-			// The subscription's lifetime is over: subscribe again at once
-			// (Kinesis allows one call per second).
-			err = errors.New("subscription ended")
+			// The subscription's lifetime is over: subscribe again, at once
+			// unless it carried nothing (then back off, so a server that
+			// ends subscriptions early is not called in a tight loop).
+			r.log.Debug("subscription ended; subscribing again", "after", cont)
+			if !delivered {
+				if backoff.Sleep(ctx, backoff.Delay(50*time.Millisecond, r.cfg.retryMax, fails)) != nil {
+					return
+				}
+				fails++
+			}
+			continue
 		}
 		if !r.failed(ctx, "subscription", err, &fails) {
 			return
