@@ -432,9 +432,9 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// TestSubscriberThatStopsReading: a subscriber that never reads its stream
-// slows neither puts nor another subscriber, holds no concurrency slot, and
-// does not keep Shutdown waiting.
+// TestSubscriberThatStopsReading: subscribers that never read their stream
+// (over HTTP/1.1 and h2c) slow neither puts nor another subscriber, hold no
+// concurrency slot, and do not keep Shutdown waiting.
 func TestSubscriberThatStopsReading(t *testing.T) {
 	srv, err := server.New(server.Options{DisableLimits: true, MaxConcurrentRequests: 2, RetentionInterval: -1})
 	if err != nil {
@@ -448,36 +448,42 @@ func TestSubscriberThatStopsReading(t *testing.T) {
 	es := efoServer{srv, "h2c"}
 	ctx := context.Background()
 	servertest.CreateStream(t, c, "s", 1)
-	staller := registerConsumer(t, c, streamARN(srv, "s"), "stalled")
 	reader := registerConsumer(t, c, streamARN(srv, "s"), "reader")
 
-	// The stalled subscriber: a raw HTTP/1.1 request whose body is never
-	// read, on a connection with a small receive buffer (so little is needed
-	// to fill it).
-	body := fmt.Sprintf(`{"ConsumerARN":%q,"ShardId":"shardId-000000000000","StartingPosition":{"Type":"TRIM_HORIZON"}}`, staller)
-	req, _ := http.NewRequest(http.MethodPost, srv.URL(), strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
-	req.Header.Set("X-Amz-Target", "Kinesis_20131202.SubscribeToShard")
-	tr := &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+	// Two stalled subscribers, raw requests whose bodies are never read: one
+	// over HTTP/1.1 on a connection with a small receive buffer (so little
+	// fills it), one over h2c (its client grants a 4 MiB stream window).
+	small := &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 		conn, err := (&net.Dialer{}).DialContext(ctx, network, addr)
 		if err == nil {
 			err = conn.(*net.TCPConn).SetReadBuffer(4 << 10)
 		}
 		return conn, err
 	}}
-	defer tr.CloseIdleConnections()
-	resp, err := tr.RoundTrip(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/vnd.amazon.eventstream" {
-		t.Fatalf("SubscribeToShard answered %s %s", resp.Status, resp.Header.Get("Content-Type"))
+	defer small.CloseIdleConnections()
+	var protocols http.Protocols
+	protocols.SetUnencryptedHTTP2(true)
+	h2c := &http.Transport{Protocols: &protocols}
+	defer h2c.CloseIdleConnections()
+	for i, tr := range []*http.Transport{small, h2c} {
+		staller := registerConsumer(t, c, streamARN(srv, "s"), fmt.Sprintf("stalled-%d", i))
+		body := fmt.Sprintf(`{"ConsumerARN":%q,"ShardId":"shardId-000000000000","StartingPosition":{"Type":"TRIM_HORIZON"}}`, staller)
+		req, _ := http.NewRequest(http.MethodPost, srv.URL(), strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/x-amz-json-1.1")
+		req.Header.Set("X-Amz-Target", "Kinesis_20131202.SubscribeToShard")
+		resp, err := (&http.Client{Transport: tr}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/vnd.amazon.eventstream" {
+			t.Fatalf("SubscribeToShard over %s answered %s %s", resp.Proto, resp.Status, resp.Header.Get("Content-Type"))
+		}
 	}
 
 	sub := subscribe(t, es, reader, "shardId-000000000000", trimHorizon)
-	// 4 MiB: far more than the stalled connection's socket buffers hold.
-	const puts, size = 8, 512 << 10
+	// 6 MiB: more than either stalled subscriber can take in.
+	const puts, size = 8, 768 << 10
 	data := bytes.Repeat([]byte("x"), size)
 	for i := 0; i < puts; i++ {
 		if _, err := c.PutRecord(ctx, &kinesis.PutRecordInput{StreamName: aws.String("s"), PartitionKey: aws.String("k"), Data: data}); err != nil {
@@ -487,7 +493,7 @@ func TestSubscriberThatStopsReading(t *testing.T) {
 			sub.records(4) // the reading subscriber keeps up
 		}
 	}
-	// Shutdown ends both subscriptions: the stalled one's write is cut.
+	// Shutdown ends the subscriptions: the stalled ones' writes are cut.
 	shutdownCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
