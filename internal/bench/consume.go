@@ -41,6 +41,8 @@ const (
 	GoalConsumeDrain = 300_000
 	// GoalLatencySlack is what p99 latency may exceed the poll interval by.
 	GoalLatencySlack = 50 * time.Millisecond
+	// GoalFanOutLatency is the p99 put-to-handler latency over enhanced fan-out.
+	GoalFanOutLatency = 20 * time.Millisecond
 )
 
 // Defaults of ConsumeConfig's durations.
@@ -89,6 +91,10 @@ type ConsumeConfig struct {
 	// Linger is the latency producer's MaxBufferedTime (default 10ms): it
 	// is part of the measured latency.
 	Linger time.Duration
+	// FanOut measures the latency part a second time with the worker on
+	// enhanced fan-out (consumer.WithFanOut) instead of polling, at the same
+	// rate, and reports both (default off).
+	FanOut bool
 	// Failover is the workers' failover time in the failover part
 	// (default 2s); they renew every third of it.
 	Failover time.Duration
@@ -158,14 +164,16 @@ func (c ConsumeConfig) Validate() error {
 
 // ConsumeReport is the outcome of `ksp bench consume`.
 type ConsumeReport struct {
-	CPUs     int             `json:"cpus"`
-	LoadAvg  float64         `json:"load_average"`
-	Shards   int             `json:"shards"`
-	Size     int             `json:"record_size"`
-	Drains   []DrainResult   `json:"drains,omitempty"`
-	Latency  *LatencyResult  `json:"latency,omitempty"`
-	Failover *FailoverResult `json:"failover,omitempty"`
-	Goals    []ConsumeGoal   `json:"goals"`
+	CPUs    int            `json:"cpus"`
+	LoadAvg float64        `json:"load_average"`
+	Shards  int            `json:"shards"`
+	Size    int            `json:"record_size"`
+	Drains  []DrainResult  `json:"drains,omitempty"`
+	Latency *LatencyResult `json:"latency,omitempty"`
+	// FanOutLatency is the latency part over enhanced fan-out (with FanOut).
+	FanOutLatency *LatencyResult  `json:"fan_out_latency,omitempty"`
+	Failover      *FailoverResult `json:"failover,omitempty"`
+	Goals         []ConsumeGoal   `json:"goals"`
 }
 
 // ConsumeGoal is one target of the consumer benchmark and whether it was met.
@@ -203,11 +211,16 @@ func RunConsume(ctx context.Context, cfg ConsumeConfig) (*ConsumeReport, error) 
 			}
 			rep.Drains = append(rep.Drains, *res)
 		case ConsumeLatency:
-			res, err := runLatency(ctx, cfg)
+			res, err := runLatency(ctx, cfg, false)
 			if err != nil {
 				return nil, fmt.Errorf("latency: %w", err)
 			}
 			rep.Latency = res
+			if cfg.FanOut {
+				if rep.FanOutLatency, err = runLatency(ctx, cfg, true); err != nil {
+					return nil, fmt.Errorf("latency over fan-out: %w", err)
+				}
+			}
 		case ConsumeFailover:
 			res, err := runFailover(ctx, cfg)
 			if err != nil {
@@ -234,6 +247,11 @@ func (r *ConsumeReport) judge() {
 		want := l.PollInterval + GoalLatencySlack
 		r.Goals = append(r.Goals, ConsumeGoal{
 			Name: "latency p99 (poll interval + 50ms)", Target: "≤ " + ms(want), Got: ms(l.P99), Met: l.P99 <= want,
+		})
+	}
+	if l := r.FanOutLatency; l != nil {
+		r.Goals = append(r.Goals, ConsumeGoal{
+			Name: "latency p99 over fan-out", Target: "≤ " + ms(GoalFanOutLatency), Got: ms(l.P99), Met: l.P99 <= GoalFanOutLatency,
 		})
 	}
 	if f := r.Failover; f != nil {
@@ -390,7 +408,11 @@ func (r *ConsumeReport) WriteTable(w io.Writer) error {
 	if l := r.Latency; l != nil {
 		fmt.Fprintf(&b, "\nlatency: producer.Put to handler, %s records at %s/s (producer linger %s), one worker polling every %s\n",
 			comma(float64(l.Records)), comma(float64(l.Rate)), l.Linger, l.PollInterval)
-		writeColumns(&b, [][]string{{"records", "p50", "p99", "max"}, {comma(float64(l.Records)), ms(l.P50), ms(l.P99), ms(l.Max)}})
+		rows := [][]string{{"retrieval", "records", "p50", "p99", "max"}, {"polling", comma(float64(l.Records)), ms(l.P50), ms(l.P99), ms(l.Max)}}
+		if f := r.FanOutLatency; f != nil {
+			rows = append(rows, []string{"fan-out", comma(float64(f.Records)), ms(f.P50), ms(f.P99), ms(f.Max)})
+		}
+		writeColumns(&b, rows)
 	}
 	if f := r.Failover; f != nil {
 		fmt.Fprintf(&b, "\nfailover: two worker processes share a SQLite lease table (failover time %s, renewal every %s); one is killed with SIGKILL\n",

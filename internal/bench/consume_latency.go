@@ -27,9 +27,12 @@ type LatencyResult struct {
 	P50          time.Duration `json:"p50_ns"`
 	P99          time.Duration `json:"p99_ns"`
 	Max          time.Duration `json:"max_ns"`
+	FanOut       bool          `json:"fan_out"`
 }
 
-func runLatency(ctx context.Context, cfg ConsumeConfig) (*LatencyResult, error) {
+// runLatency measures put-to-handler latency with one worker polling or,
+// with fanOut, subscribed over enhanced fan-out.
+func runLatency(ctx context.Context, cfg ConsumeConfig, fanOut bool) (*LatencyResult, error) {
 	srv, clients, err := startConsumeServer(ctx, cfg.Shards)
 	if err != nil {
 		return nil, err
@@ -56,12 +59,18 @@ func runLatency(ctx context.Context, cfg ConsumeConfig) (*LatencyResult, error) 
 		return nil
 	}
 	store := memory.New()
-	c, err := consumer.New(
+	opts := []consumer.Option{
 		consumer.WithStream(streamName), consumer.WithKinesis(clients[1]), consumer.WithLeaseStore(store),
 		consumer.WithWorkerID("latency"), consumer.WithInitialPosition(consumer.TrimHorizon()),
-		consumer.WithIdleTime(cfg.PollInterval), consumer.WithShutdownTimeout(10*time.Second),
+		consumer.WithIdleTime(cfg.PollInterval), consumer.WithShutdownTimeout(10 * time.Second),
 		consumer.WithHandler(handler),
-	)
+	}
+	mode := "the worker polls every " + cfg.PollInterval.String()
+	if fanOut {
+		opts = append(opts, consumer.WithFanOut("latency"))
+		mode = "the worker subscribes over enhanced fan-out"
+	}
+	c, err := consumer.New(opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -79,7 +88,7 @@ func runLatency(ctx context.Context, cfg ConsumeConfig) (*LatencyResult, error) 
 		return nil, err
 	}
 	defer p.Close(context.WithoutCancel(ctx))
-	fmt.Fprintf(cfg.Progress, "consume: putting %d records at %d/s; the worker polls every %s\n", total, cfg.Rate, cfg.PollInterval)
+	fmt.Fprintf(cfg.Progress, "consume: putting %d records at %d/s; %s\n", total, cfg.Rate, mode)
 	keys := benchKeys(100)
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
@@ -113,7 +122,7 @@ func runLatency(ctx context.Context, cfg ConsumeConfig) (*LatencyResult, error) 
 	slices.Sort(sorted)
 	res := &LatencyResult{
 		Records: len(sorted), Rate: cfg.Rate, PollInterval: cfg.PollInterval, Linger: cfg.Linger,
-		P50: percentile(sorted, 0.50), P99: percentile(sorted, 0.99), Max: sorted[len(sorted)-1],
+		P50: percentile(sorted, 0.50), P99: percentile(sorted, 0.99), Max: sorted[len(sorted)-1], FanOut: fanOut,
 	}
 	fmt.Fprintf(cfg.Progress, "consume: latency p50 %s, p99 %s, max %s\n", ms(res.P50), ms(res.P99), ms(res.Max))
 	return res, nil
