@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"strings"
 	"testing"
 	"time"
@@ -573,5 +574,30 @@ func TestSubscribeToShardCBOR(t *testing.T) {
 	}
 	if len(event.Records) != 1 || string(event.Records[0].Data) != "a" || event.Records[0].ApproximateArrivalTimestamp.Number != 1 || event.ContinuationSequenceNumber == "" {
 		t.Fatalf("CBOR event %+v", event)
+	}
+}
+
+// TestConnectionAfterSubscription: the HTTP/1.1 connection that carried a
+// subscription does not carry the subscription's end (its cut-off write
+// deadline) into the client's next call.
+func TestConnectionAfterSubscription(t *testing.T) {
+	_, es, arn := efoSetup(t, "http1", server.Options{SubscriptionLifetime: 50 * time.Millisecond})
+	c := efoClient(t, es.srv, "http1")
+	out, err := c.SubscribeToShard(context.Background(), &kinesis.SubscribeToShardInput{ConsumerARN: aws.String(arn), ShardId: aws.String("shardId-000000000000"), StartingPosition: &trimHorizon})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub := &subscription{t: t, stream: out.GetStream()}
+	if err := sub.end(); err != nil {
+		t.Fatalf("the subscription ended with %v", err)
+	}
+	time.Sleep(1500 * time.Millisecond) // past the 1 s a cut-off write is given
+	var reused bool
+	trace := httptrace.WithClientTrace(context.Background(), &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) { reused = i.Reused }})
+	if _, err := c.ListStreams(trace, &kinesis.ListStreamsInput{}); err != nil {
+		t.Fatalf("the next call on the same client: %v", err)
+	}
+	if !reused {
+		t.Fatal("the client did not reuse the subscription's connection: nothing was tested")
 	}
 }
