@@ -32,7 +32,23 @@ const (
 	// endGrace is how long a subscription that ended gets to write its last
 	// frame before its writes are cut.
 	endGrace = time.Second
+	// fanOutRate is what one consumer may read of one shard, in bytes per
+	// second (with limits on): events are paced to it.
+	fanOutRate = 2 << 20
 )
+
+// paceWait charges n record bytes to a subscription's read bucket and
+// returns how long to wait before the next event: nothing while the bucket
+// (one second's worth, full at the start) has tokens, then the time its debt
+// takes to repay.
+func paceWait(b *bucket, n int, now time.Time) time.Duration {
+	b.refill(now)
+	b.tokens -= float64(n)
+	if b.tokens >= 0 {
+		return 0
+	}
+	return time.Duration(-b.tokens / b.rate * float64(time.Second))
+}
 
 // signal wakes every goroutine waiting on it. The zero value is ready.
 type signal struct {
@@ -246,6 +262,11 @@ func (ss *shardSubscription) serveStream(w http.ResponseWriter, r *http.Request)
 func (ss *shardSubscription) run(write func(eventstream.Message) error) error {
 	sub, sh := ss.sub, ss.sh
 	sent := false
+	var pace *bucket // nil: limits off
+	if !ss.s.opts.DisableLimits {
+		b := newBucket(fanOutRate, fanOutRate, time.Now()) // network time, like the timers that pace
+		pace = &b
+	}
 	for {
 		wake := sh.changed.wait() // before reading, so no commit is missed
 		recs, err := sh.log.Read(ss.pos, kds.MaxGetRecordsLimit, maxEventBytes)
@@ -294,19 +315,40 @@ func (ss *shardSubscription) run(write func(eventstream.Message) error) error {
 		if atEnd {
 			return nil
 		}
+		if pace != nil {
+			n := 0
+			for i := range recs {
+				n += recs[i].Size()
+			}
+			if d := paceWait(pace, n, time.Now()); d > 0 {
+				t := time.NewTimer(d)
+				select {
+				case <-t.C:
+				case <-sub.ctx.Done():
+					t.Stop()
+					return endCause(sub.ctx)
+				}
+			}
+		}
 		if len(recs) > 0 && ss.pos < visible {
 			continue // more to send already
 		}
 		select {
 		case <-wake:
 		case <-sub.ctx.Done():
-			var ke *kds.Error
-			if errors.As(context.Cause(sub.ctx), &ke) {
-				return ke
-			}
-			return nil // lifetime over, shutdown or the client left: a clean end
+			return endCause(sub.ctx)
 		}
 	}
+}
+
+// endCause is the exception a subscription ended with, or nil for a clean
+// end (lifetime over, shutdown, the client left).
+func endCause(ctx context.Context) error {
+	var ke *kds.Error
+	if errors.As(context.Cause(ctx), &ke) {
+		return ke
+	}
+	return nil
 }
 
 func (ss *shardSubscription) send(write func(eventstream.Message) error, ev *subscribeEvent) error {
