@@ -77,6 +77,16 @@ func (f *fanOut) consumerARN(ctx context.Context, cfg *config) (string, error) {
 	}
 }
 
+// forget drops a consumer ARN that Kinesis no longer knows, so the next
+// reader to need it registers the consumer again.
+func (f *fanOut) forget(arn string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.arn == arn {
+		f.arn = ""
+	}
+}
+
 // subscriber returns the client to subscribe with. aws-sdk-go-v2 decodes
 // every event stream of one client with a shared codec (a data race between
 // concurrent subscriptions), so each subscription of a *kinesis.Client gets
@@ -147,12 +157,18 @@ func (r *fanOutReader) run(ctx context.Context, from startPosition) {
 			ConsumerARN: aws.String(arn), ShardId: aws.String(r.shardID), StartingPosition: r.position(from, cont),
 		})
 		if err != nil {
+			if kds.Code(err) == kds.ErrCodeResourceNotFound {
+				r.fo.forget(arn) // deregistered meanwhile: register again
+			}
 			if !r.failed(ctx, "SubscribeToShard", err, &fails) {
 				return
 			}
 			continue
 		}
 		ended, delivered, err := r.consume(ctx, out.GetStream(), &cont)
+		if kds.Code(err) == kds.ErrCodeResourceNotFound {
+			r.fo.forget(arn)
+		}
 		if ended || ctx.Err() != nil {
 			return
 		}

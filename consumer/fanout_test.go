@@ -5,6 +5,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+
 	"github.com/ksp-project/ksp/consumer"
 	"github.com/ksp-project/ksp/lease/memory"
 	"github.com/ksp-project/ksp/server"
@@ -41,4 +44,26 @@ func TestFanOutResubscribesWithoutReplayOrGap(t *testing.T) {
 	if lag.n.Load() == 0 {
 		t.Fatal("the lag hook was never called")
 	}
+}
+
+// A fan-out consumer whose stream consumer is deregistered under it
+// registers it again and goes on consuming.
+func TestFanOutReregistersADeregisteredConsumer(t *testing.T) {
+	_, client := startServer(t, server.Options{})
+	servertest.CreateStream(t, client, "fo", 1)
+	sk := newSink()
+	p := newProducer(client, "fo", 5)
+	start(t, append(fast("fo", client, memory.NewWithTable(), "w1"), consumer.WithFanOut("app"), consumer.WithHandler(sk.handler("w1")))...)
+	p.round(t)
+	waitFor(t, 10*time.Second, "the first records", func() bool { return sk.unique() == p.total() })
+	sum, err := client.DescribeStreamSummary(bg, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String("fo")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.DeregisterStreamConsumer(bg, &kinesis.DeregisterStreamConsumerInput{StreamARN: sum.StreamDescriptionSummary.StreamARN, ConsumerName: aws.String("app")}); err != nil {
+		t.Fatal(err)
+	}
+	p.round(t)
+	waitFor(t, 20*time.Second, "records after the consumer was deregistered", func() bool { return sk.unique() == p.total() })
+	sk.checkOrder(t, p.total())
 }
