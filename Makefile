@@ -42,5 +42,5 @@ fuzz:
 bench: peers
 	$(GO) run ./cmd/ksp bench server
 	$(GO) run ./cmd/ksp bench produce
-	$(GO) run ./cmd/ksp bench consume
+	$(GO) run ./cmd/ksp bench consume --fanout
 	$(GO) run ./cmd/ksp bench memory

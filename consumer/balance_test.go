@@ -40,76 +40,79 @@ func (h *stealHook) OnLeaseTaken(shardID string, stolen bool) {
 }
 
 // 3 workers settle at 4 leases each of 12; a 4th gets 3 by hand-offs; a
-// worker leaving hands its leases over gracefully with nothing replayed.
+// worker leaving hands its leases over gracefully with nothing replayed;
+// polling and over fan-out.
 func TestBalancing(t *testing.T) {
-	client, store, sk, p, stopPut := loaded(t, "bal", 30*time.Millisecond)
-	defer stopPut()
+	forEachRetrieval(t, func(t *testing.T, mode []consumer.Option) {
+		client, store, sk, p, stopPut := loaded(t, "bal", 30*time.Millisecond)
+		defer stopPut()
 
-	steals := &stealHook{}
-	workers := map[string]*running{}
-	add := func(id string) {
-		// A 2 s failover (not fast()'s 600 ms): under -race on a loaded
-		// machine a 600 ms stall expires a healthy worker's lease, and the
-		// take-over replays records, which this test must tell from a bad hand-off.
-		workers[id] = start(t, append(fast("bal", client, store, id), consumer.WithHandler(sk.handler(id)), consumer.WithHooks(steals), consumer.WithFailoverTime(2*time.Second))...)
-	}
-	settled := func(n, each int) func() bool {
-		return func() bool {
-			o := owners(t, store)
-			if len(o) != n {
-				return false
-			}
-			for _, c := range o {
-				if c != each {
+		steals := &stealHook{}
+		workers := map[string]*running{}
+		add := func(id string) {
+			// A 2 s failover (not fast()'s 600 ms): under -race on a loaded
+			// machine a 600 ms stall expires a healthy worker's lease, and the
+			// take-over replays records, which this test must tell from a bad hand-off.
+			workers[id] = start(t, append(append(fast("bal", client, store, id), mode...), consumer.WithHandler(sk.handler(id)), consumer.WithHooks(steals), consumer.WithFailoverTime(2*time.Second))...)
+		}
+		settled := func(n, each int) func() bool {
+			return func() bool {
+				o := owners(t, store)
+				if len(o) != n {
 					return false
 				}
+				for _, c := range o {
+					if c != each {
+						return false
+					}
+				}
+				return true
 			}
-			return true
 		}
-	}
-	for _, id := range []string{"w1", "w2", "w3"} {
-		add(id)
-	}
-	waitFor(t, 30*time.Second, "3 workers at 4 leases each", settled(3, 4))
+		for _, id := range []string{"w1", "w2", "w3"} {
+			add(id)
+		}
+		waitFor(t, 30*time.Second, "3 workers at 4 leases each", settled(3, 4))
 
-	steals.mu.Lock()
-	before := steals.stolen
-	steals.mu.Unlock()
-	add("w4")
-	// Owners count a lease once its hand-off is requested; it is taken
-	// once the holder let go.
-	waitFor(t, 30*time.Second, "4 workers at 3 leases each, 3 handed over to the 4th", func() bool {
 		steals.mu.Lock()
-		moved := steals.stolen - before
+		before := steals.stolen
 		steals.mu.Unlock()
-		return settled(4, 3)() && moved >= 3
-	})
+		add("w4")
+		// Owners count a lease once its hand-off is requested; it is taken
+		// once the holder let go.
+		waitFor(t, 30*time.Second, "4 workers at 3 leases each, 3 handed over to the 4th", func() bool {
+			steals.mu.Lock()
+			moved := steals.stolen - before
+			steals.mu.Unlock()
+			return settled(4, 3)() && moved >= 3
+		})
 
-	// Let every worker catch up (and any replay land: hand-offs replay
-	// nothing, but a lease that expired under load would), then count
-	// replays from here on.
-	last := -1
-	waitFor(t, 20*time.Second, "catching up", func() bool {
-		d := sk.duplicates()
-		quiet := d == last
-		last = d
-		if !quiet {
-			time.Sleep(300 * time.Millisecond)
+		// Let every worker catch up (and any replay land: hand-offs replay
+		// nothing, but a lease that expired under load would), then count
+		// replays from here on.
+		last := -1
+		waitFor(t, 20*time.Second, "catching up", func() bool {
+			d := sk.duplicates()
+			quiet := d == last
+			last = d
+			if !quiet {
+				time.Sleep(300 * time.Millisecond)
+			}
+			return quiet && sk.unique() >= p.total()
+		})
+		dupsBefore := sk.duplicates()
+		workers["w2"].stop(t)
+		waitFor(t, 30*time.Second, "3 workers at 4 leases each after w2 left", settled(3, 4))
+		stopPut()
+		waitFor(t, 20*time.Second, "all records", func() bool { return sk.unique() == p.total() })
+		if d := sk.duplicates() - dupsBefore; d != 0 {
+			t.Fatalf("%d records replayed after a graceful hand-off", d)
 		}
-		return quiet && sk.unique() >= p.total()
+		sk.mu.Lock()
+		per := maps.Clone(sk.byWorker)
+		sk.mu.Unlock()
+		t.Logf("records %d, duplicates from steals %d, per worker %v", p.total(), dupsBefore, per)
 	})
-	dupsBefore := sk.duplicates()
-	workers["w2"].stop(t)
-	waitFor(t, 30*time.Second, "3 workers at 4 leases each after w2 left", settled(3, 4))
-	stopPut()
-	waitFor(t, 20*time.Second, "all records", func() bool { return sk.unique() == p.total() })
-	if d := sk.duplicates() - dupsBefore; d != 0 {
-		t.Fatalf("%d records replayed after a graceful hand-off", d)
-	}
-	sk.mu.Lock()
-	per := maps.Clone(sk.byWorker)
-	sk.mu.Unlock()
-	t.Logf("records %d, duplicates from steals %d, per worker %v", p.total(), dupsBefore, per)
 }
 
 // Three workers start one after another on a 12-shard stream under load:

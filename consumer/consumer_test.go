@@ -36,6 +36,8 @@ func TestNewValidates(t *testing.T) {
 		{"prefetch", append(base, consumer.WithPrefetch(0)), "prefetch 0"},
 		{"steal", append(base, consumer.WithMaxLeasesToSteal(0)), "steal 0"},
 		{"max leases", append(base, consumer.WithMaxLeases(-1)), "max leases -1"},
+		{"fan-out name", append(base, consumer.WithFanOut("my app")), `fan-out consumer name "my app"`},
+		{"fan-out client", append(base, consumer.WithKinesis(pollingOnly{client}), consumer.WithFanOut("app")), "does not implement FanOutAPI"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := consumer.New(tc.opts...)
@@ -97,3 +99,6 @@ func mustList(t *testing.T, s lease.Store) []lease.Lease {
 	}
 	return ls
 }
+
+// pollingOnly is a Kinesis client with only the polling calls.
+type pollingOnly struct{ consumer.KinesisAPI }

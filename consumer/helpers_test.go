@@ -47,6 +47,13 @@ func startServer(t *testing.T, opts server.Options) (*server.Server, *kinesis.Cl
 	return srv, servertest.Client(t, srv)
 }
 
+// forEachRetrieval runs a test once per retrieval mode: polling (no
+// option) and enhanced fan-out.
+func forEachRetrieval(t *testing.T, test func(t *testing.T, mode []consumer.Option)) {
+	t.Run("polling", func(t *testing.T) { test(t, nil) })
+	t.Run("fanout", func(t *testing.T) { test(t, []consumer.Option{consumer.WithFanOut("app")}) })
+}
+
 // running is a consumer running in the background.
 type running struct {
 	c      *consumer.Consumer

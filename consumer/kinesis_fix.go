@@ -16,6 +16,9 @@ func fixKinesis(k KinesisAPI) KinesisAPI {
 	if k == nil {
 		return nil
 	}
+	if fo, ok := k.(FanOutAPI); ok {
+		return fixedFanOut{fixedKinesis: fixedKinesis{api: k}, fo: fo}
+	}
 	return fixedKinesis{api: k}
 }
 
@@ -36,3 +39,29 @@ func (k fixedKinesis) GetShardIterator(ctx context.Context, in *kinesis.GetShard
 func (k fixedKinesis) GetRecords(ctx context.Context, in *kinesis.GetRecordsInput, optFns ...func(*kinesis.Options)) (*kinesis.GetRecordsOutput, error) {
 	return k.api.GetRecords(ctx, in, withFix(optFns)...)
 }
+
+// fixedFanOut is fixedKinesis for a client that can also fan out.
+type fixedFanOut struct {
+	fixedKinesis
+	fo FanOutAPI
+}
+
+func (k fixedFanOut) DescribeStreamSummary(ctx context.Context, in *kinesis.DescribeStreamSummaryInput, optFns ...func(*kinesis.Options)) (*kinesis.DescribeStreamSummaryOutput, error) {
+	return k.fo.DescribeStreamSummary(ctx, in, withFix(optFns)...)
+}
+
+func (k fixedFanOut) RegisterStreamConsumer(ctx context.Context, in *kinesis.RegisterStreamConsumerInput, optFns ...func(*kinesis.Options)) (*kinesis.RegisterStreamConsumerOutput, error) {
+	return k.fo.RegisterStreamConsumer(ctx, in, withFix(optFns)...)
+}
+
+func (k fixedFanOut) DescribeStreamConsumer(ctx context.Context, in *kinesis.DescribeStreamConsumerInput, optFns ...func(*kinesis.Options)) (*kinesis.DescribeStreamConsumerOutput, error) {
+	return k.fo.DescribeStreamConsumer(ctx, in, withFix(optFns)...)
+}
+
+// SubscribeToShard carries the fix too: without it, over HTTP/1.1 the SDK's
+// closed request body ends the connection under the event stream.
+func (k fixedFanOut) SubscribeToShard(ctx context.Context, in *kinesis.SubscribeToShardInput, optFns ...func(*kinesis.Options)) (*kinesis.SubscribeToShardOutput, error) {
+	return k.fo.SubscribeToShard(ctx, in, withFix(optFns)...)
+}
+
+var _ FanOutAPI = fixedFanOut{}

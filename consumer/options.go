@@ -61,6 +61,7 @@ type config struct {
 	retryMax    time.Duration
 	log         *slog.Logger
 	hooks       hooks
+	fanOut      string // stream consumer name; "" reads by polling
 }
 
 // WithStream names the stream to consume. Required.
@@ -158,6 +159,18 @@ func WithMaxRetryBackoff(d time.Duration) Option {
 // shard_id. Default nil: discard.
 func WithLogger(l *slog.Logger) Option { return optionFunc(func(c *config) { c.log = l }) }
 
+// WithFanOut reads with enhanced fan-out (SubscribeToShard) instead of
+// polling GetRecords: the consumer registers the stream consumer name (use
+// the application's name, shared by all its workers) when it is missing,
+// waits until it is ACTIVE, and subscribes to each shard it leases, getting
+// records pushed as they are put, at up to 2 MiB/s per shard of its own.
+// The client given to WithKinesis must implement FanOutAPI
+// (*kinesis.Client does). Hooks, checkpoints and resharding work as with
+// polling; lag comes from each event's MillisBehindLatest. Default: polling.
+func WithFanOut(consumerName string) Option {
+	return optionFunc(func(c *config) { c.fanOut = consumerName })
+}
+
 // WithHooks adds metrics hooks (see Hook); New refuses a value that
 // implements no Hook interface. Default none.
 func WithHooks(hs ...Hook) Option {
@@ -222,6 +235,14 @@ func (c *config) validate() error {
 	}
 	if c.retryMax < time.Millisecond {
 		bad("max retry back-off %v is below 1ms", c.retryMax)
+	}
+	if c.fanOut != "" {
+		if _, ok := c.kinesis.(FanOutAPI); !ok {
+			bad("fan-out consumer %s: the Kinesis client (%T) does not implement FanOutAPI", c.fanOut, c.kinesis)
+		}
+		if !validConsumerName(c.fanOut) {
+			bad("fan-out consumer name %q: want 1–128 characters of a-z, A-Z, 0-9, '_', '.', '-'", c.fanOut)
+		}
 	}
 	for i, h := range c.hooks {
 		if !isHook(h) {

@@ -50,6 +50,12 @@ func newWorker(cfg *config) *worker {
 	w.newReader = func(ctx context.Context, shardID string, from startPosition) shardReader {
 		return newPollingReader(ctx, w.cfg, w.log.With("shard_id", shardID), shardID, from)
 	}
+	if cfg.fanOut != "" {
+		fo := &fanOut{name: cfg.fanOut, k: cfg.kinesis.(FanOutAPI)}
+		w.newReader = func(ctx context.Context, shardID string, from startPosition) shardReader {
+			return newFanOutReader(ctx, w.cfg, fo, w.log.With("shard_id", shardID), shardID, from)
+		}
+	}
 	return w
 }
 

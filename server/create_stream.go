@@ -146,6 +146,9 @@ func deleteStream(s *Server, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := s.checkConsumerDeletion(st, req.EnforceConsumerDeletion); err != nil {
+		return nil, err
+	}
 	if s.opts.CreateDelay > 0 {
 		st.mu.RLock()
 		set := st.streamSettings.clone()
@@ -154,12 +157,14 @@ func deleteStream(s *Server, c *call) (any, error) {
 		if err := s.saveSettings(st, set); err != nil {
 			return nil, err
 		}
+		s.dropStreamConsumers(st)
 		s.after(s.opts.CreateDelay, func() { s.removeStream(st) })
 		return empty{}, nil
 	}
 	if err := s.dropStreamLocked(name, st); err != nil {
 		return nil, err
 	}
+	s.dropStreamConsumers(st)
 	return empty{}, nil
 }
 

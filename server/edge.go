@@ -120,7 +120,17 @@ func (b *bodyBudget) give(n int64) { b.used.Add(-n) }
 func (s *Server) BodyBytesInFlight() int64 { return s.bodies.used.Load() }
 
 // serveEdge is HTTPHandler: ServeHTTP's steps with the edge protections.
+// A long-lived response (SubscribeToShard's event stream) is written after
+// the request has given back its concurrency slot and body budget.
 func (s *Server) serveEdge(w http.ResponseWriter, r *http.Request) {
+	if es := s.serveEdgeCall(w, r); es != nil {
+		es.serveStream(w, r)
+	}
+}
+
+// serveEdgeCall runs one call under the edge protections and returns the
+// event stream still to write, if the call answers with one.
+func (s *Server) serveEdgeCall(w http.ResponseWriter, r *http.Request) eventStreamer {
 	w.Header().Set("x-amzn-RequestId", s.requestID())
 	// The body deadline starts with the headers, so that the body net/http
 	// discards after a refusal is bounded too.
@@ -137,24 +147,24 @@ func (s *Server) serveEdge(w http.ResponseWriter, r *http.Request) {
 		var err error
 		if signed, err = s.checkSignatureHeaders(r); err != nil {
 			s.writeError(w, requestCall(r), err)
-			return
+			return nil
 		}
 	}
 	c, fn, ok := s.route(w, r)
 	if !ok {
-		return
+		return nil
 	}
 	body, held, err := s.readEdgeBody(r, rc, start, deadlines)
 	defer s.bodies.give(held)
 	if err != nil {
 		s.writeError(w, c, err)
-		return
+		return nil
 	}
 	w.Header().Del("Connection")
 	if signed != nil {
 		if err := signed.checkPayload(body); err != nil {
 			s.writeError(w, c, err)
-			return
+			return nil
 		}
 	}
 	if s.slots != nil {
@@ -164,10 +174,10 @@ func (s *Server) serveEdge(w http.ResponseWriter, r *http.Request) {
 		default:
 			s.writeError(w, c, kds.Errorf(kds.ErrCodeServiceUnavailable,
 				"The server is serving its maximum of %d concurrent requests; retry later.", cap(s.slots)))
-			return
+			return nil
 		}
 	}
-	s.serveCall(w, r, c, fn, body)
+	return s.serveCall(w, r, c, fn, body)
 }
 
 // readEdgeBody reads r's whole body under the edge's deadlines (counted

@@ -14,3 +14,7 @@ func ImplementedOperations() []string {
 	sort.Strings(ops)
 	return ops
 }
+
+// ActiveRequests is the number of API requests being served (subscriptions
+// included), so tests can see a handler return.
+func (s *Server) ActiveRequests() int { return s.active.count() }

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/fxamacker/cbor/v2"
 	"github.com/ksp-project/ksp/server"
@@ -21,7 +22,7 @@ func opIndex(op string) uint8 { return uint8(slices.Index(fuzzOps, op)) }
 
 // fuzzServer is a server with one stream, driven through ServeHTTP directly.
 func fuzzServer(f *testing.F) *server.Server {
-	return directServer(f, server.Options{DisableLimits: true}, `{"StreamName":"fz","ShardCount":2}`)
+	return directServer(f, server.Options{DisableLimits: true, SubscriptionLifetime: 10 * time.Millisecond}, `{"StreamName":"fz","ShardCount":2}`)
 }
 
 func do(srv *server.Server, ctype, op string, body []byte) *httptest.ResponseRecorder {

@@ -171,8 +171,8 @@ func TestFaultInjection(t *testing.T) {
 	}
 	for _, bad := range []server.Faults{
 		{ErrorRate: map[string]float64{"PutRecords": 2}},
-		{ErrorRate: map[string]float64{"PutRecrd": 1}},         // a typo would never fire
-		{ErrorRate: map[string]float64{"SubscribeToShard": 1}}, // not served by ksp
+		{ErrorRate: map[string]float64{"PutRecrd": 1}},          // a typo would never fire
+		{ErrorRate: map[string]float64{"GetResourcePolicy": 1}}, // not served by ksp
 		{ErrorCode: "NotARealCode"},
 	} {
 		if err := srv.SetFaults(bad); err == nil {

@@ -190,7 +190,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, c, err)
 		return
 	}
-	s.serveCall(w, r, c, fn, body)
+	if es := s.serveCall(w, r, c, fn, body); es != nil {
+		es.serveStream(w, r)
+	}
 }
 
 // isHealthCheck reports whether r asks for the health endpoint, which needs
@@ -250,11 +252,12 @@ func (s *Server) tooLarge(n int64) error {
 }
 
 // serveCall runs a routed call on its whole body: injected faults, the
-// operation, the answer.
-func (s *Server) serveCall(w http.ResponseWriter, r *http.Request, c *call, fn handler, body []byte) {
+// operation, the answer. An answer that is an event stream is returned for
+// the caller to write once it has let go of the request's resources.
+func (s *Server) serveCall(w http.ResponseWriter, r *http.Request, c *call, fn handler, body []byte) eventStreamer {
 	if !isObject(body, c.cbor) {
 		s.writeError(w, c, kds.Errorf(kds.ErrCodeSerialization, "The request body of %s must be an object", c.op))
-		return
+		return nil
 	}
 	c.body = body
 	f := s.faults.Load()
@@ -264,20 +267,24 @@ func (s *Server) serveCall(w http.ResponseWriter, r *http.Request, c *call, fn h
 		case <-t.C:
 		case <-r.Context().Done():
 			t.Stop()
-			return
+			return nil
 		}
 	}
 	if err := f.injectedError(c.op); err != nil {
 		s.writeError(w, c, err)
-		return
+		return nil
 	}
 	c.now = s.now()
 	resp, err := s.invoke(fn, c)
 	if err != nil {
 		s.writeError(w, c, err)
-		return
+		return nil
+	}
+	if es, ok := resp.(eventStreamer); ok {
+		return es
 	}
 	s.writeResponse(w, c, resp)
+	return nil
 }
 
 // isObject reports whether a body starts with an object: '{' in JSON, a map

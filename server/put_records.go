@@ -223,6 +223,9 @@ func (s *Server) put(c *call, st *stream, entries []putRecordsEntry) ([]putResul
 				return nil, 0, err
 			}
 		}
+		for _, g := range groups {
+			g.sh.changed.notify() // wake subscriptions (SubscribeToShard)
+		}
 	}
 	failed := 0
 	for i := range results {

@@ -290,6 +290,7 @@ func (st *stream) closeShard(sh *shard, now time.Time) {
 	defer sh.appendMu.Unlock()
 	sh.closed, sh.closedMs, sh.endPos = true, now.UnixMilli(), sh.nextPos
 	sh.endSeq = st.endSeq(sh, sh.nextPos)
+	sh.changed.notify() // subscriptions send ChildShards
 }
 
 // split closes parent and opens [start, at-1] and [at, end]. Caller holds st.mu.

@@ -227,8 +227,8 @@ func TestStreamAdministration(t *testing.T) {
 	wantCode(t, err, kds.ErrCodeResourceNotFound)
 
 	// Not implemented yet: an explicit error naming the operation.
-	_, err = c.RegisterStreamConsumer(ctx, &kinesis.RegisterStreamConsumerInput{StreamARN: aws.String("arn:aws:kinesis:us-east-1:000000000000:stream/od"), ConsumerName: aws.String("c")})
-	wantCode(t, err, kds.ErrCodeUnknownOperation, "RegisterStreamConsumer")
+	_, err = c.GetResourcePolicy(ctx, &kinesis.GetResourcePolicyInput{ResourceARN: aws.String("arn:aws:kinesis:us-east-1:000000000000:stream/od")})
+	wantCode(t, err, kds.ErrCodeUnknownOperation, "GetResourcePolicy")
 }
 
 func TestCreateDelay(t *testing.T) {

@@ -138,6 +138,11 @@ type Options struct {
 	HTTP2MaxConcurrentStreams uint32
 	HTTP2StreamWindow         int32
 	HTTP2ConnWindow           int32
+
+	// SubscriptionLifetime is how long a SubscribeToShard event stream lasts
+	// before it ends and the client re-subscribes (default 5 minutes, as on
+	// AWS; tests shorten it).
+	SubscriptionLifetime time.Duration
 }
 
 // Server is a running (or ready to run) Kinesis-compatible server.
@@ -153,6 +158,8 @@ type Server struct {
 	metaMu  sync.Mutex   // sequencer of metadata changes (meta.go); guards: nothing in memory
 	mu      sync.RWMutex // guards: streams
 	streams map[string]*stream
+
+	consumers consumerRegistry // stream consumers and subscriptions (enhanced fan-out)
 
 	ln      net.Listener
 	http    *http.Server
@@ -199,6 +206,9 @@ func New(opts Options) (*Server, error) {
 	if opts.MaxConcurrentRequests == 0 {
 		opts.MaxConcurrentRequests = 256
 	}
+	if opts.SubscriptionLifetime <= 0 {
+		opts.SubscriptionLifetime = defaultSubscriptionLifetime
+	}
 	if err := opts.edgeDefaults(); err != nil {
 		return nil, err
 	}
@@ -214,6 +224,7 @@ func New(opts Options) (*Server, error) {
 		streams: make(map[string]*stream), closing: make(chan struct{}),
 		iterKey: make([]byte, 32),
 	}
+	s.consumers.init()
 	rand.Read(s.iterKey)
 	rand.Read(s.reqBase[:])
 	if opts.MaxConcurrentRequests > 0 {

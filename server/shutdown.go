@@ -86,6 +86,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	idle := s.active.close()
+	s.consumers.close() // subscriptions are long-lived requests: end them now
 	var err error
 	if s.http != nil {
 		if err = s.http.Shutdown(ctx); err != nil {

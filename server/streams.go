@@ -83,6 +83,7 @@ type shard struct {
 	endPos      uint64 // position after the last record, once closed
 
 	log     store.Log
+	changed signal // notified when records become visible or the shard closes
 	limiter *shardLimiter
 	seq     seqPrefix // head of this shard's sequence numbers
 

@@ -27,8 +27,14 @@ store):
              both hold leases one is killed with SIGKILL; the time until the
              survivor holds every lease
 
-and print them against the goals: at least 300,000 user records/s drained
-(aggregated), p99 latency within the poll interval plus 50 ms, failover within
+With --fanout the latency part runs a second time with the worker on enhanced
+fan-out (SubscribeToShard) instead of polling, and both are printed; then
+--apps applications consume the stream at once with AWS limits on, polling
+(sharing 5 GetRecords calls/s per shard) and over fan-out (each with its own
+2 MiB/s per shard), and what each got within 10 s is printed. Results
+are printed against the goals: at least 300,000 user records/s drained
+(aggregated), p99 latency within the poll interval plus 50 ms (over fan-out:
+within 20 ms, and every fan-out application gets every record), failover within
 the failover time plus one renewal interval (a third of it). A goal not met
 is reported, not an error.`,
 		Args: cobra.NoArgs,
@@ -53,6 +59,8 @@ is reported, not an error.`,
 	f.DurationVar(&cfg.LatencyTime, "latency-time", bench.DefaultLatencyTime, "how long the latency part puts")
 	f.DurationVar(&cfg.Linger, "linger", bench.DefaultLinger, "the latency producer's MaxBufferedTime")
 	f.DurationVar(&cfg.Failover, "failover", bench.DefaultFailover, "the failover workers' failover time")
+	f.BoolVar(&cfg.FanOut, "fanout", false, "measure the latency part over enhanced fan-out too (p99 goal 20ms), and several applications at once")
+	f.IntVar(&cfg.Apps, "apps", 5, "applications consuming at once with --fanout")
 	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
 	cmd.AddCommand(benchConsumeWorkerCmd())
 	return cmd

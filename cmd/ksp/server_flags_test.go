@@ -31,7 +31,7 @@ func TestServerFlagErrors(t *testing.T) {
 		{[]string{"--tls-cert", "c.pem"}, "TLSCertFile and TLSKeyFile go together"},
 		{[]string{"--tls", "--tls-cert", "c.pem", "--tls-key", "k.pem"}, "TLSSelfSigned and TLSCertFile exclude each other"},
 		{[]string{"--fault-error-rate", "PutRecrd=1"}, `unknown operation "PutRecrd"`},
-		{[]string{"--fault-error-rate", "SubscribeToShard=1"}, `unknown operation "SubscribeToShard"`},
+		{[]string{"--fault-error-rate", "GetResourcePolicy=1"}, `unknown operation "GetResourcePolicy"`},
 		{[]string{"--fault-error-code", "NotARealCode"}, `fault error code "NotARealCode" is not an AWS Kinesis error code`},
 	} {
 		var stderr strings.Builder

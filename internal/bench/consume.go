@@ -41,6 +41,8 @@ const (
 	GoalConsumeDrain = 300_000
 	// GoalLatencySlack is what p99 latency may exceed the poll interval by.
 	GoalLatencySlack = 50 * time.Millisecond
+	// GoalFanOutLatency is the p99 put-to-handler latency over enhanced fan-out.
+	GoalFanOutLatency = 20 * time.Millisecond
 )
 
 // Defaults of ConsumeConfig's durations.
@@ -89,6 +91,13 @@ type ConsumeConfig struct {
 	// Linger is the latency producer's MaxBufferedTime (default 10ms): it
 	// is part of the measured latency.
 	Linger time.Duration
+	// FanOut measures the latency part a second time with the worker on
+	// enhanced fan-out (consumer.WithFanOut) instead of polling, at the same
+	// rate, and reports both (default off).
+	FanOut bool
+	// Apps is how many applications consume the stream at once in the
+	// applications part, which runs with FanOut (default 5).
+	Apps int
 	// Failover is the workers' failover time in the failover part
 	// (default 2s); they renew every third of it.
 	Failover time.Duration
@@ -118,6 +127,7 @@ func (c *ConsumeConfig) setDefaults() {
 	setDefault(&c.LatencyTime, DefaultLatencyTime)
 	setDefault(&c.Linger, DefaultLinger)
 	setDefault(&c.Failover, DefaultFailover)
+	setDefault(&c.Apps, 5)
 	if c.Progress == nil {
 		c.Progress = io.Discard
 	}
@@ -148,6 +158,8 @@ func (c ConsumeConfig) Validate() error {
 		return fmt.Errorf("latency time must be in 100ms..10m, not %s", c.LatencyTime)
 	case c.Linger < 0:
 		return fmt.Errorf("linger must not be negative, not %s", c.Linger)
+	case c.Apps < 1 || c.Apps > 20:
+		return fmt.Errorf("applications must be in 1..20 (a stream's limit of fan-out consumers), not %d", c.Apps)
 	case c.Failover < 100*time.Millisecond || c.Failover > 5*time.Minute:
 		return fmt.Errorf("failover time must be in 100ms..5m, not %s", c.Failover)
 	case slices.Contains(c.Parts, ConsumeFailover) && c.Shards < 2:
@@ -158,12 +170,16 @@ func (c ConsumeConfig) Validate() error {
 
 // ConsumeReport is the outcome of `ksp bench consume`.
 type ConsumeReport struct {
-	CPUs     int             `json:"cpus"`
-	LoadAvg  float64         `json:"load_average"`
-	Shards   int             `json:"shards"`
-	Size     int             `json:"record_size"`
-	Drains   []DrainResult   `json:"drains,omitempty"`
-	Latency  *LatencyResult  `json:"latency,omitempty"`
+	CPUs    int            `json:"cpus"`
+	LoadAvg float64        `json:"load_average"`
+	Shards  int            `json:"shards"`
+	Size    int            `json:"record_size"`
+	Drains  []DrainResult  `json:"drains,omitempty"`
+	Latency *LatencyResult `json:"latency,omitempty"`
+	// FanOutLatency is the latency part over enhanced fan-out (with FanOut).
+	FanOutLatency *LatencyResult `json:"fan_out_latency,omitempty"`
+	// Apps are the applications part polling and over fan-out (with FanOut).
+	Apps     []AppsResult    `json:"apps,omitempty"`
 	Failover *FailoverResult `json:"failover,omitempty"`
 	Goals    []ConsumeGoal   `json:"goals"`
 }
@@ -203,11 +219,23 @@ func RunConsume(ctx context.Context, cfg ConsumeConfig) (*ConsumeReport, error) 
 			}
 			rep.Drains = append(rep.Drains, *res)
 		case ConsumeLatency:
-			res, err := runLatency(ctx, cfg)
+			res, err := runLatency(ctx, cfg, false)
 			if err != nil {
 				return nil, fmt.Errorf("latency: %w", err)
 			}
 			rep.Latency = res
+			if cfg.FanOut {
+				if rep.FanOutLatency, err = runLatency(ctx, cfg, true); err != nil {
+					return nil, fmt.Errorf("latency over fan-out: %w", err)
+				}
+				for _, fanOut := range []bool{false, true} {
+					res, err := runApps(ctx, cfg, fanOut)
+					if err != nil {
+						return nil, fmt.Errorf("applications: %w", err)
+					}
+					rep.Apps = append(rep.Apps, *res)
+				}
+			}
 		case ConsumeFailover:
 			res, err := runFailover(ctx, cfg)
 			if err != nil {
@@ -236,6 +264,19 @@ func (r *ConsumeReport) judge() {
 			Name: "latency p99 (poll interval + 50ms)", Target: "≤ " + ms(want), Got: ms(l.P99), Met: l.P99 <= want,
 		})
 	}
+	if l := r.FanOutLatency; l != nil {
+		r.Goals = append(r.Goals, ConsumeGoal{
+			Name: "latency p99 over fan-out", Target: "≤ " + ms(GoalFanOutLatency), Got: ms(l.P99), Met: l.P99 <= GoalFanOutLatency,
+		})
+	}
+	for _, a := range r.Apps {
+		if a.FanOut {
+			r.Goals = append(r.Goals, ConsumeGoal{
+				Name: fmt.Sprintf("%d fan-out applications each get every record", a.Apps), Target: comma(float64(a.Records)) + " each",
+				Got: fmt.Sprint(a.Delivered), Met: a.AllDelivered(),
+			})
+		}
+	}
 	if f := r.Failover; f != nil {
 		want := f.FailoverTime + f.Renewal
 		r.Goals = append(r.Goals, ConsumeGoal{
@@ -248,8 +289,13 @@ func (r *ConsumeReport) judge() {
 // store) with one stream, and returns two clients: the producer and the
 // consumer each get their own connection.
 func startConsumeServer(ctx context.Context, shards int) (*server.Server, [2]*kinesis.Client, error) {
+	return startConsumeServerWith(ctx, shards, server.Options{DisableLimits: true})
+}
+
+// startConsumeServerWith is startConsumeServer with the server's options.
+func startConsumeServerWith(ctx context.Context, shards int, opts server.Options) (*server.Server, [2]*kinesis.Client, error) {
 	var clients [2]*kinesis.Client
-	srv, err := server.New(server.Options{DisableLimits: true})
+	srv, err := server.New(opts)
 	if err != nil {
 		return nil, clients, err
 	}
@@ -390,7 +436,23 @@ func (r *ConsumeReport) WriteTable(w io.Writer) error {
 	if l := r.Latency; l != nil {
 		fmt.Fprintf(&b, "\nlatency: producer.Put to handler, %s records at %s/s (producer linger %s), one worker polling every %s\n",
 			comma(float64(l.Records)), comma(float64(l.Rate)), l.Linger, l.PollInterval)
-		writeColumns(&b, [][]string{{"records", "p50", "p99", "max"}, {comma(float64(l.Records)), ms(l.P50), ms(l.P99), ms(l.Max)}})
+		rows := [][]string{{"retrieval", "records", "p50", "p99", "max"}, {"polling", comma(float64(l.Records)), ms(l.P50), ms(l.P99), ms(l.Max)}}
+		if f := r.FanOutLatency; f != nil {
+			rows = append(rows, []string{"fan-out", comma(float64(f.Records)), ms(f.P50), ms(f.P99), ms(f.Max)})
+		}
+		writeColumns(&b, rows)
+	}
+	if len(r.Apps) > 0 {
+		fmt.Fprintf(&b, "\napplications: %d consume the stream at once with AWS limits on (polling ones share 5 GetRecords/s per shard)\n", r.Apps[0].Apps)
+		rows := [][]string{{"retrieval", "records", "delivered per application", "worst p99"}}
+		for _, a := range r.Apps {
+			mode := "polling"
+			if a.FanOut {
+				mode = "fan-out"
+			}
+			rows = append(rows, []string{mode, comma(float64(a.Records)), fmt.Sprint(a.Delivered), ms(a.P99)})
+		}
+		writeColumns(&b, rows)
 	}
 	if f := r.Failover; f != nil {
 		fmt.Fprintf(&b, "\nfailover: two worker processes share a SQLite lease table (failover time %s, renewal every %s); one is killed with SIGKILL\n",

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -113,5 +114,46 @@ func TestConsumeConfigValidate(t *testing.T) {
 	}
 	if w != want {
 		t.Errorf("flags round trip: got %+v, want %+v", w, want)
+	}
+}
+
+// TestConsumeLatencyFanOut runs the latency part polling and over enhanced
+// fan-out in one run and reports both, then several applications at once
+// with limits on, where every fan-out application gets every record.
+func TestConsumeLatencyFanOut(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	rep, err := RunConsume(ctx, ConsumeConfig{
+		Parts: []string{ConsumeLatency}, FanOut: true, Shards: 2, Apps: 2,
+		PollInterval: 50 * time.Millisecond, Rate: 500, LatencyTime: 400 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range []*LatencyResult{rep.Latency, rep.FanOutLatency} {
+		if l == nil || l.Records != 200 || l.P50 <= 0 || l.P50 > l.P99 || l.P99 > l.Max {
+			t.Fatalf("latency %+v", l)
+		}
+	}
+	if rep.Latency.FanOut || !rep.FanOutLatency.FanOut {
+		t.Fatalf("retrieval modes: polling %v, fan-out %v", rep.Latency.FanOut, rep.FanOutLatency.FanOut)
+	}
+	if len(rep.Apps) != 2 || rep.Apps[0].FanOut || !rep.Apps[1].FanOut || len(rep.Apps[1].Delivered) != 2 {
+		t.Fatalf("applications %+v", rep.Apps)
+	}
+	if !rep.Apps[1].AllDelivered() {
+		t.Fatalf("fan-out applications got %v of %d records", rep.Apps[1].Delivered, rep.Apps[1].Records)
+	}
+	if len(rep.Goals) != 3 || rep.Goals[1].Name != "latency p99 over fan-out" || !rep.Goals[2].Met {
+		t.Fatalf("goals %+v", rep.Goals)
+	}
+	var out bytes.Buffer
+	if err := rep.WriteTable(&out); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(strings.Split(out.String(), "\n"), func(l string) bool {
+		return strings.HasPrefix(l, "fan-out") && strings.Fields(l)[1] == "200"
+	}) {
+		t.Fatalf("the table has no fan-out row:\n%s", &out)
 	}
 }

@@ -1,7 +1,8 @@
 // Package peers starts the npm-packaged peer implementations the tests and
 // benchmarks compare ksp with (kinesalite, kinesis-mock, dynalite) as child
 // processes on loopback ports, and runs node scripts against the pinned
-// aws-kinesis-agg package.
+// aws-kinesis-agg package and AWS JavaScript SDK v3 Kinesis client
+// (@aws-sdk/client-kinesis: the server's SubscribeToShard test).
 //
 // The packages are pinned in npm/package.json and npm/package-lock.json and
 // installed with `npm ci` (make test does it; Install does it when missing).
