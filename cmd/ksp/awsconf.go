@@ -10,8 +10,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/logging"
 	"github.com/ksp-project/ksp/sdkhttp"
 	"github.com/spf13/cobra"
 )
@@ -39,7 +41,13 @@ func (a *awsFlags) kinesisClient(ctx context.Context) (*kinesis.Client, error) {
 	if endpoint == "" {
 		endpoint = os.Getenv("KSP_ENDPOINT")
 	}
-	var opts []func(*config.LoadOptions) error
+	// The SDK's own warnings would break the one-line errors.
+	opts := []func(*config.LoadOptions) error{config.WithLogger(logging.Nop{})}
+	if endpoint != "" {
+		// Not on EC2's metadata service: probing it delays every command
+		// against a local server, and its credentials are not for it.
+		opts = append(opts, config.WithEC2IMDSClientEnableState(imds.ClientDisabled))
+	}
 	if a.profile != "" {
 		opts = append(opts, config.WithSharedConfigProfile(a.profile))
 	}
