@@ -24,6 +24,16 @@ import (
 // (KSP_ENDPOINT) for a ksp server or another Kinesis-compatible one.
 type awsFlags struct {
 	profile, region, endpoint string
+	// httpClient is the client the configuration built, closed by done.
+	httpClient any
+}
+
+// done closes the idle connections of the command's HTTP client, so a
+// server in the same process (tests) or a proxy is not left holding them.
+func (a *awsFlags) done() {
+	if c, ok := a.httpClient.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
 }
 
 func (a *awsFlags) register(cmd *cobra.Command) {
@@ -60,6 +70,7 @@ func (a *awsFlags) kinesisClient(ctx context.Context) (*kinesis.Client, error) {
 	}
 	// After loading: the chain builds its own HTTP client (AWS_CA_BUNDLE,
 	// for one) and the fix must wrap whichever it built.
+	a.httpClient = cfg.HTTPClient
 	cfg.HTTPClient = sdkhttp.Fix(cfg.HTTPClient)
 	if cfg.Region == "" {
 		if endpoint == "" {

@@ -99,6 +99,7 @@ Prints a summary: records put, Kinesis records, retries, failures.`,
 			if err != nil {
 				return err
 			}
+			defer a.done()
 			// The producer would retry a missing stream until RecordTTL.
 			if _, err := summary(ctx, client, args[0]); err != nil {
 				return a.explain(err)

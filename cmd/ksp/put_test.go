@@ -65,23 +65,14 @@ func TestPutKeyFieldBadLine(t *testing.T) {
 func TestPutBadInput(t *testing.T) {
 	startServer(t)
 	file := writeLines(t, "a", "b")
-	for _, tc := range []struct {
-		args []string
-		code int
-		want string
-	}{
+	checkBadInput(t, []badInput{
 		{[]string{"put"}, 2, "needs a STREAM"},
 		{[]string{"put", "s", file, "--on-error", "maybe"}, 2, "skip or fail"},
 		{[]string{"put", "s", file, "--key", "k", "--key-field", "f"}, 2, "at most one"},
 		{[]string{"put", "s", file, "--key-template", "{{.Nope"}, 2, "key template"},
 		{[]string{"put", "s", file + ".missing"}, 1, "no such file"},
 		{[]string{"put", "nosuchstream", file}, 1, "ResourceNotFoundException"},
-	} {
-		code, _, errOut := runKSP(t, tc.args...)
-		if code != tc.code || !strings.Contains(errOut, tc.want) || strings.Count(errOut, "\n") != 1 {
-			t.Errorf("ksp %v: exit %d, %q; want exit %d and one line containing %q", tc.args, code, errOut, tc.code, tc.want)
-		}
-	}
+	})
 }
 
 // TestPutDelimiterTemplate: --delimiter splits on another separator and

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"github.com/ksp-project/ksp/internal/follow"
 	"github.com/ksp-project/ksp/kds"
 	"github.com/ksp-project/ksp/producer"
 	"github.com/spf13/cobra"
@@ -60,6 +61,7 @@ func (s *streamCLI) run(cmd *cobra.Command, fn func(ctx context.Context, c *kine
 	if err != nil {
 		return err
 	}
+	defer s.aws.done()
 	return s.aws.explain(fn(cmd.Context(), c))
 }
 
@@ -230,7 +232,7 @@ func (s *streamCLI) printDescription(ctx context.Context, c *kinesis.Client, w i
 	}
 	row := summaryRow(sum)
 	if row.Status != string(types.StreamStatusCreating) {
-		shards, err := listShards(ctx, c, name)
+		shards, err := follow.Shards(ctx, c, name)
 		if err != nil {
 			return err
 		}
@@ -270,23 +272,6 @@ func (s *streamCLI) printDescription(ctx context.Context, c *kinesis.Client, w i
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s…%s\n", sr.ID, sr.State, parents, sr.HashKeyStart, sr.HashKeyEnd)
 	}
 	return tw.Flush()
-}
-
-// listShards lists every shard of a stream, open and closed, all pages.
-func listShards(ctx context.Context, c *kinesis.Client, name string) ([]types.Shard, error) {
-	var shards []types.Shard
-	in := &kinesis.ListShardsInput{StreamName: aws.String(name)}
-	for {
-		out, err := c.ListShards(ctx, in)
-		if err != nil {
-			return nil, err
-		}
-		shards = append(shards, out.Shards...)
-		if out.NextToken == nil {
-			return shards, nil
-		}
-		in = &kinesis.ListShardsInput{NextToken: out.NextToken}
-	}
 }
 
 func (s *streamCLI) deleteCmd() *cobra.Command {
@@ -375,7 +360,7 @@ func (s *streamCLI) splitCmd() *cobra.Command {
 
 // midpoint is the hash key that splits a shard's range in two halves.
 func midpoint(ctx context.Context, c *kinesis.Client, stream, shardID string) (string, error) {
-	shards, err := listShards(ctx, c, stream)
+	shards, err := follow.Shards(ctx, c, stream)
 	if err != nil {
 		return "", err
 	}

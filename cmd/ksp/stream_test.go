@@ -95,18 +95,28 @@ func TestStreamCreateDescribeSplitMergeDelete(t *testing.T) {
 
 func TestStreamBadInput(t *testing.T) {
 	startServer(t)
-	for _, tc := range []struct {
-		args []string
-		code int
-		want string
-	}{
+	checkBadInput(t, []badInput{
 		{[]string{"stream", "frobnicate"}, 2, "unknown command"},
 		{[]string{"stream", "list", "--colour"}, 2, "unknown flag"},
 		{[]string{"stream", "describe"}, 2, "want 1 argument"},
 		{[]string{"stream", "create", "x", "--mode", "sometimes"}, 2, "provisioned or on-demand"},
 		{[]string{"stream", "split", "nope", "shardId-000000000000"}, 1, "ResourceNotFoundException"},
 		{[]string{"stream", "list", "--endpoint", "http://127.0.0.1:1"}, 1, "cannot reach http://127.0.0.1:1"},
-	} {
+	})
+}
+
+// badInput is a command that must fail with an exit code and one line.
+type badInput struct {
+	args []string
+	code int
+	want string
+}
+
+// checkBadInput runs each case and checks its exit code and its one line
+// of error output.
+func checkBadInput(t *testing.T, cases []badInput) {
+	t.Helper()
+	for _, tc := range cases {
 		code, _, errOut := runKSP(t, tc.args...)
 		if code != tc.code || !strings.Contains(errOut, tc.want) || strings.Count(errOut, "\n") != 1 {
 			t.Errorf("ksp %v: exit %d, %q; want exit %d and one line containing %q", tc.args, code, errOut, tc.code, tc.want)
