@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 
@@ -38,10 +39,10 @@ func startServer(t *testing.T) *server.Server {
 	return srv
 }
 
-func describeJSON(t *testing.T, stream string) streamRow {
+func describeJSON(t *testing.T, stream string, flags ...string) streamRow {
 	t.Helper()
 	var row streamRow
-	if err := json.Unmarshal([]byte(mustRun(t, "stream", "describe", stream, "--json")), &row); err != nil {
+	if err := json.Unmarshal([]byte(mustRun(t, append([]string{"stream", "describe", stream, "--json"}, flags...)...)), &row); err != nil {
 		t.Fatal(err)
 	}
 	return row
@@ -143,4 +144,29 @@ func TestMissingCredentials(t *testing.T) {
 	if code != 1 || !strings.Contains(errOut, "--region") {
 		t.Fatalf("without a region: exit %d, %q", code, errOut)
 	}
+}
+
+// TestProfileCredentials: --profile picks credentials from the shared
+// files; a server that verifies signatures accepts them, and refuses
+// the dummy credentials used when the chain finds none.
+func TestProfileCredentials(t *testing.T) {
+	srv := servertest.Start(t, server.Options{Credentials: map[string]string{"AKIDPROFILE": "s3cret"}})
+	dir := t.TempDir()
+	os.WriteFile(dir+"/config", []byte("[profile team]\nregion = eu-west-2\n"), 0o600)
+	os.WriteFile(dir+"/credentials", []byte("[team]\naws_access_key_id = AKIDPROFILE\naws_secret_access_key = s3cret\n"), 0o600)
+	for k, v := range map[string]string{
+		"AWS_CONFIG_FILE": dir + "/config", "AWS_SHARED_CREDENTIALS_FILE": dir + "/credentials",
+		"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "", "AWS_PROFILE": "", "AWS_REGION": "", "AWS_DEFAULT_REGION": "",
+		"KSP_ENDPOINT": srv.URL(),
+	} {
+		t.Setenv(k, v)
+	}
+	mustRun(t, "stream", "create", "p", "--profile", "team")
+	if row := describeJSON(t, "p", "--profile", "team"); row.Status != "ACTIVE" {
+		t.Fatalf("describe with the profile: %+v", row)
+	}
+	checkBadInput(t, []badInput{
+		{[]string{"stream", "list"}, 1, "UnrecognizedClientException"},
+		{[]string{"stream", "list", "--profile", "nope"}, 1, "nope"},
+	})
 }
