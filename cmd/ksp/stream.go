@@ -256,7 +256,7 @@ func (s *streamCLI) printDescription(ctx context.Context, c *kinesis.Client, w i
 	if s.json {
 		return writeJSON(w, row)
 	}
-	fmt.Fprintf(w, "Stream:     %s\nARN:        %s\nStatus:     %s\nMode:       %s\nRetention:  %dh\nOpen shards: %d\n",
+	fmt.Fprintf(w, "Stream:       %s\nARN:          %s\nStatus:       %s\nMode:         %s\nRetention:    %dh\nOpen shards:  %d\n",
 		row.Name, row.ARN, row.Status, row.Mode, row.RetentionHours, row.OpenShards)
 	if len(row.Shards) == 0 {
 		return nil

@@ -87,6 +87,11 @@ func TestStreamCreateDescribeSplitMergeDelete(t *testing.T) {
 		t.Fatalf("retention %d, open shards %d; want 48 and 4", row.RetentionHours, row.OpenShards)
 	}
 
+	mustRun(t, "stream", "mode", "orders", "on-demand")
+	if row := describeJSON(t, "orders"); row.Mode != "ON_DEMAND" {
+		t.Fatalf("mode %s; want ON_DEMAND", row.Mode)
+	}
+
 	mustRun(t, "stream", "delete", "orders")
 	code, _, errOut := runKSP(t, "stream", "describe", "orders")
 	if code != 1 || !strings.Contains(errOut, "ResourceNotFoundException") || strings.Count(errOut, "\n") != 1 {
