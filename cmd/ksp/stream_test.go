@@ -102,7 +102,9 @@ func TestStreamCreateDescribeSplitMergeDelete(t *testing.T) {
 func TestStreamBadInput(t *testing.T) {
 	startServer(t)
 	checkBadInput(t, []badInput{
+		{[]string{"frobnicate"}, 2, "unknown command"},
 		{[]string{"stream", "frobnicate"}, 2, "unknown command"},
+		{[]string{"stream"}, 2, "needs a subcommand"},
 		{[]string{"stream", "list", "--colour"}, 2, "unknown flag"},
 		{[]string{"stream", "describe"}, 2, "want 1 argument"},
 		{[]string{"stream", "create", "x", "--mode", "sometimes"}, 2, "provisioned or on-demand"},

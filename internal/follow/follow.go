@@ -173,9 +173,7 @@ func (f *follower) known(id string) bool {
 const maxPages = 1000
 
 // Shards lists every shard of a stream, open and closed, all pages.
-func Shards(ctx context.Context, c interface {
-	ListShards(context.Context, *kinesis.ListShardsInput, ...func(*kinesis.Options)) (*kinesis.ListShardsOutput, error)
-}, stream string) ([]types.Shard, error) {
+func Shards(ctx context.Context, c Client, stream string) ([]types.Shard, error) {
 	var all []types.Shard
 	in := &kinesis.ListShardsInput{StreamName: aws.String(stream)}
 	for range maxPages {
