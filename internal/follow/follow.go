@@ -10,9 +10,8 @@
 //     its end: a partition key's records arrive in the order they were put,
 //     across splits and merges.
 //   - The callback is never called concurrently.
-//   - A record is delivered once per Run, unless a GetRecords answer is lost
-//     and re-read after an expired iterator (then from just after the last
-//     record delivered, so not even then).
+//   - A record is delivered once per Run: after an expired iterator, reading
+//     resumes just after the last record delivered.
 //   - Aggregated records are split into their user records; user records
 //     outside their shard's hash range are dropped, as the KCL drops them
 //     (see aggregation.DeaggregateShard).
