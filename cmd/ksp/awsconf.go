@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
@@ -17,6 +19,9 @@ import (
 	"github.com/ksp-project/ksp/sdkhttp"
 	"github.com/spf13/cobra"
 )
+
+// poolSize is sdkhttp.NewPooled's idle connections per endpoint.
+const poolSize = 256
 
 // awsFlags are the flags every command that talks to Kinesis shares: the
 // aws-sdk-go-v2 configuration chain (environment, shared config and
@@ -52,7 +57,14 @@ func (a *awsFlags) kinesisClient(ctx context.Context) (*kinesis.Client, error) {
 		endpoint = os.Getenv("KSP_ENDPOINT")
 	}
 	// The SDK's own warnings would break the one-line errors.
-	opts := []func(*config.LoadOptions) error{config.WithLogger(logging.Nop{})}
+	opts := []func(*config.LoadOptions) error{
+		config.WithLogger(logging.Nop{}),
+		// The SDK's own client (so AWS_CA_BUNDLE still applies), with the
+		// pool of sdkhttp.NewPooled: the producer keeps many requests in flight.
+		config.WithHTTPClient(awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
+			tr.MaxIdleConns, tr.MaxIdleConnsPerHost = poolSize, poolSize
+		})),
+	}
 	if endpoint != "" {
 		// Not on EC2's metadata service: probing it delays every command
 		// against a local server, and its credentials are not for it.
