@@ -1,5 +1,6 @@
 // Command ksp is the Kinesis Stream Processor toolkit's CLI: the demo, the
-// embedded Kinesis-compatible server and the benchmarks.
+// embedded Kinesis-compatible server, the benchmarks, and the everyday
+// tools (stream admin, put, tail) that work against ksp and AWS alike.
 package main
 
 import (

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -21,11 +22,13 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(serverCmd(), benchCmd(), demoCmd())
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.AddCommand(serverCmd(), benchCmd(), demoCmd(), streamCmd(), putCmd(), tailCmd())
 	if err := root.ExecuteContext(ctx); err != nil {
 		var ue usageError
 		fmt.Fprintln(stderr, "ksp:", err)
-		if errors.As(err, &ue) {
+		// cobra reports an unknown subcommand with an error of its own.
+		if errors.As(err, &ue) || strings.HasPrefix(err.Error(), "unknown command") {
 			return 2
 		}
 		return 1
