@@ -1,0 +1,70 @@
+// Package esm runs AWS Lambda Kinesis handlers locally with the semantics
+// of Lambda's event source mapping (ESM): the handler you pass to
+// aws-lambda-go's lambda.Start in production is the one esm.Run drives
+// against a ksp (or any Kinesis) stream.
+//
+//	err := esm.Run(ctx, esm.Config{
+//		Stream: "orders", Kinesis: client, LeaseStore: store,
+//		StartingPosition:           esm.TrimHorizon,
+//		BatchSize:                  100,
+//		BisectBatchOnFunctionError: true,
+//		MaximumRetryAttempts:       esm.Int(2),
+//		FunctionResponseTypes:      []string{esm.ReportBatchItemFailures},
+//		OnFailure:                  dest,
+//	}, handler)
+//
+// Config mirrors CreateEventSourceMapping with Lambda's defaults, ranges and
+// validation messages (a *ValidationError carries the API's error code).
+// Events are built as Lambda builds them (aws:kinesis records with eventID
+// "shardId:sequenceNumber", approximateArrivalTimestamp in epoch seconds
+// with milliseconds, invokeIdentityArn, awsRegion, eventSourceARN), and a
+// batch is cut before its JSON passes the 6 MB invoke payload cap.
+//
+// # Guarantees
+//
+// Each shard is read by package consumer (leases in a lease.Store, so a
+// restarted runner resumes from its checkpoints and several runners share
+// the shards; children after parents on resharding). Within a shard one
+// invoke runs at a time, in order, and:
+//
+//   - A successful invoke checkpoints the batch's last record.
+//   - With ReportBatchItemFailures, a response naming failed records
+//     checkpoints just before the lowest one and retries from it; an empty
+//     list (or empty response) is a success; an empty itemIdentifier, or
+//     one not in the batch, fails the whole batch.
+//   - A function error is an error returned, a panic, or running past
+//     FunctionTimeout. With BisectBatchOnFunctionError the batch is split
+//     in two and each half retried, first half first; splitting spends no
+//     retry attempt, so a single failing record is what spends them.
+//   - Each failure (function error or partial response) counts against
+//     MaximumRetryAttempts (-1: no limit). When they are exhausted, or when
+//     records are older than MaximumRecordAgeInSeconds before an invoke, the
+//     batch's invocation record (RetryAttemptsExhausted or
+//     RecordAgeExceeded, with its KinesisBatchInfo) is delivered to
+//     OnFailure and the shard moves past it.
+//   - Nothing is checkpointed past a record that was not handled or
+//     delivered to OnFailure: a failing destination is retried with
+//     back-off, holding the shard. Without OnFailure a batch given up is
+//     dropped, as in Lambda.
+//
+// # Where ksp differs from Lambda
+//
+//   - Batching window: ksp polls each shard every max(PollInterval,
+//     MaximumBatchingWindowInSeconds) and invokes with what arrived, cut
+//     into BatchSize batches; Lambda also invokes early once a batch is full.
+//   - KPL aggregates: Lambda hands the handler the aggregated Kinesis record
+//     as it is; ksp takes aggregates apart (package consumer), so the handler
+//     sees user records, several with one sequenceNumber. A partial response
+//     naming such a sequence number retries from the first record of the
+//     aggregate.
+//   - Retry state (the counts of failures) lives in memory: after a restart
+//     a batch starts again with none spent.
+//   - A timed-out handler cannot be killed in Go: its context is cancelled,
+//     its invoke counts as a function error, and Run waits for it to return
+//     before it returns.
+//   - Invocation records of batches that expired before any invoke carry
+//     approximateInvokeCount 0 and an empty responseContext.
+//   - Not yet: ParallelizationFactor above 1, filter criteria and tumbling
+//     windows (Run returns ErrUnsupported), SQS/SNS/S3 destinations (use a
+//     Destination of your own), enhanced fan-out.
+package esm

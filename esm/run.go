@@ -1,0 +1,284 @@
+package esm
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/ksp-project/ksp/consumer"
+	"github.com/ksp-project/ksp/internal/backoff"
+)
+
+// maxRetryDelay caps the back-off between retries of one batch.
+const maxRetryDelay = 30 * time.Second
+
+// Run runs the event source mapping cfg with handler h until ctx ends, then
+// shuts down gracefully (see package consumer): it returns a
+// *ValidationError for a mapping Lambda would refuse, ErrUnsupported for a
+// setting ksp does not implement yet, and otherwise what consumer.Run
+// returns. It returns only once every invoke it started has returned.
+func Run[H Handler](ctx context.Context, cfg Config, h H) error {
+	s, err := cfg.validate()
+	if err != nil {
+		return err
+	}
+	if err := s.unsupported(); err != nil {
+		return err
+	}
+	out, err := s.Kinesis.DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String(s.Stream)})
+	if err != nil {
+		return fmt.Errorf("esm: describing stream %s: %w", s.Stream, err)
+	}
+	src, err := newSource(aws.ToString(out.StreamDescriptionSummary.StreamARN), cfg)
+	if err != nil {
+		return err
+	}
+	var running sync.WaitGroup
+	defer running.Wait()
+	r := &runner{s: s, src: src, inv: newInvoker(h, s.FunctionTimeout, &running), log: s.Logger}
+	if r.log == nil {
+		r.log = slog.New(slog.DiscardHandler)
+	}
+	r.log = r.log.With("stream", s.Stream)
+
+	pos := consumer.Latest()
+	switch s.StartingPosition {
+	case TrimHorizon:
+		pos = consumer.TrimHorizon()
+	case AtTimestamp:
+		pos = consumer.AtTimestamp(s.StartingPositionTimestamp)
+	}
+	opts := []consumer.Option{
+		consumer.WithStream(s.Stream),
+		consumer.WithKinesis(s.Kinesis),
+		consumer.WithLeaseStore(s.LeaseStore),
+		consumer.WithInitialPosition(pos),
+		consumer.WithIdleTime(max(s.PollInterval, time.Duration(s.MaximumBatchingWindowInSeconds)*time.Second)),
+		consumer.WithProcessor(func(string) consumer.RecordProcessor { return shardRunner{r} }),
+	}
+	c, err := consumer.New(append(opts, s.ConsumerOptions...)...)
+	if err != nil {
+		return fmt.Errorf("esm: %w", err)
+	}
+	return c.Run(ctx)
+}
+
+// runner holds what every shard of one mapping shares.
+type runner struct {
+	s   settings
+	src source
+	inv invoker
+	log *slog.Logger
+}
+
+// shardRunner is the consumer's processor for one shard: it cuts each
+// batch the consumer reads into invokes and runs each invoke to its end
+// (success, or given up to the on-failure destination) before the next, so
+// the shard's checkpoint never passes a record that was not handled or
+// delivered.
+type shardRunner struct{ r *runner }
+
+func (p shardRunner) Initialize(context.Context, consumer.InitializeInput) error { return nil }
+
+func (p shardRunner) ProcessRecords(ctx context.Context, in consumer.ProcessRecordsInput) error {
+	// The records' data is only valid during this call; a timed-out invoke
+	// may still be reading its event after it.
+	recs := make([]consumer.Record, len(in.Records))
+	for i, rec := range in.Records {
+		rec.Data = append([]byte(nil), rec.Data...)
+		recs[i] = rec
+	}
+	for len(recs) > 0 {
+		n := p.r.src.cutBatch(recs, p.r.s.BatchSize)
+		if err := p.r.runBatch(ctx, recs[:n], in.Checkpointer); err != nil {
+			return err
+		}
+		recs = recs[n:]
+	}
+	return nil
+}
+
+func (p shardRunner) ShardEnded(ctx context.Context, in consumer.ShardEndedInput) error {
+	return in.Checkpointer.Checkpoint(ctx)
+}
+
+// ShutdownRequested has nothing to do: every record handled or given up is
+// already checkpointed.
+func (p shardRunner) ShutdownRequested(context.Context, consumer.ShutdownRequestedInput) error {
+	return nil
+}
+
+func (p shardRunner) LeaseLost(context.Context, consumer.LeaseLostInput) {}
+
+// attempt is a run of records being invoked until it succeeds or is given
+// up. Bisected halves inherit their parent's counts: splits spend no retry.
+type attempt struct {
+	recs     []consumer.Record
+	invokes  int  // invokes that included these records
+	failures int  // failed invokes (function errors and partial failures)
+	fnErr    bool // the last failure was a function error
+}
+
+// runBatch runs one batch of the shard to its end. It returns only ctx's
+// error or a checkpoint's: the consumer then starts again from the last
+// checkpoint.
+func (r *runner) runBatch(ctx context.Context, batch []consumer.Record, ckp *consumer.Checkpointer) error {
+	queue := []attempt{{recs: batch}}
+	for len(queue) > 0 {
+		a := &queue[0]
+		if k := r.expired(a.recs); k > 0 {
+			if err := r.giveUp(ctx, RecordAgeExceeded, a.recs[:k], *a, ckp); err != nil {
+				return err
+			}
+			if a.recs = a.recs[k:]; len(a.recs) == 0 {
+				queue = queue[1:]
+			}
+			continue
+		}
+		resp, err := r.inv.invoke(ctx, r.src.event(a.recs))
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		a.invokes++
+		failedAt, fnErr := -1, err != nil
+		if err == nil && r.s.reportItem {
+			var ok bool
+			if failedAt, ok = lowestFailure(resp, a.recs); !ok {
+				fnErr = true
+				err = fmt.Errorf("%w: invalid partial batch response %+v", errFunction, resp.BatchItemFailures)
+			}
+		}
+		shard := a.recs[0].ShardID
+		switch {
+		case !fnErr && failedAt < 0:
+			r.log.Debug("invoke succeeded", "shard_id", shard, "records", len(a.recs))
+			if err := ckp.CheckpointRecord(ctx, a.recs[len(a.recs)-1]); err != nil {
+				return err
+			}
+			queue = queue[1:]
+			continue
+		case fnErr && r.s.BisectBatchOnFunctionError && len(a.recs) > 1:
+			r.log.Info("invoke failed; bisecting", "shard_id", shard, "records", len(a.recs), "err", err)
+			half := len(a.recs) / 2
+			left, right := *a, *a
+			left.recs, right.recs = a.recs[:half], a.recs[half:]
+			queue = append([]attempt{left, right}, queue[1:]...)
+			continue
+		case failedAt > 0:
+			// Checkpoint before the lowest failed item, retry from it.
+			if err := ckp.CheckpointRecord(ctx, a.recs[failedAt-1]); err != nil {
+				return err
+			}
+			a.recs = a.recs[failedAt:]
+		}
+		a.failures++
+		a.fnErr = fnErr
+		r.log.Info("invoke failed", "shard_id", shard, "records", len(a.recs), "failures", a.failures, "err", err)
+		if r.s.maxRetries >= 0 && a.failures > r.s.maxRetries {
+			if err := r.giveUp(ctx, RetryAttemptsExhausted, a.recs, *a, ckp); err != nil {
+				return err
+			}
+			queue = queue[1:]
+			continue
+		}
+		if err := backoff.Sleep(ctx, r.backoff(a.failures)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// expired returns how many leading records are older than
+// MaximumRecordAgeInSeconds.
+func (r *runner) expired(recs []consumer.Record) int {
+	if r.s.maxAge <= 0 {
+		return 0
+	}
+	now := r.s.Now()
+	k := 0
+	for k < len(recs) && now.Sub(recs[k].ApproximateArrivalTimestamp) > r.s.maxAge {
+		k++
+	}
+	return k
+}
+
+// lowestFailure returns the index of the lowest record a partial batch
+// response reports, -1 when it reports none. ok is false when the response
+// is invalid (an empty itemIdentifier, or one not in the batch): Lambda
+// then counts the whole batch as failed. Records of one KPL aggregate share
+// a sequence number; the first of them is the one retried from.
+func lowestFailure(resp events.KinesisEventResponse, recs []consumer.Record) (idx int, ok bool) {
+	idx = -1
+	for _, f := range resp.BatchItemFailures {
+		i := indexOf(recs, f.ItemIdentifier)
+		if i < 0 {
+			return 0, false
+		}
+		if idx < 0 || i < idx {
+			idx = i
+		}
+	}
+	return idx, true
+}
+
+func indexOf(recs []consumer.Record, seq string) int {
+	if seq == "" {
+		return -1
+	}
+	for i, rec := range recs {
+		if rec.SequenceNumber == seq {
+			return i
+		}
+	}
+	return -1
+}
+
+// giveUp delivers the invocation record of recs to the on-failure
+// destination, retrying until it is accepted, then checkpoints past recs.
+func (r *runner) giveUp(ctx context.Context, condition string, recs []consumer.Record, a attempt, ckp *consumer.Checkpointer) error {
+	first, last := recs[0], recs[len(recs)-1]
+	rec := InvocationRecord{
+		RequestContext: RequestContext{RequestID: requestID(), FunctionARN: r.src.functionARN, Condition: condition, ApproximateInvokeCount: a.invokes},
+		Version:        "1.0",
+		Timestamp:      lambdaTime(r.s.Now()),
+		KinesisBatchInfo: KinesisBatchInfo{
+			ShardID:                         first.ShardID,
+			StartSequenceNumber:             first.SequenceNumber,
+			EndSequenceNumber:               last.SequenceNumber,
+			ApproximateArrivalOfFirstRecord: lambdaTime(first.ApproximateArrivalTimestamp),
+			ApproximateArrivalOfLastRecord:  lambdaTime(last.ApproximateArrivalTimestamp),
+			BatchSize:                       len(recs),
+			StreamARN:                       r.src.streamARN,
+		},
+	}
+	if a.invokes > 0 {
+		rec.ResponseContext = ResponseContext{StatusCode: 200, ExecutedVersion: "$LATEST"}
+		if a.fnErr {
+			rec.ResponseContext.FunctionError = "Unhandled"
+		}
+	}
+	r.log.Warn("giving up batch", "shard_id", first.ShardID, "condition", condition, "records", len(recs), "invokes", a.invokes)
+	if r.s.OnFailure != nil {
+		for fails := 1; ; fails++ {
+			err := r.s.OnFailure.Deliver(ctx, rec)
+			if err == nil {
+				break
+			}
+			r.log.Error("on-failure delivery failed; retrying", "shard_id", first.ShardID, "err", err)
+			if err := backoff.Sleep(ctx, r.backoff(fails)); err != nil {
+				return err
+			}
+		}
+	}
+	return ckp.CheckpointRecord(ctx, last)
+}
+
+// backoff is the pause after the n-th consecutive failure.
+func (r *runner) backoff(n int) time.Duration {
+	return backoff.Delay(r.s.RetryDelay, maxRetryDelay, n-1)
+}
