@@ -2,6 +2,7 @@ package esm
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -40,7 +41,7 @@ func Run[H Handler](ctx context.Context, cfg Config, h H) error {
 	}
 	var running sync.WaitGroup
 	defer running.Wait()
-	r := &runner{s: s, src: src, inv: newInvoker(h, s.FunctionTimeout, &running), log: s.Logger}
+	r := &runner{s: s, src: src, inv: newInvoker(h, s.FunctionTimeout, &running), log: s.Logger, stopping: ctx}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
 	}
@@ -74,7 +75,14 @@ type runner struct {
 	src source
 	inv invoker
 	log *slog.Logger
+	// stopping is Run's context: once it ends, the shards finish the
+	// invoke in progress but start no other (the shard's own context lives
+	// on through the graceful shutdown).
+	stopping context.Context
 }
+
+// errStopping ends a shard's batch between two invokes when Run stops.
+var errStopping = errors.New("esm: stopping")
 
 // shardRunner is the consumer's processor for one shard: it cuts each
 // batch the consumer reads into invokes and runs each invoke to its end
@@ -130,6 +138,9 @@ type attempt struct {
 func (r *runner) runBatch(ctx context.Context, batch []consumer.Record, ckp *consumer.Checkpointer) error {
 	queue := []attempt{{recs: batch}}
 	for len(queue) > 0 {
+		if r.stopping.Err() != nil {
+			return errStopping // not checkpointed: the next run starts here
+		}
 		a := &queue[0]
 		if k := r.expired(a.recs); k > 0 {
 			if err := r.giveUp(ctx, RecordAgeExceeded, a.recs[:k], *a, ckp); err != nil {
@@ -186,7 +197,7 @@ func (r *runner) runBatch(ctx context.Context, batch []consumer.Record, ckp *con
 			queue = queue[1:]
 			continue
 		}
-		if err := backoff.Sleep(ctx, r.backoff(a.failures)); err != nil {
+		if err := r.pause(ctx, r.backoff(a.failures)); err != nil {
 			return err
 		}
 	}
@@ -270,12 +281,27 @@ func (r *runner) giveUp(ctx context.Context, condition string, recs []consumer.R
 				break
 			}
 			r.log.Error("on-failure delivery failed; retrying", "shard_id", first.ShardID, "err", err)
-			if err := backoff.Sleep(ctx, r.backoff(fails)); err != nil {
+			if err := r.pause(ctx, r.backoff(fails)); err != nil {
 				return err
 			}
 		}
 	}
 	return ckp.CheckpointRecord(ctx, last)
+}
+
+// pause waits d before a retry; it ends early with errStopping when Run
+// stops, so a failing shard does not hold up the shutdown.
+func (r *runner) pause(ctx context.Context, d time.Duration) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(r.stopping, cancel)()
+	if err := backoff.Sleep(ctx, d); err != nil {
+		if r.stopping.Err() != nil {
+			return errStopping
+		}
+		return err
+	}
+	return nil
 }
 
 // backoff is the pause after the n-th consecutive failure.
