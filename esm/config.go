@@ -58,7 +58,9 @@ type Config struct {
 	StartingPosition string
 	// StartingPositionTimestamp is the time for AT_TIMESTAMP.
 	StartingPositionTimestamp time.Time
-	// ParallelizationFactor, 1–10, default 1. Only 1 is supported yet.
+	// ParallelizationFactor, 1–10, default 1: how many batches of one
+	// shard are invoked at once. Records are spread by partition key, so
+	// each key's records are still handled in order.
 	ParallelizationFactor int
 	// BisectBatchOnFunctionError splits a batch whose invoke failed in two
 	// and retries each half; splits do not consume retry attempts.
@@ -223,8 +225,6 @@ func (c Config) validate() (settings, error) {
 // unsupported reports a valid setting ksp does not implement yet.
 func (s settings) unsupported() error {
 	switch {
-	case s.ParallelizationFactor > 1:
-		return fmt.Errorf("%w: ParallelizationFactor %d (only 1)", ErrUnsupported, s.ParallelizationFactor)
 	case s.TumblingWindowInSeconds > 0:
 		return fmt.Errorf("%w: TumblingWindowInSeconds %d (only 0)", ErrUnsupported, s.TumblingWindowInSeconds)
 	case len(s.FilterCriteria) > 0:

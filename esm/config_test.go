@@ -83,7 +83,6 @@ func TestConfigValidationMessages(t *testing.T) {
 func TestRunRefusesWhatIsNotImplemented(t *testing.T) {
 	base := Config{Stream: "s", Kinesis: servertest.NewClient("http://127.0.0.1:1", "us-east-1"), LeaseStore: memory.New(), StartingPosition: TrimHorizon}
 	for name, change := range map[string]func(*Config){
-		"parallelization": func(c *Config) { c.ParallelizationFactor = 2 },
 		"tumbling":        func(c *Config) { c.TumblingWindowInSeconds = 60 },
 		"filters":         func(c *Config) { c.FilterCriteria = []string{`{"data":{"a":[1]}}`} },
 	} {

@@ -24,8 +24,9 @@
 //
 // Each shard is read by package consumer (leases in a lease.Store, so a
 // restarted runner resumes from its checkpoints and several runners share
-// the shards; children after parents on resharding). Within a shard one
-// invoke runs at a time, in order, and:
+// the shards; children after parents on resharding). Within a shard (per
+// partition key with ParallelizationFactor) one invoke runs at a time, in
+// order, and:
 //
 //   - A successful invoke checkpoints the batch's last record.
 //   - With ReportBatchItemFailures, a response naming failed records
@@ -42,6 +43,11 @@
 //     batch's invocation record (RetryAttemptsExhausted or
 //     RecordAgeExceeded, with its KinesisBatchInfo) is delivered to
 //     OnFailure and the shard moves past it.
+//   - With ParallelizationFactor n > 1, up to n batches of a shard are
+//     invoked at once, the records spread over them by a hash of the
+//     partition key, so one key's records are still handled in order. The
+//     shard is checkpointed only up to the longest run of records that are
+//     all handled or given up.
 //   - Nothing is checkpointed past a record that was not handled or
 //     delivered to OnFailure: a failing destination is retried with
 //     back-off, holding the shard. Without OnFailure a batch given up is
@@ -64,7 +70,10 @@
 //     before it returns.
 //   - Invocation records of batches that expired before any invoke carry
 //     approximateInvokeCount 0 and an empty responseContext.
-//   - Not yet: ParallelizationFactor above 1, filter criteria and tumbling
+//   - ParallelizationFactor: the n batchers share out the records of one
+//     read of the shard and all finish before the next read's records are
+//     handed out; Lambda keeps each batcher going on its own.
+//   - Not yet: filter criteria and tumbling
 //     windows (Run returns ErrUnsupported), SQS/SNS/S3 destinations (use a
 //     Destination of your own), enhanced fan-out.
 package esm

@@ -43,6 +43,16 @@ type stream struct {
 
 func newStream(t *testing.T, n int) *stream {
 	t.Helper()
+	keys := make([]string, n)
+	for i := range keys {
+		keys[i] = fmt.Sprint("k", i)
+	}
+	return newStreamKeys(t, keys...)
+}
+
+// newStreamKeys is newStream with record ri put with partition key keys[i].
+func newStreamKeys(t *testing.T, keys ...string) *stream {
+	t.Helper()
 	srv := servertest.Start(t, server.Options{DisableLimits: true})
 	s := &stream{t: t, client: servertest.Client(t, srv), name: "s", arrival: map[string]time.Time{}, store: memory.New()}
 	ctx := t.Context()
@@ -52,16 +62,17 @@ func newStream(t *testing.T, n int) *stream {
 	if err := servertest.WaitActive(ctx, s.client, s.name); err != nil {
 		t.Fatal(err)
 	}
-	s.put(n)
+	s.put(keys)
 	return s
 }
 
-// put adds records r(len(seqs))… up to n records in all.
-func (s *stream) put(n int) {
+// put adds records r(len(seqs))… with the given partition keys.
+func (s *stream) put(keys []string) {
 	s.t.Helper()
 	ctx := s.t.Context()
-	for i := len(s.seqs); i < n; i++ {
-		out, err := s.client.PutRecord(ctx, &kinesis.PutRecordInput{StreamName: aws.String(s.name), PartitionKey: aws.String(fmt.Sprint("k", i)), Data: fmt.Appendf(nil, "r%d", i)})
+	for _, key := range keys {
+		i := len(s.seqs)
+		out, err := s.client.PutRecord(ctx, &kinesis.PutRecordInput{StreamName: aws.String(s.name), PartitionKey: aws.String(key), Data: fmt.Appendf(nil, "r%d", i)})
 		if err != nil {
 			s.t.Fatal(err)
 		}

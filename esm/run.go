@@ -101,9 +101,21 @@ func (p shardRunner) ProcessRecords(ctx context.Context, in consumer.ProcessReco
 		rec.Data = append([]byte(nil), rec.Data...)
 		recs[i] = rec
 	}
+	if p.r.s.ParallelizationFactor > 1 {
+		return p.r.runParallel(ctx, recs, in.Checkpointer)
+	}
+	return p.r.runRecords(ctx, recs, in.Checkpointer.CheckpointRecord)
+}
+
+// commitFunc records that every record up to rec (of the records it is
+// given) is handled or given up.
+type commitFunc func(ctx context.Context, rec consumer.Record) error
+
+// runRecords cuts recs into batches and runs each to its end, in order.
+func (r *runner) runRecords(ctx context.Context, recs []consumer.Record, commit commitFunc) error {
 	for len(recs) > 0 {
-		n := p.r.src.cutBatch(recs, p.r.s.BatchSize)
-		if err := p.r.runBatch(ctx, recs[:n], in.Checkpointer); err != nil {
+		n := r.src.cutBatch(recs, r.s.BatchSize)
+		if err := r.runBatch(ctx, recs[:n], commit); err != nil {
 			return err
 		}
 		recs = recs[n:]
@@ -135,7 +147,7 @@ type attempt struct {
 // runBatch runs one batch of the shard to its end. It returns only ctx's
 // error or a checkpoint's: the consumer then starts again from the last
 // checkpoint.
-func (r *runner) runBatch(ctx context.Context, batch []consumer.Record, ckp *consumer.Checkpointer) error {
+func (r *runner) runBatch(ctx context.Context, batch []consumer.Record, commit commitFunc) error {
 	queue := []attempt{{recs: batch}}
 	for len(queue) > 0 {
 		if r.stopping.Err() != nil {
@@ -143,7 +155,7 @@ func (r *runner) runBatch(ctx context.Context, batch []consumer.Record, ckp *con
 		}
 		a := &queue[0]
 		if k := r.expired(a.recs); k > 0 {
-			if err := r.giveUp(ctx, RecordAgeExceeded, a.recs[:k], *a, ckp); err != nil {
+			if err := r.giveUp(ctx, RecordAgeExceeded, a.recs[:k], *a, commit); err != nil {
 				return err
 			}
 			if a.recs = a.recs[k:]; len(a.recs) == 0 {
@@ -168,7 +180,7 @@ func (r *runner) runBatch(ctx context.Context, batch []consumer.Record, ckp *con
 		switch {
 		case !fnErr && failedAt < 0:
 			r.log.Debug("invoke succeeded", "shard_id", shard, "records", len(a.recs))
-			if err := ckp.CheckpointRecord(ctx, a.recs[len(a.recs)-1]); err != nil {
+			if err := commit(ctx, a.recs[len(a.recs)-1]); err != nil {
 				return err
 			}
 			queue = queue[1:]
@@ -182,7 +194,7 @@ func (r *runner) runBatch(ctx context.Context, batch []consumer.Record, ckp *con
 			continue
 		case failedAt > 0:
 			// Checkpoint before the lowest failed item, retry from it.
-			if err := ckp.CheckpointRecord(ctx, a.recs[failedAt-1]); err != nil {
+			if err := commit(ctx, a.recs[failedAt-1]); err != nil {
 				return err
 			}
 			a.recs = a.recs[failedAt:]
@@ -191,7 +203,7 @@ func (r *runner) runBatch(ctx context.Context, batch []consumer.Record, ckp *con
 		a.fnErr = fnErr
 		r.log.Info("invoke failed", "shard_id", shard, "records", len(a.recs), "failures", a.failures, "err", err)
 		if r.s.maxRetries >= 0 && a.failures > r.s.maxRetries {
-			if err := r.giveUp(ctx, RetryAttemptsExhausted, a.recs, *a, ckp); err != nil {
+			if err := r.giveUp(ctx, RetryAttemptsExhausted, a.recs, *a, commit); err != nil {
 				return err
 			}
 			queue = queue[1:]
@@ -251,7 +263,7 @@ func indexOf(recs []consumer.Record, seq string) int {
 
 // giveUp delivers the invocation record of recs to the on-failure
 // destination, retrying until it is accepted, then checkpoints past recs.
-func (r *runner) giveUp(ctx context.Context, condition string, recs []consumer.Record, a attempt, ckp *consumer.Checkpointer) error {
+func (r *runner) giveUp(ctx context.Context, condition string, recs []consumer.Record, a attempt, commit commitFunc) error {
 	first, last := recs[0], recs[len(recs)-1]
 	rec := InvocationRecord{
 		RequestContext: RequestContext{RequestID: requestID(), FunctionARN: r.src.functionARN, Condition: condition, ApproximateInvokeCount: a.invokes},
@@ -286,7 +298,7 @@ func (r *runner) giveUp(ctx context.Context, condition string, recs []consumer.R
 			}
 		}
 	}
-	return ckp.CheckpointRecord(ctx, last)
+	return commit(ctx, last)
 }
 
 // pause waits d before a retry; it ends early with errStopping when Run
