@@ -74,8 +74,11 @@ type Config struct {
 	FunctionResponseTypes []string
 	// TumblingWindowInSeconds, 0–900. Only 0 is supported yet.
 	TumblingWindowInSeconds int
-	// FilterCriteria holds up to 5 filter patterns. Not supported yet: Run
-	// refuses a non-empty one.
+	// FilterCriteria holds up to 5 filter patterns (the Filters' Pattern
+	// strings), EventBridge syntax on the data key, for example
+	// {"data":{"kind":["order"],"total":[{"numeric":[">",100]}]}}. A record
+	// is invoked when it matches any of them; the others are skipped and
+	// checkpointed past. Data that is not a JSON object matches no pattern.
 	FilterCriteria []string
 	// OnFailure receives the invocation record of each batch given up
 	// (DestinationConfig.OnFailure). nil: the batch is dropped and the
@@ -127,6 +130,7 @@ type settings struct {
 	maxRetries int // -1: unlimited
 	maxAge     time.Duration
 	reportItem bool
+	filters    []filter
 }
 
 // validate applies Lambda's defaults and checks Lambda's ranges. Range and
@@ -213,6 +217,13 @@ func (c Config) validate() (settings, error) {
 	if len(s.FilterCriteria) > 5 {
 		return invalid("FilterCriteria holds %d filters; at most 5 are allowed", len(s.FilterCriteria))
 	}
+	for _, p := range s.FilterCriteria {
+		f, err := compileFilter(p)
+		if err != nil {
+			return invalid("Invalid filter pattern definition. %v", err)
+		}
+		s.filters = append(s.filters, f)
+	}
 	if s.Stream == "" || s.Kinesis == nil || s.LeaseStore == nil {
 		return invalid("Stream, Kinesis and LeaseStore are required (Stream %q)", s.Stream)
 	}
@@ -227,8 +238,6 @@ func (s settings) unsupported() error {
 	switch {
 	case s.TumblingWindowInSeconds > 0:
 		return fmt.Errorf("%w: TumblingWindowInSeconds %d (only 0)", ErrUnsupported, s.TumblingWindowInSeconds)
-	case len(s.FilterCriteria) > 0:
-		return fmt.Errorf("%w: FilterCriteria", ErrUnsupported)
 	}
 	return nil
 }

@@ -62,6 +62,8 @@ func TestConfigValidationMessages(t *testing.T) {
 			"StartingPositionTimestamp is only allowed when StartingPosition is AT_TIMESTAMP, not TRIM_HORIZON"},
 		{"six filters", func(c *Config) { c.FilterCriteria = make([]string, 6) }, "InvalidParameterValueException",
 			"FilterCriteria holds 6 filters; at most 5 are allowed"},
+		{"bad filter", func(c *Config) { c.FilterCriteria = []string{`{"data":{"a":[{"wildcard":"x"}]}}`} }, "InvalidParameterValueException",
+			`Invalid filter pattern definition. filter pattern {"data":{"a":[{"wildcard":"x"}]}}: field "a": unknown operator "wildcard"`},
 		{"no stream", func(c *Config) { c.Stream = "" }, "InvalidParameterValueException",
 			"Stream, Kinesis and LeaseStore are required"},
 	} {
@@ -83,8 +85,7 @@ func TestConfigValidationMessages(t *testing.T) {
 func TestRunRefusesWhatIsNotImplemented(t *testing.T) {
 	base := Config{Stream: "s", Kinesis: servertest.NewClient("http://127.0.0.1:1", "us-east-1"), LeaseStore: memory.New(), StartingPosition: TrimHorizon}
 	for name, change := range map[string]func(*Config){
-		"tumbling":        func(c *Config) { c.TumblingWindowInSeconds = 60 },
-		"filters":         func(c *Config) { c.FilterCriteria = []string{`{"data":{"a":[1]}}`} },
+		"tumbling": func(c *Config) { c.TumblingWindowInSeconds = 60 },
 	} {
 		cfg := base
 		change(&cfg)

@@ -48,6 +48,10 @@
 //     partition key, so one key's records are still handled in order. The
 //     shard is checkpointed only up to the longest run of records that are
 //     all handled or given up.
+//   - FilterCriteria (EventBridge patterns on the JSON data: literals,
+//     null, "", anything-but, numeric, exists, prefix, suffix,
+//     equals-ignore-case, $or): records matching no pattern are never
+//     invoked and are checkpointed past.
 //   - Nothing is checkpointed past a record that was not handled or
 //     delivered to OnFailure: a failing destination is retried with
 //     back-off, holding the shard. Without OnFailure a batch given up is
@@ -73,7 +77,6 @@
 //   - ParallelizationFactor: the n batchers share out the records of one
 //     read of the shard and all finish before the next read's records are
 //     handed out; Lambda keeps each batcher going on its own.
-//   - Not yet: filter criteria and tumbling
-//     windows (Run returns ErrUnsupported), SQS/SNS/S3 destinations (use a
-//     Destination of your own), enhanced fan-out.
+//   - Not yet: tumbling windows (Run returns ErrUnsupported), SQS, SNS and
+//     S3 destinations (use a Destination of your own), enhanced fan-out.
 package esm

@@ -66,13 +66,25 @@ func newStreamKeys(t *testing.T, keys ...string) *stream {
 	return s
 }
 
+// putData adds one record with the given data (named by its data in the
+// invoke log, and ri elsewhere).
+func (s *stream) putData(data string) {
+	s.t.Helper()
+	s.putWith([]string{"k"}, func(int) []byte { return []byte(data) })
+}
+
 // put adds records r(len(seqs))… with the given partition keys.
 func (s *stream) put(keys []string) {
+	s.t.Helper()
+	s.putWith(keys, func(i int) []byte { return fmt.Appendf(nil, "r%d", i) })
+}
+
+func (s *stream) putWith(keys []string, data func(i int) []byte) {
 	s.t.Helper()
 	ctx := s.t.Context()
 	for _, key := range keys {
 		i := len(s.seqs)
-		out, err := s.client.PutRecord(ctx, &kinesis.PutRecordInput{StreamName: aws.String(s.name), PartitionKey: aws.String(key), Data: fmt.Appendf(nil, "r%d", i)})
+		out, err := s.client.PutRecord(ctx, &kinesis.PutRecordInput{StreamName: aws.String(s.name), PartitionKey: aws.String(key), Data: data(i)})
 		if err != nil {
 			s.t.Fatal(err)
 		}

@@ -101,10 +101,29 @@ func (p shardRunner) ProcessRecords(ctx context.Context, in consumer.ProcessReco
 		rec.Data = append([]byte(nil), rec.Data...)
 		recs[i] = rec
 	}
-	if p.r.s.ParallelizationFactor > 1 {
-		return p.r.runParallel(ctx, recs, in.Checkpointer)
+	kept := recs
+	if len(p.r.s.filters) > 0 {
+		kept = nil
+		for _, rec := range recs {
+			if matchAny(p.r.s.filters, rec.Data) {
+				kept = append(kept, rec)
+			}
+		}
 	}
-	return p.r.runRecords(ctx, recs, in.Checkpointer.CheckpointRecord)
+	var err error
+	if p.r.s.ParallelizationFactor > 1 {
+		err = p.r.runParallel(ctx, kept, in.Checkpointer)
+	} else {
+		err = p.r.runRecords(ctx, kept, in.Checkpointer.CheckpointRecord)
+	}
+	if err != nil {
+		return err
+	}
+	if last := recs[len(recs)-1]; len(kept) == 0 || !recordBefore(last, kept[len(kept)-1]) {
+		// Records filtered out after the last one invoked: skip past them.
+		return in.Checkpointer.CheckpointRecord(ctx, last)
+	}
+	return nil
 }
 
 // commitFunc records that every record up to rec (of the records it is
