@@ -81,3 +81,18 @@ func TestFilterSkipsAndCheckpointsPastUnmatched(t *testing.T) {
 		`invoke {"kind":"order"}`, "checkpoint r4",
 		"checkpoint r5") // the last record matched nothing: skipped past
 }
+
+// FuzzFilter: no pattern and no record data makes compiling or matching
+// panic or loop.
+func FuzzFilter(f *testing.F) {
+	f.Add(`{"data":{"kind":["order"],"t":[{"numeric":[">",0,"<=",100]}]}}`, `{"kind":"order","t":5}`)
+	f.Add(`{"data":{"$or":[{"a":[{"anything-but":{"prefix":"x"}}]},{"b":[{"exists":false}]}]}}`, `{"a":["y",1,null,{"z":[]}]}`)
+	f.Add(`{"data":{"n":[1e400]}}`, `{"n":1e400}`)
+	f.Fuzz(func(t *testing.T, pattern, data string) {
+		flt, err := compileFilter(pattern)
+		if err != nil {
+			return
+		}
+		matchAny([]filter{flt}, []byte(data))
+	})
+}
