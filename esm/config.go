@@ -72,7 +72,9 @@ type Config struct {
 	MaximumRecordAgeInSeconds *int
 	// FunctionResponseTypes is empty or [ReportBatchItemFailures].
 	FunctionResponseTypes []string
-	// TumblingWindowInSeconds, 0–900. Only 0 is supported yet.
+	// TumblingWindowInSeconds, 0–900: with a window, invokes carry the
+	// window and the state the previous invoke of the window returned, and
+	// each window ends with a final invoke (see the package doc).
 	TumblingWindowInSeconds int
 	// FilterCriteria holds up to 5 filter patterns (the Filters' Pattern
 	// strings), EventBridge syntax on the data key, for example
@@ -236,8 +238,8 @@ func (c Config) validate() (settings, error) {
 // unsupported reports a valid setting ksp does not implement yet.
 func (s settings) unsupported() error {
 	switch {
-	case s.TumblingWindowInSeconds > 0:
-		return fmt.Errorf("%w: TumblingWindowInSeconds %d (only 0)", ErrUnsupported, s.TumblingWindowInSeconds)
+	case s.TumblingWindowInSeconds > 0 && s.ParallelizationFactor > 1:
+		return fmt.Errorf("%w: TumblingWindowInSeconds %d with ParallelizationFactor %d", ErrUnsupported, s.TumblingWindowInSeconds, s.ParallelizationFactor)
 	}
 	return nil
 }

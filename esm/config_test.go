@@ -85,7 +85,7 @@ func TestConfigValidationMessages(t *testing.T) {
 func TestRunRefusesWhatIsNotImplemented(t *testing.T) {
 	base := Config{Stream: "s", Kinesis: servertest.NewClient("http://127.0.0.1:1", "us-east-1"), LeaseStore: memory.New(), StartingPosition: TrimHorizon}
 	for name, change := range map[string]func(*Config){
-		"tumbling": func(c *Config) { c.TumblingWindowInSeconds = 60 },
+		"tumbling in parallel": func(c *Config) { c.TumblingWindowInSeconds = 60; c.ParallelizationFactor = 2 },
 	} {
 		cfg := base
 		change(&cfg)

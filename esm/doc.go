@@ -52,6 +52,15 @@
 //     null, "", anything-but, numeric, exists, prefix, suffix,
 //     equals-ignore-case, $or): records matching no pattern are never
 //     invoked and are checkpointed past.
+//   - TumblingWindowInSeconds: windows are aligned on multiples of their
+//     length by approximateArrivalTimestamp; a batch never spans two. Each
+//     invoke gets the window, the shard id and the state the previous
+//     invoke of the window returned (the tumbling-window handler type sees
+//     them). A window closes with a final invoke without records
+//     (isFinalInvokeForWindow), made when the shard's first record of a
+//     later window is read, or at shard end (isWindowTerminatedEarly); then
+//     its last record is checkpointed, so a restart replays the open
+//     window from its start with empty state.
 //   - Nothing is checkpointed past a record that was not handled or
 //     delivered to OnFailure: a failing destination is retried with
 //     back-off, holding the shard. Without OnFailure a batch given up is
@@ -77,6 +86,10 @@
 //   - ParallelizationFactor: the n batchers share out the records of one
 //     read of the shard and all finish before the next read's records are
 //     handed out; Lambda keeps each batcher going on its own.
-//   - Not yet: tumbling windows (Run returns ErrUnsupported), SQS, SNS and
-//     S3 destinations (use a Destination of your own), enhanced fan-out.
+//   - Tumbling windows: a window closes when a later record arrives or the
+//     shard ends, not when its end passes on the clock with no new
+//     records; the 1 MB state limit is not enforced; tumbling windows with
+//     ParallelizationFactor above 1 are refused (ErrUnsupported).
+//   - Not yet: SQS, SNS and S3 destinations (use a Destination of your
+//     own), enhanced fan-out, metrics hooks.
 package esm

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math/big"
 	"os"
 	"strings"
 	"sync"
@@ -107,6 +108,20 @@ func (s *stream) putWith(keys []string, data func(i int) []byte) {
 		s.t.Fatal(err)
 	}
 	s.arn = aws.ToString(d.StreamDescriptionSummary.StreamARN)
+}
+
+// split splits the stream's shard in two halves of the hash key range,
+// closing it.
+func (s *stream) split() {
+	s.t.Helper()
+	half := new(big.Int).Lsh(big.NewInt(1), 127)
+	if _, err := s.client.SplitShard(s.t.Context(), &kinesis.SplitShardInput{StreamName: aws.String(s.name),
+		ShardToSplit: aws.String("shardId-000000000000"), NewStartingHashKey: aws.String(half.String())}); err != nil {
+		s.t.Fatal(err)
+	}
+	if err := servertest.WaitActive(s.t.Context(), s.client, s.name); err != nil {
+		s.t.Fatal(err)
+	}
 }
 
 // name returns "ri" for ri's sequence number.

@@ -11,10 +11,13 @@ import (
 )
 
 // Handler is one of the signatures aws-lambda-go's lambda.Start takes for a
-// Kinesis function: with a partial batch response, or without.
+// Kinesis function: with a partial batch response, without, or the
+// tumbling-window one (which gets the window and its state, and returns
+// the new state).
 type Handler interface {
 	func(context.Context, events.KinesisEvent) (events.KinesisEventResponse, error) |
-		func(context.Context, events.KinesisEvent) error
+		func(context.Context, events.KinesisEvent) error |
+		func(context.Context, events.KinesisTimeWindowEvent) (events.KinesisTimeWindowEventResponse, error)
 }
 
 // ErrUnsupported reports a valid mapping setting ksp does not implement yet.
@@ -27,7 +30,9 @@ var errFunction = errors.New("function error")
 // invoker calls the handler as Lambda would: one invoke at a time per shard,
 // bounded by the function timeout, a panic caught as a function error.
 type invoker struct {
-	fn      func(context.Context, events.KinesisEvent) (events.KinesisEventResponse, error)
+	// fn takes the tumbling-window form; the other handlers are adapted
+	// to it (they see no window fields, as they would not in Go on Lambda).
+	fn      func(context.Context, events.KinesisTimeWindowEvent) (events.KinesisTimeWindowEventResponse, error)
 	timeout time.Duration
 	// running tracks invokes still running after their timeout: Go cannot
 	// kill them the way Lambda kills a function, so Run waits for them.
@@ -38,23 +43,28 @@ func newInvoker[H Handler](h H, timeout time.Duration, running *sync.WaitGroup) 
 	inv := invoker{timeout: timeout, running: running}
 	switch h := any(h).(type) {
 	case func(context.Context, events.KinesisEvent) (events.KinesisEventResponse, error):
-		inv.fn = h
-	case func(context.Context, events.KinesisEvent) error:
-		inv.fn = func(ctx context.Context, ev events.KinesisEvent) (events.KinesisEventResponse, error) {
-			return events.KinesisEventResponse{}, h(ctx, ev)
+		inv.fn = func(ctx context.Context, ev events.KinesisTimeWindowEvent) (events.KinesisTimeWindowEventResponse, error) {
+			resp, err := h(ctx, ev.KinesisEvent)
+			return events.KinesisTimeWindowEventResponse{BatchItemFailures: resp.BatchItemFailures}, err
 		}
+	case func(context.Context, events.KinesisEvent) error:
+		inv.fn = func(ctx context.Context, ev events.KinesisTimeWindowEvent) (events.KinesisTimeWindowEventResponse, error) {
+			return events.KinesisTimeWindowEventResponse{}, h(ctx, ev.KinesisEvent)
+		}
+	case func(context.Context, events.KinesisTimeWindowEvent) (events.KinesisTimeWindowEventResponse, error):
+		inv.fn = h
 	}
 	return inv
 }
 
 type invokeResult struct {
-	resp events.KinesisEventResponse
+	resp events.KinesisTimeWindowEventResponse
 	err  error
 }
 
 // invoke runs one invoke. The error wraps errFunction for a function error;
 // any other error is ctx's.
-func (inv invoker) invoke(ctx context.Context, ev events.KinesisEvent) (events.KinesisEventResponse, error) {
+func (inv invoker) invoke(ctx context.Context, ev events.KinesisTimeWindowEvent) (events.KinesisTimeWindowEventResponse, error) {
 	ictx, cancel := context.WithTimeout(ctx, inv.timeout)
 	defer cancel()
 	done := make(chan invokeResult, 1)
@@ -85,8 +95,8 @@ func (inv invoker) invoke(ctx context.Context, ev events.KinesisEvent) (events.K
 		return res.resp, res.err
 	case <-ictx.Done():
 		if ctx.Err() != nil {
-			return events.KinesisEventResponse{}, ctx.Err()
+			return events.KinesisTimeWindowEventResponse{}, ctx.Err()
 		}
-		return events.KinesisEventResponse{}, fmt.Errorf("%w: timed out after %v", errFunction, inv.timeout)
+		return events.KinesisTimeWindowEventResponse{}, fmt.Errorf("%w: timed out after %v", errFunction, inv.timeout)
 	}
 }

@@ -60,7 +60,7 @@ func Run[H Handler](ctx context.Context, cfg Config, h H) error {
 		consumer.WithLeaseStore(s.LeaseStore),
 		consumer.WithInitialPosition(pos),
 		consumer.WithIdleTime(max(s.PollInterval, time.Duration(s.MaximumBatchingWindowInSeconds)*time.Second)),
-		consumer.WithProcessor(func(string) consumer.RecordProcessor { return shardRunner{r} }),
+		consumer.WithProcessor(func(string) consumer.RecordProcessor { return &shardRunner{r: r} }),
 	}
 	c, err := consumer.New(append(opts, s.ConsumerOptions...)...)
 	if err != nil {
@@ -89,11 +89,14 @@ var errStopping = errors.New("esm: stopping")
 // (success, or given up to the on-failure destination) before the next, so
 // the shard's checkpoint never passes a record that was not handled or
 // delivered.
-type shardRunner struct{ r *runner }
+type shardRunner struct {
+	r   *runner
+	win *window // the open tumbling window, nil without one
+}
 
-func (p shardRunner) Initialize(context.Context, consumer.InitializeInput) error { return nil }
+func (p *shardRunner) Initialize(context.Context, consumer.InitializeInput) error { return nil }
 
-func (p shardRunner) ProcessRecords(ctx context.Context, in consumer.ProcessRecordsInput) error {
+func (p *shardRunner) ProcessRecords(ctx context.Context, in consumer.ProcessRecordsInput) error {
 	// The records' data is only valid during this call; a timed-out invoke
 	// may still be reading its event after it.
 	recs := make([]consumer.Record, len(in.Records))
@@ -111,10 +114,14 @@ func (p shardRunner) ProcessRecords(ctx context.Context, in consumer.ProcessReco
 		}
 	}
 	var err error
-	if p.r.s.ParallelizationFactor > 1 {
+	if p.r.s.TumblingWindowInSeconds > 0 {
+		// The open window's records are checkpointed when it closes, the
+		// records filtered out after them with the next window.
+		return p.runWindows(ctx, kept, in.Checkpointer)
+	} else if p.r.s.ParallelizationFactor > 1 {
 		err = p.r.runParallel(ctx, kept, in.Checkpointer)
 	} else {
-		err = p.r.runRecords(ctx, kept, in.Checkpointer.CheckpointRecord)
+		err = p.r.runRecords(ctx, kept, nil, in.Checkpointer.CheckpointRecord)
 	}
 	if err != nil {
 		return err
@@ -131,10 +138,10 @@ func (p shardRunner) ProcessRecords(ctx context.Context, in consumer.ProcessReco
 type commitFunc func(ctx context.Context, rec consumer.Record) error
 
 // runRecords cuts recs into batches and runs each to its end, in order.
-func (r *runner) runRecords(ctx context.Context, recs []consumer.Record, commit commitFunc) error {
+func (r *runner) runRecords(ctx context.Context, recs []consumer.Record, w *window, commit commitFunc) error {
 	for len(recs) > 0 {
 		n := r.src.cutBatch(recs, r.s.BatchSize)
-		if err := r.runBatch(ctx, recs[:n], commit); err != nil {
+		if err := r.runBatch(ctx, recs[:n], w, commit); err != nil {
 			return err
 		}
 		recs = recs[n:]
@@ -142,17 +149,22 @@ func (r *runner) runRecords(ctx context.Context, recs []consumer.Record, commit 
 	return nil
 }
 
-func (p shardRunner) ShardEnded(ctx context.Context, in consumer.ShardEndedInput) error {
+func (p *shardRunner) ShardEnded(ctx context.Context, in consumer.ShardEndedInput) error {
+	if p.win != nil {
+		if err := p.closeWindow(ctx, true, in.Checkpointer); err != nil {
+			return err
+		}
+	}
 	return in.Checkpointer.Checkpoint(ctx)
 }
 
 // ShutdownRequested has nothing to do: every record handled or given up is
 // already checkpointed.
-func (p shardRunner) ShutdownRequested(context.Context, consumer.ShutdownRequestedInput) error {
+func (p *shardRunner) ShutdownRequested(context.Context, consumer.ShutdownRequestedInput) error {
 	return nil
 }
 
-func (p shardRunner) LeaseLost(context.Context, consumer.LeaseLostInput) {}
+func (p *shardRunner) LeaseLost(context.Context, consumer.LeaseLostInput) {}
 
 // attempt is a run of records being invoked until it succeeds or is given
 // up. Bisected halves inherit their parent's counts: splits spend no retry.
@@ -166,7 +178,7 @@ type attempt struct {
 // runBatch runs one batch of the shard to its end. It returns only ctx's
 // error or a checkpoint's: the consumer then starts again from the last
 // checkpoint.
-func (r *runner) runBatch(ctx context.Context, batch []consumer.Record, commit commitFunc) error {
+func (r *runner) runBatch(ctx context.Context, batch []consumer.Record, w *window, commit commitFunc) error {
 	queue := []attempt{{recs: batch}}
 	for len(queue) > 0 {
 		if r.stopping.Err() != nil {
@@ -174,7 +186,7 @@ func (r *runner) runBatch(ctx context.Context, batch []consumer.Record, commit c
 		}
 		a := &queue[0]
 		if k := r.expired(a.recs); k > 0 {
-			if err := r.giveUp(ctx, RecordAgeExceeded, a.recs[:k], *a, commit); err != nil {
+			if err := r.giveUp(ctx, RecordAgeExceeded, a.recs[0], a.recs[k-1], k, *a, commit); err != nil {
 				return err
 			}
 			if a.recs = a.recs[k:]; len(a.recs) == 0 {
@@ -182,7 +194,7 @@ func (r *runner) runBatch(ctx context.Context, batch []consumer.Record, commit c
 			}
 			continue
 		}
-		resp, err := r.inv.invoke(ctx, r.src.event(a.recs))
+		resp, err := r.inv.invoke(ctx, w.event(r.src, a.recs))
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
@@ -194,6 +206,9 @@ func (r *runner) runBatch(ctx context.Context, batch []consumer.Record, commit c
 				fnErr = true
 				err = fmt.Errorf("%w: invalid partial batch response %+v", errFunction, resp.BatchItemFailures)
 			}
+		}
+		if !fnErr {
+			w.update(resp.State) // the handler's state after this invoke
 		}
 		shard := a.recs[0].ShardID
 		switch {
@@ -222,7 +237,7 @@ func (r *runner) runBatch(ctx context.Context, batch []consumer.Record, commit c
 		a.fnErr = fnErr
 		r.log.Info("invoke failed", "shard_id", shard, "records", len(a.recs), "failures", a.failures, "err", err)
 		if r.s.maxRetries >= 0 && a.failures > r.s.maxRetries {
-			if err := r.giveUp(ctx, RetryAttemptsExhausted, a.recs, *a, commit); err != nil {
+			if err := r.giveUp(ctx, RetryAttemptsExhausted, a.recs[0], a.recs[len(a.recs)-1], len(a.recs), *a, commit); err != nil {
 				return err
 			}
 			queue = queue[1:]
@@ -254,7 +269,7 @@ func (r *runner) expired(recs []consumer.Record) int {
 // is invalid (an empty itemIdentifier, or one not in the batch): Lambda
 // then counts the whole batch as failed. Records of one KPL aggregate share
 // a sequence number; the first of them is the one retried from.
-func lowestFailure(resp events.KinesisEventResponse, recs []consumer.Record) (idx int, ok bool) {
+func lowestFailure(resp events.KinesisTimeWindowEventResponse, recs []consumer.Record) (idx int, ok bool) {
 	idx = -1
 	for _, f := range resp.BatchItemFailures {
 		i := indexOf(recs, f.ItemIdentifier)
@@ -280,10 +295,9 @@ func indexOf(recs []consumer.Record, seq string) int {
 	return -1
 }
 
-// giveUp delivers the invocation record of recs to the on-failure
-// destination, retrying until it is accepted, then checkpoints past recs.
-func (r *runner) giveUp(ctx context.Context, condition string, recs []consumer.Record, a attempt, commit commitFunc) error {
-	first, last := recs[0], recs[len(recs)-1]
+// giveUp delivers the invocation record of the n records first…last to the
+// on-failure destination, retrying until it is accepted, then commits them.
+func (r *runner) giveUp(ctx context.Context, condition string, first, last consumer.Record, n int, a attempt, commit commitFunc) error {
 	rec := InvocationRecord{
 		RequestContext: RequestContext{RequestID: requestID(), FunctionARN: r.src.functionARN, Condition: condition, ApproximateInvokeCount: a.invokes},
 		Version:        "1.0",
@@ -294,7 +308,7 @@ func (r *runner) giveUp(ctx context.Context, condition string, recs []consumer.R
 			EndSequenceNumber:               last.SequenceNumber,
 			ApproximateArrivalOfFirstRecord: lambdaTime(first.ApproximateArrivalTimestamp),
 			ApproximateArrivalOfLastRecord:  lambdaTime(last.ApproximateArrivalTimestamp),
-			BatchSize:                       len(recs),
+			BatchSize:                       n,
 			StreamARN:                       r.src.streamARN,
 		},
 	}
@@ -304,7 +318,7 @@ func (r *runner) giveUp(ctx context.Context, condition string, recs []consumer.R
 			rec.ResponseContext.FunctionError = "Unhandled"
 		}
 	}
-	r.log.Warn("giving up batch", "shard_id", first.ShardID, "condition", condition, "records", len(recs), "invokes", a.invokes)
+	r.log.Warn("giving up batch", "shard_id", first.ShardID, "condition", condition, "records", n, "invokes", a.invokes)
 	if r.s.OnFailure != nil {
 		for fails := 1; ; fails++ {
 			err := r.s.OnFailure.Deliver(ctx, rec)

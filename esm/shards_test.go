@@ -3,7 +3,6 @@ package esm
 import (
 	"context"
 	"fmt"
-	"math/big"
 	"slices"
 	"strings"
 	"sync"
@@ -136,14 +135,7 @@ func TestTwoRunnersShareFourShards(t *testing.T) {
 
 func TestReshardingParentBeforeChild(t *testing.T) {
 	s := newStreamKeys(t, "k", "k", "k")
-	half := new(big.Int).Lsh(big.NewInt(1), 127)
-	if _, err := s.client.SplitShard(t.Context(), &kinesis.SplitShardInput{StreamName: aws.String(s.name),
-		ShardToSplit: aws.String("shardId-000000000000"), NewStartingHashKey: aws.String(half.String())}); err != nil {
-		t.Fatal(err)
-	}
-	if err := servertest.WaitActive(t.Context(), s.client, s.name); err != nil {
-		t.Fatal(err)
-	}
+	s.split()
 	s.put([]string{"k", "k", "k"}) // into one child
 	cfg := s.config()
 	cfg.ConsumerOptions = append(cfg.ConsumerOptions, consumer.WithShardSyncInterval(50*time.Millisecond))
