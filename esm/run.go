@@ -94,7 +94,11 @@ type shardRunner struct {
 	win *window // the open tumbling window, nil without one
 }
 
-func (p *shardRunner) Initialize(context.Context, consumer.InitializeInput) error { return nil }
+// Initialize starts (again) from the checkpoint, so with no open window.
+func (p *shardRunner) Initialize(context.Context, consumer.InitializeInput) error {
+	p.win = nil
+	return nil
+}
 
 func (p *shardRunner) ProcessRecords(ctx context.Context, in consumer.ProcessRecordsInput) error {
 	// The records' data is only valid during this call; a timed-out invoke

@@ -17,8 +17,8 @@ type window struct {
 	start, end  time.Time
 	shardID     string
 	state       map[string]string
-	first, last consumer.Record
-	n           int
+	first, last consumer.Record // of the records read in the window
+	n           int              // records read in the window
 }
 
 // windowStart is the start of the window holding t: windows are aligned on
@@ -48,19 +48,20 @@ func (w *window) update(state map[string]string) {
 	}
 }
 
-// commit notes records handled in the window.
-func (w *window) commit(_ context.Context, rec consumer.Record) error {
-	if w.n == 0 {
-		w.first = rec
-	}
-	w.last = rec
-	w.n++ // approximate: counts commits, used for logs only
-	return nil
-}
+// commit notes that the window's records up to rec are handled (or given
+// up); they are checkpointed when the window closes.
+func (w *window) commit(context.Context, consumer.Record) error { return nil }
 
 // runWindows runs recs window by window: batches never span two windows,
 // and a record of a later window first closes the open one.
-func (p *shardRunner) runWindows(ctx context.Context, recs []consumer.Record, ckp *consumer.Checkpointer) error {
+func (p *shardRunner) runWindows(ctx context.Context, recs []consumer.Record, ckp *consumer.Checkpointer) (err error) {
+	defer func() {
+		if err != nil {
+			// The consumer delivers again from the last checkpoint, the
+			// open window's start: it begins again with empty state.
+			p.win = nil
+		}
+	}()
 	length := time.Duration(p.r.s.TumblingWindowInSeconds) * time.Second
 	for len(recs) > 0 {
 		start := windowStart(recs[0].ApproximateArrivalTimestamp, length)
@@ -70,7 +71,7 @@ func (p *shardRunner) runWindows(ctx context.Context, recs []consumer.Record, ck
 			}
 		}
 		if p.win == nil {
-			p.win = &window{start: start, end: start.Add(length), shardID: recs[0].ShardID}
+			p.win = &window{start: start, end: start.Add(length), shardID: recs[0].ShardID, first: recs[0]}
 		}
 		k := 1
 		for k < len(recs) && !windowStart(recs[k].ApproximateArrivalTimestamp, length).After(p.win.start) {
@@ -79,6 +80,8 @@ func (p *shardRunner) runWindows(ctx context.Context, recs []consumer.Record, ck
 		if err := p.r.runRecords(ctx, recs[:k], p.win, p.win.commit); err != nil {
 			return err
 		}
+		p.win.last = recs[k-1]
+		p.win.n += k
 		recs = recs[k:]
 	}
 	return nil

@@ -66,8 +66,38 @@ func TestTumblingWindowsCarryStateAndCloseAtShardEnd(t *testing.T) {
 	if len(want) < 6 {
 		t.Fatalf("the records fell in one window: %v", s.arrival)
 	}
-	if got[len(got)-1] == "checkpoint ?SHARD_END" {
-		got = got[:len(got)-1] // written unless the test stopped the runner first
+	expectLog(t, withoutShardEnd(got), want...)
+}
+
+func TestTumblingWindowFinalInvokeFailureGoesToOnFailure(t *testing.T) {
+	s := newStream(t, 2)
+	s.split()
+	cfg := s.config()
+	cfg.TumblingWindowInSeconds = 900 // r0 and r1, put together, share a window
+	cfg.MaximumRetryAttempts = Int(1)
+	got := run(s, cfg, func(_ context.Context, ev events.KinesisTimeWindowEvent) (events.KinesisTimeWindowEventResponse, error) {
+		if ev.IsFinalInvokeForWindow {
+			s.record("final")
+			return events.KinesisTimeWindowEventResponse{}, fmt.Errorf("cannot store the aggregate")
+		}
+		s.logInvoke(ev.KinesisEvent)
+		return events.KinesisTimeWindowEventResponse{}, nil
+	})
+	expectLog(t, withoutShardEnd(got), "invoke r0,r1", "final", "final", "deliver RetryAttemptsExhausted r0…r1", "checkpoint r1")
+	expectRecord(t, s.delivered[0], InvocationRecord{
+		RequestContext:   RequestContext{FunctionARN: "arn:aws:lambda:us-east-1:000000000000:function:ksp-esm", Condition: RetryAttemptsExhausted, ApproximateInvokeCount: 2},
+		ResponseContext:  ResponseContext{StatusCode: 200, ExecutedVersion: "$LATEST", FunctionError: "Unhandled"},
+		Version:          "1.0",
+		Timestamp:        s.delivered[0].Timestamp,
+		KinesisBatchInfo: s.batchInfo(0, 1, 2),
+	})
+}
+
+// withoutShardEnd drops the SHARD_END checkpoint that follows the last
+// record's, written unless the test stopped the runner first.
+func withoutShardEnd(log []string) []string {
+	if n := len(log); n > 0 && log[n-1] == "checkpoint ?SHARD_END" {
+		return log[:n-1]
 	}
-	expectLog(t, got, want...)
+	return log
 }
