@@ -18,7 +18,7 @@ type window struct {
 	shardID     string
 	state       map[string]string
 	first, last consumer.Record // of the records read in the window
-	n           int              // records read in the window
+	n           int             // records read in the window
 }
 
 // windowStart is the start of the window holding t: windows are aligned on
