@@ -66,6 +66,13 @@
 //     back-off, holding the shard. Without OnFailure a batch given up is
 //     dropped, as in Lambda.
 //
+// # On-failure destinations
+//
+// OnFailure takes any Destination: FileDestination (JSON lines, synced),
+// SQSDestination and SNSDestination (the record as the message body, as
+// Lambda sends it; any SQS/SNS endpoint through aws-sdk-go-v2, tested
+// against moto), or a DestinationFunc.
+//
 // # Where ksp differs from Lambda
 //
 //   - Batching window: ksp polls each shard every max(PollInterval,
@@ -90,6 +97,6 @@
 //     shard ends, not when its end passes on the clock with no new
 //     records; the 1 MB state limit is not enforced; tumbling windows with
 //     ParallelizationFactor above 1 are refused (ErrUnsupported).
-//   - Not yet: SQS, SNS and S3 destinations (use a Destination of your
-//     own), enhanced fan-out, metrics hooks.
+//   - Not yet: S3, Kinesis and HTTP destinations (use a Destination of
+//     your own), enhanced fan-out, metrics hooks.
 package esm
