@@ -66,6 +66,10 @@
 //     back-off, holding the shard. Without OnFailure a batch given up is
 //     dropped, as in Lambda.
 //
+// ProcessBatch helps handler authors build partial batch responses, with
+// an option to stop at the first failure so later records (of the same
+// key) are never handled before it.
+//
 // # On-failure destinations
 //
 // OnFailure takes any Destination: FileDestination (JSON lines, synced),
