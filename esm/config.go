@@ -107,6 +107,9 @@ type Config struct {
 	Now func() time.Time
 	// Logger receives one record per invoke outcome. Default: discard.
 	Logger *slog.Logger
+	// Hooks receive metrics (see Hook); Run refuses a value implementing
+	// no Hook interface. Default none.
+	Hooks []Hook
 	// ConsumerOptions are passed to the underlying consumer after the
 	// runner's own (for example consumer.WithWorkerID, consumer.WithHooks).
 	ConsumerOptions []consumer.Option
@@ -228,6 +231,11 @@ func (c Config) validate() (settings, error) {
 	}
 	if s.Stream == "" || s.Kinesis == nil || s.LeaseStore == nil {
 		return invalid("Stream, Kinesis and LeaseStore are required (Stream %q)", s.Stream)
+	}
+	for i, h := range s.Hooks {
+		if !isHook(h) {
+			return invalid("Hooks[%d] (%T) implements no Hook interface", i, h)
+		}
 	}
 	if s.PollInterval < time.Millisecond || s.RetryDelay < time.Millisecond {
 		return invalid("PollInterval %v and RetryDelay %v must be at least 1ms", s.PollInterval, s.RetryDelay)

@@ -64,6 +64,8 @@ func TestConfigValidationMessages(t *testing.T) {
 			"FilterCriteria holds 6 filters; at most 5 are allowed"},
 		{"bad filter", func(c *Config) { c.FilterCriteria = []string{`{"data":{"a":[{"wildcard":"x"}]}}`} }, "InvalidParameterValueException",
 			`Invalid filter pattern definition. filter pattern {"data":{"a":[{"wildcard":"x"}]}}: field "a": unknown operator "wildcard"`},
+		{"not a hook", func(c *Config) { c.Hooks = []Hook{42} }, "InvalidParameterValueException",
+			"Hooks[0] (int) implements no Hook interface"},
 		{"no stream", func(c *Config) { c.Stream = "" }, "InvalidParameterValueException",
 			"Stream, Kinesis and LeaseStore are required"},
 	} {

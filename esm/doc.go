@@ -77,6 +77,12 @@
 // Lambda sends it; any SQS/SNS endpoint through aws-sdk-go-v2, tested
 // against moto), or a DestinationFunc.
 //
+// # Metrics
+//
+// Config.Hooks takes values implementing any of the Hook* interfaces,
+// mirroring Lambda's metrics: invocations and errors, iterator age, polled
+// and filtered-out events, dropped events and on-failure deliveries.
+//
 // # Where ksp differs from Lambda
 //
 //   - Batching window: ksp polls each shard every max(PollInterval,
@@ -102,5 +108,5 @@
 //     records; the 1 MB state limit is not enforced; tumbling windows with
 //     ParallelizationFactor above 1 are refused (ErrUnsupported).
 //   - Not yet: S3, Kinesis and HTTP destinations (use a Destination of
-//     your own), enhanced fan-out, metrics hooks.
+//     your own), enhanced fan-out.
 package esm

@@ -117,6 +117,7 @@ func (p *shardRunner) ProcessRecords(ctx context.Context, in consumer.ProcessRec
 			}
 		}
 	}
+	hooks(p.r.s.Hooks).events(in.ShardID, len(recs), len(recs)-len(kept))
 	var err error
 	if p.r.s.TumblingWindowInSeconds > 0 {
 		// The open window's records are checkpointed when it closes, the
@@ -198,10 +199,15 @@ func (r *runner) runBatch(ctx context.Context, batch []consumer.Record, w *windo
 			}
 			continue
 		}
+		shard := a.recs[0].ShardID
+		hs := hooks(r.s.Hooks)
+		hs.iteratorAge(shard, r.s.Now().Sub(a.recs[len(a.recs)-1].ApproximateArrivalTimestamp))
+		began := time.Now()
 		resp, err := r.inv.invoke(ctx, w.event(r.src, a.recs))
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		hs.invoke(shard, len(a.recs), time.Since(began), err)
 		a.invokes++
 		failedAt, fnErr := -1, err != nil
 		if err == nil && r.s.reportItem {
@@ -214,7 +220,6 @@ func (r *runner) runBatch(ctx context.Context, batch []consumer.Record, w *windo
 		if !fnErr {
 			w.update(resp.State) // the handler's state after this invoke
 		}
-		shard := a.recs[0].ShardID
 		switch {
 		case !fnErr && failedAt < 0:
 			r.log.Debug("invoke succeeded", "shard_id", shard, "records", len(a.recs))
@@ -323,9 +328,13 @@ func (r *runner) giveUp(ctx context.Context, condition string, first, last consu
 		}
 	}
 	r.log.Warn("giving up batch", "shard_id", first.ShardID, "condition", condition, "records", n, "invokes", a.invokes)
-	if r.s.OnFailure != nil {
+	hs := hooks(r.s.Hooks)
+	if r.s.OnFailure == nil {
+		hs.dropped(first.ShardID, condition, n, nil)
+	} else {
 		for fails := 1; ; fails++ {
 			err := r.s.OnFailure.Deliver(ctx, rec)
+			hs.dropped(first.ShardID, condition, n, err)
 			if err == nil {
 				break
 			}

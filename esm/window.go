@@ -104,10 +104,12 @@ func (p *shardRunner) closeWindow(ctx context.Context, early bool, ckp *consumer
 		ev.Records = []events.KinesisEventRecord{}
 		ev.IsFinalInvokeForWindow = true
 		ev.IsWindowTerminatedEarly = early
+		began := time.Now()
 		_, err := p.r.inv.invoke(ctx, ev)
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		hooks(p.r.s.Hooks).invoke(w.shardID, 0, time.Since(began), err)
 		if err == nil {
 			break
 		}
