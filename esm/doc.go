@@ -75,7 +75,9 @@
 // OnFailure takes any Destination: FileDestination (JSON lines, synced),
 // SQSDestination and SNSDestination (the record as the message body, as
 // Lambda sends it; any SQS/SNS endpoint through aws-sdk-go-v2, tested
-// against moto), or a DestinationFunc.
+// against moto), HTTPDestination (a JSON POST, 2xx = delivered),
+// KinesisDestination (a ksp extension), or a DestinationFunc. A failing
+// delivery is retried with back-off and holds the shard.
 //
 // # Metrics
 //
@@ -107,6 +109,6 @@
 //     shard ends, not when its end passes on the clock with no new
 //     records; the 1 MB state limit is not enforced; tumbling windows with
 //     ParallelizationFactor above 1 are refused (ErrUnsupported).
-//   - Not yet: S3, Kinesis and HTTP destinations (use a Destination of
-//     your own), enhanced fan-out.
+//   - Not yet: S3 destinations (use a Destination of your own), enhanced
+//     fan-out.
 package esm
