@@ -1,0 +1,136 @@
+package esm
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+)
+
+// Conditions of an invocation record: why a batch was given up.
+const (
+	RetryAttemptsExhausted = "RetryAttemptsExhausted"
+	RecordAgeExceeded      = "RecordAgeExceeded"
+)
+
+// InvocationRecord is what Lambda sends to an on-failure destination for a
+// Kinesis batch it gives up: where the batch lies in the shard, not its
+// data (the reader fetches that from the stream while it is retained).
+type InvocationRecord struct {
+	RequestContext   RequestContext   `json:"requestContext"`
+	ResponseContext  ResponseContext  `json:"responseContext"`
+	Version          string           `json:"version"`
+	Timestamp        string           `json:"timestamp"`
+	KinesisBatchInfo KinesisBatchInfo `json:"KinesisBatchInfo"`
+}
+
+// RequestContext says which function gave up the batch and why.
+type RequestContext struct {
+	RequestID              string `json:"requestId"`
+	FunctionARN            string `json:"functionArn"`
+	Condition              string `json:"condition"`
+	ApproximateInvokeCount int    `json:"approximateInvokeCount"`
+}
+
+// ResponseContext describes the last invoke. FunctionError is "Unhandled"
+// when it failed (an error, a panic, a timeout) and empty when it returned
+// a partial batch response; StatusCode is 0 when the batch was never
+// invoked (it expired before its first invoke).
+type ResponseContext struct {
+	StatusCode      int    `json:"statusCode"`
+	ExecutedVersion string `json:"executedVersion"`
+	FunctionError   string `json:"functionError,omitempty"`
+}
+
+// KinesisBatchInfo locates the batch given up. Times are RFC 3339 in UTC
+// with milliseconds, as Lambda writes them.
+type KinesisBatchInfo struct {
+	ShardID                         string `json:"shardId"`
+	StartSequenceNumber             string `json:"startSequenceNumber"`
+	EndSequenceNumber               string `json:"endSequenceNumber"`
+	ApproximateArrivalOfFirstRecord string `json:"approximateArrivalOfFirstRecord"`
+	ApproximateArrivalOfLastRecord  string `json:"approximateArrivalOfLastRecord"`
+	BatchSize                       int    `json:"batchSize"`
+	StreamARN                       string `json:"streamArn"`
+}
+
+// lambdaTime formats times in invocation records.
+func lambdaTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
+
+// requestID returns a random UUID (version 4), as Lambda request ids are.
+func requestID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+// Destination receives the invocation records of batches given up. The
+// shard does not move past a batch until Deliver returned nil for it: a
+// failing destination is retried with back-off, so nothing is lost.
+type Destination interface {
+	Deliver(ctx context.Context, rec InvocationRecord) error
+}
+
+// DestinationFunc adapts a function to a Destination.
+type DestinationFunc func(ctx context.Context, rec InvocationRecord) error
+
+// Deliver calls f.
+func (f DestinationFunc) Deliver(ctx context.Context, rec InvocationRecord) error { return f(ctx, rec) }
+
+// FileDestination appends each invocation record to a file as one line of
+// JSON and syncs it before Deliver returns, so a delivered record survives
+// a crash.
+type FileDestination struct {
+	mu   sync.Mutex // guards: f
+	f    *os.File
+	path string
+}
+
+// NewFileDestination opens (creating it if needed) the JSON-lines file at
+// path for appending.
+func NewFileDestination(path string) (*FileDestination, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("esm: opening on-failure file: %w", err)
+	}
+	return &FileDestination{f: f, path: path}, nil
+}
+
+// Deliver appends rec as one line and syncs the file.
+func (d *FileDestination) Deliver(ctx context.Context, rec InvocationRecord) error {
+	line, err := json.Marshal(rec)
+	if err != nil {
+		return fmt.Errorf("esm: encoding invocation record: %w", err)
+	}
+	line = append(line, '\n')
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.f == nil {
+		return fmt.Errorf("esm: on-failure file %s is closed", d.path)
+	}
+	// One write call per line: O_APPEND keeps concurrent lines whole.
+	if _, err := d.f.Write(line); err != nil {
+		return fmt.Errorf("esm: writing on-failure file %s: %w", d.path, err)
+	}
+	if err := d.f.Sync(); err != nil {
+		return fmt.Errorf("esm: syncing on-failure file %s: %w", d.path, err)
+	}
+	return nil
+}
+
+// Close closes the file; it is idempotent.
+func (d *FileDestination) Close() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.f == nil {
+		return nil
+	}
+	err := d.f.Close()
+	d.f = nil
+	return err
+}

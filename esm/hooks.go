@@ -1,0 +1,78 @@
+package esm
+
+import (
+	"time"
+)
+
+// Hook is a metrics hook: a value implementing any of the Hook* interfaces,
+// which mirror Lambda's event source mapping metrics. Hooks are called from
+// the shards' goroutines and must be safe for concurrent use and quick.
+type Hook any
+
+// HookInvoke is told about every invoke (Lambda's Invocations, and Errors
+// when err is a function error) with how many records it carried.
+type HookInvoke interface {
+	OnInvoke(shardID string, records int, took time.Duration, err error)
+}
+
+// HookIteratorAge is told, before each invoke, the age of the batch's last
+// record (Lambda's IteratorAge).
+type HookIteratorAge interface {
+	OnIteratorAge(shardID string, age time.Duration)
+}
+
+// HookEvents is told of each read: records polled and records filtered out
+// (PolledEventCount, FilteredOutEventCount).
+type HookEvents interface {
+	OnEvents(shardID string, polled, filteredOut int)
+}
+
+// HookDropped is told when records are given up (DroppedEventCount), with
+// the condition, and whether the on-failure delivery failed (one call per
+// failed attempt, then one with err nil once delivered; err is nil too
+// without a destination).
+type HookDropped interface {
+	OnDropped(shardID, condition string, records int, err error)
+}
+
+type hooks []Hook
+
+func isHook(h Hook) bool {
+	switch h.(type) {
+	case HookInvoke, HookIteratorAge, HookEvents, HookDropped:
+		return true
+	}
+	return false
+}
+
+func (hs hooks) invoke(shardID string, records int, took time.Duration, err error) {
+	for _, h := range hs {
+		if h, ok := h.(HookInvoke); ok {
+			h.OnInvoke(shardID, records, took, err)
+		}
+	}
+}
+
+func (hs hooks) iteratorAge(shardID string, age time.Duration) {
+	for _, h := range hs {
+		if h, ok := h.(HookIteratorAge); ok {
+			h.OnIteratorAge(shardID, age)
+		}
+	}
+}
+
+func (hs hooks) events(shardID string, polled, filteredOut int) {
+	for _, h := range hs {
+		if h, ok := h.(HookEvents); ok {
+			h.OnEvents(shardID, polled, filteredOut)
+		}
+	}
+}
+
+func (hs hooks) dropped(shardID, condition string, records int, err error) {
+	for _, h := range hs {
+		if h, ok := h.(HookDropped); ok {
+			h.OnDropped(shardID, condition, records, err)
+		}
+	}
+}

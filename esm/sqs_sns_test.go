@@ -1,0 +1,133 @@
+package esm
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os/exec"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/ksp-project/ksp/internal/peers"
+	"github.com/ksp-project/ksp/server/servertest"
+)
+
+// startMoto runs moto_server (Python moto: SQS and SNS) on a loopback port
+// for the test; a missing moto fails the test in CI and skips it elsewhere.
+func startMoto(t *testing.T) string {
+	t.Helper()
+	bin, err := exec.LookPath("moto_server")
+	if err != nil {
+		peers.Unavailable(t, err)
+	}
+	port, err := peers.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", fmt.Sprint(port))
+	if err := cmd.Start(); err != nil {
+		peers.Unavailable(t, err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	url := fmt.Sprintf("http://127.0.0.1:%d", port)
+	for range 300 {
+		if resp, err := http.Get(url + "/moto-api/"); err == nil {
+			resp.Body.Close()
+			return url
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("moto_server did not answer on %s within 15s", url)
+	return ""
+}
+
+// receiveOne waits for one message on the queue and returns its body.
+func receiveOne(t *testing.T, client *sqs.Client, queueURL string) string {
+	t.Helper()
+	for range 20 {
+		out, err := client.ReceiveMessage(t.Context(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(queueURL), WaitTimeSeconds: 1, MaxNumberOfMessages: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(out.Messages) > 1 {
+			t.Fatalf("%d messages, want 1", len(out.Messages))
+		}
+		if len(out.Messages) == 1 {
+			return aws.ToString(out.Messages[0].Body)
+		}
+	}
+	t.Fatal("no message arrived")
+	return ""
+}
+
+// expectDelivered checks the record that reached SQS or SNS against the
+// one the runner delivered, field by field, and the documented shape.
+func expectDelivered(t *testing.T, s *stream, body string) {
+	t.Helper()
+	var rec InvocationRecord
+	if err := json.Unmarshal([]byte(body), &rec); err != nil {
+		t.Fatalf("%v: %s", err, body)
+	}
+	expectRecord(t, rec, InvocationRecord{
+		RequestContext:   RequestContext{FunctionARN: "arn:aws:lambda:us-east-1:000000000000:function:ksp-esm", Condition: RetryAttemptsExhausted, ApproximateInvokeCount: 1},
+		ResponseContext:  ResponseContext{StatusCode: 200, ExecutedVersion: "$LATEST", FunctionError: "Unhandled"},
+		Version:          "1.0",
+		Timestamp:        rec.Timestamp,
+		KinesisBatchInfo: s.batchInfo(0, 1, 2),
+	})
+}
+
+func TestOnFailureToSQSAndSNS(t *testing.T) {
+	moto := startMoto(t)
+	cfg := servertest.Config("us-east-1")
+	sqsClient := sqs.NewFromConfig(cfg, func(o *sqs.Options) { o.BaseEndpoint = aws.String(moto) })
+	snsClient := sns.NewFromConfig(cfg, func(o *sns.Options) { o.BaseEndpoint = aws.String(moto) })
+	ctx := t.Context()
+	queue := func(name string) (url, arn string) {
+		q, err := sqsClient.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		attrs, err := sqsClient.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: q.QueueUrl, AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return aws.ToString(q.QueueUrl), attrs.Attributes["QueueArn"]
+	}
+
+	t.Run("SQS", func(t *testing.T) {
+		url, _ := queue("esm-failures")
+		s := newStream(t, 2)
+		c := s.config()
+		c.MaximumRetryAttempts = Int(0)
+		c.OnFailure = NewSQSDestination(sqsClient, url)
+		got := run(s, c, failing(s, -1, "r0"))
+		expectLog(t, got, "invoke r0,r1", "checkpoint r1")
+		expectDelivered(t, s, receiveOne(t, sqsClient, url))
+	})
+	t.Run("SNS", func(t *testing.T) {
+		url, arn := queue("esm-topic-subscriber")
+		topic, err := snsClient.CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String("esm-failures")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := snsClient.Subscribe(ctx, &sns.SubscribeInput{TopicArn: topic.TopicArn, Protocol: aws.String("sqs"), Endpoint: aws.String(arn),
+			Attributes: map[string]string{"RawMessageDelivery": "true"}}); err != nil {
+			t.Fatal(err)
+		}
+		s := newStream(t, 2)
+		c := s.config()
+		c.MaximumRetryAttempts = Int(0)
+		c.OnFailure = NewSNSDestination(snsClient, aws.ToString(topic.TopicArn))
+		got := run(s, c, failing(s, -1, "r0"))
+		expectLog(t, got, "invoke r0,r1", "checkpoint r1")
+		expectDelivered(t, s, receiveOne(t, sqsClient, url))
+	})
+}
