@@ -10,10 +10,13 @@ import (
 	"github.com/ksp-project/ksp/kds"
 )
 
-// Stream consumers (enhanced fan-out) are kept in memory only: they are not
-// part of the metadata document yet, so a restarted server has none (see
-// docs/server.md). Each consumer belongs to one stream incarnation (the
-// *stream, so a re-created stream never sees the old one's consumers).
+// Stream consumers (enhanced fan-out) are part of each stream's metadata:
+// every registration, deregistration and status change is saved before it
+// is published (meta.go), so a restarted server lists the same consumers
+// with the same ARNs and creation times. Subscriptions are not kept: a
+// client re-subscribes after a restart as after any broken stream. Each
+// consumer belongs to one stream incarnation (the *stream, so a re-created
+// stream never sees the old one's consumers).
 
 // Consumer states, as DescribeStreamConsumer reports them.
 const (
@@ -243,20 +246,100 @@ func (c *streamConsumer) describeLocked(withStream bool) consumerDescription {
 	return d
 }
 
-// setConsumerStatus moves c from one status to another if it is still in from.
-func (s *Server) setConsumerStatus(c *streamConsumer, from, to string) {
-	s.consumers.mu.Lock()
-	defer s.consumers.mu.Unlock()
-	if c.status == from {
-		c.status = to
-	}
-}
-
-// removeConsumer forgets c once its deregistration completes.
-func (s *Server) removeConsumer(c *streamConsumer) {
+// consumerMetas describes st's consumers for the metadata document.
+func (s *Server) consumerMetas(st *stream) []consumerMeta {
 	r := &s.consumers
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	return consumerMetasLocked(r.byStream[st], nil, "")
+}
+
+// consumerMetasLocked describes list with c in status to, or without c when
+// to is "". Caller holds s.consumers.mu.
+func consumerMetasLocked(list []*streamConsumer, c *streamConsumer, to string) []consumerMeta {
+	out := make([]consumerMeta, 0, len(list)+1)
+	for _, x := range list {
+		m := consumerMeta{Name: x.name, Created: x.created, Status: x.status}
+		if x == c {
+			if to == "" {
+				continue
+			}
+			m.Status = to
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// restoreConsumers registers st's consumers from the metadata document,
+// finishing what the restart interrupted as AWS would have: a CREATING
+// consumer is ACTIVE, a DELETING one gone (the next save drops it).
+func (s *Server) restoreConsumers(st *stream, metas []consumerMeta) {
+	r := &s.consumers
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, m := range metas {
+		if m.Status == consumerDeleting {
+			continue
+		}
+		c := &streamConsumer{
+			st: st, name: m.Name, created: m.Created, status: consumerActive,
+			arn: kds.ConsumerARN(st.arn, m.Name, m.Created/1000),
+		}
+		r.byStream[st] = append(r.byStream[st], c)
+		r.byARN[c.arn] = c
+	}
+}
+
+// setConsumer moves the registered consumer c to status to (removes it when
+// to is ""): it saves the metadata with the change, then publishes it. A
+// failed save changes nothing. Caller holds metaMu, under which the set of
+// consumers and their statuses cannot change.
+func (s *Server) setConsumer(c *streamConsumer, to string) error {
+	r := &s.consumers
+	r.mu.Lock()
+	metas := consumerMetasLocked(r.byStream[c.st], c, to)
+	r.mu.Unlock()
+	if err := s.saveConsumers(c.st, metas); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if to == "" {
+		r.forgetLocked(c)
+	} else {
+		c.status = to
+	}
+	return nil
+}
+
+// saveConsumers persists the metadata with metas as st's consumers. Caller
+// holds metaMu.
+func (s *Server) saveConsumers(st *stream, metas []consumerMeta) error {
+	return s.persistWith(s.streamList(), nil, map[*stream][]consumerMeta{st: metas})
+}
+
+// finishConsumer ends a CreateDelay: it moves c from one status to another
+// ("" removes it) if c is still registered in from. A failed save is retried
+// after another CreateDelay.
+func (s *Server) finishConsumer(c *streamConsumer, from, to string) {
+	s.metaMu.Lock()
+	defer s.metaMu.Unlock()
+	r := &s.consumers
+	r.mu.Lock()
+	current := r.byARN[c.arn] == c && c.status == from
+	r.mu.Unlock()
+	if !current || s.lookupExact(c.st) == nil {
+		return
+	}
+	if err := s.setConsumer(c, to); err != nil {
+		s.log.Error("saving metadata; retrying", "stream", c.st.name, "consumer", c.name, "status", to, "err", err)
+		s.after(s.opts.CreateDelay, func() { s.finishConsumer(c, from, to) })
+	}
+}
+
+// forgetLocked removes c from the registry. Caller holds r.mu.
+func (r *consumerRegistry) forgetLocked(c *streamConsumer) {
 	if r.byARN[c.arn] == c {
 		delete(r.byARN, c.arn)
 	}

@@ -25,8 +25,14 @@ import (
 // does not know yet). Puts and reads of other streams never wait for a
 // metadata fsync.
 //
+// Stream consumers are part of the same document (each stream's list) and
+// change on the same path: RegisterStreamConsumer, DeregisterStreamConsumer
+// and the ends of their CreateDelay hold metaMu, save, then publish in the
+// consumer registry.
+//
 // Lock order: metaMu, s.mu, st.mu, shard appendMu. Only the metaMu holder
-// ever holds two streams' locks at once.
+// ever holds two streams' locks at once. s.consumers.mu is taken alone or
+// innermost (persist takes it under a stream's lock), never around another.
 
 // metaDoc is the server's persisted metadata: the iterator key and every stream.
 type metaDoc struct {
@@ -46,6 +52,16 @@ type streamMeta struct {
 	KeyID            string             `json:"keyId,omitempty"`
 	Monitoring       []string           `json:"monitoring,omitempty"`
 	Shards           []shardMeta        `json:"shards"`
+	// Consumers are absent from documents written before they were kept.
+	Consumers []consumerMeta `json:"consumers,omitempty"`
+}
+
+// consumerMeta is one registered stream consumer. Its ARN derives from the
+// stream's ARN, its name and its creation time.
+type consumerMeta struct {
+	Name    string `json:"name"`
+	Created int64  `json:"created"` // epoch ms
+	Status  string `json:"status"`
 }
 
 type shardMeta struct {
@@ -96,6 +112,12 @@ func (s *Server) streamList() []*stream {
 // prepared from there (their locks may be held by the caller) and of the
 // others from memory. Caller holds metaMu and no s.mu.
 func (s *Server) persist(streams []*stream, prepared map[*stream]streamMeta) error {
+	return s.persistWith(streams, prepared, nil)
+}
+
+// persistWith is persist with the consumers of the streams in consumers
+// taken from there; those of the other streams come from the registry.
+func (s *Server) persistWith(streams []*stream, prepared map[*stream]streamMeta, consumers map[*stream][]consumerMeta) error {
 	doc := metaDoc{IteratorKey: s.iterKey, Streams: make([]streamMeta, 0, len(streams))}
 	for _, st := range streams {
 		m, ok := prepared[st]
@@ -103,6 +125,11 @@ func (s *Server) persist(streams []*stream, prepared map[*stream]streamMeta) err
 			st.mu.RLock()
 			m = st.metaLocked(st.streamSettings)
 			st.mu.RUnlock()
+		}
+		if cm, ok := consumers[st]; ok {
+			m.Consumers = cm
+		} else {
+			m.Consumers = s.consumerMetas(st)
 		}
 		doc.Streams = append(doc.Streams, m)
 	}
@@ -306,6 +333,7 @@ func (s *Server) loadMeta() (bool, error) {
 			continue
 		}
 		s.streams[st.name] = st
+		s.restoreConsumers(st, m.Consumers)
 	}
 	return true, errors.Join(errs...)
 }

@@ -19,12 +19,15 @@ func (r *registerStreamConsumerInput) validate(v *validator) {
 }
 
 // registerStreamConsumer adds a consumer in CREATING; it becomes ACTIVE after
-// Options.CreateDelay (at once without one).
+// Options.CreateDelay (at once without one). The consumer is saved with the
+// stream's metadata before anyone can see it.
 func registerStreamConsumer(s *Server, c *call) (any, error) {
 	req, err := decodeRequest[registerStreamConsumerInput](c)
 	if err != nil {
 		return nil, err
 	}
+	s.metaMu.Lock()
+	defer s.metaMu.Unlock()
 	st, err := s.lookup(streamRef{StreamARN: req.StreamARN})
 	if err != nil {
 		return nil, err
@@ -43,45 +46,80 @@ func registerStreamConsumer(s *Server, c *call) (any, error) {
 	if s.opts.CreateDelay <= 0 {
 		cons.status = consumerActive
 	}
+	metas, err := s.prepareRegistration(cons)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.saveConsumers(st, metas); err != nil {
+		return nil, err
+	}
 	r := &s.consumers
 	r.mu.Lock()
-	list := r.byStream[st]
-	for _, x := range list {
-		if x.name == cons.name {
-			r.mu.Unlock()
-			return nil, kds.Errorf(kds.ErrCodeResourceInUse, "Consumer %s under stream %s already exists for account %s.", cons.name, st.name, s.opts.Account)
-		}
-	}
-	if len(list) >= maxConsumers {
-		r.mu.Unlock()
-		return nil, kds.Errorf(kds.ErrCodeLimitExceeded, "Stream %s under account %s already has %d registered consumers, the limit.", st.name, s.opts.Account, maxConsumers)
-	}
-	r.byStream[st] = append(list, cons)
+	r.byStream[st] = append(r.byStream[st], cons)
 	r.byARN[cons.arn] = cons
 	desc := cons.describeLocked(false)
 	r.mu.Unlock()
 	if cons.status == consumerCreating {
-		s.after(s.opts.CreateDelay, func() { s.setConsumerStatus(cons, consumerCreating, consumerActive) })
+		s.after(s.opts.CreateDelay, func() { s.finishConsumer(cons, consumerCreating, consumerActive) })
 	}
 	return struct {
 		Consumer consumerDescription `json:"Consumer"`
 	}{desc}, nil
 }
 
-// deregisterStreamConsumer moves a consumer to DELETING, ends its
-// subscriptions with ResourceNotFoundException, and forgets it after
-// Options.CreateDelay.
+// prepareRegistration checks that cons may join its stream's consumers and
+// returns their description with it.
+func (s *Server) prepareRegistration(cons *streamConsumer) ([]consumerMeta, error) {
+	r := &s.consumers
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	list := r.byStream[cons.st]
+	for _, x := range list {
+		if x.name == cons.name {
+			return nil, kds.Errorf(kds.ErrCodeResourceInUse, "Consumer %s under stream %s already exists for account %s.", cons.name, cons.st.name, s.opts.Account)
+		}
+	}
+	if len(list) >= maxConsumers {
+		return nil, kds.Errorf(kds.ErrCodeLimitExceeded, "Stream %s under account %s already has %d registered consumers, the limit.", cons.st.name, s.opts.Account, maxConsumers)
+	}
+	return append(consumerMetasLocked(list, nil, ""), consumerMeta{Name: cons.name, Created: cons.created, Status: cons.status}), nil
+}
+
+// deregisterStreamConsumer saves the consumer as DELETING (or, without
+// Options.CreateDelay, gone), then ends its subscriptions with
+// ResourceNotFoundException; a DELETING consumer is forgotten after
+// CreateDelay. A consumer already DELETING stays as it is.
 func deregisterStreamConsumer(s *Server, c *call) (any, error) {
-	cons, err := s.requestedConsumer(c)
+	req, err := decodeRequest[consumerRef](c)
+	if err != nil {
+		return nil, err
+	}
+	s.metaMu.Lock()
+	defer s.metaMu.Unlock()
+	cons, err := s.findConsumer(*req)
 	if err != nil {
 		return nil, err
 	}
 	r := &s.consumers
 	r.mu.Lock()
-	cons.status = consumerDeleting
+	deleting := cons.status == consumerDeleting
+	r.mu.Unlock()
+	if deleting {
+		return empty{}, nil
+	}
+	to := consumerDeleting
+	if s.opts.CreateDelay <= 0 {
+		to = ""
+	}
+	if err := s.setConsumer(cons, to); err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
 	r.endSubscriptionsLocked(func(k subKey) bool { return k.consumer == cons },
 		kds.Errorf(kds.ErrCodeResourceNotFound, "Consumer %s under account %s was deregistered.", cons.arn, s.opts.Account))
 	r.mu.Unlock()
-	s.after(s.opts.CreateDelay, func() { s.removeConsumer(cons) })
+	if to == consumerDeleting {
+		s.after(s.opts.CreateDelay, func() { s.finishConsumer(cons, consumerDeleting, "") })
+	}
 	return empty{}, nil
 }

@@ -241,6 +241,14 @@ func streamDirs(t *testing.T, dir string) int {
 	return len(ents)
 }
 
+// metaWriteFaults are the ways a metadata write fails: no space for the
+// temporary file, an fsync error, a rename error.
+var metaWriteFaults = []storetest.Rule{
+	{Op: storetest.OpCreate, Path: "meta.tmp", Err: syscall.ENOSPC},
+	{Op: storetest.OpSync, Path: "meta.tmp", Err: syscall.EIO},
+	{Op: storetest.OpRename, Path: "meta.tmp", Err: syscall.EIO},
+}
+
 // A metadata write that fails (no space for the temporary file, an fsync or
 // rename error) makes every metadata change answer a retryable error and
 // change nothing, while puts to another stream go on; after a restart every
@@ -291,12 +299,7 @@ func TestFailedMetadataWriteChangesNothing(t *testing.T) {
 			return err
 		}},
 	}
-	faults := []storetest.Rule{
-		{Op: storetest.OpCreate, Path: "meta.tmp", Err: syscall.ENOSPC},
-		{Op: storetest.OpSync, Path: "meta.tmp", Err: syscall.EIO},
-		{Op: storetest.OpRename, Path: "meta.tmp", Err: syscall.EIO},
-	}
-	for _, fault := range faults {
+	for _, fault := range metaWriteFaults {
 		for _, op := range ops {
 			before, dirs := f.describe("s"), streamDirs(t, f.dir)
 			f.fs.Inject(fault)

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptrace"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/ksp-project/ksp/kds"
 	"github.com/ksp-project/ksp/server"
 	"github.com/ksp-project/ksp/server/servertest"
+	"github.com/ksp-project/ksp/server/store"
 )
 
 // transports are the two every SubscribeToShard test runs over.
@@ -417,6 +419,16 @@ func TestSubscribeToShardDisconnect(t *testing.T) {
 	}
 }
 
+// liveHeap returns the bytes of live heap objects. Two collections: what
+// sync.Pools hold survives the first.
+func liveHeap() int64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return int64(m.HeapAlloc)
+}
+
 // waitFor polls cond (bounded by hangGuard).
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -431,9 +443,13 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 // TestSubscriberThatStopsReading: subscribers that never read their stream
 // (over HTTP/1.1 and h2c) slow neither puts nor another subscriber, hold no
-// concurrency slot, and do not keep Shutdown waiting.
+// concurrency slot, leave the heap flat (within a bound far below what goes
+// past them) once they are full, and do not keep Shutdown waiting.
 func TestSubscriberThatStopsReading(t *testing.T) {
-	srv, err := server.New(server.Options{DisableLimits: true, MaxConcurrentRequests: 2, RetentionInterval: -1})
+	// A disk store keeps the records off the heap, so what the heap gains
+	// is what the server (and this process's clients) buffer.
+	disk := openDisk(t, t.TempDir(), store.DiskOptions{Fsync: store.FsyncNever})
+	srv, err := server.New(server.Options{Store: disk, DisableLimits: true, MaxConcurrentRequests: 2, RetentionInterval: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -479,16 +495,33 @@ func TestSubscriberThatStopsReading(t *testing.T) {
 	}
 
 	sub := subscribe(t, es, reader, "shardId-000000000000", trimHorizon)
-	// 6 MiB: more than either stalled subscriber can take in.
-	const puts, size = 8, 768 << 10
+	// 6 MiB fill what either stalled subscriber can take in (the HTTP/1.1
+	// socket, the h2c client's 4 MiB stream window); the heap is measured
+	// then, and after 6 MiB more have gone past them.
+	const puts, size = 16, 800 << 10
 	data := bytes.Repeat([]byte("x"), size)
+	var before int64
 	for i := 0; i < puts; i++ {
+		if i == puts/2 {
+			before = liveHeap()
+		}
 		if _, err := c.PutRecord(ctx, &kinesis.PutRecordInput{StreamName: aws.String("s"), PartitionKey: aws.String("k"), Data: data}); err != nil {
 			t.Fatalf("put %d with a stalled subscriber: %v", i, err)
 		}
 		if i%4 == 3 {
 			sub.records(4) // the reading subscriber keeps up
 		}
+	}
+	// A stalled subscription holds about one event (1 MiB of records, read
+	// and encoded) whatever goes past it. A server that queued what the
+	// stalled subscribers did not read would hold 6 MiB more for each,
+	// more once encoded.
+	const bound = 4 << 20
+	grown := liveHeap() - before
+	t.Logf("live heap grew by %.1f MiB", float64(grown)/(1<<20))
+	if grown > bound {
+		t.Fatalf("the live heap grew by %.1f MiB while %d MiB more went past two stalled subscribers; want at most %d MiB",
+			float64(grown)/(1<<20), puts/2*size>>20, bound>>20)
 	}
 	// Shutdown ends the subscriptions: the stalled ones' writes are cut.
 	shutdownCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
