@@ -96,6 +96,10 @@ type Outcome struct {
 	// Records is how many records the invoke carried (or were given up).
 	Records int
 	Result  string
+	// Settled is how many of them it settled: handled (all of them on
+	// success, those before the lowest failure of a partial one) or given
+	// up.
+	Settled int
 	// Retries is how many failed invokes these records have spent so far
 	// (bisections spend none).
 	Retries int

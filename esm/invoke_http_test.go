@@ -23,7 +23,7 @@ func (o outcomeLog) OnOutcome(out Outcome) {
 	if out.Checkpoint != "" {
 		cp = o.s.rec(out.Checkpoint)
 	}
-	o.s.record(fmt.Sprintf("outcome %s records=%d retries=%d checkpoint=%s", out.Result, out.Records, out.Retries, cp))
+	o.s.record(fmt.Sprintf("outcome %s records=%d settled=%d retries=%d checkpoint=%s", out.Result, out.Records, out.Settled, out.Retries, cp))
 }
 
 // invokeServer is a Lambda Invoke API on loopback answering its i-th
@@ -76,11 +76,11 @@ func TestInvokeHTTPFollowsLambdaResponses(t *testing.T) {
 	)
 	got := run(s, cfg, InvokeHTTP(nil, url))
 	expectLog(t, got,
-		"invoke r0,r1,r2,r3", "outcome Bisected records=4 retries=0 checkpoint=-",
-		"invoke r0,r1", "checkpoint r0", "outcome PartialFailure records=2 retries=1 checkpoint=r0",
-		"invoke r1", "outcome FunctionError records=1 retries=2 checkpoint=-",
-		"deliver RetryAttemptsExhausted r1…r1", "checkpoint r1", "outcome RetryAttemptsExhausted records=1 retries=2 checkpoint=r1",
-		"invoke r2,r3", "checkpoint r3", "outcome Succeeded records=2 retries=0 checkpoint=r3")
+		"invoke r0,r1,r2,r3", "outcome Bisected records=4 settled=0 retries=0 checkpoint=-",
+		"invoke r0,r1", "checkpoint r0", "outcome PartialFailure records=2 settled=1 retries=1 checkpoint=r0",
+		"invoke r1", "outcome FunctionError records=1 settled=0 retries=2 checkpoint=-",
+		"deliver RetryAttemptsExhausted r1…r1", "checkpoint r1", "outcome RetryAttemptsExhausted records=1 settled=1 retries=2 checkpoint=r1",
+		"invoke r2,r3", "checkpoint r3", "outcome Succeeded records=2 settled=2 retries=0 checkpoint=r3")
 }
 
 func TestInvokeHTTPErrors(t *testing.T) {

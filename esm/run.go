@@ -227,7 +227,7 @@ func (r *runner) runBatch(ctx context.Context, batch []consumer.Record, w *windo
 			if err := commit(ctx, last); err != nil {
 				return err
 			}
-			hs.outcome(Outcome{ShardID: shard, Records: len(a.recs), Result: ResultSucceeded, Retries: a.failures, Checkpoint: last.SequenceNumber})
+			hs.outcome(Outcome{ShardID: shard, Records: len(a.recs), Result: ResultSucceeded, Settled: len(a.recs), Retries: a.failures, Checkpoint: last.SequenceNumber})
 			queue = queue[1:]
 			continue
 		case fnErr && r.s.BisectBatchOnFunctionError && len(a.recs) > 1:
@@ -248,7 +248,7 @@ func (r *runner) runBatch(ctx context.Context, batch []consumer.Record, w *windo
 			if err := commit(ctx, a.recs[failedAt-1]); err != nil {
 				return err
 			}
-			o.Checkpoint = a.recs[failedAt-1].SequenceNumber
+			o.Checkpoint, o.Settled = a.recs[failedAt-1].SequenceNumber, failedAt
 			a.recs = a.recs[failedAt:]
 		}
 		a.failures++
@@ -358,7 +358,7 @@ func (r *runner) giveUp(ctx context.Context, condition string, first, last consu
 	if err := commit(ctx, last); err != nil {
 		return err
 	}
-	hs.outcome(Outcome{ShardID: first.ShardID, Records: n, Result: condition, Retries: a.failures, Checkpoint: last.SequenceNumber})
+	hs.outcome(Outcome{ShardID: first.ShardID, Records: n, Result: condition, Settled: n, Retries: a.failures, Checkpoint: last.SequenceNumber})
 	return nil
 }
 
