@@ -6,6 +6,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -23,8 +25,7 @@ import (
 // returns their sequence numbers.
 func esmStream(t *testing.T, name string, n int) []string {
 	t.Helper()
-	srv := startServer(t)
-	client := servertest.Client(t, srv)
+	client := servertest.Client(t, startServer(t))
 	ctx := t.Context()
 	if _, err := client.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String(name), ShardCount: aws.Int32(1)}); err != nil {
 		t.Fatal(err)
@@ -32,9 +33,16 @@ func esmStream(t *testing.T, name string, n int) []string {
 	if err := servertest.WaitActive(ctx, client, name); err != nil {
 		t.Fatal(err)
 	}
+	return esmPut(t, client, name, 0, n)
+}
+
+// esmPut puts records r(first)…r(first+n-1) and returns their sequence
+// numbers.
+func esmPut(t *testing.T, client *kinesis.Client, name string, first, n int) []string {
+	t.Helper()
 	seqs := make([]string, n)
 	for i := range seqs {
-		out, err := client.PutRecord(ctx, &kinesis.PutRecordInput{StreamName: aws.String(name), PartitionKey: aws.String(fmt.Sprint("k", i)), Data: fmt.Appendf(nil, "r%d", i)})
+		out, err := client.PutRecord(t.Context(), &kinesis.PutRecordInput{StreamName: aws.String(name), PartitionKey: aws.String(fmt.Sprint("k", first+i)), Data: fmt.Appendf(nil, "r%d", first+i)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -143,4 +151,22 @@ func TestESMCommandBadInput(t *testing.T) {
 		{[]string{"esm", "--stream", "s", "--function-url", "http://127.0.0.1:1", "--on-failure", "s3:bucket"}, 2, "want file:PATH"},
 		{[]string{"esm", "--stream", "s", "--function-url", "http://127.0.0.1:1", "--batch-size", "20000"}, 2, "batchSize"},
 	})
+}
+
+// TestESMCommandLeaseDBResumes: a second run on the same --lease-db starts
+// after the first run's checkpoint.
+func TestESMCommandLeaseDBResumes(t *testing.T) {
+	esmStream(t, "resume", 3)
+	var l lambdaServer
+	url := l.start(t, func(w http.ResponseWriter, _ int, _ []string) { _, _ = io.WriteString(w, "null") })
+	db := filepath.Join(t.TempDir(), "leases.db")
+	run := func(n int) {
+		mustRun(t, "esm", "--stream", "resume", "--function-url", url, "--lease-db", db, "--poll", "10ms", "--count", fmt.Sprint(n), "--until-idle", "20s")
+	}
+	run(3)
+	esmPut(t, servertest.NewClient(os.Getenv("KSP_ENDPOINT"), "us-east-1"), "resume", 3, 2)
+	run(2)
+	if got, want := strings.Join(l.invokes, " | "), "r0,r1,r2 | r3,r4"; got != want {
+		t.Fatalf("invokes %q; want %q", got, want)
+	}
 }
