@@ -66,6 +66,12 @@
 //     back-off, holding the shard. Without OnFailure a batch given up is
 //     dropped, as in Lambda.
 //
+// InvokeHTTP is a handler that invokes a function in any language over the
+// Lambda Invoke HTTP API (Lambda, `sam local start-lambda`, the runtime
+// interface emulator): an X-Amz-Function-Error answer, another status than
+// 200, a malformed response or the function timeout is a function error.
+// `ksp esm --function-url` runs it.
+//
 // ProcessBatch helps handler authors build partial batch responses, with
 // an option to stop at the first failure so later records (of the same
 // key) are never handled before it.
@@ -83,7 +89,8 @@
 //
 // Config.Hooks takes values implementing any of the Hook* interfaces,
 // mirroring Lambda's metrics: invocations and errors, iterator age, polled
-// and filtered-out events, dropped events and on-failure deliveries.
+// and filtered-out events, dropped events and on-failure deliveries; and
+// HookOutcome, each invoke's result, retries spent and checkpoint.
 //
 // # Where ksp differs from Lambda
 //

@@ -39,7 +39,7 @@ type hooks []Hook
 
 func isHook(h Hook) bool {
 	switch h.(type) {
-	case HookInvoke, HookIteratorAge, HookEvents, HookDropped:
+	case HookInvoke, HookIteratorAge, HookEvents, HookDropped, HookOutcome:
 		return true
 	}
 	return false
@@ -73,6 +73,56 @@ func (hs hooks) dropped(shardID, condition string, records int, err error) {
 	for _, h := range hs {
 		if h, ok := h.(HookDropped); ok {
 			h.OnDropped(shardID, condition, records, err)
+		}
+	}
+}
+
+// Outcome results, in Outcome.Result.
+const (
+	ResultSucceeded = "Succeeded"
+	// ResultPartialFailure: the response named failed records (the ones
+	// before the lowest are checkpointed; it is retried from it).
+	ResultPartialFailure = "PartialFailure"
+	ResultFunctionError  = "FunctionError"
+	// ResultBisected: a function error split the batch in two.
+	ResultBisected = "Bisected"
+	// RetryAttemptsExhausted and RecordAgeExceeded (the conditions of the
+	// invocation record) are results too: the records were given up.
+)
+
+// Outcome is the end of one invoke, or of records given up.
+type Outcome struct {
+	ShardID string
+	// Records is how many records the invoke carried (or were given up).
+	Records int
+	Result  string
+	// Settled is how many of them it settled: handled (all of them on
+	// success, those before the lowest failure of a partial one) or given
+	// up.
+	Settled int
+	// Retries is how many failed invokes these records have spent so far
+	// (bisections spend none).
+	Retries int
+	// Checkpoint is the sequence number of the last record it settled
+	// (handled or given up), "" when none (a failure retried whole). It is
+	// the shard's checkpoint, except with ParallelizationFactor above 1
+	// (the shard is checkpointed up to the records settled in all its
+	// batches) and tumbling windows (checkpointed when the window closes).
+	Checkpoint string
+	// Err is the function error, nil otherwise.
+	Err error
+}
+
+// HookOutcome is told the outcome of every invoke and every give-up, in
+// order per shard (`ksp esm` prints them).
+type HookOutcome interface {
+	OnOutcome(Outcome)
+}
+
+func (hs hooks) outcome(o Outcome) {
+	for _, h := range hs {
+		if h, ok := h.(HookOutcome); ok {
+			h.OnOutcome(o)
 		}
 	}
 }

@@ -223,27 +223,38 @@ func (r *runner) runBatch(ctx context.Context, batch []consumer.Record, w *windo
 		switch {
 		case !fnErr && failedAt < 0:
 			r.log.Debug("invoke succeeded", "shard_id", shard, "records", len(a.recs))
-			if err := commit(ctx, a.recs[len(a.recs)-1]); err != nil {
+			last := a.recs[len(a.recs)-1]
+			if err := commit(ctx, last); err != nil {
 				return err
 			}
+			hs.outcome(Outcome{ShardID: shard, Records: len(a.recs), Result: ResultSucceeded, Settled: len(a.recs), Retries: a.failures, Checkpoint: last.SequenceNumber})
 			queue = queue[1:]
 			continue
 		case fnErr && r.s.BisectBatchOnFunctionError && len(a.recs) > 1:
 			r.log.Info("invoke failed; bisecting", "shard_id", shard, "records", len(a.recs), "err", err)
+			hs.outcome(Outcome{ShardID: shard, Records: len(a.recs), Result: ResultBisected, Retries: a.failures, Err: err})
 			half := len(a.recs) / 2
 			left, right := *a, *a
 			left.recs, right.recs = a.recs[:half], a.recs[half:]
 			queue = append([]attempt{left, right}, queue[1:]...)
 			continue
-		case failedAt > 0:
+		}
+		o := Outcome{ShardID: shard, Records: len(a.recs), Result: ResultFunctionError, Err: err}
+		if !fnErr {
+			o.Result = ResultPartialFailure
+		}
+		if failedAt > 0 {
 			// Checkpoint before the lowest failed item, retry from it.
 			if err := commit(ctx, a.recs[failedAt-1]); err != nil {
 				return err
 			}
+			o.Checkpoint, o.Settled = a.recs[failedAt-1].SequenceNumber, failedAt
 			a.recs = a.recs[failedAt:]
 		}
 		a.failures++
 		a.fnErr = fnErr
+		o.Retries = a.failures
+		hs.outcome(o)
 		r.log.Info("invoke failed", "shard_id", shard, "records", len(a.recs), "failures", a.failures, "err", err)
 		if r.s.maxRetries >= 0 && a.failures > r.s.maxRetries {
 			if err := r.giveUp(ctx, RetryAttemptsExhausted, a.recs[0], a.recs[len(a.recs)-1], len(a.recs), *a, commit); err != nil {
@@ -344,7 +355,11 @@ func (r *runner) giveUp(ctx context.Context, condition string, first, last consu
 			}
 		}
 	}
-	return commit(ctx, last)
+	if err := commit(ctx, last); err != nil {
+		return err
+	}
+	hs.outcome(Outcome{ShardID: first.ShardID, Records: n, Result: condition, Settled: n, Retries: a.failures, Checkpoint: last.SequenceNumber})
+	return nil
 }
 
 // pause waits d before a retry; it ends early with errStopping when Run

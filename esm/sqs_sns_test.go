@@ -2,11 +2,7 @@ package esm
 
 import (
 	"encoding/json"
-	"fmt"
-	"net/http"
-	"os/exec"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
@@ -15,38 +11,6 @@ import (
 	"github.com/ksp-project/ksp/internal/peers"
 	"github.com/ksp-project/ksp/server/servertest"
 )
-
-// startMoto runs moto_server (Python moto: SQS and SNS) on a loopback port
-// for the test; a missing moto fails the test in CI and skips it elsewhere.
-func startMoto(t *testing.T) string {
-	t.Helper()
-	bin, err := exec.LookPath("moto_server")
-	if err != nil {
-		peers.Unavailable(t, err)
-	}
-	port, err := peers.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", fmt.Sprint(port))
-	if err := cmd.Start(); err != nil {
-		peers.Unavailable(t, err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	url := fmt.Sprintf("http://127.0.0.1:%d", port)
-	for range 300 {
-		if resp, err := http.Get(url + "/moto-api/"); err == nil {
-			resp.Body.Close()
-			return url
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("moto_server did not answer on %s within 15s", url)
-	return ""
-}
 
 // receiveOne waits for one message on the queue and returns its body.
 func receiveOne(t *testing.T, client *sqs.Client, queueURL string) string {
@@ -85,7 +49,7 @@ func expectDelivered(t *testing.T, s *stream, body string) {
 }
 
 func TestOnFailureToSQSAndSNS(t *testing.T) {
-	moto := startMoto(t)
+	moto := peers.StartMoto(t)
 	cfg := servertest.Config("us-east-1")
 	sqsClient := sqs.NewFromConfig(cfg, func(o *sqs.Options) { o.BaseEndpoint = aws.String(moto) })
 	snsClient := sns.NewFromConfig(cfg, func(o *sns.Options) { o.BaseEndpoint = aws.String(moto) })

@@ -52,6 +52,25 @@ func (a *awsFlags) register(cmd *cobra.Command) {
 // requests, so that a missing credential is one line saying what to do
 // rather than an SDK error on the first call.
 func (a *awsFlags) kinesisClient(ctx context.Context) (*kinesis.Client, error) {
+	cfg, endpoint, err := a.config(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return kinesisFrom(cfg, endpoint), nil
+}
+
+// kinesisFrom is the Kinesis client of cfg at endpoint ("" for AWS's).
+func kinesisFrom(cfg aws.Config, endpoint string) *kinesis.Client {
+	var kopts []func(*kinesis.Options)
+	if endpoint != "" {
+		kopts = append(kopts, func(o *kinesis.Options) { o.BaseEndpoint = aws.String(endpoint) })
+	}
+	return kinesis.NewFromConfig(cfg, kopts...)
+}
+
+// config loads the AWS configuration the flags select and returns it with
+// the Kinesis endpoint ("" for AWS's).
+func (a *awsFlags) config(ctx context.Context) (aws.Config, string, error) {
 	endpoint := a.endpoint
 	if endpoint == "" {
 		endpoint = os.Getenv("KSP_ENDPOINT")
@@ -78,7 +97,7 @@ func (a *awsFlags) kinesisClient(ctx context.Context) (*kinesis.Client, error) {
 	}
 	cfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("loading AWS configuration: %v (check --profile and ~/.aws/config)", err)
+		return aws.Config{}, "", fmt.Errorf("loading AWS configuration: %v (check --profile and ~/.aws/config)", err)
 	}
 	// After loading: the chain builds its own HTTP client (AWS_CA_BUNDLE,
 	// for one) and the fix must wrap whichever it built.
@@ -86,23 +105,19 @@ func (a *awsFlags) kinesisClient(ctx context.Context) (*kinesis.Client, error) {
 	cfg.HTTPClient = sdkhttp.Fix(cfg.HTTPClient)
 	if cfg.Region == "" {
 		if endpoint == "" {
-			return nil, errors.New("no AWS region: pass --region or set AWS_REGION (or point --endpoint at a ksp server)")
+			return aws.Config{}, "", errors.New("no AWS region: pass --region or set AWS_REGION (or point --endpoint at a ksp server)")
 		}
 		cfg.Region = "us-east-1"
 	}
 	if _, err := cfg.Credentials.Retrieve(ctx); err != nil {
 		if endpoint == "" {
-			return nil, errors.New("no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, run `aws configure`, or pass --profile")
+			return aws.Config{}, "", errors.New("no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, run `aws configure`, or pass --profile")
 		}
 		// A ksp server without --auth accepts any signature; one with --auth
 		// answers with an error naming the access key it expects.
 		cfg.Credentials = credentials.NewStaticCredentialsProvider("ksp", "ksp", "")
 	}
-	var kopts []func(*kinesis.Options)
-	if endpoint != "" {
-		kopts = append(kopts, func(o *kinesis.Options) { o.BaseEndpoint = aws.String(endpoint) })
-	}
-	return kinesis.NewFromConfig(cfg, kopts...), nil
+	return cfg, endpoint, nil
 }
 
 // explain turns an error from a Kinesis call into one line: the AWS error

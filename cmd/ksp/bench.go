@@ -26,6 +26,7 @@ func benchCmd() *cobra.Command {
 	cmd.AddCommand(benchMemoryCmd())
 	cmd.AddCommand(benchProduceCmd())
 	cmd.AddCommand(benchConsumeCmd())
+	cmd.AddCommand(benchESMCmd())
 	return cmd
 }
 
@@ -106,6 +107,38 @@ records and average bytes per PutRecords request.`,
 	f.IntVar(&cfg.Shards, "shards", 4, "shards of the benchmark stream")
 	f.IntVar(&cfg.Size, "size", 100, "bytes of data per record")
 	f.IntVar(&cfg.Writers, "writers", 4, "goroutines calling Put")
+	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
+	return cmd
+}
+
+func benchESMCmd() *cobra.Command {
+	var (
+		cfg    bench.ESMConfig
+		asJSON bool
+	)
+	cmd := &cobra.Command{
+		Use:   "esm",
+		Short: "Records/s through esm.Run with a no-op handler, in process and over HTTP",
+		Long: `Put records into the embedded server (limits off), then run them through
+the event source mapping runner (esm.Run) with a no-op handler: called in
+process, then as a function behind the Lambda Invoke HTTP API on loopback
+(as ` + "`ksp esm --function-url`" + ` does). Print records/s and the mean invoke time
+the runner sees: the overhead of an invoke over a handler that does nothing.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := cfg.Validate(); err != nil {
+				return usageError{err}
+			}
+			cfg.Progress = cmd.ErrOrStderr()
+			rep, err := bench.RunESM(cmd.Context(), cfg)
+			return printReport(cmd, asJSON, rep, err)
+		},
+	}
+	f := cmd.Flags()
+	f.IntVar(&cfg.Records, "records", 100000, "records put and run through each mode")
+	f.IntVar(&cfg.Shards, "shards", 4, "shards of the benchmark stream")
+	f.IntVar(&cfg.BatchSize, "batch-size", 100, "the mapping's batch size")
+	f.IntVar(&cfg.Size, "size", 100, "bytes of data per record")
 	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
 	return cmd
 }

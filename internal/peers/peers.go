@@ -64,7 +64,8 @@ func NPMDir() string {
 
 var installMu sync.Mutex
 
-// Install runs `npm ci` in NPMDir when node_modules is missing. A lock file
+// Install runs `npm ci` in NPMDir when node_modules is missing or older
+// than package-lock.json. A lock file
 // keeps concurrent test binaries from installing at once.
 func Install(ctx context.Context) error {
 	installMu.Lock()
@@ -82,7 +83,10 @@ func Install(ctx context.Context) error {
 		return fmt.Errorf("peers: %w", err)
 	}
 	defer filelock.Unlock(lock)
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", ".package-lock.json")); err == nil {
+	// Installed, and not before package-lock.json last changed (a peer
+	// added since).
+	installed, err := os.Stat(filepath.Join(dir, "node_modules", ".package-lock.json"))
+	if want, werr := os.Stat(filepath.Join(dir, "package-lock.json")); err == nil && (werr != nil || !installed.ModTime().Before(want.ModTime())) {
 		return nil
 	}
 	cmd := exec.CommandContext(ctx, "npm", "ci", "--no-audit", "--no-fund")

@@ -1,0 +1,126 @@
+package esm
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+)
+
+// outcomeLog is a HookOutcome writing each outcome to the stream's log.
+type outcomeLog struct{ s *stream }
+
+func (o outcomeLog) OnOutcome(out Outcome) {
+	cp := "-"
+	if out.Checkpoint != "" {
+		cp = o.s.rec(out.Checkpoint)
+	}
+	o.s.record(fmt.Sprintf("outcome %s records=%d settled=%d retries=%d checkpoint=%s", out.Result, out.Records, out.Settled, out.Retries, cp))
+}
+
+// invokeServer is a Lambda Invoke API on loopback answering its i-th
+// invoke with answers[i] (then with an empty success), logging each event
+// to s; it fails the test on an event that is not Lambda's shape.
+func invokeServer(t *testing.T, s *stream, answers ...func(w http.ResponseWriter)) string {
+	var mu sync.Mutex
+	n := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		var raw map[string]json.RawMessage
+		var ev events.KinesisEvent
+		if err := json.Unmarshal(body, &raw); err != nil || json.Unmarshal(body, &ev) != nil {
+			t.Errorf("invoke body is not a Kinesis event: %s", body)
+		}
+		if len(raw) != 1 || raw["Records"] == nil || r.Method != http.MethodPost || r.URL.Path != "/2015-03-31/functions/f/invocations" {
+			t.Errorf("invoke %s %s with keys %v; want POST of Records only", r.Method, r.URL.Path, raw)
+		}
+		s.logInvoke(ev)
+		mu.Lock()
+		i := n
+		n++
+		mu.Unlock()
+		if i < len(answers) {
+			answers[i](w)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL + "/2015-03-31/functions/f/invocations"
+}
+
+func TestInvokeHTTPFollowsLambdaResponses(t *testing.T) {
+	s := newStream(t, 4)
+	cfg := s.config()
+	cfg.BatchSize = 4
+	cfg.FunctionResponseTypes = []string{ReportBatchItemFailures}
+	cfg.BisectBatchOnFunctionError = true
+	cfg.MaximumRetryAttempts = Int(1)
+	cfg.Hooks = []Hook{outcomeLog{s}}
+	url := invokeServer(t, s,
+		func(w http.ResponseWriter) { // a function error, as Lambda answers it
+			w.Header().Set("X-Amz-Function-Error", "Unhandled")
+			_, _ = io.WriteString(w, `{"errorType":"Error","errorMessage":"boom"}`)
+		},
+		func(w http.ResponseWriter) {
+			fmt.Fprintf(w, `{"batchItemFailures":[{"itemIdentifier":%q}]}`, s.seqs[1])
+		},
+		func(w http.ResponseWriter) { _, _ = io.WriteString(w, `{"batchItemFailures":`) }, // malformed
+		func(w http.ResponseWriter) { _, _ = io.WriteString(w, "null") },
+	)
+	got := run(s, cfg, InvokeHTTP(nil, url))
+	expectLog(t, got,
+		"invoke r0,r1,r2,r3", "outcome Bisected records=4 settled=0 retries=0 checkpoint=-",
+		"invoke r0,r1", "checkpoint r0", "outcome PartialFailure records=2 settled=1 retries=1 checkpoint=r0",
+		"invoke r1", "outcome FunctionError records=1 settled=0 retries=2 checkpoint=-",
+		"deliver RetryAttemptsExhausted r1…r1", "checkpoint r1", "outcome RetryAttemptsExhausted records=1 settled=1 retries=2 checkpoint=r1",
+		"invoke r2,r3", "checkpoint r3", "outcome Succeeded records=2 settled=2 retries=0 checkpoint=r3")
+}
+
+func TestInvokeHTTPErrors(t *testing.T) {
+	ev := events.KinesisTimeWindowEvent{KinesisEvent: events.KinesisEvent{Records: []events.KinesisEventRecord{{EventID: "e"}}}}
+	for _, c := range []struct {
+		name   string
+		answer func(w http.ResponseWriter, r *http.Request)
+		want   string // in the error; "" for success
+	}{
+		{"function error", func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("X-Amz-Function-Error", "Unhandled")
+			_, _ = io.WriteString(w, `{"errorType":"TypeError","errorMessage":"x is undefined"}`)
+		}, "Unhandled: TypeError: x is undefined"},
+		{"status", func(w http.ResponseWriter, _ *http.Request) {
+			http.Error(w, `{"message":"no such function"}`, http.StatusNotFound)
+		}, "404 Not Found"},
+		{"malformed", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, `"ok"`) }, "malformed response"},
+		{"timeout", func(_ http.ResponseWriter, r *http.Request) {
+			_, _ = io.Copy(io.Discard, r.Body) // then the server notices the client going away
+			select {
+			case <-r.Context().Done():
+			case <-time.After(5 * time.Second):
+			}
+		}, "context deadline exceeded"},
+		{"empty", func(http.ResponseWriter, *http.Request) {}, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(c.answer))
+			defer srv.Close()
+			ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+			defer cancel()
+			resp, err := InvokeHTTP(srv.Client(), srv.URL)(ctx, ev)
+			switch {
+			case c.want == "" && err != nil:
+				t.Fatalf("err %v; want success", err)
+			case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+				t.Fatalf("err %v; want one saying %q", err, c.want)
+			case len(resp.BatchItemFailures) != 0:
+				t.Fatalf("response %+v; want none", resp)
+			}
+		})
+	}
+}
