@@ -109,42 +109,20 @@ func (f *fanOut) subscriber() FanOutAPI {
 // again after the last ContinuationSequenceNumber, so nothing is replayed or
 // skipped; at the end of the shard it reports the ChildShards.
 type fanOutReader struct {
+	prefetch
 	cfg     *config
 	fo      *fanOut
 	shardID string
 	log     *slog.Logger
-	ch      chan batch
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
 }
 
 func newFanOutReader(ctx context.Context, cfg *config, fo *fanOut, log *slog.Logger, shardID string, from startPosition) *fanOutReader {
-	ctx, cancel := context.WithCancel(ctx)
-	r := &fanOutReader{cfg: cfg, fo: fo, shardID: shardID, log: log, ch: make(chan batch, cfg.prefetch), cancel: cancel}
-	r.wg.Go(func() { r.run(ctx, from) })
+	r := &fanOutReader{cfg: cfg, fo: fo, shardID: shardID, log: log}
+	r.start(ctx, cfg.prefetch, func(ctx context.Context) { r.run(ctx, from) })
 	return r
 }
 
-func (r *fanOutReader) Next(ctx context.Context) (batch, error) {
-	select {
-	case b, ok := <-r.ch:
-		if !ok {
-			return batch{}, errReaderClosed
-		}
-		return b, nil
-	case <-ctx.Done():
-		return batch{}, context.Cause(ctx)
-	}
-}
-
-// Close cancels the subscription (lease lost, shutdown) and waits.
-func (r *fanOutReader) Close() {
-	r.cancel()
-	r.wg.Wait()
-}
-
 func (r *fanOutReader) run(ctx context.Context, from startPosition) {
-	defer close(r.ch)
 	var (
 		cont  string // the last ContinuationSequenceNumber: where the next subscription starts
 		fails int

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -15,54 +14,24 @@ import (
 	"github.com/ksp-project/ksp/kds"
 )
 
-var errReaderClosed = errors.New("consumer: reader closed")
-
 // pollingReader reads a shard with GetShardIterator and GetRecords in its
 // own goroutine, up to cfg.prefetch batches ahead of the processor. When
 // the buffer is full the goroutine waits, so a slow processor holds at most
 // prefetch batches in memory.
 type pollingReader struct {
+	prefetch
 	cfg     *config
 	shardID string
 	log     *slog.Logger
-	ch      chan batch
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
 }
 
 func newPollingReader(ctx context.Context, cfg *config, log *slog.Logger, shardID string, from startPosition) *pollingReader {
-	ctx, cancel := context.WithCancel(ctx)
-	r := &pollingReader{cfg: cfg, shardID: shardID, log: log, ch: make(chan batch, cfg.prefetch), cancel: cancel}
-	r.wg.Go(func() { r.run(ctx, from) })
+	r := &pollingReader{cfg: cfg, shardID: shardID, log: log}
+	r.start(ctx, cfg.prefetch, func(ctx context.Context) { r.run(ctx, from) })
 	return r
 }
 
-func (r *pollingReader) Next(ctx context.Context) (batch, error) {
-	if ctx.Err() != nil {
-		// select picks at random among ready cases: never hand out a
-		// prefetched batch once the shard must stop.
-		return batch{}, context.Cause(ctx)
-	}
-	select {
-	case b, ok := <-r.ch:
-		if !ok {
-			return batch{}, errReaderClosed
-		}
-		return b, nil
-	case <-ctx.Done():
-		return batch{}, context.Cause(ctx)
-	}
-}
-
-func (r *pollingReader) Close() {
-	r.cancel()
-	r.wg.Wait()
-	for range r.ch { // closed by run: drop what was fetched ahead
-	}
-}
-
 func (r *pollingReader) run(ctx context.Context, from startPosition) {
-	defer close(r.ch)
 	var (
 		iter    *string
 		lastSeq string // last record read: an expired iterator resumes after it

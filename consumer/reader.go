@@ -2,6 +2,8 @@ package consumer
 
 import (
 	"context"
+	"errors"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
@@ -44,3 +46,52 @@ type startPosition struct {
 // readerFactory starts a reader for a shard; the reader stops when ctx
 // ends.
 type readerFactory func(ctx context.Context, shardID string, from startPosition) shardReader
+
+var errReaderClosed = errors.New("consumer: reader closed")
+
+// prefetch is what the polling and fan-out readers share: the bounded
+// buffer between the reader's goroutine and the processor, and that
+// goroutine's life.
+type prefetch struct {
+	ch     chan batch
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// start runs fill in a tracked goroutine on a context that Close cancels;
+// fill sends batches on p.ch (at most size ahead), which is closed when fill
+// returns.
+func (p *prefetch) start(ctx context.Context, size int, fill func(ctx context.Context)) {
+	ctx, p.cancel = context.WithCancel(ctx)
+	p.ch = make(chan batch, size)
+	p.wg.Go(func() {
+		defer close(p.ch)
+		fill(ctx)
+	})
+}
+
+func (p *prefetch) Next(ctx context.Context) (batch, error) {
+	if ctx.Err() != nil {
+		// select picks at random among ready cases: never hand out a
+		// prefetched batch once the shard must stop (its lease was lost).
+		return batch{}, context.Cause(ctx)
+	}
+	select {
+	case b, ok := <-p.ch:
+		if !ok {
+			return batch{}, errReaderClosed
+		}
+		return b, nil
+	case <-ctx.Done():
+		return batch{}, context.Cause(ctx)
+	}
+}
+
+// Close stops the goroutine (lease lost, shutdown), waits for it and drops
+// what it fetched ahead.
+func (p *prefetch) Close() {
+	p.cancel()
+	p.wg.Wait()
+	for range p.ch {
+	}
+}
