@@ -238,21 +238,7 @@ func (r *fanOutReader) position(from startPosition, cont string) *types.Starting
 // when ctx ended. A subscription refused because the last one is less than
 // 5 s old (ResourceInUseException) or for the call rate is retried the same way.
 func (r *fanOutReader) failed(ctx context.Context, op string, err error, fails *int) bool {
-	if ctx.Err() != nil {
-		return false
-	}
-	switch code := kds.Code(err); {
-	case kds.IsThrottle(err):
-		r.cfg.hooks.throttle(r.shardID)
-		r.log.Debug(op+" throttled; backing off", "err", err, "attempt", *fails)
-	case code == kds.ErrCodeResourceInUse:
-		r.log.Debug(op+": the consumer's last subscription to this shard is recent; backing off", "err", err, "attempt", *fails)
-	default:
-		r.log.Warn(op+" failed; retrying", "err", err, "attempt", *fails)
-	}
-	d := backoff.Delay(50*time.Millisecond, r.cfg.retryMax, *fails)
-	*fails++
-	return backoff.Sleep(ctx, d) == nil
+	return retry(ctx, r.cfg, r.log, r.shardID, op, err, 50*time.Millisecond, fails)
 }
 
 // validConsumerName checks a stream consumer name as Kinesis does.

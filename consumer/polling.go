@@ -85,18 +85,7 @@ func (r *pollingReader) run(ctx context.Context, from startPosition) {
 // failed logs a failed call, counts throttles and backs off; it reports
 // false when ctx ended.
 func (r *pollingReader) failed(ctx context.Context, op string, err error, fails *int) bool {
-	if ctx.Err() != nil {
-		return false
-	}
-	if kds.IsThrottle(err) {
-		r.cfg.hooks.throttle(r.shardID)
-		r.log.Debug(op+" throttled; backing off", "err", err, "attempt", *fails)
-	} else {
-		r.log.Warn(op+" failed; retrying", "err", err, "attempt", *fails)
-	}
-	d := backoff.Delay(max(r.cfg.idle, 50*time.Millisecond), r.cfg.retryMax, *fails)
-	*fails++
-	return backoff.Sleep(ctx, d) == nil
+	return retry(ctx, r.cfg, r.log, r.shardID, op, err, max(r.cfg.idle, 50*time.Millisecond), fails)
 }
 
 func (r *pollingReader) iterator(ctx context.Context, from startPosition, lastSeq string) (*string, error) {

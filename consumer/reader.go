@@ -3,11 +3,14 @@ package consumer
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
+	"github.com/ksp-project/ksp/internal/backoff"
+	"github.com/ksp-project/ksp/kds"
 	"github.com/ksp-project/ksp/lease"
 )
 
@@ -94,4 +97,25 @@ func (p *prefetch) Close() {
 	p.wg.Wait()
 	for range p.ch {
 	}
+}
+
+// retry logs a reader's failed call op (a throttle also goes to the hooks),
+// backs off from base and reports whether to try again: false once ctx has
+// ended.
+func retry(ctx context.Context, cfg *config, log *slog.Logger, shardID, op string, err error, base time.Duration, fails *int) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	switch {
+	case kds.IsThrottle(err):
+		cfg.hooks.throttle(shardID)
+		log.Debug(op+" throttled; backing off", "err", err, "attempt", *fails)
+	case kds.Code(err) == kds.ErrCodeResourceInUse: // fan-out: the last subscription to this shard is recent
+		log.Debug(op+": the consumer's last subscription to this shard is recent; backing off", "err", err, "attempt", *fails)
+	default:
+		log.Warn(op+" failed; retrying", "err", err, "attempt", *fails)
+	}
+	d := backoff.Delay(base, cfg.retryMax, *fails)
+	*fails++
+	return backoff.Sleep(ctx, d) == nil
 }
