@@ -173,10 +173,18 @@ func getRecords(s *Server, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	// closed and endPos are read under the stream's lock: a reshard sets
+	// them under it before saving the new layout and, when the save fails,
+	// reopens the shard before it lets go, so a reader never sees a shard
+	// closed that is not (and one seen closed has every record up to endPos
+	// committed: a reshard commits first).
 	st.mu.RLock()
 	var sh *shard
+	var closed bool
+	var endPos uint64
 	if it.shardIdx < len(st.shards) {
 		sh = st.shards[it.shardIdx]
+		closed, endPos = sh.closed, sh.endPos
 	}
 	st.mu.RUnlock()
 	if st.created != it.created || sh == nil || sh.expired.Load() {
@@ -213,9 +221,6 @@ func getRecords(s *Server, c *call) (any, error) {
 	if n := len(recs); n > 0 && next < visible {
 		out.behind = max(0, lastArrival-recs[n-1].ArrivalMilli)
 	}
-	sh.appendMu.Lock()
-	closed, endPos := sh.closed, sh.endPos
-	sh.appendMu.Unlock()
 	if closed && next >= endPos {
 		out.childShards = st.childShards(sh)
 	} else {

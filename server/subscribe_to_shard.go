@@ -269,14 +269,16 @@ func (ss *shardSubscription) run(write func(eventstream.Message) error) error {
 	}
 	for {
 		wake := sh.changed.wait() // before reading, so no commit is missed
+		// Under the stream's lock, as GetRecords reads them: a reshard whose
+		// save fails reopens the shard before it lets go.
+		ss.st.mu.RLock()
+		closed, endPos := sh.closed, sh.endPos
+		ss.st.mu.RUnlock()
 		recs, err := sh.log.Read(ss.pos, kds.MaxGetRecordsLimit, maxEventBytes)
 		if err != nil {
 			return err
 		}
 		_, visible, lastArrival := sh.log.Bounds()
-		sh.appendMu.Lock()
-		closed, endPos := sh.closed, sh.endPos
-		sh.appendMu.Unlock()
 		ev := subscribeEvent{Records: make([]eventRecord, len(recs))}
 		for i := range recs {
 			rec := &recs[i]
