@@ -153,30 +153,29 @@ func (v *validator) consumerARN(field string, s *string) {
 		return
 	}
 	v.length(field, *s, 1, 2048)
-	_, _, _, _, err := parseConsumerARN(*s)
+	_, err := parseConsumerARN(*s)
 	v.pattern(field, *s, consumerARNPattern, err == nil)
 }
 
-// parseConsumerARN splits arn:aws:kinesis:REGION:ACCOUNT:stream/NAME/consumer/CONSUMER:EPOCH.
-func parseConsumerARN(arn string) (streamARN, consumer string, epoch int64, region string, err error) {
+// parseConsumerARN checks arn:aws:kinesis:REGION:ACCOUNT:stream/NAME/consumer/CONSUMER:EPOCH
+// and returns its stream's ARN.
+func parseConsumerARN(arn string) (streamARN string, err error) {
 	head, tail, ok := strings.Cut(arn, "/consumer/")
 	bad := kds.Errorf(kds.ErrCodeInvalidArgument, "ConsumerARN %s is not a valid consumer ARN", arn)
 	if !ok {
-		return "", "", 0, "", bad
+		return "", bad
 	}
-	region, _, _, err = kds.ParseStreamARN(head)
-	if err != nil {
-		return "", "", 0, "", bad
+	if _, _, _, err := kds.ParseStreamARN(head); err != nil {
+		return "", bad
 	}
 	i := strings.LastIndexByte(tail, ':')
 	if i <= 0 || !isNameChars(tail[:i]) {
-		return "", "", 0, "", bad
+		return "", bad
 	}
-	epoch, err = strconv.ParseInt(tail[i+1:], 10, 64)
-	if err != nil || epoch < 0 {
-		return "", "", 0, "", bad
+	if epoch, err := strconv.ParseInt(tail[i+1:], 10, 64); err != nil || epoch < 0 {
+		return "", bad
 	}
-	return head, tail[:i], epoch, region, nil
+	return head, nil
 }
 
 func (s *Server) consumerNotFound(what string) error {
@@ -187,7 +186,7 @@ func (s *Server) consumerNotFound(what string) error {
 func (s *Server) findConsumer(ref consumerRef) (*streamConsumer, error) {
 	r := &s.consumers
 	if ref.ConsumerARN != nil {
-		streamARN, _, _, _, err := parseConsumerARN(*ref.ConsumerARN)
+		streamARN, err := parseConsumerARN(*ref.ConsumerARN)
 		if err != nil {
 			return nil, err
 		}

@@ -251,6 +251,9 @@ func (s *Server) appendEntries(c *call, st *stream, entries []putRecordsEntry) (
 	// AWS; data and key together over it, an invalid argument.
 	var v validator
 	for i := range entries {
+		if len(entries[i].Data) <= maxRecord {
+			continue // the common case: no field name built for nothing
+		}
 		prefix := ""
 		if c.op == "PutRecords" {
 			prefix = "records." + strconv.Itoa(i+1) + ".member."
