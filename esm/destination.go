@@ -86,7 +86,7 @@ func (f DestinationFunc) Deliver(ctx context.Context, rec InvocationRecord) erro
 // JSON and syncs it before Deliver returns, so a delivered record survives
 // a crash.
 type FileDestination struct {
-	mu   sync.Mutex // guards: f
+	mu   sync.RWMutex // guards: f (read-held by Deliver, so deliveries write and sync in parallel; Close takes it whole)
 	f    *os.File
 	path string
 }
@@ -108,8 +108,8 @@ func (d *FileDestination) Deliver(ctx context.Context, rec InvocationRecord) err
 		return fmt.Errorf("esm: encoding invocation record: %w", err)
 	}
 	line = append(line, '\n')
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	d.mu.RLock()
+	defer d.mu.RUnlock()
 	if d.f == nil {
 		return fmt.Errorf("esm: on-failure file %s is closed", d.path)
 	}

@@ -3,11 +3,11 @@ package esm
 import (
 	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/ksp-project/ksp/consumer"
+	"github.com/ksp-project/ksp/kds"
 )
 
 // MaxPayloadBytes is Lambda's synchronous invoke payload cap (6 MB): a
@@ -26,11 +26,11 @@ type source struct {
 // newSource derives region and account from the stream ARN
 // (arn:aws:kinesis:REGION:ACCOUNT:stream/NAME).
 func newSource(streamARN string, cfg Config) (source, error) {
-	parts := strings.SplitN(streamARN, ":", 6)
-	if len(parts) != 6 || parts[0] != "arn" || parts[2] != "kinesis" || !strings.HasPrefix(parts[5], "stream/") {
-		return source{}, fmt.Errorf("esm: %q is not a Kinesis stream ARN", streamARN)
+	region, account, _, err := kds.ParseStreamARN(streamARN)
+	if err != nil {
+		return source{}, fmt.Errorf("esm: %w", err)
 	}
-	s := source{streamARN: streamARN, region: parts[3], account: parts[4], identityARN: cfg.InvokeIdentityArn, functionARN: cfg.FunctionARN}
+	s := source{streamARN: streamARN, region: region, account: account, identityARN: cfg.InvokeIdentityArn, functionARN: cfg.FunctionARN}
 	if s.identityARN == "" {
 		s.identityARN = "arn:aws:iam::" + s.account + ":role/ksp-esm"
 	}
