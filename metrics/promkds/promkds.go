@@ -1,0 +1,154 @@
+// Package promkds exports ksp's metrics to Prometheus.
+//
+// NewProducerCollector and NewConsumerCollector return values that are both
+// metrics hooks (pass them to producer.WithHooks or consumer.WithHooks) and
+// a prometheus.Collector (register them). Their metrics carry the KPL's and
+// the KCL's CloudWatch names in Prometheus form (UserRecordsPut becomes
+// ksp_producer_user_records_put_total, BufferingTime becomes
+// ksp_producer_buffering_time_seconds); docs/metrics.md lists every one.
+//
+// NewServerCollector exports the embedded server's counters, named after
+// CloudWatch's AWS/Kinesis metrics, per stream and per shard.
+//
+// Hooks update the metrics as they are called: a scrape sees every value
+// recorded before it. Times are exported in seconds, sizes in bytes.
+package promkds
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ksp-project/ksp/metrics/internal/hookmetrics"
+)
+
+// Option configures a collector.
+type Option interface{ apply(*config) }
+
+type config struct{ namespace string }
+
+type optionFunc func(*config)
+
+func (f optionFunc) apply(c *config) { f(c) }
+
+// WithNamespace sets the metrics' Prometheus namespace, the first part of
+// every name. Default "ksp".
+func WithNamespace(ns string) Option { return optionFunc(func(c *config) { c.namespace = ns }) }
+
+func newConfig(opts []Option) config {
+	c := config{namespace: "ksp"}
+	for _, o := range opts {
+		o.apply(&c)
+	}
+	return c
+}
+
+// ProducerCollector is a producer hook and a prometheus.Collector of the
+// producer's metrics (the KPL's), labelled by stream.
+type ProducerCollector struct {
+	hookmetrics.Producer
+	*vecs
+}
+
+// NewProducerCollector returns a collector for any number of producers.
+func NewProducerCollector(opts ...Option) *ProducerCollector {
+	v := newVecs(newConfig(opts).namespace, "producer", hookmetrics.ProducerDefs)
+	return &ProducerCollector{Producer: hookmetrics.Producer{Sink: v}, vecs: v}
+}
+
+// ConsumerCollector is a consumer hook and a prometheus.Collector of the
+// consumer's metrics (the KCL's), labelled by stream, application and,
+// where the metric is per shard, shard.
+type ConsumerCollector struct {
+	hookmetrics.Consumer
+	*vecs
+}
+
+// NewConsumerCollector returns a collector for one consumer of stream in
+// application app (the lease table's application; any name that tells
+// consumers apart).
+func NewConsumerCollector(stream, app string, opts ...Option) *ConsumerCollector {
+	v := newVecs(newConfig(opts).namespace, "consumer", hookmetrics.ConsumerDefs)
+	return &ConsumerCollector{Consumer: hookmetrics.Consumer{Sink: v, Stream: stream, App: app}, vecs: v}
+}
+
+// vecs holds one Prometheus vector per metric; it is the hooks' Sink.
+type vecs struct {
+	byDef map[*hookmetrics.Def]vec
+	all   []prometheus.Collector
+}
+
+// vec is the vector of one metric: one of its fields is set, by the
+// metric's kind.
+type vec struct {
+	counter *prometheus.CounterVec
+	gauge   *prometheus.GaugeVec
+	hist    *prometheus.HistogramVec
+}
+
+var (
+	_ prometheus.Collector = (*ProducerCollector)(nil)
+	_ prometheus.Collector = (*ConsumerCollector)(nil)
+)
+
+func newVecs(namespace, subsystem string, defs []*hookmetrics.Def) *vecs {
+	v := &vecs{byDef: make(map[*hookmetrics.Def]vec, len(defs))}
+	for _, d := range defs {
+		labels := make([]string, len(d.Labels))
+		for i, l := range d.Labels {
+			labels[i] = l.Prom
+		}
+		var x vec
+		var c prometheus.Collector
+		switch d.Kind {
+		case hookmetrics.Counter:
+			x.counter = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Subsystem: subsystem, Name: d.Prom, Help: d.Help}, labels)
+			c = x.counter
+		case hookmetrics.Gauge:
+			x.gauge = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Subsystem: subsystem, Name: d.Prom, Help: d.Help}, labels)
+			c = x.gauge
+		case hookmetrics.Distribution:
+			x.hist = prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: namespace, Subsystem: subsystem, Name: d.Prom, Help: d.Help, Buckets: d.Buckets}, labels)
+			c = x.hist
+		}
+		v.byDef[d] = x
+		v.all = append(v.all, c)
+	}
+	return v
+}
+
+// Record adds to a counter, sets a gauge or observes a histogram, in
+// Prometheus units (seconds for milliseconds).
+func (v *vecs) Record(d *hookmetrics.Def, val float64, labels ...string) {
+	if d.Unit == hookmetrics.Milliseconds {
+		val /= 1000
+	}
+	x := v.byDef[d]
+	switch {
+	case x.counter != nil:
+		x.counter.WithLabelValues(labels...).Add(val)
+	case x.gauge != nil:
+		x.gauge.WithLabelValues(labels...).Set(val)
+	case x.hist != nil:
+		x.hist.WithLabelValues(labels...).Observe(val)
+	}
+}
+
+// Forget deletes a gauge's series.
+func (v *vecs) Forget(d *hookmetrics.Def, labels ...string) {
+	if g := v.byDef[d].gauge; g != nil {
+		g.DeleteLabelValues(labels...)
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (v *vecs) Describe(ch chan<- *prometheus.Desc) {
+	for _, c := range v.all {
+		c.Describe(ch)
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (v *vecs) Collect(ch chan<- prometheus.Metric) {
+	for _, c := range v.all {
+		c.Collect(ch)
+	}
+}
