@@ -202,11 +202,12 @@ func isHealthCheck(r *http.Request) bool {
 	return r.Method == http.MethodGet && (r.URL.Path == "/healthcheck" || r.URL.Path == "/health")
 }
 
-// isMetrics reports whether r asks for the metrics (metrics.Path), which,
+// isMetrics reports whether r asks for the metrics (metrics.Path, or
+// PrometheusPath), which,
 // like a Prometheus endpoint, need no signature: they name streams and
 // count records, nothing more.
 func isMetrics(r *http.Request) bool {
-	return r.Method == http.MethodGet && r.URL.Path == metrics.Path
+	return r.Method == http.MethodGet && (r.URL.Path == metrics.Path || r.URL.Path == PrometheusPath)
 }
 
 // route checks what the headers say (method, content type, operation,
@@ -218,7 +219,7 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) (c *call, fn hand
 		return nil, nil, false
 	}
 	if isMetrics(r) {
-		s.serveMetrics(w)
+		s.metricsHandler().ServeHTTP(w, r)
 		return nil, nil, false
 	}
 	ctype, _, _ := strings.Cut(r.Header.Get("Content-Type"), ";")

@@ -7,8 +7,8 @@
 // ksp_producer_user_records_put_total, BufferingTime becomes
 // ksp_producer_buffering_time_seconds); docs/metrics.md lists every one.
 //
-// NewServerCollector exports the embedded server's counters, named after
-// CloudWatch's AWS/Kinesis metrics, per stream and per shard.
+// The server's own metrics (CloudWatch's AWS/Kinesis names) are exported by
+// package metrics/promserver.
 //
 // Hooks update the metrics as they are called: a scrape sees every value
 // recorded before it. Times are exported in seconds, sizes in bytes.
