@@ -50,7 +50,7 @@ type ProducerMetrics struct {
 // to w.
 func NewProducerMetrics(w *Writer) *ProducerMetrics {
 	m := newMetrics(w)
-	return &ProducerMetrics{Producer: hookmetrics.Producer{Sink: m}, Metrics: m}
+	return &ProducerMetrics{Producer: hookmetrics.Producer{Sink: (*sink)(m)}, Metrics: m}
 }
 
 // ConsumerMetrics is a consumer hook writing the consumer's metrics (the
@@ -65,15 +65,19 @@ type ConsumerMetrics struct {
 // application app, writing to w.
 func NewConsumerMetrics(w *Writer, stream, app string) *ConsumerMetrics {
 	m := newMetrics(w)
-	return &ConsumerMetrics{Consumer: hookmetrics.Consumer{Sink: m, Stream: stream, App: app}, Metrics: m}
+	return &ConsumerMetrics{Consumer: hookmetrics.Consumer{Sink: (*sink)(m), Stream: stream, App: app}, Metrics: m}
 }
 
 func newMetrics(w *Writer) *Metrics {
 	return &Metrics{w: w, series: make(map[seriesKey]*series)}
 }
 
-// Record implements the hooks' sink.
-func (m *Metrics) Record(d *hookmetrics.Def, v float64, labels ...string) {
+// sink is Metrics as the hooks' Sink (a type of its own, so that Record and
+// Forget are not methods of Metrics).
+type sink Metrics
+
+// Record adds v to the interval's series.
+func (m *sink) Record(d *hookmetrics.Def, v float64, labels ...string) {
 	k := seriesKey{def: d}
 	copy(k.labels[:], labels)
 	m.mu.Lock()
@@ -98,8 +102,8 @@ func (m *Metrics) Record(d *hookmetrics.Def, v float64, labels ...string) {
 	}
 }
 
-// Forget implements the hooks' sink.
-func (m *Metrics) Forget(d *hookmetrics.Def, labels ...string) {
+// Forget drops a gauge's series.
+func (m *sink) Forget(d *hookmetrics.Def, labels ...string) {
 	k := seriesKey{def: d}
 	copy(k.labels[:], labels)
 	m.mu.Lock()

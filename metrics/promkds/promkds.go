@@ -51,7 +51,7 @@ type ProducerCollector struct {
 // NewProducerCollector returns a collector for any number of producers.
 func NewProducerCollector(opts ...Option) *ProducerCollector {
 	v := newVecs(newConfig(opts).namespace, "producer", hookmetrics.ProducerDefs)
-	return &ProducerCollector{Producer: hookmetrics.Producer{Sink: v}, vecs: v}
+	return &ProducerCollector{Producer: hookmetrics.Producer{Sink: (*sink)(v)}, vecs: v}
 }
 
 // ConsumerCollector is a consumer hook and a prometheus.Collector of the
@@ -67,10 +67,10 @@ type ConsumerCollector struct {
 // consumers apart).
 func NewConsumerCollector(stream, app string, opts ...Option) *ConsumerCollector {
 	v := newVecs(newConfig(opts).namespace, "consumer", hookmetrics.ConsumerDefs)
-	return &ConsumerCollector{Consumer: hookmetrics.Consumer{Sink: v, Stream: stream, App: app}, vecs: v}
+	return &ConsumerCollector{Consumer: hookmetrics.Consumer{Sink: (*sink)(v), Stream: stream, App: app}, vecs: v}
 }
 
-// vecs holds one Prometheus vector per metric; it is the hooks' Sink.
+// vecs holds one Prometheus vector per metric.
 type vecs struct {
 	byDef map[*hookmetrics.Def]vec
 	all   []prometheus.Collector
@@ -115,9 +115,13 @@ func newVecs(namespace, subsystem string, defs []*hookmetrics.Def) *vecs {
 	return v
 }
 
+// sink is vecs as the hooks' Sink (a type of its own, so that Record and
+// Forget are not methods of the collectors).
+type sink vecs
+
 // Record adds to a counter, sets a gauge or observes a histogram, in
 // Prometheus units (seconds for milliseconds).
-func (v *vecs) Record(d *hookmetrics.Def, val float64, labels ...string) {
+func (v *sink) Record(d *hookmetrics.Def, val float64, labels ...string) {
 	if d.Unit == hookmetrics.Milliseconds {
 		val /= 1000
 	}
@@ -133,7 +137,7 @@ func (v *vecs) Record(d *hookmetrics.Def, val float64, labels ...string) {
 }
 
 // Forget deletes a gauge's series.
-func (v *vecs) Forget(d *hookmetrics.Def, labels ...string) {
+func (v *sink) Forget(d *hookmetrics.Def, labels ...string) {
 	if g := v.byDef[d].gauge; g != nil {
 		g.DeleteLabelValues(labels...)
 	}
