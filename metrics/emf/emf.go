@@ -11,7 +11,7 @@
 // refused with an error naming them; nothing is written then.
 //
 // NewProducerMetrics and NewConsumerMetrics adapt the producer's and the
-// consumer's hooks: they add up what the hooks report and write it with
+// consumers' hooks: they add up what the hooks report and write it with
 // Flush, or every interval with Run.
 package emf
 

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ksp-project/ksp/consumer"
 	"github.com/ksp-project/ksp/metrics/internal/hookmetrics"
 )
 
@@ -53,19 +54,19 @@ func NewProducerMetrics(w *Writer) *ProducerMetrics {
 	return &ProducerMetrics{Producer: hookmetrics.Producer{Sink: (*sink)(m)}, Metrics: m}
 }
 
-// ConsumerMetrics is a consumer hook writing the consumer's metrics (the
-// KCL's) with the dimensions StreamName, ApplicationName (left out when
-// empty) and, for per-shard metrics, ShardId.
-type ConsumerMetrics struct {
-	hookmetrics.Consumer
-	*Metrics
-}
+// ConsumerMetrics writes the consumer's metrics (the KCL's) with the
+// dimensions StreamName, ApplicationName (left out when empty) and, for
+// per-shard metrics, ShardId. Hooks gives each consumer its hooks.
+type ConsumerMetrics struct{ *Metrics }
 
-// NewConsumerMetrics returns hooks for one consumer of stream in
-// application app, writing to w.
-func NewConsumerMetrics(w *Writer, stream, app string) *ConsumerMetrics {
-	m := newMetrics(w)
-	return &ConsumerMetrics{Consumer: hookmetrics.Consumer{Sink: (*sink)(m), Stream: stream, App: app}, Metrics: m}
+// NewConsumerMetrics returns metrics for any number of consumers, writing
+// to w.
+func NewConsumerMetrics(w *Writer) *ConsumerMetrics { return &ConsumerMetrics{newMetrics(w)} }
+
+// Hooks returns the hooks of one consumer of stream in application app, for
+// consumer.WithHooks.
+func (m *ConsumerMetrics) Hooks(stream, app string) consumer.Hook {
+	return hookmetrics.Consumer{Sink: (*sink)(m.Metrics), Stream: stream, App: app}
 }
 
 func newMetrics(w *Writer) *Metrics {

@@ -38,7 +38,7 @@ func TestHooksWriteValidDocumentsOfWhatFlowed(t *testing.T) {
 	var out syncBuffer
 	w := newWriter(t, &out)
 	pm := emf.NewProducerMetrics(w)
-	cm := emf.NewConsumerMetrics(w, flowtest.Stream, flowtest.App)
+	cm := emf.NewConsumerMetrics(w)
 
 	// Run flushes while the hooks are called, as in production.
 	ctx, cancel := context.WithCancel(context.Background())
@@ -47,7 +47,7 @@ func TestHooksWriteValidDocumentsOfWhatFlowed(t *testing.T) {
 	for _, m := range []*emf.Metrics{pm.Metrics, cm.Metrics} {
 		wg.Go(func() { errs <- m.Run(ctx, 20*time.Millisecond) })
 	}
-	flowtest.Run(t, []producer.Hook{pm}, []consumer.Hook{cm})
+	flowtest.Run(t, []producer.Hook{pm}, []consumer.Hook{cm.Hooks(flowtest.Stream, flowtest.App)})
 	cancel()
 	wg.Wait()
 	close(errs)

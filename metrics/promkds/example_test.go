@@ -13,11 +13,11 @@ import (
 	"github.com/ksp-project/ksp/producer"
 )
 
-// One collector per producer set and per consumer, registered once, passed
-// as hooks.
+// One collector for the producers and one for the consumers, registered
+// once; each consumer gets its own hooks.
 func Example() {
 	pc := promkds.NewProducerCollector()
-	cc := promkds.NewConsumerCollector("orders", "billing")
+	cc := promkds.NewConsumerCollector()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(pc, cc)
 	http.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
@@ -28,7 +28,7 @@ func Example() {
 		panic(err)
 	}
 	defer p.Close(context.Background())
-	c, err := consumer.New(consumer.WithStream("orders"), consumer.WithKinesis(client), consumer.WithHooks(cc) /* lease store, handler ... */)
+	c, err := consumer.New(consumer.WithStream("orders"), consumer.WithKinesis(client), consumer.WithHooks(cc.Hooks("orders", "billing")) /* lease store, handler ... */)
 	if err != nil {
 		panic(err)
 	}

@@ -1,8 +1,10 @@
 // Package promkds exports ksp's metrics to Prometheus.
 //
-// NewProducerCollector and NewConsumerCollector return values that are both
-// metrics hooks (pass them to producer.WithHooks or consumer.WithHooks) and
-// a prometheus.Collector (register them). Their metrics carry the KPL's and
+// NewProducerCollector returns a value that is both the producer's metrics
+// hook (pass it to producer.WithHooks) and a prometheus.Collector (register
+// it); NewConsumerCollector returns a prometheus.Collector whose Hooks method
+// gives each consumer its hooks (consumer.WithHooks). One collector serves
+// any number of producers or consumers. Their metrics carry the KPL's and
 // the KCL's CloudWatch names in Prometheus form (UserRecordsPut becomes
 // ksp_producer_user_records_put_total, BufferingTime becomes
 // ksp_producer_buffering_time_seconds); docs/metrics.md lists every one.
@@ -17,6 +19,7 @@ package promkds
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/ksp-project/ksp/consumer"
 	"github.com/ksp-project/ksp/metrics/internal/hookmetrics"
 )
 
@@ -54,20 +57,21 @@ func NewProducerCollector(opts ...Option) *ProducerCollector {
 	return &ProducerCollector{Producer: hookmetrics.Producer{Sink: (*sink)(v)}, vecs: v}
 }
 
-// ConsumerCollector is a consumer hook and a prometheus.Collector of the
-// consumer's metrics (the KCL's), labelled by stream, application and,
-// where the metric is per shard, shard.
-type ConsumerCollector struct {
-	hookmetrics.Consumer
-	*vecs
+// ConsumerCollector is a prometheus.Collector of the consumer's metrics
+// (the KCL's), labelled by stream, application and, where the metric is per
+// shard, shard. Hooks gives each consumer its hooks.
+type ConsumerCollector struct{ *vecs }
+
+// NewConsumerCollector returns a collector for any number of consumers.
+func NewConsumerCollector(opts ...Option) *ConsumerCollector {
+	return &ConsumerCollector{newVecs(newConfig(opts).namespace, "consumer", hookmetrics.ConsumerDefs)}
 }
 
-// NewConsumerCollector returns a collector for one consumer of stream in
-// application app (the lease table's application; any name that tells
-// consumers apart).
-func NewConsumerCollector(stream, app string, opts ...Option) *ConsumerCollector {
-	v := newVecs(newConfig(opts).namespace, "consumer", hookmetrics.ConsumerDefs)
-	return &ConsumerCollector{Consumer: hookmetrics.Consumer{Sink: (*sink)(v), Stream: stream, App: app}, vecs: v}
+// Hooks returns the hooks of one consumer of stream in application app (the
+// lease table's application, or any name that tells consumers apart), for
+// consumer.WithHooks.
+func (c *ConsumerCollector) Hooks(stream, app string) consumer.Hook {
+	return hookmetrics.Consumer{Sink: (*sink)(c.vecs), Stream: stream, App: app}
 }
 
 // vecs holds one Prometheus vector per metric.

@@ -2,6 +2,7 @@ package promkds_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -17,11 +18,11 @@ import (
 // pass the Prometheus linter, and register in a pedantic registry.
 func TestCollectorsCountWhatFlowed(t *testing.T) {
 	pc := promkds.NewProducerCollector()
-	cc := promkds.NewConsumerCollector(flowtest.Stream, flowtest.App)
+	cc := promkds.NewConsumerCollector()
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(pc, cc)
 
-	flowtest.Run(t, []producer.Hook{pc}, []consumer.Hook{cc})
+	flowtest.Run(t, []producer.Hook{pc}, []consumer.Hook{cc.Hooks(flowtest.Stream, flowtest.App)})
 
 	problems, err := testutil.GatherAndLint(reg)
 	if err != nil {
@@ -127,4 +128,25 @@ func hasLabels(m *dto.Metric, want map[string]string) bool {
 		}
 	}
 	return n == len(want)
+}
+
+// Consumers of two streams share one collector, in one registry, on series
+// of their own.
+func TestConsumersShareACollector(t *testing.T) {
+	cc := promkds.NewConsumerCollector()
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(cc)
+	for _, stream := range []string{"a", "b"} {
+		h := cc.Hooks(stream, "app").(consumer.HookRecordsProcessed)
+		h.OnRecordsProcessed("shardId-000000000000", 3, 30, time.Millisecond)
+	}
+	fams, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, stream := range []string{"a", "b"} {
+		if got := sum(fams, "ksp_consumer_records_processed_total", map[string]string{"stream": stream}); got != 3 {
+			t.Errorf("stream %s: %v records processed, want 3", stream, got)
+		}
+	}
 }
