@@ -27,10 +27,10 @@ type Metrics struct {
 	series map[seriesKey]*series
 }
 
-// seriesKey is a metric and its label values (no metric has more than 3).
+// seriesKey is a metric and its label values.
 type seriesKey struct {
 	def    *hookmetrics.Def
-	labels [3]string
+	labels hookmetrics.Values
 }
 
 type series struct {
@@ -78,9 +78,8 @@ func newMetrics(w *Writer) *Metrics {
 type sink Metrics
 
 // Record adds v to the interval's series.
-func (m *sink) Record(d *hookmetrics.Def, v float64, labels ...string) {
-	k := seriesKey{def: d}
-	copy(k.labels[:], labels)
+func (m *sink) Record(d *hookmetrics.Def, v float64, labels hookmetrics.Values) {
+	k := seriesKey{d, labels}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	s := m.series[k]
@@ -104,9 +103,8 @@ func (m *sink) Record(d *hookmetrics.Def, v float64, labels ...string) {
 }
 
 // Forget drops a gauge's series.
-func (m *sink) Forget(d *hookmetrics.Def, labels ...string) {
-	k := seriesKey{def: d}
-	copy(k.labels[:], labels)
+func (m *sink) Forget(d *hookmetrics.Def, labels hookmetrics.Values) {
+	k := seriesKey{d, labels}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	delete(m.series, k)

@@ -145,3 +145,37 @@ func TestDistributionIsSampled(t *testing.T) {
 		t.Fatalf("UserRecordsReceived %v, want [1]", got)
 	}
 }
+
+// Gauges are written at every flush until the shard's lease is lost.
+func TestGaugesStayUntilTheLeaseIsLost(t *testing.T) {
+	var out bytes.Buffer
+	w := newWriter(t, &out)
+	cm := emf.NewConsumerMetrics(w)
+	h := cm.Hooks("s", "")
+	h.(consumer.HookShardLag).OnShardLag("shardId-000000000000", 1500)
+	for range 2 {
+		out.Reset()
+		if err := cm.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		all := docs(t, out.Bytes())
+		if got := values(all, "MillisBehindLatest"); len(got) != 1 || got[0] != 1500 {
+			t.Fatalf("MillisBehindLatest %v, want [1500] at every flush", got)
+		}
+		if _, ok := all[0]["ApplicationName"]; ok {
+			t.Fatalf("an empty application was written as a dimension: %v", all[0])
+		}
+	}
+	h.(consumer.HookLeaseLost).OnLeaseLost("shardId-000000000000")
+	out.Reset()
+	if err := cm.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	all := docs(t, out.Bytes())
+	if got := values(all, "MillisBehindLatest"); len(got) != 0 {
+		t.Fatalf("MillisBehindLatest %v written after the lease was lost", got)
+	}
+	if got := values(all, "LostLeases"); len(got) != 1 || got[0] != 1 {
+		t.Fatalf("LostLeases %v, want [1]", got)
+	}
+}

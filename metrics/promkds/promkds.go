@@ -17,6 +17,8 @@
 package promkds
 
 import (
+	"sync"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ksp-project/ksp/consumer"
@@ -74,10 +76,15 @@ func (c *ConsumerCollector) Hooks(stream, app string) consumer.Hook {
 	return hookmetrics.Consumer{Sink: (*sink)(c.vecs), Stream: stream, App: app}
 }
 
-// vecs holds one Prometheus vector per metric.
+// vecs holds one Prometheus vector per metric, and the series the hooks
+// have used, so that recording a value looks up one map entry and
+// allocates nothing.
 type vecs struct {
 	byDef map[*hookmetrics.Def]vec
 	all   []prometheus.Collector
+
+	mu     sync.RWMutex // guards series
+	series map[seriesKey]series
 }
 
 // vec is the vector of one metric: one of its fields is set, by the
@@ -88,13 +95,25 @@ type vec struct {
 	hist    *prometheus.HistogramVec
 }
 
+type seriesKey struct {
+	def    *hookmetrics.Def
+	labels hookmetrics.Values
+}
+
+// series is one series of a vec: the field of the vec's kind is set.
+type series struct {
+	counter prometheus.Counter
+	gauge   prometheus.Gauge
+	hist    prometheus.Observer
+}
+
 var (
 	_ prometheus.Collector = (*ProducerCollector)(nil)
 	_ prometheus.Collector = (*ConsumerCollector)(nil)
 )
 
 func newVecs(namespace, subsystem string, defs []*hookmetrics.Def) *vecs {
-	v := &vecs{byDef: make(map[*hookmetrics.Def]vec, len(defs))}
+	v := &vecs{byDef: make(map[*hookmetrics.Def]vec, len(defs)), series: make(map[seriesKey]series)}
 	for _, d := range defs {
 		labels := make([]string, len(d.Labels))
 		for i, l := range d.Labels {
@@ -125,25 +144,52 @@ type sink vecs
 
 // Record adds to a counter, sets a gauge or observes a histogram, in
 // Prometheus units (seconds for milliseconds).
-func (v *sink) Record(d *hookmetrics.Def, val float64, labels ...string) {
+func (v *sink) Record(d *hookmetrics.Def, val float64, labels hookmetrics.Values) {
 	if d.Unit == hookmetrics.Milliseconds {
 		val /= 1000
 	}
-	x := v.byDef[d]
+	k := seriesKey{d, labels}
+	v.mu.RLock()
+	s, ok := v.series[k]
+	v.mu.RUnlock()
+	if !ok {
+		s = v.add(k)
+	}
 	switch {
-	case x.counter != nil:
-		x.counter.WithLabelValues(labels...).Add(val)
-	case x.gauge != nil:
-		x.gauge.WithLabelValues(labels...).Set(val)
-	case x.hist != nil:
-		x.hist.WithLabelValues(labels...).Observe(val)
+	case s.counter != nil:
+		s.counter.Add(val)
+	case s.gauge != nil:
+		s.gauge.Set(val)
+	case s.hist != nil:
+		s.hist.Observe(val)
 	}
 }
 
+// add finds k's series in its vec and remembers it.
+func (v *sink) add(k seriesKey) series {
+	lv := k.labels[:len(k.def.Labels)]
+	var s series
+	switch x := v.byDef[k.def]; {
+	case x.counter != nil:
+		s.counter = x.counter.WithLabelValues(lv...)
+	case x.gauge != nil:
+		s.gauge = x.gauge.WithLabelValues(lv...)
+	case x.hist != nil:
+		s.hist = x.hist.WithLabelValues(lv...)
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.series[k] = s
+	return s
+}
+
 // Forget deletes a gauge's series.
-func (v *sink) Forget(d *hookmetrics.Def, labels ...string) {
+func (v *sink) Forget(d *hookmetrics.Def, labels hookmetrics.Values) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	delete(v.series, seriesKey{d, labels})
 	if g := v.byDef[d].gauge; g != nil {
-		g.DeleteLabelValues(labels...)
+		g.DeleteLabelValues(labels[:len(d.Labels)]...)
 	}
 }
 

@@ -150,3 +150,32 @@ func TestConsumersShareACollector(t *testing.T) {
 		}
 	}
 }
+
+// A lost lease removes the shard's lag series: the new owner reports it.
+func TestLostLeaseForgetsTheShardsLag(t *testing.T) {
+	cc := promkds.NewConsumerCollector()
+	h := cc.Hooks("s", "app")
+	h.(consumer.HookShardLag).OnShardLag("shardId-000000000000", 1500)
+	h.(consumer.HookShardLag).OnShardLag("shardId-000000000001", 0)
+	if got := testutil.CollectAndCount(cc, "ksp_consumer_behind_latest_seconds"); got != 2 {
+		t.Fatalf("%d lag series, want 2", got)
+	}
+	h.(consumer.HookLeaseLost).OnLeaseLost("shardId-000000000000")
+	if got := testutil.CollectAndCount(cc, "ksp_consumer_behind_latest_seconds"); got != 1 {
+		t.Fatalf("%d lag series after the lease was lost, want 1", got)
+	}
+	// Reported again (the lease came back): the series is back.
+	h.(consumer.HookShardLag).OnShardLag("shardId-000000000000", 250)
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(cc)
+	fams, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := sum(fams, "ksp_consumer_behind_latest_seconds", map[string]string{"shard": "shardId-000000000000"}); got != 0.25 {
+		t.Fatalf("lag %v s, want 0.25", got)
+	}
+	if got := sum(fams, "ksp_consumer_leases_lost_total", nil); got != 1 {
+		t.Fatalf("leases lost %v, want 1", got)
+	}
+}

@@ -150,13 +150,21 @@ var ConsumerDefs = []*Def{
 	&ReadThrottles, &RecordsDropped,
 }
 
+// Values are a series' label values, in its Def's Labels order; the
+// unused end is "". A fixed array, passed by value, so that recording
+// allocates nothing.
+type Values [MaxLabels]string
+
+// MaxLabels is the most labels a metric has.
+const MaxLabels = 3
+
 // Sink receives metric values. Record adds a counter's value, sets a
 // gauge's, or samples a distribution's; Forget drops a gauge's series (a
-// shard whose lease was lost). Labels are values in d.Labels' order. Sinks
-// are called from the clients' goroutines, several at once.
+// shard whose lease was lost). Sinks are called from the clients'
+// goroutines, several at once.
 type Sink interface {
-	Record(d *Def, v float64, labels ...string)
-	Forget(d *Def, labels ...string)
+	Record(d *Def, v float64, labels Values)
+	Forget(d *Def, labels Values)
 }
 
 // Producer adapts a Sink to every producer hook.
@@ -172,32 +180,32 @@ var _ interface {
 } = Producer{}
 
 func (p Producer) OnUserRecordReceived(stream string, _ int) {
-	p.Sink.Record(&UserRecordsReceived, 1, stream)
+	p.Sink.Record(&UserRecordsReceived, 1, Values{stream})
 }
 
 func (p Producer) OnUserRecordDone(d producer.UserRecordDone) {
-	p.Sink.Record(&UserRecordLatency, ms(d.Latency), d.Stream)
+	p.Sink.Record(&UserRecordLatency, ms(d.Latency), Values{d.Stream})
 	if d.Result.Err != nil {
-		p.Sink.Record(&UserRecordsFailed, 1, d.Stream)
+		p.Sink.Record(&UserRecordsFailed, 1, Values{d.Stream})
 		if errors.Is(d.Result.Err, producer.ErrRecordExpired) {
-			p.Sink.Record(&UserRecordExpired, 1, d.Stream)
+			p.Sink.Record(&UserRecordExpired, 1, Values{d.Stream})
 		}
 		return
 	}
-	p.Sink.Record(&UserRecordsPut, 1, d.Stream)
-	p.Sink.Record(&RetriesPerRecord, float64(max(0, d.Result.Attempts-1)), d.Stream)
-	p.Sink.Record(&BufferingTime, ms(d.Buffered), d.Stream)
+	p.Sink.Record(&UserRecordsPut, 1, Values{d.Stream})
+	p.Sink.Record(&RetriesPerRecord, float64(max(0, d.Result.Attempts-1)), Values{d.Stream})
+	p.Sink.Record(&BufferingTime, ms(d.Buffered), Values{d.Stream})
 }
 
 func (p Producer) OnPutRecords(d producer.PutRecordsDone) {
-	p.Sink.Record(&RequestTime, ms(d.Duration), d.Stream)
+	p.Sink.Record(&RequestTime, ms(d.Duration), Values{d.Stream})
 	if d.KinesisRecords > 0 {
-		p.Sink.Record(&KinesisRecordsPerPutRecordsRequest, float64(d.KinesisRecords), d.Stream)
-		p.Sink.Record(&UserRecordsPerPutRecordsRequest, float64(d.UserRecords), d.Stream)
+		p.Sink.Record(&KinesisRecordsPerPutRecordsRequest, float64(d.KinesisRecords), Values{d.Stream})
+		p.Sink.Record(&UserRecordsPerPutRecordsRequest, float64(d.UserRecords), Values{d.Stream})
 	}
 	if d.PutKinesisRecords > 0 {
-		p.Sink.Record(&KinesisRecordsPut, float64(d.PutKinesisRecords), d.Stream)
-		p.Sink.Record(&KinesisRecordsDataPut, float64(d.PutBytes), d.Stream)
+		p.Sink.Record(&KinesisRecordsPut, float64(d.PutKinesisRecords), Values{d.Stream})
+		p.Sink.Record(&KinesisRecordsDataPut, float64(d.PutBytes), Values{d.Stream})
 	}
 }
 
@@ -205,16 +213,16 @@ func (p Producer) OnError(stream, _, code string) {
 	if code == "" {
 		code = "Unknown"
 	}
-	p.Sink.Record(&ErrorsByCode, 1, stream, code)
+	p.Sink.Record(&ErrorsByCode, 1, Values{stream, code})
 }
 
 func (p Producer) OnThrottle(stream, shardID string) {
-	p.Sink.Record(&Throttles, 1, stream, shardID)
+	p.Sink.Record(&Throttles, 1, Values{stream, shardID})
 }
 
 func (p Producer) OnBufferFill(stream string, records int, bytes int64) {
-	p.Sink.Record(&UserRecordsPending, float64(records), stream)
-	p.Sink.Record(&UserRecordsPendingBytes, float64(bytes), stream)
+	p.Sink.Record(&UserRecordsPending, float64(records), Values{stream})
+	p.Sink.Record(&UserRecordsPendingBytes, float64(bytes), Values{stream})
 }
 
 // Consumer adapts a Sink to every consumer hook, for the consumer of
@@ -237,51 +245,51 @@ var _ interface {
 } = Consumer{}
 
 func (c Consumer) OnShardLag(shardID string, millis int64) {
-	c.Sink.Record(&MillisBehindLatest, float64(millis), c.Stream, c.App, shardID)
+	c.Sink.Record(&MillisBehindLatest, float64(millis), Values{c.Stream, c.App, shardID})
 }
 
 func (c Consumer) OnRecordsProcessed(shardID string, records, bytes int, took time.Duration) {
-	c.Sink.Record(&RecordsProcessed, float64(records), c.Stream, c.App, shardID)
-	c.Sink.Record(&DataBytesProcessed, float64(bytes), c.Stream, c.App, shardID)
-	c.Sink.Record(&ProcessTime, ms(took), c.Stream, c.App)
+	c.Sink.Record(&RecordsProcessed, float64(records), Values{c.Stream, c.App, shardID})
+	c.Sink.Record(&DataBytesProcessed, float64(bytes), Values{c.Stream, c.App, shardID})
+	c.Sink.Record(&ProcessTime, ms(took), Values{c.Stream, c.App})
 }
 
 func (c Consumer) OnProcessError(shardID string, _ error) {
-	c.Sink.Record(&ProcessErrors, 1, c.Stream, c.App, shardID)
+	c.Sink.Record(&ProcessErrors, 1, Values{c.Stream, c.App, shardID})
 }
 
 func (c Consumer) OnCheckpoint(_ string, _ lease.Checkpoint, err error) {
 	if err != nil {
-		c.Sink.Record(&CheckpointErrors, 1, c.Stream, c.App)
+		c.Sink.Record(&CheckpointErrors, 1, Values{c.Stream, c.App})
 		return
 	}
-	c.Sink.Record(&Checkpoints, 1, c.Stream, c.App)
+	c.Sink.Record(&Checkpoints, 1, Values{c.Stream, c.App})
 }
 
 func (c Consumer) OnLeaseTaken(_ string, stolen bool) {
-	c.Sink.Record(&TakenLeases, 1, c.Stream, c.App)
+	c.Sink.Record(&TakenLeases, 1, Values{c.Stream, c.App})
 	if stolen {
-		c.Sink.Record(&StolenLeases, 1, c.Stream, c.App)
+		c.Sink.Record(&StolenLeases, 1, Values{c.Stream, c.App})
 	}
 }
 
 // OnLeaseLost also forgets the shard's lag: another worker reports it now,
 // and a stale value would stay on this worker's series forever.
 func (c Consumer) OnLeaseLost(shardID string) {
-	c.Sink.Record(&LostLeases, 1, c.Stream, c.App)
-	c.Sink.Forget(&MillisBehindLatest, c.Stream, c.App, shardID)
+	c.Sink.Record(&LostLeases, 1, Values{c.Stream, c.App})
+	c.Sink.Forget(&MillisBehindLatest, Values{c.Stream, c.App, shardID})
 }
 
 func (c Consumer) OnLeasesHeld(n int) {
-	c.Sink.Record(&CurrentLeases, float64(n), c.Stream, c.App)
+	c.Sink.Record(&CurrentLeases, float64(n), Values{c.Stream, c.App})
 }
 
 func (c Consumer) OnThrottle(shardID string) {
-	c.Sink.Record(&ReadThrottles, 1, c.Stream, c.App, shardID)
+	c.Sink.Record(&ReadThrottles, 1, Values{c.Stream, c.App, shardID})
 }
 
 func (c Consumer) OnRecordsDropped(shardID string, n int) {
-	c.Sink.Record(&RecordsDropped, float64(n), c.Stream, c.App, shardID)
+	c.Sink.Record(&RecordsDropped, float64(n), Values{c.Stream, c.App, shardID})
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

@@ -8,9 +8,8 @@ import (
 )
 
 // The table keeps the rules the exporters rely on: unique names, counters
-// ending in _total, times in milliseconds exported as _seconds, at most 3
-// labels (the EMF sink's series key holds 3), and buckets for every
-// distribution.
+// ending in _total, times in milliseconds exported as _seconds, at most
+// MaxLabels labels, and buckets for every distribution.
 func TestDefsFollowTheExportersRules(t *testing.T) {
 	for _, set := range [][]*hookmetrics.Def{hookmetrics.ProducerDefs, hookmetrics.ConsumerDefs} {
 		names, proms := map[string]bool{}, map[string]bool{}
@@ -25,8 +24,8 @@ func TestDefsFollowTheExportersRules(t *testing.T) {
 			if (d.Unit == hookmetrics.Milliseconds) != strings.HasSuffix(d.Prom, "_seconds") {
 				t.Errorf("%s: times (in milliseconds) and only times are exported as _seconds", d.Prom)
 			}
-			if len(d.Labels) == 0 || len(d.Labels) > 3 {
-				t.Errorf("%s has %d labels, want 1 to 3", d.Name, len(d.Labels))
+			if len(d.Labels) == 0 || len(d.Labels) > hookmetrics.MaxLabels {
+				t.Errorf("%s has %d labels, want 1 to %d", d.Name, len(d.Labels), hookmetrics.MaxLabels)
 			}
 			if (d.Kind == hookmetrics.Distribution) != (len(d.Buckets) > 0) {
 				t.Errorf("%s: buckets go with distributions", d.Name)
