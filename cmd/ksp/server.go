@@ -49,7 +49,11 @@ and a crash; with --fsync always (the default) an acknowledged record
 survives kill -9 and power loss. --in-memory keeps nothing.
 
 --auth KEY:SECRET makes the server verify AWS SigV4 signatures made with that
-access key; without it any credentials are accepted.`,
+access key; without it any credentials are accepted.
+
+Metrics named after CloudWatch's AWS/Kinesis ones, per stream and per shard,
+are at GET /metrics (Prometheus) and GET /ksp/metrics (JSON) on the API port,
+and also on --metrics-addr when given (docs/metrics.md).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			switch limits {
