@@ -147,8 +147,8 @@ func check(dims []Dimension, metrics []Metric) error {
 		if strings.HasPrefix(d.Name, ":") {
 			return fmt.Errorf("emf: dimension name %q must not start with a colon", d.Name)
 		}
-		if d.Value == "" || len(d.Value) > maxDimValueLen || strings.TrimSpace(d.Value) == "" {
-			return fmt.Errorf("emf: dimension %s value %q: 1 to %d characters, not only white space", d.Name, d.Value, maxDimValueLen)
+		if err := checkText("dimension "+d.Name+" value", d.Value, maxDimValueLen); err != nil {
+			return err
 		}
 		if what, ok := taken[d.Name]; ok {
 			return fmt.Errorf("emf: dimension name %q is already used (%s)", d.Name, what)
@@ -178,9 +178,13 @@ func check(dims []Dimension, metrics []Metric) error {
 	return nil
 }
 
-func checkName(what, s string) error {
-	if s == "" || len(s) > maxNameLen || strings.TrimSpace(s) == "" {
-		return fmt.Errorf("emf: %s %q: 1 to %d characters, not only white space", what, s, maxNameLen)
+func checkName(what, s string) error { return checkText(what, s, maxNameLen) }
+
+// checkText applies CloudWatch's rule for names and dimension values: 1 to
+// maxLen printable ASCII characters, not only white space.
+func checkText(what, s string, maxLen int) error {
+	if s == "" || len(s) > maxLen || strings.TrimSpace(s) == "" {
+		return fmt.Errorf("emf: %s %q: 1 to %d characters, not only white space", what, s, maxLen)
 	}
 	for _, r := range s {
 		if r > 0x7e || r < 0x20 {

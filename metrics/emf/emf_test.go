@@ -209,6 +209,7 @@ func TestWriterRefusesBadInput(t *testing.T) {
 		{"31 dimensions", dims31, one, "31 dimensions"},
 		{"empty dimension value", []emf.Dimension{{"StreamName", ""}}, one, "StreamName"},
 		{"dimension value too long", []emf.Dimension{{"StreamName", strings.Repeat("v", 1025)}}, one, "StreamName"},
+		{"non-ASCII dimension value", []emf.Dimension{{"StreamName", "größe"}}, one, "größe"},
 		{"colon dimension", []emf.Dimension{{":x", "v"}}, one, ":x"},
 		{"metric named like a dimension", []emf.Dimension{{"X", "v"}}, one, `"X"`},
 		{"metric twice", nil, []emf.Metric{one[0], one[0]}, `"X"`},
