@@ -114,9 +114,20 @@ func (m *Memory) Close() error {
 // copy old entries, and trimming frees whole chunks.
 const memChunk = 4096
 
-// memBlockSize is the size of the blocks that hold the records' bytes; a
-// larger record gets a block of its own.
-const memBlockSize = 4 << 20
+// The blocks that hold the records' bytes grow from memFirstBlock to
+// memBlockSize, four times at a time, so a log of a few records takes a few
+// pages and a busy one large blocks (backed by huge pages where the system
+// allows: one fault per 2 MiB instead of per 4 KiB). A record larger than
+// the next block gets a block of its own size.
+const (
+	memFirstBlock = 64 << 10
+	memBlockSize  = 4 << 20
+)
+
+// nextBlockSize is the size of the block after one of size prev (0: none).
+func nextBlockSize(prev int) int {
+	return min(memBlockSize, max(memFirstBlock, 4*prev))
+}
 
 // memLog keeps records flat: each record's partition key and data back to
 // back in large blocks mapped outside the Go heap, and a 24-byte index entry
@@ -201,16 +212,16 @@ func (l *memLog) Append(recs []Record) (uint64, error) {
 	}
 	// Plan: how many new blocks, of which sizes.
 	var fresh []int
-	room := -1 // no block yet: even an empty record needs one
+	room, prev := -1, 0 // no block yet: even an empty record needs one
 	if k := len(l.blocks); k > 0 {
-		room = len(l.blocks[k-1].buf) - l.blocks[k-1].used
+		room, prev = len(l.blocks[k-1].buf)-l.blocks[k-1].used, len(l.blocks[k-1].buf)
 	}
 	for i := range recs {
 		n := len(recs[i].PartitionKey) + len(recs[i].Data)
 		if n > room {
-			size := max(memBlockSize, n)
+			size := max(nextBlockSize(prev), n)
 			fresh = append(fresh, size)
-			room = size
+			room, prev = size, size
 		}
 		room -= n
 	}
