@@ -21,7 +21,7 @@ type discard struct {
 	keep   bool
 }
 
-func (d *discard) Header() http.Header { return d.h }
+func (d *discard) Header() http.Header  { return d.h }
 func (d *discard) WriteHeader(code int) { d.status = code }
 func (d *discard) Write(p []byte) (int, error) {
 	if d.keep {
