@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -333,7 +334,14 @@ func (s *Server) writeResponse(w http.ResponseWriter, c *call, resp any) {
 			return
 		}
 		if a, ok := resp.(jsonAppender); ok {
-			body = a.appendJSON(make([]byte, 0, 512))
+			buf := responseBuffers.Get().(*[]byte)
+			body = a.appendJSON((*buf)[:0])
+			defer func() {
+				if cap(body) <= streamThreshold {
+					*buf = body[:0]
+					responseBuffers.Put(buf)
+				}
+			}()
 		} else {
 			body, err = json.Marshal(resp)
 		}
@@ -345,6 +353,13 @@ func (s *Server) writeResponse(w http.ResponseWriter, c *call, resp any) {
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	w.Write(body)
 }
+
+// responseBuffers hold the buffers JSON answers are built in: a GetRecords
+// answer is megabytes, and a fresh buffer for each would be zeroed for
+// nothing. A Write does not keep what it is given, so the buffer goes back
+// once the answer is written; buffers larger than streamThreshold are left
+// to the collector.
+var responseBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
 // readBody reads a request body, in one allocation when its length is known.
 func readBody(r io.Reader, length int64) ([]byte, error) {
