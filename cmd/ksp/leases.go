@@ -34,12 +34,16 @@ type leaseFlags struct {
 	dynamoConsistent bool
 }
 
-func (l *leaseFlags) register(cmd *cobra.Command) {
+// register adds the flags; withStream adds --stream, for commands whose
+// stream is not an argument.
+func (l *leaseFlags) register(cmd *cobra.Command, withStream bool) {
 	l.aws.register(cmd)
 	f := cmd.PersistentFlags()
-	f.StringVar(&l.db, "lease-db", "", "SQLite lease file (default: the DynamoDB table named APP)")
+	f.StringVar(&l.db, "lease-db", "", "SQLite lease file (default: the DynamoDB table named after the application)")
 	f.StringVar(&l.dynEndpoint, "dynamodb-endpoint", "", "DynamoDB endpoint URL for the lease table, e.g. a local DynamoDB (default: AWS)")
-	f.StringVar(&l.stream, "stream", "", "the application's stream: shows each checkpoint's lag and checks --to sequence numbers")
+	if withStream {
+		f.StringVar(&l.stream, "stream", "", "the application's stream: shows each checkpoint's lag and checks --to sequence numbers")
+	}
 }
 
 // open opens app's lease table and checks that it exists, so a misspelt
@@ -176,7 +180,7 @@ is when this command saw the counter change, so it says something only with
 			}
 		},
 	}
-	l.register(cmd)
+	l.register(cmd, true)
 	f := cmd.Flags()
 	f.BoolVar(&asJSON, "json", false, "print JSON (with --watch: one line per refresh)")
 	f.BoolVar(&watch, "watch", false, "refresh every --interval (in place in a terminal)")

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/ksp-project/ksp/internal/backoff"
 	"github.com/ksp-project/ksp/lease"
 )
 
@@ -53,7 +54,7 @@ func Reset(ctx context.Context, store lease.Store, shard string, cp lease.Checkp
 		return lease.Lease{}, lease.Lease{}, err
 	}
 	if h := before.Holder(); h != "" && !o.Force {
-		if err := sleep(ctx, o.Watch); err != nil {
+		if err := backoff.Sleep(ctx, o.Watch); err != nil {
 			return before, lease.Lease{}, err
 		}
 		now, err := store.GetLease(ctx, key)
@@ -118,15 +119,4 @@ func findKey(ctx context.Context, store lease.Store, shard string) (string, erro
 		return keys[0], nil
 	}
 	return "", fmt.Errorf("shard %s has a lease in several streams (%v): give the whole lease key", shard, keys)
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

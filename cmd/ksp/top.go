@@ -1,0 +1,135 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/ksp-project/ksp/internal/leaseview"
+	"github.com/ksp-project/ksp/internal/progress"
+	"github.com/ksp-project/ksp/internal/top"
+	"github.com/spf13/cobra"
+)
+
+func topCmd() *cobra.Command {
+	var (
+		l        leaseFlags
+		app      string
+		interval time.Duration
+		count    int
+	)
+	cmd := &cobra.Command{
+		Use:   "top [STREAM]",
+		Short: "Live per-shard rates of a stream (or all): in and out, against the shard limits",
+		Long: `Show, per shard of STREAM (or of every stream), the incoming records/s and
+bytes/s against the shard write limits (1000 records/s, 1 MiB/s), outgoing
+records/s, throttles (write: records refused; read: calls refused) and the
+iterator age of the shard's latest read. In a terminal the view refreshes in
+place every --interval; otherwise it prints a plain frame each time.
+--count N stops after N frames.
+
+Against a ksp server (--endpoint / KSP_ENDPOINT) the rates are the server's
+counters (GET /ksp/metrics) between two refreshes. On AWS they would come
+from CloudWatch (GetMetricData over the AWS/Kinesis shard-level metrics).
+
+With --app (and --lease-db or --dynamodb-endpoint for the lease table) each
+shard also shows the application's lease owner and how far its checkpoint
+is behind (as ` + "`ksp leases`" + ` measures it).`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 1 {
+				return usageError{fmt.Errorf("top takes at most one STREAM (usage: %s)", cmd.UseLine())}
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if count < 0 || interval <= 0 {
+				return usageError{fmt.Errorf("--count must be 0 or more and --interval positive (got %d, %v)", count, interval)}
+			}
+			var streams []string
+			if len(args) == 1 {
+				streams = args
+			}
+			if app != "" && len(streams) == 0 {
+				return usageError{errors.New("--app needs a STREAM: the lease table does not say which stream it reads")}
+			}
+			ctx := cmd.Context()
+			kc, err := l.aws.kinesisClient(ctx)
+			if err != nil {
+				return err
+			}
+			defer l.aws.done()
+			for _, s := range streams {
+				if _, err := summary(ctx, kc, s); err != nil {
+					return l.aws.explain(err)
+				}
+			}
+			endpoint := l.aws.endpoint
+			if endpoint == "" {
+				endpoint = os.Getenv("KSP_ENDPOINT")
+			}
+			if endpoint == "" {
+				return errors.New("ksp top on AWS reads CloudWatch (GetMetricData), which is not implemented yet: point --endpoint at a ksp server")
+			}
+			hc := &http.Client{Timeout: 10 * time.Second}
+			defer hc.CloseIdleConnections()
+			src := &top.Server{HTTP: hc, Endpoint: endpoint, Interval: interval}
+			var owners *leaseview.Source
+			if app != "" {
+				l.stream = streams[0]
+				store, err := l.open(ctx, app)
+				if err != nil {
+					return err
+				}
+				defer store.Close()
+				owners = &leaseview.Source{Store: store, Kinesis: kc, Stream: streams[0]}
+			}
+			out := cmd.OutOrStdout()
+			live := progress.IsTerminal(out)
+			for i := 0; count == 0 || i < count; i++ {
+				if i > 0 {
+					select {
+					case <-ctx.Done():
+						return nil
+					case <-time.After(interval):
+					}
+				}
+				rates, err := src.Rates(ctx)
+				if ctx.Err() != nil {
+					return nil
+				}
+				if err != nil {
+					return err
+				}
+				f := top.Frame{Rates: rates, Streams: streams, App: app, Source: endpoint}
+				if owners != nil {
+					rows, err := owners.Snapshot(ctx)
+					if err != nil {
+						return l.aws.explain(err)
+					}
+					f.Owners = map[string]map[string]leaseview.Row{streams[0]: {}}
+					for _, r := range rows {
+						f.Owners[streams[0]][r.Shard] = r
+					}
+				}
+				var b bytes.Buffer
+				f.Write(&b)
+				if live {
+					progress.Redraw(out, b.String())
+				} else {
+					b.WriteString("\n")
+					out.Write(b.Bytes())
+				}
+			}
+			return nil
+		},
+	}
+	l.register(cmd, false)
+	f := cmd.Flags()
+	f.StringVar(&app, "app", "", "consuming application (its lease table) whose owners and lag to show")
+	f.DurationVar(&interval, "interval", 2*time.Second, "time between refreshes")
+	f.IntVar(&count, "count", 0, "stop after this many frames (0: until interrupted)")
+	return cmd
+}
