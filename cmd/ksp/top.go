@@ -8,6 +8,11 @@ import (
 	"os"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch/schemas"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/smithy-go/transport/http/protocol/awsquery"
 	"github.com/ksp-project/ksp/internal/leaseview"
 	"github.com/ksp-project/ksp/internal/progress"
 	"github.com/ksp-project/ksp/internal/top"
@@ -20,6 +25,8 @@ func topCmd() *cobra.Command {
 		app      string
 		interval time.Duration
 		count    int
+
+		source, cwEndpoint, cwProtocol string
 	)
 	cmd := &cobra.Command{
 		Use:   "top [STREAM]",
@@ -32,8 +39,10 @@ place every --interval; otherwise it prints a plain frame each time.
 --count N stops after N frames.
 
 Against a ksp server (--endpoint / KSP_ENDPOINT) the rates are the server's
-counters (GET /ksp/metrics) between two refreshes. On AWS they would come
-from CloudWatch (GetMetricData over the AWS/Kinesis shard-level metrics).
+counters (GET /ksp/metrics) between two refreshes. On AWS (or with --source
+cloudwatch) they come from CloudWatch GetMetricData: the AWS/Kinesis
+metrics' sums over their latest complete minute, per second; per-shard rows
+need enhanced (shard-level) monitoring on the stream and show 0 without it.
 
 With --app (and --lease-db or --dynamodb-endpoint for the lease table) each
 shard also shows the application's lease owner and how far its checkpoint
@@ -66,16 +75,12 @@ is behind (as ` + "`ksp leases`" + ` measures it).`,
 					return l.aws.explain(err)
 				}
 			}
-			endpoint := l.aws.endpoint
-			if endpoint == "" {
-				endpoint = os.Getenv("KSP_ENDPOINT")
-			}
-			if endpoint == "" {
-				return errors.New("ksp top on AWS reads CloudWatch (GetMetricData), which is not implemented yet: point --endpoint at a ksp server")
-			}
 			hc := &http.Client{Timeout: 10 * time.Second}
 			defer hc.CloseIdleConnections()
-			src := &top.Server{HTTP: hc, Endpoint: endpoint, Interval: interval}
+			src, title, err := topSource(cmd, &l.aws, kc, hc, streams, source, cwEndpoint, cwProtocol, interval)
+			if err != nil {
+				return err
+			}
 			var owners *leaseview.Source
 			if app != "" {
 				l.stream = streams[0]
@@ -101,9 +106,9 @@ is behind (as ` + "`ksp leases`" + ` measures it).`,
 					return nil
 				}
 				if err != nil {
-					return err
+					return l.aws.explain(err)
 				}
-				f := top.Frame{Rates: rates, Streams: streams, App: app, Source: endpoint}
+				f := top.Frame{Rates: rates, Streams: streams, App: app, Source: title}
 				if owners != nil {
 					rows, err := owners.Snapshot(ctx)
 					if err != nil {
@@ -131,5 +136,59 @@ is behind (as ` + "`ksp leases`" + ` measures it).`,
 	f.StringVar(&app, "app", "", "consuming application (its lease table) whose owners and lag to show")
 	f.DurationVar(&interval, "interval", 2*time.Second, "time between refreshes")
 	f.IntVar(&count, "count", 0, "stop after this many frames (0: until interrupted)")
+	f.StringVar(&source, "source", "auto", "where the rates come from: ksp (the server's /ksp/metrics), cloudwatch, or auto (ksp with --endpoint / KSP_ENDPOINT, else cloudwatch)")
+	f.StringVar(&cwEndpoint, "cloudwatch-endpoint", "", "CloudWatch endpoint URL (default: AWS)")
+	f.StringVar(&cwProtocol, "cloudwatch-protocol", "cbor", "CloudWatch wire protocol: cbor (the SDK's) or query (for emulators such as moto that lack CBOR)")
 	return cmd
+}
+
+// topSource picks where top's rates come from, and its title.
+func topSource(cmd *cobra.Command, a *awsFlags, kc *kinesis.Client, hc *http.Client, streams []string, source, cwEndpoint, cwProtocol string, interval time.Duration) (top.Source, string, error) {
+	endpoint := a.endpoint
+	if endpoint == "" {
+		endpoint = os.Getenv("KSP_ENDPOINT")
+	}
+	if source == "auto" {
+		source = "cloudwatch"
+		if endpoint != "" {
+			source = "ksp"
+		}
+	}
+	ctx := cmd.Context()
+	switch source {
+	case "ksp":
+		if endpoint == "" {
+			return nil, "", usageError{errors.New("--source ksp needs --endpoint or KSP_ENDPOINT")}
+		}
+		return &top.Server{HTTP: hc, Endpoint: endpoint, Interval: interval}, endpoint, nil
+	case "cloudwatch":
+		cfg, _, err := a.config(ctx)
+		if err != nil {
+			return nil, "", err
+		}
+		var opts []func(*cloudwatch.Options)
+		if cwEndpoint != "" {
+			opts = append(opts, func(o *cloudwatch.Options) { o.BaseEndpoint = aws.String(cwEndpoint) })
+		}
+		switch cwProtocol {
+		case "cbor": // the SDK's default
+		case "query":
+			opts = append(opts, func(o *cloudwatch.Options) { o.Protocol = awsquery.New(schemas.GraniteServiceVersion20100801) })
+		default:
+			return nil, "", usageError{fmt.Errorf("--cloudwatch-protocol must be cbor or query, not %q", cwProtocol)}
+		}
+		if len(streams) == 0 {
+			p := kinesis.NewListStreamsPaginator(kc, &kinesis.ListStreamsInput{})
+			for p.HasMorePages() {
+				out, err := p.NextPage(ctx)
+				if err != nil {
+					return nil, "", a.explain(err)
+				}
+				streams = append(streams, out.StreamNames...)
+			}
+		}
+		return &top.CloudWatch{CW: cloudwatch.NewFromConfig(cfg, opts...), Kinesis: kc, Streams: streams},
+			"CloudWatch AWS/Kinesis, per second over the latest minute", nil
+	}
+	return nil, "", usageError{fmt.Errorf("--source must be auto, ksp or cloudwatch, not %q", source)}
 }
