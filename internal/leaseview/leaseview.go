@@ -24,6 +24,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"github.com/ksp-project/ksp/aggregation"
 	"github.com/ksp-project/ksp/internal/follow"
 	"github.com/ksp-project/ksp/lease"
 )
@@ -56,7 +57,7 @@ type Row struct {
 // per second a shard allows).
 type Lag struct {
 	// Records counts the Kinesis records after the checkpoint (an aggregate
-	// counts once; a partly processed aggregate counts as behind).
+	// counts once, and so does a partly processed one).
 	Records int `json:"records"`
 	// AtLeast reports that the read stopped at its limit: more may follow.
 	AtLeast bool `json:"atLeast,omitempty"`
@@ -166,7 +167,7 @@ func (s *Source) measure(ctx context.Context, stream string, shards []types.Shar
 	case cp.IsLatest(), cp.IsAtTimestamp(), cp.IsZero():
 		return Lag{Unknown: "no checkpoint yet"}
 	case cp.SubSequenceNumber > 0:
-		// The aggregate is partly processed: the KCL resumes inside it.
+		// Inside an aggregate: the KCL resumes there.
 		in.ShardIteratorType, in.StartingSequenceNumber = types.ShardIteratorTypeAtSequenceNumber, aws.String(cp.SequenceNumber)
 	default:
 		in.ShardIteratorType, in.StartingSequenceNumber = types.ShardIteratorTypeAfterSequenceNumber, aws.String(cp.SequenceNumber)
@@ -180,17 +181,28 @@ func (s *Source) measure(ctx context.Context, stream string, shards []types.Shar
 	}
 	var lag Lag
 	iter := it.ShardIterator
+	partial := cp.SubSequenceNumber > 0
 	for range maxLagCalls {
 		out, err := s.Kinesis.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: iter, Limit: aws.Int32(int32(limit - lag.Records))})
 		if err != nil {
 			return Lag{Unknown: reason(err)}
 		}
-		if len(out.Records) > 0 && lag.Records == 0 {
-			if at := out.Records[0].ApproximateArrivalTimestamp; at != nil {
+		recs := out.Records
+		if partial && len(recs) > 0 {
+			// The checkpoint's aggregate is behind only if user records
+			// follow the checkpointed one in it.
+			partial = false
+			if r := recs[0]; aws.ToString(r.SequenceNumber) == cp.SequenceNumber &&
+				int64(len(aggregation.Deaggregate(nil, aggregation.KinesisRecord{Data: r.Data, PartitionKey: aws.ToString(r.PartitionKey)}))) <= cp.SubSequenceNumber+1 {
+				recs = recs[1:]
+			}
+		}
+		if len(recs) > 0 && lag.Records == 0 {
+			if at := recs[0].ApproximateArrivalTimestamp; at != nil {
 				lag.OldestAgeMillis = max(0, time.Since(*at).Milliseconds())
 			}
 		}
-		lag.Records += len(out.Records)
+		lag.Records += len(recs)
 		behind := aws.ToInt64(out.MillisBehindLatest) > 0
 		if iter = out.NextShardIterator; iter == nil || !behind {
 			return lag
