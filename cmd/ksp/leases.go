@@ -268,10 +268,12 @@ holder's next renewal then fails and it lets the shard go.`,
 				}
 			}
 			before, after, err := leaseview.Reset(ctx, store, shard, cp, o)
-			if errors.Is(err, leaseview.ErrNoTable) {
+			switch {
+			case errors.Is(err, leaseview.ErrNoTable):
 				return fmt.Errorf("application %s has no lease table", args[0])
-			}
-			if err != nil {
+			case errors.Is(err, leaseview.ErrLiveOwner):
+				return fmt.Errorf("%v: stop it, or pass --force", err)
+			case err != nil:
 				return l.aws.explain(err)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: checkpoint %s → %s (owner was %s; counter %d → %d)\n",

@@ -197,7 +197,7 @@ func checkLeasesAndReset(t *testing.T, srv *server.Server, store lease.Store, fl
 	// A live owner: refused, then forced.
 	before := leasesJSONOf(t, base...)[shard0]
 	code, _, errOut := runKSP(t, append([]string{"leases", "reset", "--shard", shard0, "--to", "LATEST", "--failover", "1500ms"}, base...)...)
-	if code != 1 || !strings.Contains(errOut, "worker-b renewed the lease") || strings.Count(errOut, "\n") != 1 {
+	if code != 1 || !strings.Contains(errOut, "worker-b renewed the lease of shardId-000000000000") || strings.Count(errOut, "\n") != 1 {
 		t.Fatalf("reset under a live owner: exit %d, %q; want 1 and one line naming worker-b", code, errOut)
 	}
 	if now := leasesJSONOf(t, base...)[shard0]; now.Checkpoint != before.Checkpoint {

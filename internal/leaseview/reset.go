@@ -12,7 +12,7 @@ import (
 
 // ErrLiveOwner reports that a worker renewed the lease while Reset watched
 // it: resetting under a live owner would make it lose the lease mid-batch.
-var ErrLiveOwner = errors.New("a live owner renews the lease")
+var ErrLiveOwner = errors.New("the lease has a live owner")
 
 // ResetOptions say how Reset treats the lease's holder.
 type ResetOptions struct {
@@ -62,8 +62,8 @@ func Reset(ctx context.Context, store lease.Store, shard string, cp lease.Checkp
 			return before, lease.Lease{}, err
 		}
 		if now.LeaseCounter != before.LeaseCounter || now.Holder() != h {
-			return before, lease.Lease{}, fmt.Errorf("%w: %s renewed the lease of %s within %v (counter %d → %d); stop it or pass --force",
-				ErrLiveOwner, now.Holder(), shard, o.Watch, before.LeaseCounter, now.LeaseCounter)
+			return before, lease.Lease{}, fmt.Errorf("%s renewed the lease of %s within %v (counter %d → %d): %w",
+				now.Holder(), shard, o.Watch, before.LeaseCounter, now.LeaseCounter, ErrLiveOwner)
 		}
 	}
 	cur := before

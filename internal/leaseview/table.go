@@ -43,7 +43,7 @@ func WriteTable(w io.Writer, rows []Row, now, since time.Time) error {
 func renewed(r Row, now, since time.Time) string {
 	switch {
 	case r.RenewalSeen != nil:
-		return now.Sub(*r.RenewalSeen).Round(time.Second).String() + " ago"
+		return now.Sub(*r.RenewalSeen).Round(100*time.Millisecond).String() + " ago"
 	case since.IsZero() || !now.After(since):
 		return "-"
 	}

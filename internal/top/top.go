@@ -15,6 +15,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -100,12 +101,12 @@ func (f Frame) writeStream(w io.Writer, sm metrics.StreamMetrics) {
 		num(c[metrics.WriteProvisionedThroughputExceeded]), num(c[metrics.ReadProvisionedThroughputExceeded]),
 		age(sm.Gauges[metrics.GetRecordsIteratorAge]))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	head := "SHARD\tIN REC/S\t%1000\tIN B/S\t%1MiB\tOUT REC/S\tTHROTTLED W/R\tITER AGE\t"
+	head := []string{"SHARD", "IN REC/S", "%1000", "IN B/S", "%1MiB", "OUT REC/S", "THROTTLED W/R", "ITER AGE"}
 	owners := f.Owners[sm.StreamName]
 	if f.Owners != nil {
-		head += "OWNER (" + f.App + ")\tBEHIND\t"
+		head = append(head, "OWNER ("+f.App+")", "BEHIND")
 	}
-	fmt.Fprintln(tw, head)
+	fmt.Fprintln(tw, strings.Join(head, "\t"))
 	for _, sh := range sm.Shards {
 		sc := sh.Counters
 		in, inB := sc[metrics.IncomingRecords], sc[metrics.IncomingBytes]
@@ -116,22 +117,21 @@ func (f Frame) writeStream(w io.Writer, sm metrics.StreamMetrics) {
 		if !sh.Open {
 			id += " (closed)"
 		}
-		line := fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%s/%s\t%s\t", id, num(in), pct(in, kds.ShardWriteRecordsPerSecond), num(inB),
-			pct(inB, kds.ShardWriteBytesPerSecond), num(sc[metrics.OutgoingRecords]),
-			num(sc[metrics.WriteProvisionedThroughputExceeded]), num(sc[metrics.ReadProvisionedThroughputExceeded]),
-			age(sh.Gauges[metrics.IteratorAge]))
+		row := []string{id, num(in), pct(in, kds.ShardWriteRecordsPerSecond), num(inB), pct(inB, kds.ShardWriteBytesPerSecond),
+			num(sc[metrics.OutgoingRecords]),
+			num(sc[metrics.WriteProvisionedThroughputExceeded]) + "/" + num(sc[metrics.ReadProvisionedThroughputExceeded]),
+			age(sh.Gauges[metrics.IteratorAge])}
 		if f.Owners != nil {
-			r, ok := owners[sh.ShardID]
 			owner, behind := "-", "-"
-			if ok {
+			if r, ok := owners[sh.ShardID]; ok {
 				owner, behind = r.Owner, r.Lag.String()
 				if owner == "" {
 					owner = "(none)"
 				}
 			}
-			line += owner + "\t" + behind + "\t"
+			row = append(row, owner, behind)
 		}
-		fmt.Fprintln(tw, line)
+		fmt.Fprintln(tw, strings.Join(row, "\t"))
 	}
 	tw.Flush()
 }
