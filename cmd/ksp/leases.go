@@ -166,7 +166,7 @@ is when this command saw the counter change, so it says something only with
 				if err != nil {
 					fmt.Fprintln(cmd.ErrOrStderr(), "ksp: warning:", err)
 				}
-				if err := printLeases(out, rows, asJSON, watch, live, now, ren.Since()); err != nil {
+				if err := printLeases(out, rows, asJSON, watch, live, now, &ren); err != nil {
 					return err
 				}
 				if !watch || (count > 0 && i+1 >= count) {
@@ -197,7 +197,7 @@ type leasesJSON struct {
 	Leases []leaseview.Row `json:"leases"`
 }
 
-func printLeases(w io.Writer, rows []leaseview.Row, asJSON, watch, live bool, now, since time.Time) error {
+func printLeases(w io.Writer, rows []leaseview.Row, asJSON, watch, live bool, now time.Time, ren *leaseview.Renewals) error {
 	var b bytes.Buffer
 	if asJSON {
 		doc := leasesJSON{Time: now.UTC(), Leases: rows}
@@ -212,10 +212,7 @@ func printLeases(w io.Writer, rows []leaseview.Row, asJSON, watch, live bool, no
 		if watch {
 			fmt.Fprintf(&b, "%s  %d leases\n", now.Format("15:04:05"), len(rows))
 		}
-		if !watch {
-			since = time.Time{}
-		}
-		if err := leaseview.WriteTable(&b, rows, now, since); err != nil {
+		if err := leaseview.WriteTable(&b, rows, ren); err != nil {
 			return err
 		}
 		if watch && !live {

@@ -229,8 +229,9 @@ func reason(err error) string {
 // Renewals remembers each lease's counter across snapshots, to tell when
 // this process last saw it change. Not safe for concurrent use.
 type Renewals struct {
-	seen  map[string]renewal
-	since time.Time
+	seen        map[string]renewal
+	since, prev time.Time // the first and the previous Observe
+	last        time.Time // the latest Observe
 }
 
 type renewal struct {
@@ -243,6 +244,7 @@ func (r *Renewals) Observe(rows []Row, now time.Time) {
 	if r.seen == nil {
 		r.seen, r.since = map[string]renewal{}, now
 	}
+	r.prev, r.last = r.last, now
 	next := make(map[string]renewal, len(rows))
 	for i := range rows {
 		prev, ok := r.seen[rows[i].LeaseKey]
@@ -259,5 +261,16 @@ func (r *Renewals) Observe(rows []Row, now time.Time) {
 	r.seen = next
 }
 
-// Since is when Observe was first called; zero before.
-func (r *Renewals) Since() time.Time { return r.since }
+// seenText says when this process saw the row's counter change, as of
+// the latest Observe.
+func (r *Renewals) seenText(row Row) string {
+	switch {
+	case row.RenewalSeen == nil && (r.prev.IsZero() || r.since.IsZero()):
+		return "-" // one look shows nothing
+	case row.RenewalSeen == nil:
+		return "not in " + r.last.Sub(r.since).Round(100*time.Millisecond).String()
+	case row.RenewalSeen.Equal(r.last):
+		return "in last " + r.last.Sub(r.prev).Round(100*time.Millisecond).String()
+	}
+	return r.last.Sub(*row.RenewalSeen).Round(100*time.Millisecond).String() + " ago"
+}

@@ -5,12 +5,14 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
-	"time"
 )
 
-// WriteTable writes rows as a table. now and since (when the process
-// started watching; zero for one look) render the renewal column.
-func WriteTable(w io.Writer, rows []Row, now, since time.Time) error {
+// WriteTable writes rows as a table; ren, which observed them (nil: none),
+// renders the renewal column.
+func WriteTable(w io.Writer, rows []Row, ren *Renewals) error {
+	if ren == nil {
+		ren = &Renewals{}
+	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	lag := false
 	for _, r := range rows {
@@ -34,20 +36,9 @@ func WriteTable(w io.Writer, rows []Row, now, since time.Time) error {
 		if lag {
 			line += r.Lag.String() + "\t"
 		}
-		fmt.Fprintf(tw, "%s%s\t%d\t%s\n", line, dash(strings.Join(r.Parents, ",")), r.Counter, renewed(r, now, since))
+		fmt.Fprintf(tw, "%s%s\t%d\t%s\n", line, dash(strings.Join(r.Parents, ",")), r.Counter, ren.seenText(r))
 	}
 	return tw.Flush()
-}
-
-// renewed says when this process saw the counter change.
-func renewed(r Row, now, since time.Time) string {
-	switch {
-	case r.RenewalSeen != nil:
-		return now.Sub(*r.RenewalSeen).Round(100*time.Millisecond).String() + " ago"
-	case since.IsZero() || !now.After(since):
-		return "-"
-	}
-	return "not in " + now.Sub(since).Round(time.Second).String()
 }
 
 func dash(s string) string {
