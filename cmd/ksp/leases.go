@@ -28,10 +28,34 @@ import (
 // file, else DynamoDB (--dynamodb-endpoint, or AWS's), with the table named
 // after the application as the KCL names it.
 type leaseFlags struct {
-	aws              awsFlags
-	db, dynEndpoint  string
-	stream           string
-	dynamoConsistent bool
+	aws             awsFlags
+	db, dynEndpoint string
+	stream          string
+
+	// The AWS configuration, loaded once for DynamoDB and Kinesis.
+	cfg      *aws.Config
+	endpoint string // Kinesis's
+}
+
+// config loads the AWS configuration once.
+func (l *leaseFlags) config(ctx context.Context) (aws.Config, string, error) {
+	if l.cfg == nil {
+		cfg, endpoint, err := l.aws.config(ctx)
+		if err != nil {
+			return aws.Config{}, "", err
+		}
+		l.cfg, l.endpoint = &cfg, endpoint
+	}
+	return *l.cfg, l.endpoint, nil
+}
+
+// kinesisClient is the Kinesis client of the configuration.
+func (l *leaseFlags) kinesisClient(ctx context.Context) (*kinesis.Client, error) {
+	cfg, endpoint, err := l.config(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return kinesisFrom(cfg, endpoint), nil
 }
 
 // register adds the flags; withStream adds --stream, for commands whose
@@ -64,7 +88,7 @@ func (l *leaseFlags) open(ctx context.Context, app string) (lease.Store, error) 
 		}
 		s, where = st, "in "+l.db
 	} else {
-		cfg, _, err := l.aws.config(ctx)
+		cfg, _, err := l.config(ctx)
 		if err != nil {
 			return nil, err
 		}
@@ -99,7 +123,7 @@ func (l *leaseFlags) openAll(ctx context.Context, app string) (lease.Store, *kin
 	if err != nil || l.stream == "" {
 		return store, nil, err
 	}
-	kc, err := l.aws.kinesisClient(ctx)
+	kc, err := l.kinesisClient(ctx)
 	if err != nil {
 		store.Close()
 		return nil, nil, err
@@ -139,6 +163,7 @@ is when this command saw the counter change, so it says something only with
 			if count < 0 || interval <= 0 {
 				return usageError{fmt.Errorf("--count must be 0 or more and --interval positive (got %d, %v)", count, interval)}
 			}
+			watch = watch || count > 0
 			ctx := cmd.Context()
 			store, kc, err := l.openAll(ctx, args[0])
 			if err != nil {
@@ -155,6 +180,9 @@ is when this command saw the counter change, so it says something only with
 			var ren leaseview.Renewals
 			for i := 0; ; i++ {
 				rows, err := src.Snapshot(ctx)
+				if ctx.Err() != nil {
+					return nil // interrupted
+				}
 				if errors.Is(err, leaseview.ErrNoTable) {
 					return fmt.Errorf("application %s has no lease table", args[0])
 				}
@@ -185,7 +213,7 @@ is when this command saw the counter change, so it says something only with
 	f.BoolVar(&asJSON, "json", false, "print JSON (with --watch: one line per refresh)")
 	f.BoolVar(&watch, "watch", false, "refresh every --interval (in place in a terminal)")
 	f.DurationVar(&interval, "interval", 2*time.Second, "time between refreshes with --watch")
-	f.IntVar(&count, "count", 0, "with --watch: refresh this many times, then exit (0: until interrupted)")
+	f.IntVar(&count, "count", 0, "refresh this many times, then exit (implies --watch; 0: until interrupted)")
 	f.IntVar(&lagLimit, "lag-limit", 1000, "most records counted per shard for BEHIND")
 	cmd.AddCommand(leasesResetCmd(&l))
 	return cmd

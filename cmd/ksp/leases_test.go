@@ -214,6 +214,16 @@ func checkLeasesAndReset(t *testing.T, srv *server.Server, store lease.Store, fl
 	if strings.Count(watch, "SHARD") != 2 || !strings.Contains(watch, "in last 1") {
 		t.Fatalf("--watch --count 2: want two tables, the second with a renewal seen:\n%s", watch)
 	}
+	jsonWatch := strings.Split(strings.TrimSpace(mustRun(t, append([]string{"leases", "--json", "--watch", "--count", "2", "--interval", "10ms"}, base...)...)), "\n")
+	for _, line := range jsonWatch {
+		var doc struct{ Leases []leaseRowJSON }
+		if err := json.Unmarshal([]byte(line), &doc); err != nil || len(doc.Leases) != 2 {
+			t.Fatalf("--json --watch line %q: %v; want one JSON object with 2 leases per line", line, err)
+		}
+	}
+	if len(jsonWatch) != 2 {
+		t.Fatalf("--json --watch --count 2 printed %d lines", len(jsonWatch))
+	}
 	c.close()
 
 	checkBadInput(t, []badInput{

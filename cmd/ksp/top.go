@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -65,7 +64,7 @@ is behind (as ` + "`ksp leases`" + ` measures it).`,
 				return usageError{errors.New("--app needs a STREAM: the lease table does not say which stream it reads")}
 			}
 			ctx := cmd.Context()
-			kc, err := l.aws.kinesisClient(ctx)
+			kc, err := l.kinesisClient(ctx)
 			if err != nil {
 				return err
 			}
@@ -77,7 +76,7 @@ is behind (as ` + "`ksp leases`" + ` measures it).`,
 			}
 			hc := &http.Client{Timeout: 10 * time.Second}
 			defer hc.CloseIdleConnections()
-			src, title, err := topSource(cmd, &l.aws, kc, hc, streams, source, cwEndpoint, cwProtocol, interval)
+			src, title, err := topSource(cmd, &l, kc, hc, streams, source, cwEndpoint, cwProtocol, interval)
 			if err != nil {
 				return err
 			}
@@ -143,10 +142,11 @@ is behind (as ` + "`ksp leases`" + ` measures it).`,
 }
 
 // topSource picks where top's rates come from, and its title.
-func topSource(cmd *cobra.Command, a *awsFlags, kc *kinesis.Client, hc *http.Client, streams []string, source, cwEndpoint, cwProtocol string, interval time.Duration) (top.Source, string, error) {
-	endpoint := a.endpoint
-	if endpoint == "" {
-		endpoint = os.Getenv("KSP_ENDPOINT")
+func topSource(cmd *cobra.Command, l *leaseFlags, kc *kinesis.Client, hc *http.Client, streams []string, source, cwEndpoint, cwProtocol string, interval time.Duration) (top.Source, string, error) {
+	ctx := cmd.Context()
+	cfg, endpoint, err := l.config(ctx)
+	if err != nil {
+		return nil, "", err
 	}
 	if source == "auto" {
 		source = "cloudwatch"
@@ -154,7 +154,6 @@ func topSource(cmd *cobra.Command, a *awsFlags, kc *kinesis.Client, hc *http.Cli
 			source = "ksp"
 		}
 	}
-	ctx := cmd.Context()
 	switch source {
 	case "ksp":
 		if endpoint == "" {
@@ -162,10 +161,6 @@ func topSource(cmd *cobra.Command, a *awsFlags, kc *kinesis.Client, hc *http.Cli
 		}
 		return &top.Server{HTTP: hc, Endpoint: endpoint, Interval: interval}, endpoint, nil
 	case "cloudwatch":
-		cfg, _, err := a.config(ctx)
-		if err != nil {
-			return nil, "", err
-		}
 		var opts []func(*cloudwatch.Options)
 		if cwEndpoint != "" {
 			opts = append(opts, func(o *cloudwatch.Options) { o.BaseEndpoint = aws.String(cwEndpoint) })
@@ -182,7 +177,7 @@ func topSource(cmd *cobra.Command, a *awsFlags, kc *kinesis.Client, hc *http.Cli
 			for p.HasMorePages() {
 				out, err := p.NextPage(ctx)
 				if err != nil {
-					return nil, "", a.explain(err)
+					return nil, "", l.aws.explain(err)
 				}
 				streams = append(streams, out.StreamNames...)
 			}
