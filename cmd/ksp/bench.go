@@ -6,11 +6,18 @@ import (
 	"time"
 
 	"github.com/ksp-project/ksp/internal/bench"
+	"github.com/ksp-project/ksp/internal/progress"
 	"github.com/spf13/cobra"
 )
 
-// printReport prints a benchmark's report as a table, or as indented JSON.
-func printReport[R interface{ WriteTable(io.Writer) error }](cmd *cobra.Command, asJSON bool, rep R, err error) error {
+// runBench runs a benchmark, showing its phases on stderr (in a terminal
+// with a live line saying how long the current phase has run; elsewhere
+// with a plain line every 10 s), then prints its report as a table or as
+// indented JSON.
+func runBench[R interface{ WriteTable(io.Writer) error }](cmd *cobra.Command, asJSON bool, run func(phases io.Writer) (R, error)) error {
+	phases := progress.StartPhases(cmd.ErrOrStderr(), progress.Options{})
+	rep, err := run(phases)
+	phases.Stop()
 	if err != nil {
 		return err
 	}
@@ -65,9 +72,10 @@ about --peer-seconds.`,
 			if err := cfg.Validate(); err != nil {
 				return usageError{err}
 			}
-			cfg.Progress = cmd.ErrOrStderr()
-			rep, err := bench.RunServer(cmd.Context(), cfg)
-			return printReport(cmd, asJSON, rep, err)
+			return runBench(cmd, asJSON, func(phases io.Writer) (*bench.ServerReport, error) {
+				cfg.Progress = phases
+				return bench.RunServer(cmd.Context(), cfg)
+			})
 		},
 	}
 	f := cmd.Flags()
@@ -103,9 +111,10 @@ records and average bytes per PutRecords request.`,
 			if err := cfg.Validate(); err != nil {
 				return usageError{err}
 			}
-			cfg.Progress = cmd.ErrOrStderr()
-			rep, err := bench.RunProduce(cmd.Context(), cfg)
-			return printReport(cmd, asJSON, rep, err)
+			return runBench(cmd, asJSON, func(phases io.Writer) (*bench.ProduceReport, error) {
+				cfg.Progress = phases
+				return bench.RunProduce(cmd.Context(), cfg)
+			})
 		},
 	}
 	f := cmd.Flags()
@@ -136,9 +145,10 @@ the runner sees: the overhead of an invoke over a handler that does nothing.`,
 			if err := cfg.Validate(); err != nil {
 				return usageError{err}
 			}
-			cfg.Progress = cmd.ErrOrStderr()
-			rep, err := bench.RunESM(cmd.Context(), cfg)
-			return printReport(cmd, asJSON, rep, err)
+			return runBench(cmd, asJSON, func(phases io.Writer) (*bench.ESMReport, error) {
+				cfg.Progress = phases
+				return bench.RunESM(cmd.Context(), cfg)
+			})
 		},
 	}
 	f := cmd.Flags()
