@@ -76,6 +76,8 @@ func TestDynamo(t *testing.T) {
 	t.Run("NonLeaseItemsSkippedAndKept", func(t *testing.T) { testNonLeaseItems(t, client) })
 	t.Run("OwnerIndexQueried", func(t *testing.T) { testOwnerIndexQueried(t, p.URL) })
 	t.Run("NoOwnerIndexScans", func(t *testing.T) { testNoOwnerIndexScans(t, client) })
+	t.Run("MultiStreamItemsLikeKCL", func(t *testing.T) { testMultiStreamItems(t, client) })
+	t.Run("UnknownAttributesKept", func(t *testing.T) { testUnknownAttributesKept(t, client) })
 }
 
 // testNonLeaseItems: the items a KCL 3.5 application keeps in its lease
