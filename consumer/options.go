@@ -58,6 +58,7 @@ type config struct {
 	syncEvery   time.Duration
 	prefetch    int
 	shutdownMax time.Duration
+	handOffMax  time.Duration
 	retryMax    time.Duration
 	log         *slog.Logger
 	hooks       hooks
@@ -187,6 +188,7 @@ func defaultConfig() config {
 		syncEvery:   time.Minute,
 		prefetch:    3,
 		shutdownMax: 30 * time.Second,
+		handOffMax:  30 * time.Second,
 		retryMax:    10 * time.Second,
 	}
 }
@@ -232,6 +234,9 @@ func (c *config) validate() error {
 	}
 	if c.shutdownMax <= 0 {
 		bad("shutdown timeout %v is not positive", c.shutdownMax)
+	}
+	if c.handOffMax <= 0 {
+		bad("hand-off timeout %v is not positive", c.handOffMax)
 	}
 	if c.retryMax < time.Millisecond {
 		bad("max retry back-off %v is below 1ms", c.retryMax)

@@ -30,10 +30,10 @@ type worker struct {
 	// local clock; only the run loop touches it.
 	obs map[string]observation
 	// live is when the taker last saw each other worker holding a live
-	// lease; incoming are the leases it asked to be handed over. Only the
-	// run loop touches them.
+	// lease; incoming are the leases on their way to it, by when it asked
+	// for them (or first saw them coming). Only the run loop touches them.
 	live     map[string]time.Time
-	incoming map[string]struct{}
+	incoming map[string]time.Time
 }
 
 func newWorker(cfg *config) *worker {
@@ -45,7 +45,7 @@ func newWorker(cfg *config) *worker {
 		syncNow:  make(chan struct{}, 1),
 		obs:      make(map[string]observation),
 		live:     make(map[string]time.Time),
-		incoming: make(map[string]struct{}),
+		incoming: make(map[string]time.Time),
 	}
 	w.newReader = func(ctx context.Context, shardID string, from startPosition) shardReader {
 		return newPollingReader(ctx, w.cfg, w.log.With("shard_id", shardID), shardID, from)
