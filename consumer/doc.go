@@ -24,7 +24,9 @@
 //     once its leases expire), or after a failed batch. A graceful shutdown,
 //     and moving a lease to balance the load (a graceful hand-off),
 //     checkpoint and release, so the next owner replays nothing (with a
-//     RecordProcessor: if it checkpoints in ShutdownRequested).
+//     RecordProcessor: if it checkpoints in ShutdownRequested). A
+//     processor that has not let go within WithHandOffTimeout is cancelled
+//     and the lease moves anyway, replaying from its last checkpoint.
 //   - A lost lease stops delivering: when a write finds another worker
 //     holding the lease (or none), the shard stops at once; nothing more is
 //     delivered after the batch being processed, and the batches fetched

@@ -128,7 +128,7 @@ func (w *worker) discover(ctx context.Context) {
 		opCtx, cancel := context.WithTimeout(ctx, w.opTimeout())
 		l, err := w.cfg.store.GetLease(opCtx, key)
 		cancel()
-		if err != nil || l.LeaseOwner != w.id || l.HandOffRequested() || l.Checkpoint.IsShardEnd() {
+		if err != nil || l.LeaseOwner != w.id || l.HandOffRequested() || l.Checkpoint.IsShardEnd() || !w.follows(l) {
 			continue
 		}
 		if w.takeLease(ctx, l) {

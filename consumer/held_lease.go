@@ -25,6 +25,7 @@ type shardLease struct {
 	w       *worker
 	key     string
 	shardID string
+	stream  string // the stream's name
 	log     *slog.Logger
 
 	// stop is cancelled (cause errLeaseLost, or the shutdown timing out)

@@ -44,6 +44,7 @@ func (p InitialPosition) String() string {
 
 type config struct {
 	stream      string
+	streams     []string // multi-stream mode (multistream.go)
 	kinesis     KinesisAPI
 	store       lease.Store
 	workerID    string
@@ -65,7 +66,8 @@ type config struct {
 	fanOut      string // stream consumer name; "" reads by polling
 }
 
-// WithStream names the stream to consume. Required.
+// WithStream names the stream to consume. Required, unless WithStreams
+// names several.
 func WithStream(name string) Option { return optionFunc(func(c *config) { c.stream = name }) }
 
 // WithKinesis sets the Kinesis client (a *kinesis.Client from
@@ -196,9 +198,7 @@ func defaultConfig() config {
 func (c *config) validate() error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf("consumer: "+format, args...)) }
-	if c.stream == "" {
-		bad("no stream: WithStream is required")
-	}
+	c.validateStreams(bad)
 	if c.kinesis == nil {
 		bad("no Kinesis client: WithKinesis is required")
 	}

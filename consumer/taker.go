@@ -67,6 +67,9 @@ func (w *worker) take(ctx context.Context) {
 	liveNow, expiredHolders := map[string]bool{}, map[string]bool{}
 	active := 0
 	for _, l := range all {
+		if !w.follows(l) {
+			continue // another stream's, in a multi-stream table
+		}
 		seen[l.LeaseKey] = true
 		o, ok := w.obs[l.LeaseKey]
 		if !ok || o.counter != l.LeaseCounter || o.holder != l.Holder() {

@@ -14,6 +14,7 @@ import (
 type worker struct {
 	cfg       *config
 	id        string
+	streams   []followed // set before run, then read-only
 	log       *slog.Logger
 	newReader readerFactory
 	// bg outlives Run's context, so the graceful shutdown can still
@@ -47,12 +48,12 @@ func newWorker(cfg *config) *worker {
 		live:     make(map[string]time.Time),
 		incoming: make(map[string]time.Time),
 	}
-	w.newReader = func(ctx context.Context, shardID string, from startPosition) shardReader {
-		return newPollingReader(ctx, w.cfg, w.log.With("shard_id", shardID), shardID, from)
+	w.newReader = func(ctx context.Context, stream, shardID string, from startPosition) shardReader {
+		return newPollingReader(ctx, w.cfg, w.log.With("shard_id", shardID), stream, shardID, from)
 	}
 	if cfg.fanOut != "" {
 		fo := &fanOut{name: cfg.fanOut, k: cfg.kinesis.(FanOutAPI)}
-		w.newReader = func(ctx context.Context, shardID string, from startPosition) shardReader {
+		w.newReader = func(ctx context.Context, _, shardID string, from startPosition) shardReader {
 			return newFanOutReader(ctx, w.cfg, fo, w.log.With("shard_id", shardID), shardID, from)
 		}
 	}
@@ -187,9 +188,14 @@ func (w *worker) renewLoop(ctx context.Context) {
 // startShard starts the goroutine that owns a freshly taken lease.
 func (w *worker) startShard(l lease.Lease) {
 	ctx, stop := context.WithCancelCause(w.bg)
+	stream, _ := w.streamOf(l.LeaseKey)
+	log := w.log.With("shard_id", l.ShardID())
+	if stream.prefix != "" {
+		log = log.With("stream", stream.name)
+	}
 	s := &shardLease{
-		w: w, key: l.LeaseKey, shardID: l.ShardID(),
-		log: w.log.With("shard_id", l.ShardID()),
+		w: w, key: l.LeaseKey, shardID: l.ShardID(), stream: stream.name,
+		log: log,
 		ctx: ctx, stop: stop,
 		shutdown: make(chan struct{}), done: make(chan struct{}),
 		writing: make(chan struct{}, 1),

@@ -1,0 +1,134 @@
+package consumer_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+
+	"github.com/ksp-project/ksp/consumer"
+	"github.com/ksp-project/ksp/lease"
+	"github.com/ksp-project/ksp/lease/memory"
+	"github.com/ksp-project/ksp/server"
+	"github.com/ksp-project/ksp/server/servertest"
+)
+
+// Two workers follow two streams with one lease table in dynalite: every
+// record of both is processed in order per key, each record names its
+// stream, the leases are keyed account:stream:creationEpoch:shardId with
+// the stream's account and creation time, split between the workers, and a
+// lease of a stream they do not follow is never touched.
+func TestMultiStreamOneLeaseTable(t *testing.T) {
+	t.Parallel()
+	_, store := dynaliteTable(t, "multi-app")
+	_, kc := startServer(t, server.Options{})
+	streams := map[string]int32{"ms-a": 2, "ms-b": 1}
+	prods := map[string]*producer{}
+	ids := map[string]lease.StreamIdentifier{}
+	for name, shards := range streams {
+		servertest.CreateStream(t, kc, name, shards)
+		prods[name] = newProducer(kc, name, 6)
+		for range 3 {
+			prods[name].round(t)
+		}
+		sum, err := kc.DescribeStreamSummary(bg, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String(name)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		account := strings.Split(aws.ToString(sum.StreamDescriptionSummary.StreamARN), ":")[4]
+		ids[name] = lease.StreamIdentifier{AccountID: account, StreamName: name, CreationEpoch: sum.StreamDescriptionSummary.StreamCreationTimestamp.Unix()}
+	}
+	other := lease.Lease{LeaseKey: "123456789012:not-followed:1:shardId-000000000000", Checkpoint: lease.TrimHorizon}
+	if _, err := store.CreateLeaseIfNotExists(bg, other); err != nil {
+		t.Fatal(err)
+	}
+
+	sk := newSink()
+	handler := func(id string) consumer.Handler {
+		return func(ctx context.Context, recs []consumer.Record) error {
+			// Keys and shard ids repeat across streams: tell them apart.
+			tagged := make([]consumer.Record, len(recs))
+			for i, r := range recs {
+				if _, ok := streams[r.Stream]; !ok {
+					return errors.New("record without its stream: " + r.Stream)
+				}
+				r.ShardID = r.Stream + "/" + r.ShardID
+				r.PartitionKey = r.Stream + "/" + r.PartitionKey
+				r.Data = []byte(r.Stream + "/" + string(r.Data))
+				tagged[i] = r
+			}
+			sk.add(id, tagged)
+			return nil
+		}
+	}
+	for _, id := range []string{"w1", "w2"} {
+		start(t, append(fast("", kc, store, id), consumer.WithStreams("ms-a", "ms-b"), consumer.WithHandler(handler(id)),
+			consumer.WithFailoverTime(2*time.Second))...)
+	}
+	total := prods["ms-a"].total() + prods["ms-b"].total()
+	waitFor(t, 30*time.Second, "every record of both streams, the leases split 2/1", func() bool {
+		o := owners(t, store)
+		return sk.unique() == total && ((o["w1"] == 2 && o["w2"] == 1) || (o["w1"] == 1 && o["w2"] == 2))
+	})
+	sk.checkOrder(t, total)
+
+	got := map[string]int{}
+	for _, l := range mustList(t, store) {
+		if l.LeaseKey == other.LeaseKey {
+			if l.LeaseOwner != "" || l.LeaseCounter != 0 {
+				t.Fatalf("the lease of a stream not followed was touched: %+v", l)
+			}
+			continue
+		}
+		id, shard, err := lease.ParseMultiStreamLeaseKey(l.LeaseKey)
+		if err != nil {
+			t.Fatalf("lease key %q: %v", l.LeaseKey, err)
+		}
+		if id != ids[id.StreamName] {
+			t.Fatalf("lease key %q: stream identifier %+v, want %+v", l.LeaseKey, id, ids[id.StreamName])
+		}
+		if !strings.HasPrefix(shard, "shardId-") {
+			t.Fatalf("lease key %q: shard %q", l.LeaseKey, shard)
+		}
+		got[id.StreamName]++
+	}
+	if got["ms-a"] != 2 || got["ms-b"] != 1 {
+		t.Fatalf("leases per stream = %v, want ms-a 2, ms-b 1", got)
+	}
+}
+
+func TestMultiStreamBadOptions(t *testing.T) {
+	t.Parallel()
+	_, kc := startServer(t, server.Options{})
+	h := consumer.WithHandler(func(context.Context, []consumer.Record) error { return nil })
+	base := []consumer.Option{consumer.WithKinesis(kc), consumer.WithLeaseStore(memory.NewWithTable()), h}
+	for _, tc := range []struct {
+		name string
+		opts []consumer.Option
+		want string
+	}{
+		{"Neither", nil, "WithStream or WithStreams is required"},
+		{"Both", []consumer.Option{consumer.WithStream("a"), consumer.WithStreams("b")}, `both WithStream("a") and WithStreams`},
+		{"Twice", []consumer.Option{consumer.WithStreams("a", "a")}, `stream "a" named twice`},
+		{"Colon", []consumer.Option{consumer.WithStreams("a:b")}, `stream name "a:b"`},
+		{"FanOut", []consumer.Option{consumer.WithStreams("a"), consumer.WithFanOut("app")}, "not available in multi-stream mode"},
+	} {
+		_, err := consumer.New(append(base, tc.opts...)...)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: New error = %v, want one containing %q", tc.name, err, tc.want)
+		}
+	}
+	// A stream that does not exist: Run says so and takes nothing.
+	store := memory.NewWithTable()
+	c, err := consumer.New(consumer.WithKinesis(kc), consumer.WithLeaseStore(store), h, consumer.WithStreams("missing"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Run(bg); err == nil || !strings.Contains(err.Error(), "describing stream missing") {
+		t.Fatalf("Run on a missing stream = %v", err)
+	}
+}
