@@ -21,7 +21,8 @@ import (
 // record of both is processed in order per key, each record names its
 // stream, the leases are keyed account:stream:creationEpoch:shardId with
 // the stream's account and creation time, split between the workers, and a
-// lease of a stream they do not follow is never touched.
+// lease of a stream they do not follow is never touched. A split of one
+// stream's shard goes as in single-stream mode, under the stream's prefix.
 func TestMultiStreamOneLeaseTable(t *testing.T) {
 	t.Parallel()
 	_, store := dynaliteTable(t, "multi-app")
@@ -74,6 +75,29 @@ func TestMultiStreamOneLeaseTable(t *testing.T) {
 		o := owners(t, store)
 		return sk.unique() == total && ((o["w1"] == 2 && o["w2"] == 1) || (o["w1"] == 1 && o["w2"] == 2))
 	})
+
+	// Split ms-b's one shard: the children's leases carry ms-b's prefix and
+	// name their parent by shard id, as the KCL's do; the parent's lease goes
+	// once both children have begun.
+	if _, err := kc.SplitShard(bg, &kinesis.SplitShardInput{StreamName: aws.String("ms-b"), ShardToSplit: aws.String("shardId-000000000000"),
+		NewStartingHashKey: aws.String("170141183460469231731687303715884105728")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := servertest.WaitActive(bg, kc, "ms-b"); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		prods["ms-b"].round(t)
+	}
+	total = prods["ms-a"].total() + prods["ms-b"].total()
+	bKey := func(shard string) string { return lease.MultiStreamLeaseKey(ids["ms-b"], shard) }
+	waitFor(t, 30*time.Second, "every record, and ms-b's parent lease cleaned up", func() bool {
+		if sk.unique() != total {
+			return false
+		}
+		_, err := store.GetLease(bg, bKey("shardId-000000000000"))
+		return errors.Is(err, lease.ErrLeaseNotFound)
+	})
 	sk.checkOrder(t, total)
 
 	got := map[string]int{}
@@ -94,10 +118,13 @@ func TestMultiStreamOneLeaseTable(t *testing.T) {
 		if !strings.HasPrefix(shard, "shardId-") {
 			t.Fatalf("lease key %q: shard %q", l.LeaseKey, shard)
 		}
+		if id.StreamName == "ms-b" && (len(l.ParentShardIDs) != 1 || l.ParentShardIDs[0] != "shardId-000000000000") {
+			t.Fatalf("child lease %q: parents %q, want [shardId-000000000000]", l.LeaseKey, l.ParentShardIDs)
+		}
 		got[id.StreamName]++
 	}
-	if got["ms-a"] != 2 || got["ms-b"] != 1 {
-		t.Fatalf("leases per stream = %v, want ms-a 2, ms-b 1", got)
+	if got["ms-a"] != 2 || got["ms-b"] != 2 {
+		t.Fatalf("leases per stream = %v, want ms-a 2, ms-b 2 (the children)", got)
 	}
 }
 
