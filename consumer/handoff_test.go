@@ -190,13 +190,14 @@ func TestHandOffTimeoutHolderLetsGo(t *testing.T) {
 	var cancelled atomic.Int64
 	logs := &logged{}
 	base := func(id string) []consumer.Option {
-		return append(fast("stuck", kc, store, id), consumer.WithFailoverTime(3*time.Second), consumer.WithHandOffTimeout(300*time.Millisecond))
+		return append(fast("stuck", kc, store, id), consumer.WithFailoverTime(3*time.Second))
 	}
 	start(t, append(base("holder"), consumer.WithProcessor(func(string) consumer.RecordProcessor { return stuckProc{&cancelled} }),
-		consumer.WithLogger(slog.New(logs)), consumer.WithShutdownTimeout(time.Second))...)
+		consumer.WithLogger(slog.New(logs)), consumer.WithShutdownTimeout(time.Second), consumer.WithHandOffTimeout(300*time.Millisecond))...)
 	waitFor(t, 20*time.Second, "the holder holding both leases", func() bool { return owners(t, store)["holder"] == 2 })
 	sk := newSink()
-	start(t, append(base("asker"), consumer.WithHandler(sk.handler("asker")))...)
+	// The asker's own bound is far off, so the holder's is the one that acts.
+	start(t, append(base("asker"), consumer.WithHandler(sk.handler("asker")), consumer.WithHandOffTimeout(20*time.Second))...)
 	waitFor(t, 20*time.Second, "the asker holding one lease", func() bool {
 		o := owners(t, store)
 		return o["asker"] == 1 && o["holder"] == 1 && len(mustListHandOffs(t, store)) == 0
