@@ -1,14 +1,17 @@
-// Package dynamo is a lease.Store on a DynamoDB table in the Java KCL's
-// layout: hash key leaseKey (S), PAY_PER_REQUEST, and every attribute under
-// the KCL's name and DynamoDB type (see the table in package lease). A ksp
-// consumer and a Java KCL application can therefore share one table.
+// Package dynamo is a lease.Store on a DynamoDB table in the Java KCL 3.x
+// layout: hash key leaseKey (S), PAY_PER_REQUEST, the
+// LeaseOwnerToLeaseKeyIndex GSI (ListLeaseKeysForWorker queries it), and
+// every attribute under the KCL's name and DynamoDB type (see the table in
+// package lease, and docs/kcl-compat.md). A ksp consumer and a Java KCL
+// application can therefore share one table.
 //
 // Its semantics are those of every lease.Store (see package lease). Each
 // write is a single UpdateItem (or PutItem for creation) with a
 // ConditionExpression; counters move with ADD. Writes name only the
-// attributes they change, so attributes ksp does not model (the values
-// behind the KCL 3.x LeaseOwnerToLeaseKeyIndex, ...) are kept. A created
-// lease carries entityType LEASE, as KCL 3.5+ writes it.
+// attributes they change, so attributes ksp does not model (a newer KCL's,
+// a multi-stream worker's streamName and shardId) are kept. A created lease
+// carries entityType LEASE, as KCL 3.5+ writes it, and a multi-stream one
+// streamName and shardId, as the KCL's multi-stream serializer writes them.
 //
 // KCL 3.5+ also keeps items that are not leases in the lease table (its
 // leader lock, migration marker and worker metrics), marked by an entityType
