@@ -29,13 +29,31 @@ type StreamDescriber interface {
 
 // WithStreams follows several streams with one lease table (the KCL's
 // multi-stream mode) instead of the one stream of WithStream; exactly one
-// of the two is required. Lease keys are account:streamName:creationEpoch:shardId,
-// the account and creation time coming from DescribeStreamSummary when Run
-// starts (the client must implement StreamDescriber). Records and
-// InitializeInput carry the stream's name. Enhanced fan-out is not
-// available in this mode yet.
+// of WithStream, WithStreams and WithStreamTracker is required. Lease keys
+// are account:streamName:creationEpoch:shardId, the account and creation
+// time coming from DescribeStreamSummary when Run starts (the client must
+// implement StreamDescriber). Records and InitializeInput carry the
+// stream's name. Enhanced fan-out is not available in this mode yet.
 func WithStreams(names ...string) Option {
 	return optionFunc(func(c *config) { c.streams = append(c.streams, names...) })
+}
+
+// StreamTracker lists the streams to follow in multi-stream mode (the
+// KCL's MultiStreamTracker.streamConfigList). It is called when Run starts
+// and before every shard sync; it must be safe to call from the worker's
+// goroutine while Run runs.
+type StreamTracker func(ctx context.Context) ([]string, error)
+
+// WithStreamTracker is WithStreams with a list that may change while the
+// consumer runs: before every shard sync (WithShardSyncInterval) the worker
+// asks t, starts following the streams that appeared (describing each
+// once) and stops following those that went, letting their shards finish
+// their batch, checkpoint and release their leases, which it then no longer
+// takes. Their leases stay in the table, as with the KCL's
+// NoLeaseDeletionStrategy. A failing t keeps the current list; at start it
+// fails Run.
+func WithStreamTracker(t StreamTracker) Option {
+	return optionFunc(func(c *config) { c.tracker = t })
 }
 
 // followed is one stream the worker follows: its name and the prefix of its
@@ -47,63 +65,142 @@ type followed struct {
 }
 
 func (c *config) validateStreams(bad func(string, ...any)) {
-	if len(c.streams) == 0 {
-		if c.stream == "" {
-			bad("no stream: WithStream or WithStreams is required")
+	modes := 0
+	for _, set := range []bool{c.stream != "", len(c.streams) > 0, c.tracker != nil} {
+		if set {
+			modes++
 		}
-		return
+	}
+	switch {
+	case modes == 0:
+		bad("no stream: one of WithStream, WithStreams and WithStreamTracker is required")
+	case modes > 1:
+		bad("more than one of WithStream(%q), WithStreams and WithStreamTracker: use one", c.stream)
 	}
 	if c.stream != "" {
-		bad("both WithStream(%q) and WithStreams: use one", c.stream)
+		return
 	}
-	seen := map[string]bool{}
-	for _, s := range c.streams {
-		switch {
-		case s == "" || strings.Contains(s, ":"):
-			bad("stream name %q in WithStreams: want a non-empty name without ':'", s)
-		case seen[s]:
-			bad("stream %q named twice in WithStreams", s)
-		}
-		seen[s] = true
+	if err := checkStreamNames(c.streams); err != nil {
+		bad("WithStreams: %v", err)
 	}
 	if _, ok := c.kinesis.(StreamDescriber); c.kinesis != nil && !ok {
-		bad("WithStreams: the Kinesis client (%T) does not implement StreamDescriber", c.kinesis)
+		bad("multi-stream mode: the Kinesis client (%T) does not implement StreamDescriber", c.kinesis)
 	}
 	if c.fanOut != "" {
-		bad("WithStreams with WithFanOut(%q): enhanced fan-out is not available in multi-stream mode yet", c.fanOut)
+		bad("WithFanOut(%q): enhanced fan-out is not available in multi-stream mode yet", c.fanOut)
 	}
 }
 
-// resolveStreams returns the streams to follow: the one stream, or each of
-// WithStreams with its lease key prefix, the KCL's stream identifier built
-// from DescribeStreamSummary (the account of the stream's ARN, the creation
-// time in seconds).
-func (c *config) resolveStreams(ctx context.Context) ([]followed, error) {
-	if len(c.streams) == 0 {
-		return []followed{{name: c.stream}}, nil
+// checkStreamNames rejects an empty name, one with ':' (it could not be
+// told apart in a lease key) and a name listed twice.
+func checkStreamNames(names []string) error {
+	seen := map[string]bool{}
+	for _, s := range names {
+		switch {
+		case s == "" || strings.Contains(s, ":"):
+			return fmt.Errorf("stream name %q: want a non-empty name without ':'", s)
+		case seen[s]:
+			return fmt.Errorf("stream %q named twice", s)
+		}
+		seen[s] = true
 	}
-	d := c.kinesis.(StreamDescriber)
-	out := make([]followed, 0, len(c.streams))
-	for _, name := range c.streams {
-		sum, err := d.DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String(name)})
+	return nil
+}
+
+// resolveStreams returns the streams to follow when Run starts: the one
+// stream, or each of WithStreams or of the tracker's list with its lease
+// key prefix.
+func (c *config) resolveStreams(ctx context.Context) ([]followed, error) {
+	names := c.streams
+	switch {
+	case c.stream != "":
+		return []followed{{name: c.stream}}, nil
+	case c.tracker != nil:
+		var err error
+		if names, err = c.tracker(ctx); err != nil {
+			return nil, fmt.Errorf("consumer: stream tracker: %w", err)
+		}
+		if err := checkStreamNames(names); err != nil {
+			return nil, fmt.Errorf("consumer: stream tracker: %w", err)
+		}
+	}
+	out := make([]followed, 0, len(names))
+	for _, name := range names {
+		f, err := c.describeStream(ctx, name)
 		if err != nil {
-			return nil, fmt.Errorf("consumer: describing stream %s: %w", name, err)
+			return nil, err
 		}
-		desc := sum.StreamDescriptionSummary
-		if desc == nil || desc.StreamCreationTimestamp == nil {
-			return nil, fmt.Errorf("consumer: describing stream %s: no creation time in the answer", name)
-		}
-		_, account, _, err := kds.ParseStreamARN(aws.ToString(desc.StreamARN))
-		if err != nil {
-			return nil, fmt.Errorf("consumer: describing stream %s: %w", name, err)
-		}
-		id := lease.StreamIdentifier{AccountID: account, StreamName: name, CreationEpoch: desc.StreamCreationTimestamp.Unix()}
-		if _, err := lease.ParseStreamIdentifier(id.String()); err != nil {
-			return nil, fmt.Errorf("consumer: stream %s: %w", name, err)
-		}
-		out = append(out, followed{name: name, prefix: id.String() + ":"})
+		out = append(out, f)
 	}
 	return out, nil
+}
+
+// describeStream builds a stream's lease key prefix from the KCL's stream
+// identifier: the account of the stream's ARN and its creation time in
+// seconds, from DescribeStreamSummary.
+func (c *config) describeStream(ctx context.Context, name string) (followed, error) {
+	sum, err := c.kinesis.(StreamDescriber).DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String(name)})
+	if err != nil {
+		return followed{}, fmt.Errorf("consumer: describing stream %s: %w", name, err)
+	}
+	desc := sum.StreamDescriptionSummary
+	if desc == nil || desc.StreamCreationTimestamp == nil {
+		return followed{}, fmt.Errorf("consumer: describing stream %s: no creation time in the answer", name)
+	}
+	_, account, _, err := kds.ParseStreamARN(aws.ToString(desc.StreamARN))
+	if err != nil {
+		return followed{}, fmt.Errorf("consumer: describing stream %s: %w", name, err)
+	}
+	id := lease.StreamIdentifier{AccountID: account, StreamName: name, CreationEpoch: desc.StreamCreationTimestamp.Unix()}
+	if _, err := lease.ParseStreamIdentifier(id.String()); err != nil {
+		return followed{}, fmt.Errorf("consumer: stream %s: %w", name, err)
+	}
+	return followed{name: name, prefix: id.String() + ":"}, nil
+}
+
+// trackStreams brings the followed streams up to date with the tracker's
+// list, and asks the shards of streams no longer followed to stop (they
+// checkpoint and release their leases).
+func (w *worker) trackStreams(ctx context.Context) {
+	names, err := w.cfg.tracker(ctx)
+	if err == nil {
+		err = checkStreamNames(names)
+	}
+	if err != nil {
+		if ctx.Err() == nil {
+			w.log.Warn("stream tracker failed; following the same streams", "err", err)
+		}
+		return
+	}
+	cur := make(map[string]followed, len(w.streams))
+	for _, f := range w.streams {
+		cur[f.name] = f
+	}
+	next := make([]followed, 0, len(names))
+	for _, name := range names {
+		f, ok := cur[name]
+		if !ok {
+			opCtx, cancel := context.WithTimeout(ctx, w.opTimeout())
+			f, err = w.cfg.describeStream(opCtx, name)
+			cancel()
+			if err != nil {
+				w.log.Warn("cannot follow a new stream yet", "stream", name, "err", err)
+				continue
+			}
+			w.log.Info("following stream", "stream", name)
+		}
+		delete(cur, name)
+		next = append(next, f)
+	}
+	w.streams = next
+	for name := range cur {
+		w.log.Info("no longer following stream", "stream", name)
+	}
+	for _, s := range w.held() {
+		if _, ok := w.streamOf(s.key); !ok {
+			s.requestShutdown()
+		}
+	}
 }
 
 // streamOf returns the followed stream a lease key belongs to.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -138,8 +140,9 @@ func TestMultiStreamBadOptions(t *testing.T) {
 		opts []consumer.Option
 		want string
 	}{
-		{"Neither", nil, "WithStream or WithStreams is required"},
-		{"Both", []consumer.Option{consumer.WithStream("a"), consumer.WithStreams("b")}, `both WithStream("a") and WithStreams`},
+		{"Neither", nil, "one of WithStream, WithStreams and WithStreamTracker is required"},
+		{"Both", []consumer.Option{consumer.WithStream("a"), consumer.WithStreams("b")}, `more than one of WithStream("a"), WithStreams`},
+		{"ListAndTracker", []consumer.Option{consumer.WithStreams("b"), consumer.WithStreamTracker(func(context.Context) ([]string, error) { return nil, nil })}, "more than one of"},
 		{"Twice", []consumer.Option{consumer.WithStreams("a", "a")}, `stream "a" named twice`},
 		{"Colon", []consumer.Option{consumer.WithStreams("a:b")}, `stream name "a:b"`},
 		{"FanOut", []consumer.Option{consumer.WithStreams("a"), consumer.WithFanOut("app")}, "not available in multi-stream mode"},
@@ -157,5 +160,68 @@ func TestMultiStreamBadOptions(t *testing.T) {
 	}
 	if err := c.Run(bg); err == nil || !strings.Contains(err.Error(), "describing stream missing") {
 		t.Fatalf("Run on a missing stream = %v", err)
+	}
+}
+
+// A stream tracker's list changes while one worker runs: a stream added is
+// followed from its start, a stream removed is let go of (its shard
+// checkpoints and releases its lease, which is then left alone) and its
+// new records are not processed.
+func TestStreamTrackerFollowsChanges(t *testing.T) {
+	t.Parallel()
+	_, kc := startServer(t, server.Options{})
+	prods := map[string]*producer{}
+	for _, name := range []string{"tr-a", "tr-b"} {
+		servertest.CreateStream(t, kc, name, 1)
+		prods[name] = newProducer(kc, name, 4)
+		prods[name].round(t)
+	}
+	store := memory.NewWithTable()
+	var list atomic.Value
+	list.Store([]string{"tr-a"})
+	tracker := func(context.Context) ([]string, error) { return list.Load().([]string), nil }
+	var mu sync.Mutex
+	seen := map[string]int{}
+	count := func(stream string) int {
+		mu.Lock()
+		defer mu.Unlock()
+		return seen[stream]
+	}
+	handler := func(ctx context.Context, recs []consumer.Record) error {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, r := range recs {
+			seen[r.Stream]++
+		}
+		return nil
+	}
+	start(t, append(fast("", kc, store, "w1"), consumer.WithStreamTracker(tracker), consumer.WithHandler(handler))...)
+	waitFor(t, 20*time.Second, "tr-a's records", func() bool { return count("tr-a") == prods["tr-a"].total() })
+	if n := count("tr-b"); n != 0 || len(mustList(t, store)) != 1 {
+		t.Fatalf("before tr-b is tracked: %d of its records processed, %d leases; want 0 and tr-a's one", n, len(mustList(t, store)))
+	}
+
+	list.Store([]string{"tr-a", "tr-b"})
+	waitFor(t, 20*time.Second, "tr-b's records once tracked", func() bool { return count("tr-b") == prods["tr-b"].total() })
+
+	list.Store([]string{"tr-b"})
+	waitFor(t, 20*time.Second, "tr-a's lease released", func() bool {
+		for _, l := range mustList(t, store) {
+			if strings.Contains(l.LeaseKey, ":tr-a:") {
+				return l.LeaseOwner == ""
+			}
+		}
+		return false
+	})
+	before := count("tr-a")
+	prods["tr-a"].round(t)
+	prods["tr-b"].round(t)
+	waitFor(t, 20*time.Second, "tr-b's new records", func() bool { return count("tr-b") == prods["tr-b"].total() })
+	time.Sleep(300 * time.Millisecond) // tr-a's would show by now
+	if n := count("tr-a"); n != before {
+		t.Fatalf("%d records of tr-a processed after it stopped being tracked", n-before)
+	}
+	if o := owners(t, store); o["w1"] != 1 {
+		t.Fatalf("owners = %v, want w1 holding tr-b's lease only", o)
 	}
 }

@@ -44,7 +44,8 @@ func (p InitialPosition) String() string {
 
 type config struct {
 	stream      string
-	streams     []string // multi-stream mode (multistream.go)
+	streams     []string      // multi-stream mode (multistream.go)
+	tracker     StreamTracker // multi-stream mode with a changing list
 	kinesis     KinesisAPI
 	store       lease.Store
 	workerID    string

@@ -23,6 +23,9 @@ import (
 // before its lease was cleaned up. In multi-stream mode each stream is
 // synced so, its lease keys carrying its prefix.
 func (w *worker) syncShards(ctx context.Context) {
+	if w.cfg.tracker != nil {
+		w.trackStreams(ctx)
+	}
 	opCtx, cancel := context.WithTimeout(ctx, w.opTimeout())
 	leases, err := w.cfg.store.ListLeases(opCtx)
 	cancel()

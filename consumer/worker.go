@@ -12,9 +12,11 @@ import (
 // worker is one Run of a Consumer: the lease coordinator (renewing, taking,
 // shard sync) and the goroutines of the shards it holds.
 type worker struct {
-	cfg       *config
-	id        string
-	streams   []followed // set before run, then read-only
+	cfg *config
+	id  string
+	// streams are the streams followed; only the run loop touches them
+	// (trackStreams may change them).
+	streams   []followed
 	log       *slog.Logger
 	newReader readerFactory
 	// bg outlives Run's context, so the graceful shutdown can still
