@@ -33,7 +33,8 @@ type StreamDescriber interface {
 // are account:streamName:creationEpoch:shardId, the account and creation
 // time coming from DescribeStreamSummary when Run starts (the client must
 // implement StreamDescriber). Records and InitializeInput carry the
-// stream's name. Enhanced fan-out is not available in this mode yet.
+// stream's name. With WithFanOut, the stream consumer is registered on each
+// stream.
 func WithStreams(names ...string) Option {
 	return optionFunc(func(c *config) { c.streams = append(c.streams, names...) })
 }
@@ -85,9 +86,6 @@ func (c *config) validateStreams(bad func(string, ...any)) {
 	}
 	if _, ok := c.kinesis.(StreamDescriber); c.kinesis != nil && !ok {
 		bad("multi-stream mode: the Kinesis client (%T) does not implement StreamDescriber", c.kinesis)
-	}
-	if c.fanOut != "" {
-		bad("WithFanOut(%q): enhanced fan-out is not available in multi-stream mode yet", c.fanOut)
 	}
 }
 

@@ -145,7 +145,6 @@ func TestMultiStreamBadOptions(t *testing.T) {
 		{"ListAndTracker", []consumer.Option{consumer.WithStreams("b"), consumer.WithStreamTracker(func(context.Context) ([]string, error) { return nil, nil })}, "more than one of"},
 		{"Twice", []consumer.Option{consumer.WithStreams("a", "a")}, `stream "a" named twice`},
 		{"Colon", []consumer.Option{consumer.WithStreams("a:b")}, `stream name "a:b"`},
-		{"FanOut", []consumer.Option{consumer.WithStreams("a"), consumer.WithFanOut("app")}, "not available in multi-stream mode"},
 	} {
 		_, err := consumer.New(append(base, tc.opts...)...)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -223,5 +222,51 @@ func TestStreamTrackerFollowsChanges(t *testing.T) {
 	}
 	if o := owners(t, store); o["w1"] != 1 {
 		t.Fatalf("owners = %v, want w1 holding tr-b's lease only", o)
+	}
+}
+
+// Multi-stream mode over enhanced fan-out: the stream consumer is
+// registered on each stream, and every record of both streams arrives,
+// naming its stream.
+func TestMultiStreamFanOut(t *testing.T) {
+	t.Parallel()
+	_, kc := startServer(t, server.Options{})
+	prods := map[string]*producer{}
+	for _, name := range []string{"fo-a", "fo-b"} {
+		servertest.CreateStream(t, kc, name, 1)
+		prods[name] = newProducer(kc, name, 4)
+		for range 3 {
+			prods[name].round(t)
+		}
+	}
+	var mu sync.Mutex
+	seen := map[string]int{}
+	handler := func(ctx context.Context, recs []consumer.Record) error {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, r := range recs {
+			seen[r.Stream]++
+		}
+		return nil
+	}
+	start(t, append(fast("", kc, memory.NewWithTable(), "w1"), consumer.WithStreams("fo-a", "fo-b"), consumer.WithFanOut("app"),
+		consumer.WithHandler(handler))...)
+	waitFor(t, 20*time.Second, "every record of both streams", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return seen["fo-a"] == prods["fo-a"].total() && seen["fo-b"] == prods["fo-b"].total()
+	})
+	for _, name := range []string{"fo-a", "fo-b"} {
+		sum, err := kc.DescribeStreamSummary(bg, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String(name)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := kc.ListStreamConsumers(bg, &kinesis.ListStreamConsumersInput{StreamARN: sum.StreamDescriptionSummary.StreamARN})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(out.Consumers) != 1 || aws.ToString(out.Consumers[0].ConsumerName) != "app" {
+			t.Fatalf("stream %s consumers = %+v, want app", name, out.Consumers)
+		}
 	}
 }

@@ -55,8 +55,8 @@ func newWorker(cfg *config) *worker {
 	}
 	if cfg.fanOut != "" {
 		fo := &fanOut{name: cfg.fanOut, k: cfg.kinesis.(FanOutAPI)}
-		w.newReader = func(ctx context.Context, _, shardID string, from startPosition) shardReader {
-			return newFanOutReader(ctx, w.cfg, fo, w.log.With("shard_id", shardID), shardID, from)
+		w.newReader = func(ctx context.Context, stream, shardID string, from startPosition) shardReader {
+			return newFanOutReader(ctx, w.cfg, fo, w.log.With("shard_id", shardID), stream, shardID, from)
 		}
 	}
 	return w
