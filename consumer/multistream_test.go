@@ -169,32 +169,14 @@ func TestMultiStreamBadOptions(t *testing.T) {
 func TestStreamTrackerFollowsChanges(t *testing.T) {
 	t.Parallel()
 	_, kc := startServer(t, server.Options{})
-	prods := map[string]*producer{}
-	for _, name := range []string{"tr-a", "tr-b"} {
-		servertest.CreateStream(t, kc, name, 1)
-		prods[name] = newProducer(kc, name, 4)
-		prods[name].round(t)
-	}
+	prods := streamsWith(t, kc, 1, "tr-a", "tr-b")
 	store := memory.NewWithTable()
 	var list atomic.Value
 	list.Store([]string{"tr-a"})
 	tracker := func(context.Context) ([]string, error) { return list.Load().([]string), nil }
-	var mu sync.Mutex
-	seen := map[string]int{}
-	count := func(stream string) int {
-		mu.Lock()
-		defer mu.Unlock()
-		return seen[stream]
-	}
-	handler := func(ctx context.Context, recs []consumer.Record) error {
-		mu.Lock()
-		defer mu.Unlock()
-		for _, r := range recs {
-			seen[r.Stream]++
-		}
-		return nil
-	}
-	start(t, append(fast("", kc, store, "w1"), consumer.WithStreamTracker(tracker), consumer.WithHandler(handler))...)
+	ps := &perStream{}
+	count := ps.count
+	start(t, append(fast("", kc, store, "w1"), consumer.WithStreamTracker(tracker), consumer.WithHandler(ps.handler))...)
 	waitFor(t, 20*time.Second, "tr-a's records", func() bool { return count("tr-a") == prods["tr-a"].total() })
 	if n := count("tr-b"); n != 0 || len(mustList(t, store)) != 1 {
 		t.Fatalf("before tr-b is tracked: %d of its records processed, %d leases; want 0 and tr-a's one", n, len(mustList(t, store)))
@@ -231,30 +213,12 @@ func TestStreamTrackerFollowsChanges(t *testing.T) {
 func TestMultiStreamFanOut(t *testing.T) {
 	t.Parallel()
 	_, kc := startServer(t, server.Options{})
-	prods := map[string]*producer{}
-	for _, name := range []string{"fo-a", "fo-b"} {
-		servertest.CreateStream(t, kc, name, 1)
-		prods[name] = newProducer(kc, name, 4)
-		for range 3 {
-			prods[name].round(t)
-		}
-	}
-	var mu sync.Mutex
-	seen := map[string]int{}
-	handler := func(ctx context.Context, recs []consumer.Record) error {
-		mu.Lock()
-		defer mu.Unlock()
-		for _, r := range recs {
-			seen[r.Stream]++
-		}
-		return nil
-	}
+	prods := streamsWith(t, kc, 3, "fo-a", "fo-b")
+	ps := &perStream{}
 	start(t, append(fast("", kc, memory.NewWithTable(), "w1"), consumer.WithStreams("fo-a", "fo-b"), consumer.WithFanOut("app"),
-		consumer.WithHandler(handler))...)
+		consumer.WithHandler(ps.handler))...)
 	waitFor(t, 20*time.Second, "every record of both streams", func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return seen["fo-a"] == prods["fo-a"].total() && seen["fo-b"] == prods["fo-b"].total()
+		return ps.count("fo-a") == prods["fo-a"].total() && ps.count("fo-b") == prods["fo-b"].total()
 	})
 	for _, name := range []string{"fo-a", "fo-b"} {
 		sum, err := kc.DescribeStreamSummary(bg, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String(name)})
@@ -269,4 +233,43 @@ func TestMultiStreamFanOut(t *testing.T) {
 			t.Fatalf("stream %s consumers = %+v, want app", name, out.Consumers)
 		}
 	}
+}
+
+// streamsWith creates 1-shard streams, each with rounds rounds of records
+// put, and returns their producers.
+func streamsWith(t *testing.T, kc *kinesis.Client, rounds int, names ...string) map[string]*producer {
+	t.Helper()
+	prods := map[string]*producer{}
+	for _, name := range names {
+		servertest.CreateStream(t, kc, name, 1)
+		prods[name] = newProducer(kc, name, 4)
+		for range rounds {
+			prods[name].round(t)
+		}
+	}
+	return prods
+}
+
+// perStream counts the records processed of each stream.
+type perStream struct {
+	mu   sync.Mutex // guards: seen
+	seen map[string]int
+}
+
+func (p *perStream) handler(ctx context.Context, recs []consumer.Record) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.seen == nil {
+		p.seen = map[string]int{}
+	}
+	for _, r := range recs {
+		p.seen[r.Stream]++
+	}
+	return nil
+}
+
+func (p *perStream) count(stream string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.seen[stream]
 }
