@@ -67,8 +67,8 @@ type config struct {
 	fanOut      string // stream consumer name; "" reads by polling
 }
 
-// WithStream names the stream to consume. Required, unless WithStreams
-// names several.
+// WithStream names the stream to consume. Exactly one of WithStream,
+// WithStreams and WithStreamTracker is required.
 func WithStream(name string) Option { return optionFunc(func(c *config) { c.stream = name }) }
 
 // WithKinesis sets the Kinesis client (a *kinesis.Client from

@@ -12,11 +12,8 @@ import (
 // worker is one Run of a Consumer: the lease coordinator (renewing, taking,
 // shard sync) and the goroutines of the shards it holds.
 type worker struct {
-	cfg *config
-	id  string
-	// streams are the streams followed; only the run loop touches them
-	// (trackStreams may change them).
-	streams   []followed
+	cfg       *config
+	id        string
 	log       *slog.Logger
 	newReader readerFactory
 	// bg outlives Run's context, so the graceful shutdown can still
@@ -37,6 +34,10 @@ type worker struct {
 	// for them (or first saw them coming). Only the run loop touches them.
 	live     map[string]time.Time
 	incoming map[string]time.Time
+
+	// streams are the streams followed; only the run loop touches them
+	// (trackStreams may change them).
+	streams []followed
 }
 
 func newWorker(cfg *config) *worker {
