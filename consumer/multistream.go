@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
@@ -57,6 +58,18 @@ func WithStreamTracker(t StreamTracker) Option {
 	return optionFunc(func(c *config) { c.tracker = t })
 }
 
+// WithFormerStreamsLeaseDeletion deletes, in multi-stream mode, the leases
+// of streams no longer followed once wait has passed since the worker first
+// found them (the KCL's AutoDetectionAndDeferredDeletionStrategy): any
+// multi-stream lease in the table whose stream is not in the list counts.
+// The wait lets every worker of the application move to the new list
+// first: a stream deleted this way and followed again starts from its
+// initial position. Default 0: leases of former streams are kept (the KCL's
+// NoLeaseDeletionStrategy).
+func WithFormerStreamsLeaseDeletion(wait time.Duration) Option {
+	return optionFunc(func(c *config) { c.formerWait = wait })
+}
+
 // followed is one stream the worker follows: its name and the prefix of its
 // lease keys ("" for the one stream of single-stream mode, whose keys are
 // bare shard ids).
@@ -79,6 +92,9 @@ func (c *config) validateStreams(bad func(string, ...any)) {
 		bad("more than one of WithStream(%q), WithStreams and WithStreamTracker: use one", c.stream)
 	}
 	if c.stream != "" {
+		if c.formerWait > 0 {
+			bad("WithFormerStreamsLeaseDeletion needs multi-stream mode (WithStreams or WithStreamTracker)")
+		}
 		return
 	}
 	if err := checkStreamNames(c.streams); err != nil {
@@ -198,6 +214,48 @@ func (w *worker) trackStreams(ctx context.Context) {
 		if _, ok := w.streamOf(s.key); !ok {
 			s.requestShutdown()
 		}
+	}
+}
+
+// deleteFormerStreams deletes the leases of streams not followed for
+// longer than the former-streams wait (WithFormerStreamsLeaseDeletion),
+// given every lease of the table.
+func (w *worker) deleteFormerStreams(ctx context.Context, leases []lease.Lease) {
+	now := time.Now()
+	byStream := map[string][]string{}
+	for _, l := range leases {
+		id, ok := l.StreamIdentifier()
+		if !ok || w.follows(l) {
+			continue
+		}
+		byStream[id.String()] = append(byStream[id.String()], l.LeaseKey)
+	}
+	for id := range w.former {
+		if _, ok := byStream[id]; !ok {
+			delete(w.former, id) // followed again, or its leases gone
+		}
+	}
+	for id, keys := range byStream {
+		since, ok := w.former[id]
+		if !ok {
+			w.former[id] = now
+			continue
+		}
+		if now.Sub(since) < w.cfg.formerWait {
+			continue
+		}
+		deleted := 0
+		for _, key := range keys {
+			opCtx, cancel := context.WithTimeout(ctx, w.opTimeout())
+			err := w.cfg.store.DeleteLease(opCtx, key)
+			cancel()
+			if err != nil {
+				w.log.Warn("deleting a former stream's lease failed", "stream", id, "lease", key, "err", err)
+				continue
+			}
+			deleted++
+		}
+		w.log.Info("former stream's leases deleted", "stream", id, "leases", deleted)
 	}
 }
 

@@ -142,6 +142,7 @@ func TestMultiStreamBadOptions(t *testing.T) {
 	}{
 		{"Neither", nil, "one of WithStream, WithStreams and WithStreamTracker is required"},
 		{"Both", []consumer.Option{consumer.WithStream("a"), consumer.WithStreams("b")}, `more than one of WithStream("a"), WithStreams`},
+		{"FormerWithOneStream", []consumer.Option{consumer.WithStream("a"), consumer.WithFormerStreamsLeaseDeletion(time.Second)}, "needs multi-stream mode"},
 		{"ListAndTracker", []consumer.Option{consumer.WithStreams("b"), consumer.WithStreamTracker(func(context.Context) ([]string, error) { return nil, nil })}, "more than one of"},
 		{"Twice", []consumer.Option{consumer.WithStreams("a", "a")}, `stream "a" named twice`},
 		{"Colon", []consumer.Option{consumer.WithStreams("a:b")}, `stream name "a:b"`},
@@ -205,6 +206,42 @@ func TestStreamTrackerFollowsChanges(t *testing.T) {
 	if o := owners(t, store); o["w1"] != 1 {
 		t.Fatalf("owners = %v, want w1 holding tr-b's lease only", o)
 	}
+}
+
+// With WithFormerStreamsLeaseDeletion, the leases of a stream dropped from
+// the tracker's list (and of any other stream the worker does not follow)
+// are deleted once the wait has passed; the followed stream's stay.
+func TestFormerStreamsLeasesDeleted(t *testing.T) {
+	t.Parallel()
+	_, kc := startServer(t, server.Options{})
+	streamsWith(t, kc, 1, "fs-a", "fs-b")
+	store := memory.NewWithTable()
+	stranger := lease.Lease{LeaseKey: "123456789012:gone-long-ago:1:shardId-000000000000", Checkpoint: lease.TrimHorizon}
+	if _, err := store.CreateLeaseIfNotExists(bg, stranger); err != nil {
+		t.Fatal(err)
+	}
+	var list atomic.Value
+	list.Store([]string{"fs-a", "fs-b"})
+	ps := &perStream{}
+	start(t, append(fast("", kc, store, "w1"), consumer.WithStreamTracker(func(context.Context) ([]string, error) { return list.Load().([]string), nil }),
+		consumer.WithFormerStreamsLeaseDeletion(300*time.Millisecond), consumer.WithHandler(ps.handler))...)
+	streamLeases := func() map[string]int {
+		out := map[string]int{}
+		for _, l := range mustList(t, store) {
+			id, _ := l.StreamIdentifier()
+			out[id.StreamName]++
+		}
+		return out
+	}
+	waitFor(t, 20*time.Second, "both streams leased, the stranger's lease deleted", func() bool {
+		n := streamLeases()
+		return n["fs-a"] == 1 && n["fs-b"] == 1 && n["gone-long-ago"] == 0
+	})
+	list.Store([]string{"fs-b"})
+	waitFor(t, 20*time.Second, "fs-a's lease deleted once dropped", func() bool {
+		n := streamLeases()
+		return n["fs-a"] == 0 && n["fs-b"] == 1
+	})
 }
 
 // Multi-stream mode over enhanced fan-out: the stream consumer is

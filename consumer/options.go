@@ -46,6 +46,7 @@ type config struct {
 	stream      string
 	streams     []string      // multi-stream mode (multistream.go)
 	tracker     StreamTracker // multi-stream mode with a changing list
+	formerWait  time.Duration // multi-stream mode: when to delete a former stream's leases
 	kinesis     KinesisAPI
 	store       lease.Store
 	workerID    string
@@ -235,6 +236,9 @@ func (c *config) validate() error {
 	}
 	if c.shutdownMax <= 0 {
 		bad("shutdown timeout %v is not positive", c.shutdownMax)
+	}
+	if c.formerWait < 0 {
+		bad("former streams' lease deletion wait %v is negative", c.formerWait)
 	}
 	if c.handOffMax <= 0 {
 		bad("hand-off timeout %v is not positive", c.handOffMax)

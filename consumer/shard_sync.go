@@ -48,6 +48,9 @@ func (w *worker) syncShards(ctx context.Context) {
 		}
 		w.syncStream(ctx, f, own)
 	}
+	if w.cfg.formerWait > 0 && w.cfg.stream == "" {
+		w.deleteFormerStreams(ctx, leases)
+	}
 }
 
 // syncStream is syncShards for one stream, given its leases.

@@ -36,8 +36,11 @@ type worker struct {
 	incoming map[string]time.Time
 
 	// streams are the streams followed; only the run loop touches them
-	// (trackStreams may change them).
+	// (trackStreams may change them). former is when each stream not
+	// followed but with leases in the table was first found so (by stream
+	// identifier); only the run loop touches it.
 	streams []followed
+	former  map[string]time.Time
 }
 
 func newWorker(cfg *config) *worker {
@@ -50,6 +53,7 @@ func newWorker(cfg *config) *worker {
 		obs:      make(map[string]observation),
 		live:     make(map[string]time.Time),
 		incoming: make(map[string]time.Time),
+		former:   make(map[string]time.Time),
 	}
 	w.newReader = func(ctx context.Context, stream, shardID string, from startPosition) shardReader {
 		return newPollingReader(ctx, w.cfg, w.log.With("shard_id", shardID), stream, shardID, from)
