@@ -70,6 +70,27 @@ func WithFormerStreamsLeaseDeletion(wait time.Duration) Option {
 	return optionFunc(func(c *config) { c.formerWait = wait })
 }
 
+// WithStreamInitialPosition sets where the shards of one stream start when
+// they have no checkpoint yet, over WithInitialPosition (the KCL's
+// StreamConfig.initialPositionInStreamExtended). May be given for several
+// streams.
+func WithStreamInitialPosition(stream string, p InitialPosition) Option {
+	return optionFunc(func(c *config) {
+		if c.initialBy == nil {
+			c.initialBy = map[string]InitialPosition{}
+		}
+		c.initialBy[stream] = p
+	})
+}
+
+// initialFor returns where a shard of stream without a checkpoint starts.
+func (c *config) initialFor(stream string) InitialPosition {
+	if p, ok := c.initialBy[stream]; ok {
+		return p
+	}
+	return c.initial
+}
+
 // followed is one stream the worker follows: its name and the prefix of its
 // lease keys ("" for the one stream of single-stream mode, whose keys are
 // bare shard ids).
@@ -90,6 +111,11 @@ func (c *config) validateStreams(bad func(string, ...any)) {
 		bad("no stream: one of WithStream, WithStreams and WithStreamTracker is required")
 	case modes > 1:
 		bad("more than one of WithStream(%q), WithStreams and WithStreamTracker: use one", c.stream)
+	}
+	for s, p := range c.initialBy {
+		if p.cp.IsZero() {
+			bad("initial position of stream %q is not set: use Latest, TrimHorizon or AtTimestamp", s)
+		}
 	}
 	if c.stream != "" {
 		if c.formerWait > 0 {

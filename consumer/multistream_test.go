@@ -143,6 +143,7 @@ func TestMultiStreamBadOptions(t *testing.T) {
 		{"Neither", nil, "one of WithStream, WithStreams and WithStreamTracker is required"},
 		{"Both", []consumer.Option{consumer.WithStream("a"), consumer.WithStreams("b")}, `more than one of WithStream("a"), WithStreams`},
 		{"FormerWithOneStream", []consumer.Option{consumer.WithStream("a"), consumer.WithFormerStreamsLeaseDeletion(time.Second)}, "needs multi-stream mode"},
+		{"ZeroStreamPosition", []consumer.Option{consumer.WithStreams("a"), consumer.WithStreamInitialPosition("a", consumer.InitialPosition{})}, `initial position of stream "a" is not set`},
 		{"ListAndTracker", []consumer.Option{consumer.WithStreams("b"), consumer.WithStreamTracker(func(context.Context) ([]string, error) { return nil, nil })}, "more than one of"},
 		{"Twice", []consumer.Option{consumer.WithStreams("a", "a")}, `stream "a" named twice`},
 		{"Colon", []consumer.Option{consumer.WithStreams("a:b")}, `stream name "a:b"`},
@@ -309,4 +310,29 @@ func (p *perStream) count(stream string) int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.seen[stream]
+}
+
+// WithStreamInitialPosition starts one stream elsewhere than the others:
+// fs-b from a timestamp between two rounds of puts, fs-a from its start.
+func TestStreamInitialPosition(t *testing.T) {
+	t.Parallel()
+	_, kc := startServer(t, server.Options{})
+	prods := streamsWith(t, kc, 2, "ip-a", "ip-b")
+	before := prods["ip-b"].total()
+	time.Sleep(50 * time.Millisecond)
+	t0 := time.Now()
+	time.Sleep(50 * time.Millisecond)
+	for _, p := range prods {
+		p.round(t)
+	}
+	ps := &perStream{}
+	start(t, append(fast("", kc, memory.NewWithTable(), "w1"), consumer.WithStreams("ip-a", "ip-b"),
+		consumer.WithStreamInitialPosition("ip-b", consumer.AtTimestamp(t0)), consumer.WithHandler(ps.handler))...)
+	waitFor(t, 20*time.Second, "ip-a from its start, ip-b from the timestamp", func() bool {
+		return ps.count("ip-a") == prods["ip-a"].total() && ps.count("ip-b") == prods["ip-b"].total()-before
+	})
+	time.Sleep(300 * time.Millisecond) // records of ip-b before t0 would show by now
+	if n := ps.count("ip-b"); n != prods["ip-b"].total()-before {
+		t.Fatalf("ip-b: %d records processed, want the %d put after the timestamp", n, prods["ip-b"].total()-before)
+	}
 }

@@ -44,9 +44,10 @@ func (p InitialPosition) String() string {
 
 type config struct {
 	stream      string
-	streams     []string      // multi-stream mode (multistream.go)
-	tracker     StreamTracker // multi-stream mode with a changing list
-	formerWait  time.Duration // multi-stream mode: when to delete a former stream's leases
+	streams     []string                   // multi-stream mode (multistream.go)
+	tracker     StreamTracker              // multi-stream mode with a changing list
+	formerWait  time.Duration              // multi-stream mode: when to delete a former stream's leases
+	initialBy   map[string]InitialPosition // by stream, over initial
 	kinesis     KinesisAPI
 	store       lease.Store
 	workerID    string

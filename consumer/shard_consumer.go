@@ -100,7 +100,7 @@ func (w *worker) processShard(s *shardLease) outcome {
 		}
 		cp := s.snapshot().Checkpoint
 		if cp.IsZero() {
-			cp = w.cfg.initial.cp
+			cp = w.cfg.initialFor(s.stream).cp
 		}
 		ckp := &Checkpointer{shard: s, last: cp}
 		if !initialized {
@@ -113,7 +113,7 @@ func (w *worker) processShard(s *shardLease) outcome {
 			}
 			initialized = true
 		}
-		from := startPosition{cp: cp, ts: w.cfg.initial.ts}
+		from := startPosition{cp: cp, ts: w.cfg.initialFor(s.stream).ts}
 		resumeAfter := cp
 		if cp.IsSentinel() {
 			resumeAfter = lease.Checkpoint{}

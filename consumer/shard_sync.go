@@ -122,7 +122,7 @@ func (w *worker) syncStream(ctx context.Context, f followed, leases []lease.Leas
 			}
 			parentLeased = parentLeased || leased[p]
 		}
-		cp := w.cfg.initial.cp
+		cp := w.cfg.initialFor(f.name).cp
 		switch {
 		case parentLeased:
 			cp = lease.TrimHorizon
