@@ -58,8 +58,9 @@ type Change struct {
 	Name     string
 	From, To State
 	At       time.Time // by the breaker's clock
-	// Reason says why, e.g. "5 consecutive failures", "60% of 10 calls
-	// failed", "open for 5s", "2 probes succeeded", "probe failed".
+	// Reason says why, e.g. "5 consecutive failures", "6 of 10 calls
+	// failed within 10s", "open for 5s", "probes succeeded (2)", "probe
+	// failed".
 	Reason string
 }
 
@@ -265,7 +266,7 @@ func (b *Breaker) end(c *Call, err error, cancelled bool) {
 			return
 		}
 		if b.probed++; b.probed >= b.cfg.probes {
-			b.toLocked(Closed, now, fmt.Sprintf("%d probes succeeded", b.probed))
+			b.toLocked(Closed, now, fmt.Sprintf("probes succeeded (%d)", b.probed))
 		}
 	}
 }

@@ -128,7 +128,7 @@ func TestConsecutiveFailuresFullCycle(t *testing.T) {
 	}
 	call(t, b, nil)
 	rec.expect(t, "closed->open (3 consecutive failures)", "open->half-open (open for 1s)", "half-open->open (probe failed)",
-		"open->half-open (open for 1s)", "half-open->closed (2 probes succeeded)")
+		"open->half-open (open for 1s)", "half-open->closed (probes succeeded (2))")
 	// Closed with fresh counts: two failures do not reopen it.
 	call(t, b, errDown)
 	call(t, b, errDown)
@@ -198,7 +198,7 @@ func TestStaleAndCancelledOutcomes(t *testing.T) {
 	}
 	c.Cancel()
 	call(t, b, nil)
-	rec.expect(t, "closed->open (1 consecutive failures)", "open->half-open (open for 1s)", "half-open->closed (1 probes succeeded)")
+	rec.expect(t, "closed->open (1 consecutive failures)", "open->half-open (open for 1s)", "half-open->closed (probes succeeded (1))")
 }
 
 // IsFailure decides what counts; Do refuses without calling fn.
