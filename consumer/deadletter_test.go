@@ -306,7 +306,8 @@ func (h *dlHooks) OnCheckpoint(_ string, cp lease.Checkpoint, err error) {
 
 // A Handler failing a whole batch gets that batch dead-lettered after the
 // attempts; a sink that is down holds the shard (no checkpoint past the
-// batch, hooks told) until it accepts, then the shard moves on.
+// batch, hooks told) until it accepts, then the shard moves on. An entry
+// the sink refuses as too large goes again with a pointer for its data.
 func TestDeadLetterBatchWaitsForTheSink(t *testing.T) {
 	_, client := startServer(t, server.Options{})
 	servertest.CreateStream(t, client, "dlq-batch", 1)
@@ -343,6 +344,9 @@ func TestDeadLetterBatchWaitsForTheSink(t *testing.T) {
 		if sends++; sends <= 3 {
 			return errors.New("sink down")
 		}
+		if bytes.Contains(m.Body, []byte(`"data":"YmFk"`)) { // "bad"
+			return fmt.Errorf("queue limit: %w", kspsink.ErrTooLarge)
+		}
 		bodies = append(bodies, bytes.Clone(m.Body))
 		return nil
 	})
@@ -363,15 +367,22 @@ func TestDeadLetterBatchWaitsForTheSink(t *testing.T) {
 
 	mu.Lock()
 	defer mu.Unlock()
-	if len(bodies) != len(last) || hk.fails != 3 || hk.records != len(last) {
-		t.Fatalf("%d entries for a batch of %d; hook told %d failed sends (want 3) and %d records accepted", len(bodies), len(last), hk.fails, hk.records)
+	if len(bodies) != len(last) || hk.fails != 4 || hk.records != len(last) {
+		t.Fatalf("%d entries for a batch of %d; hook told %d failed sends (want 3 down, 1 too large) and %d records accepted", len(bodies), len(last), hk.fails, hk.records)
 	}
 	for i, b := range bodies {
 		var e consumer.DeadLetter
 		if err := json.Unmarshal(b, &e); err != nil {
 			t.Fatal(err)
 		}
-		if e.SequenceNumber != last[i].SequenceNumber || string(e.Data) != string(last[i].Data) || e.Unit != "batch" || e.UnitSize != len(last) ||
+		data := string(e.Data)
+		if e.DataPointer != "" {
+			data = "bad" // the sink refused it with its data as too large
+			if e.Data != nil || e.DataPointer != "kinesis://dlq-batch/shardId-000000000000/"+e.SequenceNumber+"/0" {
+				t.Fatalf("entry %d: %s", i, b)
+			}
+		}
+		if e.SequenceNumber != last[i].SequenceNumber || data != string(last[i].Data) || e.DataSize != len(last[i].Data) || e.Unit != "batch" || e.UnitSize != len(last) ||
 			e.Attempts != 3 || e.LastError != "batch refused" || e.Stream != "dlq-batch" {
 			t.Fatalf("entry %d: %s; want record %s of the batch", i, b, last[i].Data)
 		}

@@ -68,7 +68,9 @@ func (p *Producer) admit(req *request) (*breaker.Call, bool) {
 		c.shard.inflight--
 		c.tries--
 		for _, pd := range c.recs {
-			pd.tries--
+			if pd.tries--; pd.tries == 0 {
+				pd.sentAt = time.Time{} // never sent: BufferingTime keeps running
+			}
 		}
 		switch {
 		case p.aborted != nil:
