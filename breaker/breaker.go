@@ -77,7 +77,7 @@ type Stats struct {
 type Breaker struct {
 	cfg config
 
-	mu       sync.Mutex // guards: every field below
+	mu       sync.Mutex // guards: state, gen, openedAt, consec, win, probing, probed, stats, pending
 	state    State
 	gen      uint64    // bumped by every transition
 	openedAt time.Time // when the breaker last opened
