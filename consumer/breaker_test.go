@@ -121,3 +121,31 @@ func TestBreakerPausesShardsWhileDownstreamFails(t *testing.T) {
 	}
 	t.Logf("breaker opened %d times; largest lag reported while paused %d ms", opened.Load(), hk.maxLag.Load())
 }
+
+// A graceful shutdown while the breaker holds the shards paused ends the
+// pause at once: the leases are released (not left to expire) with their
+// checkpoints where they were.
+func TestBreakerPauseEndsOnShutdown(t *testing.T) {
+	_, client := startServer(t, server.Options{})
+	servertest.CreateStream(t, client, "paused", 1)
+	putData(t, client, "paused", "a", "b", "c")
+	b, err := breaker.New(breaker.ConsecutiveFailures(1), breaker.OpenFor(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := func(context.Context, []consumer.Record) error { return errors.New("downstream unavailable") }
+	store := memory.New()
+	r := start(t, append(fast("paused", client, store, "w1"), consumer.WithHandler(h), consumer.WithBreaker(b),
+		consumer.WithShutdownTimeout(time.Hour))...) // only the pause ending lets Run return
+	waitFor(t, 10*time.Second, "the breaker opening", func() bool { return b.State() == breaker.Open })
+	r.stop(t)
+	ls, err := store.ListLeases(bg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range ls {
+		if l.LeaseOwner != "" || !l.Checkpoint.IsSentinel() {
+			t.Fatalf("lease after shutdown: %+v; want released, never checkpointed", l)
+		}
+	}
+}
