@@ -67,6 +67,10 @@ func (p *Producer) admit(req *request) (*breaker.Call, bool) {
 		c := req.cs[i]
 		c.shard.inflight--
 		c.tries--
+		if p.cfg.ratePercent > 0 { // give back the tokens collecting it took
+			c.shard.recTok = min(p.recRate(c.shard), c.shard.recTok+1)
+			c.shard.byteTok = min(p.byteRate(c.shard), c.shard.byteTok+float64(c.putSize))
+		}
 		for _, pd := range c.recs {
 			if pd.tries--; pd.tries == 0 {
 				pd.sentAt = time.Time{} // never sent: BufferingTime keeps running
