@@ -76,6 +76,14 @@
 // the shard, a corrupt lease, a failing or slow lease store are logged and
 // retried with back-off, while the worker's other shards keep going.
 //
+// Opt-in, with a Handler or a RecordHandler (docs/failure.md):
+// WithDeadLetter gives up a batch, or a single record, after N failed
+// attempts to a sink (package sink) as DeadLetter entries, and checkpoints
+// past it only once the sink accepted them all (a failing sink holds the
+// shard; a crash in between re-sends at most that unit). WithBreaker pauses
+// a shard while its downstream's circuit breaker is open: no handler call,
+// no checkpoint, leases still renewed, growing lag reported.
+//
 // # Retrieval
 //
 // Shards are read by polling GetRecords (WithMaxRecords, WithIdleTime), up

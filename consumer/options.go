@@ -67,6 +67,7 @@ type config struct {
 	log         *slog.Logger
 	hooks       hooks
 	fanOut      string // stream consumer name; "" reads by polling
+	failure     failureConfig
 }
 
 // WithStream names the stream to consume. Exactly one of WithStream,
@@ -255,6 +256,7 @@ func (c *config) validate() error {
 			bad("fan-out consumer name %q: want 1–128 characters of a-z, A-Z, 0-9, '_', '.', '-'", c.fanOut)
 		}
 	}
+	c.failure.validate(c, bad)
 	for i, h := range c.hooks {
 		if !isHook(h) {
 			bad("hook %d (%T) implements no Hook interface", i, h)

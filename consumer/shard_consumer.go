@@ -76,7 +76,7 @@ func (w *worker) processShard(s *shardLease) outcome {
 		return outcomeEnded
 	}
 	hashRange, hasRange := parseRange(l)
-	proc := w.cfg.processor(s.shardID)
+	proc := w.newProcessor(s)
 	lostInput := LeaseLostInput{ShardID: s.shardID}
 	lost := func() outcome {
 		call(s.log, func() error { proc.LeaseLost(s.ctx, lostInput); return nil })
@@ -194,6 +194,9 @@ func (w *worker) readShard(s *shardLease, proc RecordProcessor, ckp *Checkpointe
 				return proc.ProcessRecords(s.ctx, ProcessRecordsInput{ShardID: s.shardID, Records: records, MillisBehindLatest: b.millisBehind, Checkpointer: ckp})
 			})
 			if err != nil {
+				if out, stop := s.stopped(); stop && errors.Is(err, errStopping) {
+					return w.stopShard(s, proc, ckp, out), false
+				}
 				w.cfg.hooks.processError(s.shardID, err)
 				if out, stop := s.stopped(); stop && out == outcomeLost {
 					return outcomeLost, false
