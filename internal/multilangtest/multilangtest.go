@@ -177,7 +177,7 @@ func Properties(argv []string, stream, app, endpoint string, extra ...string) st
 		"AWSCredentialsProvider = DefaultCredentialsProvider",
 		"idleTimeBetweenReadsInMillis = 20",
 		"shardSyncIntervalMillis = 200",
-		"failoverTimeMillis = 1000",
+		"failoverTimeMillis = 2000",
 		"processingLanguage = test",
 	}
 	return strings.Join(append(lines, extra...), "\n") + "\n"
