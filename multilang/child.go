@@ -139,8 +139,7 @@ func (c *child) next(ctx context.Context, timeout time.Duration) ([]byte, error)
 				c.kill()
 				return nil, fmt.Errorf("%w: %v", ErrMalformed, c.readErr)
 			}
-			<-c.proc.Done()
-			return nil, fmt.Errorf("child exited (%v)", exitStatus(c.proc.Err()))
+			return nil, c.closedStdout()
 		}
 		return line, nil
 	case <-expired:
@@ -149,6 +148,20 @@ func (c *child) next(ctx context.Context, timeout time.Duration) ([]byte, error)
 	case <-ctx.Done():
 		c.kill()
 		return nil, context.Cause(ctx)
+	}
+}
+
+// closedStdout explains the end of the child's output: its exit, or, when
+// it closed stdout and lives on, that (it is killed: it can no longer answer).
+func (c *child) closedStdout() error {
+	t := time.NewTimer(time.Second)
+	defer t.Stop()
+	select {
+	case <-c.proc.Done():
+		return fmt.Errorf("child exited (%v)", exitStatus(c.proc.Err()))
+	case <-t.C:
+		c.kill()
+		return errors.New("child closed its stdout")
 	}
 }
 
@@ -192,7 +205,9 @@ func (c *child) close(grace time.Duration) {
 		select {
 		case <-c.proc.Done():
 		case <-t.C:
-			c.log.Warn("child did not exit after its last message; killing it", "grace", grace)
+			if grace > 0 {
+				c.log.Warn("child did not exit after its last message; killing it", "grace", grace)
+			}
 		}
 		t.Stop()
 		c.proc.Stop(0)

@@ -166,9 +166,9 @@ func (d *daemon) startChild(log *slog.Logger) (*child, error) {
 	return c, nil
 }
 
-// endChild closes c and forgets it.
-func (d *daemon) endChild(c *child) {
-	c.close(d.grace())
+// endChild closes c, killing it after grace, and forgets it.
+func (d *daemon) endChild(c *child, grace time.Duration) {
+	c.close(grace)
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	delete(d.children, c)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/ksp-project/ksp/consumer"
 	"github.com/ksp-project/ksp/lease"
@@ -113,10 +114,14 @@ func (p *processor) start(ctx context.Context, cp lease.Checkpoint) error {
 	return nil
 }
 
-// stop ends the child after its last message.
-func (p *processor) stop() {
+// stop ends the child after its last message, giving it the shutdown
+// grace to exit by itself.
+func (p *processor) stop() { p.end(p.d.grace()) }
+
+// end ends the child, killing it after grace.
+func (p *processor) end(grace time.Duration) {
 	if p.child != nil {
-		p.d.endChild(p.child)
+		p.d.endChild(p.child, grace)
 		p.child = nil
 	}
 }
@@ -125,7 +130,7 @@ func (p *processor) stop() {
 // the consumer.
 func (p *processor) fail(action string, err error) error {
 	pid := p.child.proc.Pid()
-	p.stop()
+	p.end(0) // it broke the protocol: no grace
 	err = fmt.Errorf("multilang: shard %s: %s: %w", p.shardID, action, err)
 	p.log.Error("child failed; it will be restarted from the last checkpoint", "action", action, "pid", pid, "err", err)
 	return err

@@ -15,6 +15,7 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
@@ -65,17 +66,22 @@ func Processor(t TB, lang string) (argv, env []string) {
 		}
 		return []string{"node", filepath.Join(dir, "kcl_processor.js")}, []string{"NODE_PATH=" + modules}
 	case "python":
-		// The interpreter itself, not a version manager's shim (pyenv's
-		// takes a second to start on a busy machine).
-		exe, err := exec.Command("python3", "-c", "import sys; print(sys.executable)").Output()
+		exe, err := python()
 		if err != nil {
 			peers.Unavailable(t, err)
 		}
-		return []string{strings.TrimSpace(string(exe)), filepath.Join(dir, "kcl_processor.py")}, nil
+		return []string{exe, filepath.Join(dir, "kcl_processor.py")}, nil
 	}
 	t.Fatalf("no test processor in %q", lang)
 	return nil, nil
 }
+
+// python finds the interpreter itself, once: not a version manager's shim
+// (pyenv's takes a second to start on a busy machine).
+var python = sync.OnceValues(func() (string, error) {
+	exe, err := exec.Command("python3", "-c", "import sys; print(sys.executable)").Output()
+	return strings.TrimSpace(string(exe)), err
+})
 
 // ReadOut reads the records processed so far from the processors' file.
 func ReadOut(t TB, path string) []Record {

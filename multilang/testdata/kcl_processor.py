@@ -6,7 +6,7 @@ by key, checkpoints answered on stdin.
 
 Environment:
   KCL_TEST_OUT   file each processed record is appended to, one JSON line
-  KCL_TEST_MODE  normal | malformed | hang | echo-status
+  KCL_TEST_MODE  normal | malformed | hang | echo-status | checkpoint-errors
   KCL_TEST_MARK  file created by the first child that misbehaves, so only
                  one child does
 """
@@ -44,6 +44,14 @@ def checkpoint(seq=None, sub=None):
         raise CheckpointError(answer["error"])
 
 
+def checkpoint_error(seq=None, sub=None):
+    try:
+        checkpoint(seq, sub)
+    except CheckpointError as e:
+        return str(e)
+    return "none"
+
+
 def misbehave_once():
     mark = os.environ.get("KCL_TEST_MARK")
     if not mark:
@@ -73,6 +81,9 @@ def main():
             if mode == "echo-status":
                 write({"action": "status", "responseFor": "processRecords"})
                 continue
+            if mode == "checkpoint-errors":
+                sys.stderr.write("checkpoint in initialize: %s\n" % checkpoint_error())
+                sys.stderr.flush()
         elif action == "processRecords":
             records = msg["records"]
             _ = msg["millisBehindLatest"]
@@ -81,6 +92,9 @@ def main():
                 sys.stdout.flush()
                 time.sleep(60)
                 return
+            if mode == "checkpoint-errors" and misbehave_once():
+                sys.stderr.write("checkpoint at an undelivered record: %s\n" % checkpoint_error("9" * 56, 0))
+                sys.stderr.flush()
             if mode == "hang" and misbehave_once():
                 time.sleep(600)
                 return
