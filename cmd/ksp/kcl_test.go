@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,10 +13,13 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/ksp-project/ksp/internal/multilangtest"
+	"github.com/ksp-project/ksp/internal/peers"
 	"github.com/ksp-project/ksp/internal/procattr"
 	"github.com/ksp-project/ksp/lease"
+	"github.com/ksp-project/ksp/lease/dynamo"
 	"github.com/ksp-project/ksp/lease/sqlite"
 	"github.com/ksp-project/ksp/server"
 	"github.com/ksp-project/ksp/server/servertest"
@@ -202,5 +206,50 @@ func TestKCLBadProperties(t *testing.T) {
 		if _, err := os.Stat(db); !os.IsNotExist(err) {
 			t.Errorf("%s: the lease file was created", tc.name)
 		}
+	}
+}
+
+// TestKCLDynamoDB runs `ksp kcl` (through Run) on a lease table in DynamoDB
+// (dynalite) named after the application, as the Java daemon keeps it.
+func TestKCLDynamoDB(t *testing.T) {
+	t.Parallel()
+	argv, _ := multilangtest.Processor(t, "python")
+	ddb := peers.StartT(t, peers.Dynalite, peers.Options{})
+	srv := servertest.Start(t, server.Options{DisableLimits: true})
+	client := servertest.Client(t, srv)
+	servertest.CreateStream(t, client, "ddb", 1)
+	dir := t.TempDir()
+	out, props := filepath.Join(dir, "out.jsonl"), filepath.Join(dir, "app.properties")
+	text := multilangtest.Properties(append(argv, out), "ddb", "ddbapp", "http://"+srv.Addr(), "dynamoDBEndpoint = "+ddb.URL)
+	if err := os.WriteFile(props, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	want := multilangtest.Put(t, client, "ddb", "d", 10, 10)
+	ctx, cancel := context.WithCancel(context.Background())
+	var stderr lockedBuffer
+	done := make(chan int, 1)
+	go func() { done <- Run(ctx, []string{"kcl", props}, io.Discard, &stderr) }()
+	multilangtest.WaitAll(t, out, want, 60*time.Second)
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("ksp kcl exited %d:\n%s", code, stderr.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("ksp kcl still running 30 s after its context ended")
+	}
+	store, err := dynamo.New(dynamodb.NewFromConfig(servertest.Config("us-east-1"), func(o *dynamodb.Options) {
+		o.BaseEndpoint = aws.String(ddb.URL)
+	}), "ddbapp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := store.GetLease(context.Background(), "shardId-000000000000")
+	if err != nil {
+		t.Fatalf("the lease is not in the DynamoDB table named after the application: %v", err)
+	}
+	if l.Checkpoint.IsSentinel() || l.LeaseOwner != "" {
+		t.Fatalf("lease after a graceful stop: %+v, want a checkpoint and no owner", l)
 	}
 }

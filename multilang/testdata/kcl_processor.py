@@ -4,8 +4,11 @@ library only, with amazon_kclpy's message shapes (amazon_kclpy/kcl.py,
 messages.py): one JSON message a line on stdin and stdout, every field read
 by key, checkpoints answered on stdin.
 
+Arguments: [OUT], the file each processed record is appended to, one JSON
+line (default: $KCL_TEST_OUT).
+
 Environment:
-  KCL_TEST_OUT   file each processed record is appended to, one JSON line
+  KCL_TEST_OUT   the default OUT
   KCL_TEST_MODE  normal | malformed | hang | echo-status | checkpoint-errors
   KCL_TEST_MARK  file created by the first child that misbehaves, so only
                  one child does
@@ -65,7 +68,8 @@ def misbehave_once():
 
 
 def main():
-    out = os.open(os.environ["KCL_TEST_OUT"], os.O_CREAT | os.O_APPEND | os.O_WRONLY)
+    path = sys.argv[1] if len(sys.argv) > 1 else os.environ["KCL_TEST_OUT"]
+    out = os.open(path, os.O_CREAT | os.O_APPEND | os.O_WRONLY)
     mode = os.environ.get("KCL_TEST_MODE", "normal")
     shard = None
     while True:
