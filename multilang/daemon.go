@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"strings"
 	"sync"
 	"time"
 
@@ -38,23 +39,36 @@ type Config struct {
 }
 
 // CheckExecutable reports, in one line, why argv's program cannot be run:
-// not found on PATH, not a regular file, or not executable.
+// not found, not a regular file, or not executable.
 func CheckExecutable(argv []string) error {
+	_, err := resolveExecutable(argv)
+	return err
+}
+
+// resolveExecutable finds argv's program: on PATH, or, for a bare name not
+// on PATH, in the working directory (the KCL samples name a script there,
+// as in executableName = sample_kclpy_app.py).
+func resolveExecutable(argv []string) (string, error) {
 	if len(argv) == 0 {
-		return errors.New("executableName is empty")
+		return "", errors.New("executableName is empty")
 	}
 	path, err := exec.LookPath(argv[0])
+	if err != nil && !strings.ContainsRune(argv[0], os.PathSeparator) {
+		if p, err2 := exec.LookPath("." + string(os.PathSeparator) + argv[0]); err2 == nil {
+			path, err = p, nil
+		}
+	}
 	if err != nil {
-		return fmt.Errorf("executableName %q: %v", argv[0], unwrapExec(err))
+		return "", fmt.Errorf("executableName %q: %v", argv[0], unwrapExec(err))
 	}
 	fi, err := os.Stat(path)
 	if err != nil {
-		return fmt.Errorf("executableName %q: %v", argv[0], err)
+		return "", fmt.Errorf("executableName %q: %v", argv[0], err)
 	}
 	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("executableName %q: %s is not a regular file", argv[0], path)
+		return "", fmt.Errorf("executableName %q: %s is not a regular file", argv[0], path)
 	}
-	return nil
+	return path, nil
 }
 
 func unwrapExec(err error) error {
@@ -75,16 +89,18 @@ func Run(ctx context.Context, cfg Config) error {
 	if p == nil {
 		return errors.New("multilang: no properties")
 	}
-	if err := CheckExecutable(p.Executable); err != nil {
+	exe, err := resolveExecutable(p.Executable)
+	if err != nil {
 		return err
 	}
+	argv := append([]string{exe}, p.Executable[1:]...)
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	d := &daemon{props: p, env: cfg.Env, log: log, cancel: cancel, children: map[*child]struct{}{}}
+	d := &daemon{props: p, argv: argv, env: cfg.Env, log: log, cancel: cancel, children: map[*child]struct{}{}}
 	defer d.killAll()
 
 	opts := []consumer.Option{
@@ -137,6 +153,7 @@ func Run(ctx context.Context, cfg Config) error {
 // daemon is what a Run's processors share.
 type daemon struct {
 	props  *Properties
+	argv   []string // the executable, resolved, and its arguments
 	env    []string
 	log    *slog.Logger
 	cancel context.CancelCauseFunc
@@ -156,7 +173,7 @@ func (d *daemon) grace() time.Duration {
 }
 
 func (d *daemon) startChild(log *slog.Logger) (*child, error) {
-	c, err := startChild(d.props.Executable, d.env, log)
+	c, err := startChild(d.argv, d.env, log)
 	if err != nil {
 		return nil, fmt.Errorf("multilang: starting %q: %w", d.props.Executable[0], err)
 	}

@@ -233,3 +233,19 @@ func fieldInt(line, key string) int {
 	}
 	return n
 }
+
+// TestBareScriptInWorkingDirectory: a bare executableName that is not on
+// PATH is found in the working directory, as the KCL samples expect.
+func TestBareScriptInWorkingDirectory(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "sample_app.py"), []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(dir)
+	if err := multilang.CheckExecutable([]string{"sample_app.py"}); err != nil {
+		t.Fatalf("a script in the working directory: %v", err)
+	}
+	if err := multilang.CheckExecutable([]string{"no_such_app.py"}); err == nil || !strings.Contains(err.Error(), `executableName "no_such_app.py"`) {
+		t.Fatalf("a missing script: %v", err)
+	}
+}
