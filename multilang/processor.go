@@ -126,13 +126,14 @@ func (p *processor) end(grace time.Duration) {
 	}
 }
 
-// fail drops the child after a failed exchange and returns the error for
-// the consumer.
+// fail kills the child after a failed exchange and returns the error for
+// the consumer, which retries (from the last checkpoint, after a back-off);
+// the next call starts a new child.
 func (p *processor) fail(action string, err error) error {
 	pid := p.child.proc.Pid()
 	p.end(0) // it broke the protocol: no grace
 	err = fmt.Errorf("multilang: shard %s: %s: %w", p.shardID, action, err)
-	p.log.Error("child failed; it will be restarted from the last checkpoint", "action", action, "pid", pid, "err", err)
+	p.log.Error("child failed and was killed", "action", action, "pid", pid, "err", err)
 	return err
 }
 
