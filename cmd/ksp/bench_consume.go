@@ -37,9 +37,20 @@ are printed against the goals: at least 300,000 user records/s drained
 (aggregated), p99 latency within the poll interval plus 50 ms (over fan-out:
 within 20 ms, and every fan-out application gets every record), failover within
 the failover time plus one renewal interval (a third of it). A goal not met
-is reported, not an error.`,
+is reported, not an error.
+
+--multilang runs (alone, unless --parts is given) the MultiLang comparison: one
+worker drains --multilang-records pre-filled user records through ` + "`ksp kcl`" + `'s
+daemon (package multilang) to a no-op record processor written against the
+aws-kcl npm package (a node process per shard), then through the same
+consumer to the same no-op processor in Go; both checkpoint every batch.
+Records/s of each and their ratio are printed. It needs node and the npm
+peers (internal/peers/npm).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if cfg.MultiLang && !cmd.Flags().Changed("parts") {
+				cfg.Parts = nil
+			}
 			if err := cfg.Validate(); err != nil {
 				return usageError{err}
 			}
@@ -63,6 +74,8 @@ is reported, not an error.`,
 	f.DurationVar(&cfg.Failover, "failover", bench.DefaultFailover, "the failover workers' failover time")
 	f.BoolVar(&cfg.FanOut, "fanout", false, "measure the latency part over enhanced fan-out too (p99 goal 20ms), and several applications at once")
 	f.IntVar(&cfg.Apps, "apps", 5, "applications consuming at once with --fanout")
+	f.BoolVar(&cfg.MultiLang, "multilang", false, "compare a no-op aws-kcl Node.js processor under ksp kcl with the same processor in Go")
+	f.IntVar(&cfg.MultiLangRecords, "multilang-records", 100000, "user records drained by each side of --multilang")
 	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
 	cmd.AddCommand(benchConsumeWorkerCmd())
 	return cmd

@@ -68,7 +68,7 @@ var consumeParts = []string{ConsumeDrain, ConsumeDrainRaw, ConsumeLatency, Consu
 // take the defaults named on each.
 type ConsumeConfig struct {
 	// Parts to run, always in the order drain, drain-raw, latency, failover
-	// (default all of them).
+	// (default all of them, or none with MultiLang).
 	Parts []string
 	// Records pre-filled and drained with aggregation on (default 1,000,000).
 	Records int
@@ -101,6 +101,13 @@ type ConsumeConfig struct {
 	// Failover is the workers' failover time in the failover part
 	// (default 2s); they renew every third of it.
 	Failover time.Duration
+	// MultiLang runs the multilang part (ConsumeMultiLang): a no-op aws-kcl
+	// Node.js processor under package multilang against the same no-op
+	// processor in Go (default off; it needs node).
+	MultiLang bool
+	// MultiLangRecords are drained by each side of the multilang part
+	// (default 100,000).
+	MultiLangRecords int
 	// WorkerCommand starts a failover worker; the worker's flags
 	// (ConsumeWorkerConfig.Args) are appended. Default: this executable
 	// with "bench consume worker", the hidden subcommand of `ksp bench
@@ -114,7 +121,7 @@ type ConsumeConfig struct {
 }
 
 func (c *ConsumeConfig) setDefaults() {
-	if len(c.Parts) == 0 {
+	if len(c.Parts) == 0 && !c.MultiLang {
 		c.Parts = consumeParts
 	}
 	setDefault(&c.Records, 1_000_000)
@@ -128,6 +135,7 @@ func (c *ConsumeConfig) setDefaults() {
 	setDefault(&c.Linger, DefaultLinger)
 	setDefault(&c.Failover, DefaultFailover)
 	setDefault(&c.Apps, 5)
+	setDefault(&c.MultiLangRecords, 100_000)
 	if c.Progress == nil {
 		c.Progress = io.Discard
 	}
@@ -138,12 +146,12 @@ func (c ConsumeConfig) Validate() error {
 	c.setDefaults()
 	for _, p := range c.Parts {
 		if !slices.Contains(consumeParts, p) {
-			return fmt.Errorf("unknown part %q: want %s", p, strings.Join(consumeParts, ", "))
+			return fmt.Errorf("unknown part %q: want %s (or --multilang)", p, strings.Join(consumeParts, ", "))
 		}
 	}
 	switch {
-	case c.Records < 1 || c.RawRecords < 1:
-		return fmt.Errorf("records must be at least 1, not %d and %d", c.Records, c.RawRecords)
+	case c.Records < 1 || c.RawRecords < 1 || c.MultiLangRecords < 1:
+		return fmt.Errorf("records must be at least 1, not %d, %d and %d", c.Records, c.RawRecords, c.MultiLangRecords)
 	case c.Shards < 1 || c.Shards > 500:
 		return fmt.Errorf("shards must be in 1..500, not %d", c.Shards)
 	case c.Size < 8 || c.Size > 1<<20-64:
@@ -181,7 +189,9 @@ type ConsumeReport struct {
 	// Apps are the applications part polling and over fan-out (with FanOut).
 	Apps     []AppsResult    `json:"apps,omitempty"`
 	Failover *FailoverResult `json:"failover,omitempty"`
-	Goals    []ConsumeGoal   `json:"goals"`
+	// MultiLang is the multilang part (with MultiLang).
+	MultiLang *MultiLangResult `json:"multilang,omitempty"`
+	Goals     []ConsumeGoal    `json:"goals"`
 }
 
 // ConsumeGoal is one target of the consumer benchmark and whether it was met.
@@ -243,6 +253,13 @@ func RunConsume(ctx context.Context, cfg ConsumeConfig) (*ConsumeReport, error) 
 			}
 			rep.Failover = res
 		}
+	}
+	if cfg.MultiLang {
+		res, err := runMultiLang(ctx, cfg)
+		if err != nil {
+			return nil, fmt.Errorf("multilang: %w", err)
+		}
+		rep.MultiLang = res
 	}
 	rep.judge()
 	return rep, nil
@@ -461,6 +478,9 @@ func (r *ConsumeReport) WriteTable(w io.Writer) error {
 			{"shards", "killed worker's leases", "survivor holds all after", "failover + renewal"},
 			{strconv.Itoa(f.Shards), strconv.Itoa(f.KilledLeases), ms(f.Took), ms(f.FailoverTime + f.Renewal)},
 		})
+	}
+	if r.MultiLang != nil {
+		r.MultiLang.writeTable(&b)
 	}
 	if len(r.Goals) > 0 {
 		b.WriteString("\ngoals\n")
