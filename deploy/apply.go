@@ -41,7 +41,9 @@ type Change struct {
 	Action string
 }
 
-func (c Change) String() string { return fmt.Sprintf("%-30s %-20s %s %s", c.Type, c.LogicalID, c.Name, c.Action) }
+func (c Change) String() string {
+	return fmt.Sprintf("%-30s %-20s %s %s", c.Type, c.LogicalID, c.Name, c.Action)
+}
 
 // MergePlans joins the plans of several templates; a stream or consumer
 // declared by two of them is an error.
