@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ksp-project/ksp/deploy/cfn"
 	"github.com/ksp-project/ksp/server"
 	"github.com/ksp-project/ksp/server/store"
 	"github.com/spf13/cobra"
@@ -29,6 +30,8 @@ func serverCmd() *cobra.Command {
 		fsyncEvery time.Duration
 		recoverArg string
 		auth       []string
+		templates  []string
+		parameters []string
 	)
 	cmd := &cobra.Command{
 		Use:   "server",
@@ -82,6 +85,15 @@ access key; without it any credentials are accepted.`,
 			if err := opts.Validate(); err != nil {
 				return usageError{err}
 			}
+			// Every template is read and validated before the server starts.
+			var plan *cfn.Plan
+			if len(templates) > 0 {
+				if plan, err = resolveTemplates(templates, parameters, opts.Region, opts.Account); err != nil {
+					return err
+				}
+			} else if len(parameters) > 0 {
+				return usageError{errors.New("--parameter needs --template")}
+			}
 			storage := "in memory (nothing is kept)"
 			if inMemory {
 				if cmd.Flags().Changed("data-dir") || cmd.Flags().Changed("fsync") || cmd.Flags().Changed("recover") {
@@ -122,6 +134,16 @@ access key; without it any credentials are accepted.`,
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "ksp Kinesis server listening on %s (region %s, account %s, limits %s)\n", srv.URL(), srv.Region(), srv.Account(), limits)
 			fmt.Fprintf(out, "  storage: %s\n", storage)
+			// The streams exist before the hints line tells clients to come.
+			if plan != nil {
+				fmt.Fprintf(out, "  templates: %s\n", strings.Join(templates, ", "))
+				changes, err := applyToServer(cmd.Context(), srv, plan, auth)
+				printChanges(out, plan, changes)
+				if err != nil {
+					srv.Close()
+					return err
+				}
+			}
 			caFile, err := printClientHints(out, srv, opts, auth)
 			if err != nil {
 				srv.Close()
@@ -154,6 +176,8 @@ access key; without it any credentials are accepted.`,
 	f.StringVar(&recoverArg, "recover", "refuse", "what start-up does with corruption in a shard log: refuse (start fails, nothing changed) or truncate-and-keep-copy (damaged segment copied aside, log continues past every lost position)")
 	f.DurationVar(&opts.RetentionInterval, "retention-interval", time.Minute, "how often records past their stream's retention are trimmed")
 	f.StringArrayVar(&auth, "auth", nil, "ACCESS_KEY_ID:SECRET: verify SigV4 signatures made with this key (repeatable)")
+	f.StringArrayVar(&templates, "template", nil, "CloudFormation template whose Kinesis streams and consumers the server creates at start (repeatable; see ksp apply)")
+	f.StringArrayVar(&parameters, "parameter", nil, "NAME=VALUE for a --template parameter (repeatable)")
 	f.StringVar(&opts.TLSCertFile, "tls-cert", "", "serve HTTPS with this PEM certificate (with --tls-key)")
 	f.StringVar(&opts.TLSKeyFile, "tls-key", "", "PEM private key of --tls-cert")
 	f.BoolVar(&opts.TLSSelfSigned, "tls", false, "serve HTTPS with a generated self-signed certificate for 127.0.0.1 and localhost")

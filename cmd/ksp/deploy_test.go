@@ -1,0 +1,130 @@
+package main
+
+import (
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/ksp-project/ksp/server"
+	"github.com/ksp-project/ksp/server/servertest"
+)
+
+// writeTemplate runs ksp template with args and returns the file.
+func writeTemplate(t *testing.T, dir, name string, args ...string) string {
+	t.Helper()
+	file := filepath.Join(dir, name+".yaml")
+	var stderr strings.Builder
+	if code := Run(context.Background(), append([]string{"template", "-o", file}, args...), io.Discard, &stderr); code != 0 {
+		t.Fatalf("ksp template %v: exit %d: %s", args, code, stderr.String())
+	}
+	return file
+}
+
+func describe(t *testing.T, c *kinesis.Client, name string) string {
+	t.Helper()
+	d, err := c.DescribeStreamSummary(context.Background(), &kinesis.DescribeStreamSummaryInput{StreamName: aws.String(name)})
+	if err != nil {
+		t.Fatalf("describe %s: %v", name, err)
+	}
+	s := d.StreamDescriptionSummary
+	cs, err := c.ListStreamConsumers(context.Background(), &kinesis.ListStreamConsumersInput{StreamARN: s.StreamARN})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, x := range cs.Consumers {
+		names = append(names, aws.ToString(x.ConsumerName))
+	}
+	return strings.Join([]string{string(s.StreamModeDetails.StreamMode), itoa32(s.OpenShardCount), itoa32(s.RetentionPeriodHours),
+		string(s.EncryptionType), aws.ToString(s.KeyId), strings.Join(names, ",")}, " ")
+}
+
+func itoa32(n *int32) string { return strconv.Itoa(int(aws.ToInt32(n))) }
+
+// TestServerTemplateTwiceWithoutChange: ksp server --template creates the
+// declared streams and consumers; a restart on the same data directory
+// with the same templates finds them and changes nothing.
+func TestServerTemplateTwiceWithoutChange(t *testing.T) {
+	dir := t.TempDir()
+	orders := writeTemplate(t, dir, "orders", "--app", "orders", "--shards", "3", "--retention-hours", "48", "--kcl")
+	clicks := writeTemplate(t, dir, "clicks", "--app", "clicks", "--on-demand", "--fanout", "analytics", "--fanout", "audit", "--encryption", "customer-managed")
+	data := filepath.Join(dir, "data")
+	want := map[string]string{
+		"orders": "PROVISIONED 3 48 KMS alias/aws/kinesis ",
+		"clicks": "ON_DEMAND 4 24 KMS StreamKey.Arn analytics,audit",
+	}
+	for i, action := range []string{"created", "unchanged"} {
+		t.Run(action, func(t *testing.T) {
+			out := runServer(t, "--data-dir", data, "--template", orders, "--template", clicks)
+			if n := strings.Count(out, " "+action+"\n"); n != 4 {
+				t.Fatalf("run %d: %d resources %s, want 4:\n%s", i+1, n, action, out)
+			}
+			if !strings.Contains(out, "AWS::DynamoDB::Table") || !strings.Contains(out, "skipped") {
+				t.Fatalf("skipped resources are not listed:\n%s", out)
+			}
+			endpoint := regexp.MustCompile(`listening on (http://127\.0\.0\.1:\d+)`).FindStringSubmatch(out)
+			c := servertest.NewClient(endpoint[1], "us-east-1")
+			ls, err := c.ListStreams(context.Background(), &kinesis.ListStreamsInput{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(ls.StreamNames) != 2 {
+				t.Fatalf("streams = %v, want orders and clicks", ls.StreamNames)
+			}
+			for name, w := range want {
+				if got := describe(t, c, name); got != w {
+					t.Errorf("%s = %q, want %q", name, got, w)
+				}
+			}
+		})
+	}
+}
+
+// TestServerTemplateBadInput: one line naming the resource and property,
+// and the server does not start.
+func TestServerTemplateBadInput(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte("Resources:\n  S:\n    Type: AWS::Kinesis::Stream\n    Properties: {ShardCount: 0}\n"), 0o644)
+	param := filepath.Join(dir, "param.yaml")
+	os.WriteFile(param, []byte("Parameters:\n  N: {Type: String}\nResources:\n  S:\n    Type: AWS::Kinesis::Stream\n    Properties: {Name: !Ref N, ShardCount: 1}\n"), 0o644)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--template", bad}, "resource S (AWS::Kinesis::Stream) property ShardCount: 0 is out of range 1..100000"},
+		{[]string{"--template", param}, "parameter N: no value given"},
+		{[]string{"--template", param, "--parameter", "Other=1"}, "--parameter Other: no template declares it"},
+		{[]string{"--template", filepath.Join(dir, "missing.yaml")}, "no such file"},
+	} {
+		var stdout, stderr strings.Builder
+		code := Run(context.Background(), append([]string{"server", "--addr", "127.0.0.1:0", "--in-memory"}, tc.args...), &stdout, &stderr)
+		if code == 0 || !strings.Contains(stderr.String(), tc.want) || strings.Count(stderr.String(), "\n") != 1 || strings.Contains(stdout.String(), "listening") {
+			t.Errorf("ksp server %v: exit %d, stderr %q, stdout %q; want one line with %q and no server", tc.args, code, stderr.String(), stdout.String(), tc.want)
+		}
+	}
+}
+
+// TestApplyCommand: ksp apply creates the template's resources at
+// --endpoint, with a parameter, and a second run changes nothing.
+func TestApplyCommand(t *testing.T) {
+	srv := servertest.Start(t, server.Options{})
+	file := writeTemplate(t, t.TempDir(), "app", "--app", "app", "--shards", "2", "--fanout", "efo")
+	for _, action := range []string{"created", "unchanged"} {
+		var stdout, stderr strings.Builder
+		code := Run(context.Background(), []string{"apply", file, "--endpoint", srv.URL(), "--parameter", "StreamName=renamed"}, &stdout, &stderr)
+		if code != 0 || strings.Count(stdout.String(), " "+action+"\n") != 2 {
+			t.Fatalf("ksp apply: exit %d, stdout:\n%s\nstderr: %s; want 2 resources %s", code, stdout.String(), stderr.String(), action)
+		}
+	}
+	if got := describe(t, servertest.Client(t, srv), "renamed"); got != "PROVISIONED 2 24 KMS alias/aws/kinesis efo" {
+		t.Fatalf("renamed = %q", got)
+	}
+}
