@@ -24,7 +24,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(serverCmd(), benchCmd(), demoCmd(), streamCmd(), putCmd(), tailCmd(), esmCmd(),
-		templateCmd(), applyCmd())
+		templateCmd(), applyCmd(), costCmd())
 	if err := root.ExecuteContext(ctx); err != nil {
 		var ue usageError
 		fmt.Fprintln(stderr, "ksp:", err)
