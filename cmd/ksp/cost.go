@@ -37,7 +37,9 @@ The price table shipped with ksp is us-east-1's, with its source and date;
 --from-stream S measures the workload (records/s, its peak, record size,
 how many applications read with GetRecords and with fan-out) from a ksp
 server's metrics at --endpoint over --window; the stream's retention is read
-from the stream. Flags given explicitly win over what is measured.`,
+from the stream. Flags given explicitly win over what is measured. The
+server counts Kinesis records as they arrive: when the producers already
+aggregate (ksp put, the KPL), leave --aggregation off.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			p := cost.DefaultPrices()

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 
@@ -214,8 +215,37 @@ func printChanges(w io.Writer, plan *cfn.Plan, changes []deploy.Change) {
 	for _, c := range changes {
 		fmt.Fprintf(w, "  %s\n", c)
 	}
+	// Skipped resources, one line per reason: types counted, or the
+	// logical IDs a false condition left out.
+	var reasons []string
+	byReason := map[string][]string{}
 	for _, s := range plan.Skipped {
-		fmt.Fprintf(w, "  %-30s %-20s skipped (%s)\n", s.Type, s.LogicalID, s.Reason)
+		if _, ok := byReason[s.Reason]; !ok {
+			reasons = append(reasons, s.Reason)
+		}
+		item := s.Type
+		if strings.HasPrefix(s.Reason, "condition") {
+			item = s.LogicalID
+		}
+		byReason[s.Reason] = append(byReason[s.Reason], item)
+	}
+	for _, r := range reasons {
+		items := byReason[r]
+		sort.Strings(items)
+		var parts []string
+		for i := 0; i < len(items); {
+			j := i
+			for j < len(items) && items[j] == items[i] {
+				j++
+			}
+			if n := j - i; n > 1 {
+				parts = append(parts, fmt.Sprintf("%s ×%d", items[i], n))
+			} else {
+				parts = append(parts, items[i])
+			}
+			i = j
+		}
+		fmt.Fprintf(w, "  skipped (%s): %s\n", r, strings.Join(parts, ", "))
 	}
 }
 
