@@ -82,6 +82,7 @@ func motoFunction(t *testing.T, endpoint string, l *Lambda) {
 //
 // Name, shard count (provisioned) and retention are compared.
 func TestSameTemplateInMotoCloudFormation(t *testing.T) {
+	t.Parallel()
 	endpoint := peers.StartMoto(t)
 	ctx := context.Background()
 	cf := cloudformation.New(cloudformation.Options{Region: "us-east-1", BaseEndpoint: aws.String(endpoint), Credentials: motoCreds})

@@ -15,8 +15,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/ksp-project/ksp/deploy/cfn"
 	"github.com/ksp-project/ksp/internal/peers"
+	"github.com/ksp-project/ksp/lease"
 	"github.com/ksp-project/ksp/lease/dynamo"
 )
 
@@ -63,6 +65,7 @@ func generated(t *testing.T, dir string) map[string]string {
 // no error and no warning (exit status 0; informational findings would
 // exit 8 and fail too).
 func TestTemplatesPassCfnLint(t *testing.T) {
+	t.Parallel() // cfn-lint runs while moto's test does
 	bin, err := exec.LookPath("cfn-lint")
 	if err != nil {
 		peers.Unavailable(t, err)
@@ -253,13 +256,18 @@ func refersToResource(v any, res map[string]cfn.Resource) bool {
 	return false
 }
 
-// TestLeaseTableLikeLeaseStore compares the template's lease table with the
+// testLeaseTableLikeLeaseStore compares the template's lease table with the
 // table ksp's own lease store (and so the KCL) creates, in dynalite, and
 // checks the KCL 3.x owner index.
-func TestLeaseTableLikeLeaseStore(t *testing.T) {
+func TestLeaseTable(t *testing.T) {
 	p := peers.StartT(t, peers.Dynalite, peers.Options{})
 	client := dynamodb.New(dynamodb.Options{Region: "us-east-1", BaseEndpoint: aws.String(p.URL),
 		Credentials: credentials.NewStaticCredentialsProvider("x", "x", "")})
+	t.Run("LikeLeaseStore", func(t *testing.T) { testLeaseTableLikeLeaseStore(t, client) })
+	t.Run("LeaseStoreOnTemplateTable", func(t *testing.T) { testLeaseStoreOnTemplateTable(t, client) })
+}
+
+func testLeaseTableLikeLeaseStore(t *testing.T, client *dynamodb.Client) {
 	store, err := dynamo.New(client, "kcl-app")
 	if err != nil {
 		t.Fatal(err)
@@ -336,5 +344,57 @@ func TestBadConfig(t *testing.T) {
 		if !errors.As(err, &ce) || ce.Field != tc.field {
 			t.Errorf("Generate(%+v) = %v, want an error on %s", tc.c, err, tc.field)
 		}
+	}
+}
+
+// testLeaseStoreOnTemplateTable creates the template's lease table as
+// declared (key schema, attributes, owner index) in dynalite, runs ksp's
+// lease store on it, and finds a taken lease through the owner index as the
+// KCL 3.x does.
+func testLeaseStoreOnTemplateTable(t *testing.T, client *dynamodb.Client) {
+	ctx := context.Background()
+	table := parsed(t, configs[0].c)[idLeaseTable].Properties
+	in := &dynamodb.CreateTableInput{TableName: aws.String("from-template"), BillingMode: ddbtypes.BillingMode(table["BillingMode"].(string))}
+	keys := func(v any) []ddbtypes.KeySchemaElement {
+		var out []ddbtypes.KeySchemaElement
+		for _, e := range v.([]any) {
+			m := e.(map[string]any)
+			out = append(out, ddbtypes.KeySchemaElement{AttributeName: aws.String(m["AttributeName"].(string)), KeyType: ddbtypes.KeyType(m["KeyType"].(string))})
+		}
+		return out
+	}
+	in.KeySchema = keys(table["KeySchema"])
+	for _, e := range table["AttributeDefinitions"].([]any) {
+		m := e.(map[string]any)
+		in.AttributeDefinitions = append(in.AttributeDefinitions, ddbtypes.AttributeDefinition{AttributeName: aws.String(m["AttributeName"].(string)), AttributeType: ddbtypes.ScalarAttributeType(m["AttributeType"].(string))})
+	}
+	for _, e := range table["GlobalSecondaryIndexes"].([]any) {
+		m := e.(map[string]any)
+		in.GlobalSecondaryIndexes = append(in.GlobalSecondaryIndexes, ddbtypes.GlobalSecondaryIndex{IndexName: aws.String(m["IndexName"].(string)), KeySchema: keys(m["KeySchema"]),
+			Projection: &ddbtypes.Projection{ProjectionType: ddbtypes.ProjectionType(m["Projection"].(map[string]any)["ProjectionType"].(string))}})
+	}
+	if _, err := client.CreateTable(ctx, in); err != nil {
+		t.Fatalf("the template's table does not create: %v", err)
+	}
+	store, err := dynamo.New(client, "from-template")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if created, err := store.CreateTableIfNotExists(ctx); err != nil || created {
+		t.Fatalf("the lease store did not take the template's table as its own: created %v, %v", created, err)
+	}
+	if _, err := store.CreateLeaseIfNotExists(ctx, lease.Lease{LeaseKey: "shardId-000000000000", Checkpoint: lease.TrimHorizon}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.TakeLease(ctx, "shardId-000000000000", "", 0, "worker-1"); err != nil {
+		t.Fatal(err)
+	}
+	out, err := client.Query(ctx, &dynamodb.QueryInput{TableName: aws.String("from-template"), IndexName: aws.String(LeaseOwnerIndex),
+		KeyConditionExpression: aws.String("leaseOwner = :o"), ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{":o": &ddbtypes.AttributeValueMemberS{Value: "worker-1"}}})
+	if err != nil || len(out.Items) != 1 {
+		t.Fatalf("owner index query: %v, %d items; want the taken lease", err, len(out.Items))
+	}
+	if k, ok := out.Items[0]["leaseKey"].(*ddbtypes.AttributeValueMemberS); !ok || k.Value != "shardId-000000000000" {
+		t.Fatalf("owner index item = %v", out.Items[0])
 	}
 }
