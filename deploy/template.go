@@ -426,14 +426,9 @@ func (g *generator) alarm(id, desc, namespace, metric, stat string, dim *yaml.No
 		"AlarmActions", list(ref(idTopic)),
 		"OKActions", list(ref(idTopic)),
 	))
-	// The dashboard names the dimension through a ${...} of Fn::Sub.
-	var value string
-	switch v := dim.Content[3]; v.Tag {
-	case "!Ref":
-		value = "${" + v.Value + "}"
-	case "!GetAtt":
-		value = "${" + v.Value + "}"
-	}
+	// The dashboard names the dimension's value (a !Ref NAME or a !GetAtt
+	// RES.ATTR) as ${NAME} or ${RES.ATTR} of its Fn::Sub.
+	value := "${" + dim.Content[3].Value + "}"
 	g.widgets = append(g.widgets, map[string]any{
 		"type": "metric", "width": 12, "height": 6,
 		"properties": map[string]any{

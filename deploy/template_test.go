@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"os/exec"
@@ -396,5 +397,55 @@ func testLeaseStoreOnTemplateTable(t *testing.T, client *dynamodb.Client) {
 	}
 	if k, ok := out.Items[0]["leaseKey"].(*ddbtypes.AttributeValueMemberS); !ok || k.Value != "shardId-000000000000" {
 		t.Fatalf("owner index item = %v", out.Items[0])
+	}
+}
+
+// TestDashboardAndOutputs: the dashboard graphs every alarmed metric, and
+// the outputs give what users wire up (ARNs, table name, policy ARNs).
+func TestDashboardAndOutputs(t *testing.T) {
+	c := configs[4].c // everything
+	b, err := Generate(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tpl, err := cfn.Parse(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var alarms, graphs []string
+	var body string
+	for _, r := range tpl.Resources {
+		switch r.Type {
+		case "AWS::CloudWatch::Alarm":
+			alarms = append(alarms, r.Properties["Namespace"].(string)+" "+r.Properties["MetricName"].(string)+" "+r.Properties["Threshold"].(string))
+		case "AWS::CloudWatch::Dashboard":
+			body = r.Properties["DashboardBody"].(map[string]any)["Fn::Sub"].(string)
+		}
+	}
+	var dash struct {
+		Widgets []struct {
+			Properties struct {
+				Metrics     [][]string
+				Annotations struct{ Horizontal []struct{ Value float64 } }
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(body), &dash); err != nil {
+		t.Fatalf("dashboard body: %v\n%s", err, body)
+	}
+	for _, w := range dash.Widgets {
+		m := w.Properties.Metrics[0]
+		graphs = append(graphs, m[0]+" "+m[1]+" "+strconv.FormatFloat(w.Properties.Annotations.Horizontal[0].Value, 'f', -1, 64))
+	}
+	sort.Strings(alarms)
+	sort.Strings(graphs)
+	if len(alarms) != 11 || !slices.Equal(alarms, graphs) {
+		t.Fatalf("alarms %v\ngraphs %v", alarms, graphs)
+	}
+	for _, out := range []string{"StreamName", "StreamArn", "StreamKeyArn", "ConsumerEfoOneArn", "ConsumerEfoTwoArn", "LeaseTableName", "LeaseTableArn",
+		"ProducerPolicyArn", "ConsumerPolicyArn", "LambdaConsumerPolicyArn", "AlarmTopicArn", "OnFailureQueueArn", "OnFailureQueueUrl", "EventSourceMappingId"} {
+		if _, ok := tpl.Outputs[out]; !ok {
+			t.Errorf("no output %s", out)
+		}
 	}
 }

@@ -97,7 +97,7 @@ func (t *Template) Resolve(env Env) (*Plan, error) {
 		if p.err != nil {
 			return nil, p.err
 		}
-		if err := checkName(p, "Name", name); err != nil {
+		if err := p.checkName("Name", name); err != nil {
 			return nil, err
 		}
 		if other, dup := names[name]; dup {
@@ -255,7 +255,7 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-func checkName(p props, prop, name string) error {
+func (p *props) checkName(prop, name string) error {
 	if len(name) < 1 || len(name) > kds.MaxStreamNameLength || !namePattern.MatchString(name) {
 		return p.fail(prop, "%q must be 1..%d characters of a-z, A-Z, 0-9, _ . -", name, kds.MaxStreamNameLength)
 	}
@@ -312,7 +312,7 @@ func (p *props) consumer() (Consumer, error) {
 	if _, ok := p.r.Properties["ConsumerName"]; !ok {
 		return c, p.fail("ConsumerName", "required")
 	}
-	if err := checkName(*p, "ConsumerName", c.Name); err != nil {
+	if err := p.checkName("ConsumerName", c.Name); err != nil {
 		return c, err
 	}
 	c.StreamARN = p.str("StreamARN", "")

@@ -49,6 +49,8 @@ type Template struct {
 	Mappings   map[string]any
 	Conditions map[string]any
 	Resources  []Resource
+	// Outputs are read, not evaluated.
+	Outputs map[string]any
 }
 
 // Parameter is one entry of Parameters.
@@ -100,6 +102,9 @@ func Parse(data []byte) (*Template, error) {
 		return nil, err
 	}
 	if t.Conditions, err = section(top, "Conditions"); err != nil {
+		return nil, err
+	}
+	if t.Outputs, err = section(top, "Outputs"); err != nil {
 		return nil, err
 	}
 	params, err := section(top, "Parameters")
