@@ -101,10 +101,7 @@ func TestSameTemplateInMotoCloudFormation(t *testing.T) {
 	}
 	for _, tc := range deployable {
 		t.Run(tc.name, func(t *testing.T) {
-			body, err := Generate(tc.c)
-			if err != nil {
-				t.Fatal(err)
-			}
+			body, tpl := generate(t, tc.c)
 			if tc.c.Lambda != nil {
 				motoFunction(t, endpoint, tc.c.Lambda)
 			}
@@ -121,10 +118,6 @@ func TestSameTemplateInMotoCloudFormation(t *testing.T) {
 				outputs[aws.ToString(o.OutputKey)] = aws.ToString(o.OutputValue)
 			}
 
-			tpl, err := cfn.Parse(body)
-			if err != nil {
-				t.Fatal(err)
-			}
 			plan, err := tpl.Resolve(cfn.Env{Region: srv.Region(), Account: srv.Account(), StackName: tc.name})
 			if err != nil {
 				t.Fatal(err)

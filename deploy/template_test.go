@@ -82,8 +82,8 @@ func TestTemplatesPassCfnLint(t *testing.T) {
 	}
 }
 
-// parsed reads a generated template back with ksp's own reader.
-func parsed(t *testing.T, c Config) map[string]cfn.Resource {
+// generate writes c's template and reads it back with ksp's own reader.
+func generate(t *testing.T, c Config) ([]byte, *cfn.Template) {
 	t.Helper()
 	b, err := Generate(c)
 	if err != nil {
@@ -93,6 +93,13 @@ func parsed(t *testing.T, c Config) map[string]cfn.Resource {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return b, tpl
+}
+
+// parsed is the generated template's resources by logical ID.
+func parsed(t *testing.T, c Config) map[string]cfn.Resource {
+	t.Helper()
+	_, tpl := generate(t, c)
 	out := map[string]cfn.Resource{}
 	for _, r := range tpl.Resources {
 		out[r.LogicalID] = r
@@ -403,15 +410,7 @@ func testLeaseStoreOnTemplateTable(t *testing.T, client *dynamodb.Client) {
 // TestDashboardAndOutputs: the dashboard graphs every alarmed metric, and
 // the outputs give what users wire up (ARNs, table name, policy ARNs).
 func TestDashboardAndOutputs(t *testing.T) {
-	c := configs[4].c // everything
-	b, err := Generate(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tpl, err := cfn.Parse(b)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, tpl := generate(t, configs[4].c) // everything
 	var alarms, graphs []string
 	var body string
 	for _, r := range tpl.Resources {
