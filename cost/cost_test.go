@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -188,5 +189,28 @@ func TestMeasureCountsWhatWasPut(t *testing.T) {
 	}
 	if _, err := Measure(ctx, fetch, "nope", time.Millisecond, time.Millisecond); err == nil || !strings.Contains(err.Error(), `"nope" is not in the server's metrics`) {
 		t.Fatalf("unknown stream: %v", err)
+	}
+}
+
+// TestPricesFileOverrides: a table read from a file prices with its values.
+func TestPricesFileOverrides(t *testing.T) {
+	doubled := strings.Replace(string(defaultPrices), `"shardHour": 0.015`, `"shardHour": 0.03`, 1)
+	file := t.TempDir() + "/prices.json"
+	if err := os.WriteFile(file, []byte(doubled), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	other, err := LoadPrices(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := Workload{RecordsPerSecond: 10000, RecordBytes: 100}
+	a, _ := Compute(w, p)
+	b, err := Compute(w, other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	near(t, "provisioned with doubled shard-hours", b.Provisioned.Total, a.Provisioned.Total+10*730*0.015)
+	if _, err := LoadPrices(t.TempDir() + "/none.json"); err == nil {
+		t.Fatal("a missing table was accepted")
 	}
 }

@@ -128,3 +128,29 @@ func TestApplyCommand(t *testing.T) {
 		t.Fatalf("renamed = %q", got)
 	}
 }
+
+// TestTemplateConfigFile: settings from --config, flags win, unknown keys
+// are refused.
+func TestTemplateConfigFile(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "app.yaml")
+	os.WriteFile(cfg, []byte("app: fromfile\nshards: 2\nretentionHours: 72\nlambda:\n  functionName: fn\n  roleName: role\n  onFailureQueue: true\n"), 0o644)
+	var out strings.Builder
+	if code := Run(context.Background(), []string{"template", "--config", cfg, "--shards", "5"}, &out, io.Discard); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	for _, want := range []string{"ShardCount: 5", "RetentionPeriodHours: 72", "Default: fn", "QueueName: fromfile-on-failure", "MaximumRetryAttempts: 3"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("template lacks %q", want)
+		}
+	}
+	os.WriteFile(cfg, []byte("app: x\nshard: 2\n"), 0o644)
+	var stderr strings.Builder
+	if code := Run(context.Background(), []string{"template", "--config", cfg}, io.Discard, &stderr); code != 2 || !strings.Contains(stderr.String(), "field shard not found") {
+		t.Fatalf("unknown key: exit %d, %q", code, stderr.String())
+	}
+	stderr.Reset()
+	if code := Run(context.Background(), []string{"template", "--app", "x", "--retention-hours", "10"}, io.Discard, &stderr); code != 2 || !strings.Contains(stderr.String(), "retentionHours 10: out of range 24..8760") {
+		t.Fatalf("bad retention: exit %d, %q", code, stderr.String())
+	}
+}
