@@ -2,6 +2,7 @@ package cfn
 
 import (
 	"errors"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -168,5 +169,28 @@ func TestBadTemplates(t *testing.T) {
 				t.Fatalf("error = %q, want one line containing %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestGeneratedTemplate reads a template ksp template wrote (the fuzz
+// target's seed too): one encrypted stream, two consumers, the rest skipped.
+func TestGeneratedTemplate(t *testing.T) {
+	b, err := os.ReadFile("testdata/everything.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := resolve(t, string(b), Env{StackName: "all"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(plan.Streams) != 1 || plan.Streams[0].Name != "all-events" || plan.Streams[0].ShardCount != 3 || plan.Streams[0].RetentionHours != 168 ||
+		plan.Streams[0].Encryption != kds.EncryptionKMS || plan.Streams[0].KeyID != "StreamKey.Arn" {
+		t.Fatalf("streams = %+v", plan.Streams)
+	}
+	if len(plan.Consumers) != 2 || plan.Consumers[0].Name != "efo-one" || plan.Consumers[1].StreamARN != plan.Streams[0].ARN {
+		t.Fatalf("consumers = %+v", plan.Consumers)
+	}
+	if len(plan.Skipped) < 20 {
+		t.Fatalf("skipped = %d resources", len(plan.Skipped))
 	}
 }
