@@ -236,8 +236,8 @@ func (g *generator) leaseTable() {
 	g.output("LeaseTableName", "KCL lease table", ref(idLeaseTable))
 	g.output("LeaseTableArn", "KCL lease table ARN", getAtt(idLeaseTable, "Arn"))
 	for _, m := range []string{"ReadThrottleEvents", "WriteThrottleEvents"} {
-		g.alarm("LeaseTable"+m, fmt.Sprintf("The lease table was throttled (%s) in 3 of the last 5 minutes: lease renewals may fail and shards change owner", m),
-			"AWS/DynamoDB", m, "Sum", obj("Name", "TableName", "Value", ref(idLeaseTable)), 0, 5, 3)
+		g.alarm(alarmSpec{ID: "LeaseTable" + m, Desc: fmt.Sprintf("The lease table was throttled (%s) in 3 of the last 5 minutes: lease renewals may fail and shards change owner", m),
+			Namespace: "AWS/DynamoDB", Metric: m, Stat: "Sum", Dims: []dimension{{"TableName", ref(idLeaseTable)}}, Periods: 5, Datapoints: 3})
 	}
 }
 
@@ -351,14 +351,11 @@ func (g *generator) lambda() {
 	// The role must hold the policy before Lambda validates the mapping.
 	g.resource(idMapping, "AWS::Lambda::EventSourceMapping", props, "DependsOn", idLambdaPolicy)
 	g.output("EventSourceMappingId", "Lambda event source mapping", ref(idMapping))
-	warn, crit := g.c.Thresholds()
-	fn := obj("Name", "FunctionName", "Value", ref("LambdaFunctionName"))
-	g.alarm("LambdaIteratorAgeWarning", fmt.Sprintf("The Lambda mapping is %.0f%% of the retention period behind", 100*g.c.IteratorAgeWarning),
-		"AWS/Lambda", "IteratorAge", "Maximum", fn, warn, 5, 5)
-	g.alarm("LambdaIteratorAgeCritical", fmt.Sprintf("The Lambda mapping is %.0f%% of the retention period behind: records expire unread at 100%%", 100*g.c.IteratorAgeCritical),
-		"AWS/Lambda", "IteratorAge", "Maximum", obj("Name", "FunctionName", "Value", ref("LambdaFunctionName")), crit, 3, 3)
-	g.alarm("LambdaErrors", "The function failed in 3 of the last 5 minutes",
-		"AWS/Lambda", "Errors", "Sum", obj("Name", "FunctionName", "Value", ref("LambdaFunctionName")), 0, 5, 3)
+	fn := dimension{"FunctionName", ref("LambdaFunctionName")}
+	// Lambda reports IteratorAge only when it invokes: an idle stream has no data.
+	g.iteratorAge("Lambda", "The Lambda mapping", "AWS/Lambda", "IteratorAge", false, fn)
+	g.alarm(alarmSpec{ID: "LambdaErrors", Desc: "The function failed in 3 of the last 5 minutes",
+		Namespace: "AWS/Lambda", Metric: "Errors", Stat: "Sum", Dims: []dimension{fn}, Periods: 5, Datapoints: 3})
 }
 
 func (g *generator) onFailureQueue() {
@@ -389,56 +386,104 @@ func (g *generator) onFailureQueue() {
 	))
 	g.output("OnFailureQueueUrl", "SQS queue receiving the records of discarded batches", ref(idOnFailure))
 	g.output("OnFailureQueueArn", "ARN of the on-failure queue", getAtt(idOnFailure, "Arn"))
-	g.alarm("OnFailureQueueNotEmpty", "The Lambda mapping discarded a batch: its records are described in the on-failure queue",
-		"AWS/SQS", "ApproximateNumberOfMessagesVisible", "Maximum", obj("Name", "QueueName", "Value", getAtt(idOnFailure, "QueueName")), 0, 1, 1)
+	g.alarm(alarmSpec{ID: "OnFailureQueueNotEmpty", Desc: "The Lambda mapping discarded a batch: its records are described in the on-failure queue",
+		Namespace: "AWS/SQS", Metric: "ApproximateNumberOfMessagesVisible", Stat: "Maximum",
+		Dims: []dimension{{"QueueName", getAtt(idOnFailure, "QueueName")}}, Periods: 1, Datapoints: 1})
 }
 
 func (g *generator) streamAlarms() {
-	warn, crit := g.c.Thresholds()
-	dim := func() *yaml.Node { return obj("Name", "StreamName", "Value", ref(idStream)) }
-	g.alarm("IteratorAgeWarning", fmt.Sprintf("Consumers are %.0f%% of the retention period (%d h) behind", 100*g.c.IteratorAgeWarning, g.c.RetentionHours),
-		"AWS/Kinesis", "GetRecords.IteratorAgeMilliseconds", "Maximum", dim(), warn, 5, 5)
-	g.alarm("IteratorAgeCritical", fmt.Sprintf("Consumers are %.0f%% of the retention period (%d h) behind: records expire unread at 100%%", 100*g.c.IteratorAgeCritical, g.c.RetentionHours),
-		"AWS/Kinesis", "GetRecords.IteratorAgeMilliseconds", "Maximum", dim(), crit, 3, 3)
-	g.alarm("WriteThrottled", "Writes were throttled (WriteProvisionedThroughputExceeded) in 3 of the last 5 minutes",
-		"AWS/Kinesis", "WriteProvisionedThroughputExceeded", "Sum", dim(), 0, 5, 3)
-	g.alarm("ReadThrottled", "Reads were throttled (ReadProvisionedThroughputExceeded) in 3 of the last 5 minutes",
-		"AWS/Kinesis", "ReadProvisionedThroughputExceeded", "Sum", dim(), 0, 5, 3)
-	g.alarm("PutRecordsFailedRecords", "PutRecords failed records (internal failures) in 3 of the last 5 minutes",
-		"AWS/Kinesis", "PutRecords.FailedRecords", "Sum", dim(), 0, 5, 3)
+	stream := dimension{"StreamName", ref(idStream)}
+	// A polling reader (a KCL application without fan-out, or Lambda) calls
+	// GetRecords even when the stream is idle, so no data means it stopped.
+	polling := g.c.KCL && len(g.c.FanoutConsumers) == 0 || g.c.Lambda != nil
+	g.iteratorAge("", "Polling consumers", "AWS/Kinesis", "GetRecords.IteratorAgeMilliseconds", polling, stream)
+	for _, c := range g.consumers {
+		g.iteratorAge(c.id, "Fan-out consumer "+c.name, "AWS/Kinesis", "SubscribeToShardEvent.MillisBehindLatest", false,
+			stream, dimension{"ConsumerName", str(c.name)})
+	}
+	for _, a := range []struct{ id, metric, what string }{
+		{"WriteThrottled", "WriteProvisionedThroughputExceeded", "Writes were throttled"},
+		{"ReadThrottled", "ReadProvisionedThroughputExceeded", "Reads were throttled"},
+		{"PutRecordsFailedRecords", "PutRecords.FailedRecords", "PutRecords failed records (internal failures)"},
+	} {
+		g.alarm(alarmSpec{ID: a.id, Desc: fmt.Sprintf("%s (%s) in 3 of the last 5 minutes", a.what, a.metric),
+			Namespace: "AWS/Kinesis", Metric: a.metric, Stat: "Sum", Dims: []dimension{stream}, Periods: 5, Datapoints: 3})
+	}
 }
 
-// alarm adds a one-minute alarm that fires when metric's stat is above
-// threshold in datapoints of periods minutes, and graphs the metric.
-func (g *generator) alarm(id, desc, namespace, metric, stat string, dim *yaml.Node, threshold float64, periods, datapoints int) {
-	g.resource(id+"Alarm", "AWS::CloudWatch::Alarm", obj(
-		"AlarmDescription", desc,
-		"Namespace", namespace,
-		"MetricName", metric,
-		"Dimensions", list(dim),
-		"Statistic", stat,
+// iteratorAge adds the warning and critical alarms of an iterator-age
+// metric (milliseconds behind the tip): a reader that falls a retention
+// period behind loses records, so the alarms fire at the configured
+// fractions of it (see Config.Thresholds).
+func (g *generator) iteratorAge(prefix, who, namespace, metric string, missingBreaches bool, dims ...dimension) {
+	warn, crit := g.c.Thresholds()
+	g.alarm(alarmSpec{ID: prefix + "IteratorAgeWarning", Desc: fmt.Sprintf("%s are %.0f%% of the retention period (%d h) behind", who, 100*g.c.IteratorAgeWarning, g.c.RetentionHours),
+		Namespace: namespace, Metric: metric, Stat: "Maximum", Dims: dims, Threshold: warn, Periods: 5, Datapoints: 5, MissingBreaches: missingBreaches})
+	g.alarm(alarmSpec{ID: prefix + "IteratorAgeCritical", Desc: fmt.Sprintf("%s are %.0f%% of the retention period (%d h) behind: records expire unread at 100%%", who, 100*g.c.IteratorAgeCritical, g.c.RetentionHours),
+		Namespace: namespace, Metric: metric, Stat: "Maximum", Dims: dims, Threshold: crit, Periods: 3, Datapoints: 3, MissingBreaches: missingBreaches})
+}
+
+// alarmSpec is a CloudWatch alarm on a one-minute metric that fires when
+// Stat is above Threshold in Datapoints of Periods minutes.
+type alarmSpec struct {
+	ID, Desc, Namespace, Metric, Stat string
+	Dims                              []dimension
+	Threshold                         float64
+	Periods, Datapoints               int
+	// MissingBreaches counts missing data as breaching: for metrics a
+	// healthy reader always reports.
+	MissingBreaches bool
+}
+
+// dimension is a metric dimension; value is a !Ref, a !GetAtt or a string.
+type dimension struct {
+	name  string
+	value *yaml.Node
+}
+
+// alarm adds the alarm and graphs its metric on the dashboard.
+func (g *generator) alarm(a alarmSpec) {
+	missing := "notBreaching"
+	if a.MissingBreaches {
+		missing = "breaching"
+	}
+	dims := list()
+	// The dashboard writes a !Ref NAME or !GetAtt RES.ATTR value as
+	// ${NAME} or ${RES.ATTR} of its Fn::Sub.
+	graph := []string{a.Namespace, a.Metric}
+	for _, d := range a.Dims {
+		dims.Content = append(dims.Content, obj("Name", d.name, "Value", d.value))
+		v := d.value.Value
+		if d.value.Tag != "!!str" {
+			v = "${" + v + "}"
+		}
+		graph = append(graph, d.name, v)
+	}
+	g.resource(a.ID+"Alarm", "AWS::CloudWatch::Alarm", obj(
+		"AlarmDescription", a.Desc,
+		"Namespace", a.Namespace,
+		"MetricName", a.Metric,
+		"Dimensions", dims,
+		"Statistic", a.Stat,
 		"Period", 60,
-		"EvaluationPeriods", periods,
-		"DatapointsToAlarm", datapoints,
-		"Threshold", threshold,
+		"EvaluationPeriods", a.Periods,
+		"DatapointsToAlarm", a.Datapoints,
+		"Threshold", a.Threshold,
 		"ComparisonOperator", "GreaterThanThreshold",
-		"TreatMissingData", "notBreaching",
+		"TreatMissingData", missing,
 		"AlarmActions", list(ref(idTopic)),
 		"OKActions", list(ref(idTopic)),
 	))
-	// The dashboard names the dimension's value (a !Ref NAME or a !GetAtt
-	// RES.ATTR) as ${NAME} or ${RES.ATTR} of its Fn::Sub.
-	value := "${" + dim.Content[3].Value + "}"
 	g.widgets = append(g.widgets, map[string]any{
 		"type": "metric", "width": 12, "height": 6,
 		"properties": map[string]any{
-			"title":   id,
+			"title":   a.ID,
 			"region":  "${AWS::Region}",
-			"stat":    stat,
+			"stat":    a.Stat,
 			"period":  60,
-			"metrics": [][]string{{namespace, metric, dim.Content[1].Value, value}},
+			"metrics": [][]string{graph},
 			"annotations": map[string]any{
-				"horizontal": []map[string]any{{"label": "alarm", "value": threshold}},
+				"horizontal": []map[string]any{{"label": "alarm", "value": a.Threshold}},
 			},
 		},
 	})

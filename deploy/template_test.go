@@ -135,6 +135,26 @@ func TestIteratorAgeThresholds(t *testing.T) {
 			check("LambdaIteratorAgeWarningAlarm", w[0])
 			check("LambdaIteratorAgeCriticalAlarm", w[1])
 		}
+		fanouts := 0
+		for id, r := range res {
+			if r.Type == "AWS::Kinesis::StreamConsumer" {
+				fanouts++
+				check(id+"IteratorAgeWarningAlarm", w[0])
+				check(id+"IteratorAgeCriticalAlarm", w[1])
+				if m := res[id+"IteratorAgeWarningAlarm"].Properties["MetricName"]; m != "SubscribeToShardEvent.MillisBehindLatest" {
+					t.Errorf("%s %s metric %v", tc.name, id, m)
+				}
+			}
+		}
+		if fanouts != len(tc.c.FanoutConsumers) {
+			t.Errorf("%s: %d fan-out consumers, want %d", tc.name, fanouts, len(tc.c.FanoutConsumers))
+		}
+		// A polling reader calls GetRecords even on an idle stream: no
+		// data means it stopped, which must alarm.
+		polling := tc.c.KCL && len(tc.c.FanoutConsumers) == 0 || tc.c.Lambda != nil
+		if got := res["IteratorAgeCriticalAlarm"].Properties["TreatMissingData"]; (got == "breaching") != polling {
+			t.Errorf("%s: iterator age TreatMissingData %v with polling readers %v", tc.name, got, polling)
+		}
 		for _, id := range []string{"WriteThrottledAlarm", "ReadThrottledAlarm", "PutRecordsFailedRecordsAlarm"} {
 			check(id, 0)
 		}
@@ -438,7 +458,7 @@ func TestDashboardAndOutputs(t *testing.T) {
 	}
 	sort.Strings(alarms)
 	sort.Strings(graphs)
-	if len(alarms) != 11 || !slices.Equal(alarms, graphs) {
+	if len(alarms) != 15 || !slices.Equal(alarms, graphs) {
 		t.Fatalf("alarms %v\ngraphs %v", alarms, graphs)
 	}
 	for _, out := range []string{"StreamName", "StreamArn", "StreamKeyArn", "ConsumerEfoOneArn", "ConsumerEfoTwoArn", "LeaseTableName", "LeaseTableArn",
