@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -42,31 +43,45 @@ func describe(t *testing.T, c *kinesis.Client, name string) string {
 	for _, x := range cs.Consumers {
 		names = append(names, aws.ToString(x.ConsumerName))
 	}
+	sort.Strings(names)
 	return strings.Join([]string{string(s.StreamModeDetails.StreamMode), itoa32(s.OpenShardCount), itoa32(s.RetentionPeriodHours),
 		string(s.EncryptionType), aws.ToString(s.KeyId), strings.Join(names, ",")}, " ")
 }
 
 func itoa32(n *int32) string { return strconv.Itoa(int(aws.ToInt32(n))) }
 
-// TestServerTemplateTwiceWithoutChange: ksp server --template creates the
-// declared streams and consumers; a restart on the same data directory
-// with the same templates finds them and changes nothing.
+// TestServerTemplateTwiceWithoutChange: ksp server --template, given the
+// five kinds of template ksp template writes, creates exactly the declared
+// streams and consumers; a restart on the same data directory with the
+// same templates finds them and changes nothing.
 func TestServerTemplateTwiceWithoutChange(t *testing.T) {
 	dir := t.TempDir()
-	orders := writeTemplate(t, dir, "orders", "--app", "orders", "--shards", "3", "--retention-hours", "48", "--kcl")
-	clicks := writeTemplate(t, dir, "clicks", "--app", "clicks", "--on-demand", "--fanout", "analytics", "--fanout", "audit", "--encryption", "customer-managed")
+	var args []string
+	for _, tc := range []struct{ name, flags string }{
+		{"orders", "--app orders --shards 3 --retention-hours 48 --kcl"},
+		{"clicks", "--app clicks --on-demand --fanout analytics --fanout audit --kcl"},
+		{"events", "--app events --encryption none --lambda-function fn --lambda-role role --lambda-bisect --lambda-on-failure-queue"},
+		{"payments", "--app payments --shards 2 --encryption customer-managed --kcl"},
+		{"all", "--app all --stream all-events --shards 3 --retention-hours 168 --encryption customer-managed --kcl --fanout efo-one --fanout efo-two " +
+			"--lambda-function f --lambda-role r --lambda-report-batch-item-failures --lambda-on-failure-queue --alarm-email ops@example.com"},
+	} {
+		args = append(args, "--template", writeTemplate(t, dir, tc.name, strings.Fields(tc.flags)...))
+	}
 	data := filepath.Join(dir, "data")
 	want := map[string]string{
-		"orders": "PROVISIONED 3 48 KMS alias/aws/kinesis ",
-		"clicks": "ON_DEMAND 4 24 KMS StreamKey.Arn analytics,audit",
+		"orders":     "PROVISIONED 3 48 KMS alias/aws/kinesis ",
+		"clicks":     "ON_DEMAND 4 24 KMS alias/aws/kinesis analytics,audit",
+		"events":     "PROVISIONED 1 24 NONE  ",
+		"payments":   "PROVISIONED 2 24 KMS StreamKey.Arn ",
+		"all-events": "PROVISIONED 3 168 KMS StreamKey.Arn efo-one,efo-two",
 	}
 	for i, action := range []string{"created", "unchanged"} {
 		t.Run(action, func(t *testing.T) {
-			out := runServer(t, "--data-dir", data, "--template", orders, "--template", clicks)
-			if n := strings.Count(out, " "+action+"\n"); n != 4 {
-				t.Fatalf("run %d: %d resources %s, want 4:\n%s", i+1, n, action, out)
+			out := runServer(t, append([]string{"--data-dir", data}, args...)...)
+			if n := strings.Count(out, " "+action+"\n"); n != 9 {
+				t.Fatalf("run %d: %d resources %s, want 9 (5 streams, 4 consumers):\n%s", i+1, n, action, out)
 			}
-			if !strings.Contains(out, "AWS::DynamoDB::Table") || !strings.Contains(out, "skipped") {
+			if !strings.Contains(out, "AWS::DynamoDB::Table") || !strings.Contains(out, "AWS::Lambda::EventSourceMapping") {
 				t.Fatalf("skipped resources are not listed:\n%s", out)
 			}
 			endpoint := regexp.MustCompile(`listening on (http://127\.0\.0\.1:\d+)`).FindStringSubmatch(out)
@@ -75,8 +90,8 @@ func TestServerTemplateTwiceWithoutChange(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(ls.StreamNames) != 2 {
-				t.Fatalf("streams = %v, want orders and clicks", ls.StreamNames)
+			if len(ls.StreamNames) != len(want) {
+				t.Fatalf("streams = %v, want %d", ls.StreamNames, len(want))
 			}
 			for name, w := range want {
 				if got := describe(t, c, name); got != w {
