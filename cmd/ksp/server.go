@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ksp-project/ksp/deploy/cfn"
 	"github.com/ksp-project/ksp/metrics"
 	"github.com/ksp-project/ksp/server"
 	"github.com/ksp-project/ksp/server/store"
@@ -33,6 +34,8 @@ func serverCmd() *cobra.Command {
 		recoverArg string
 		auth       []string
 		metricsOn  string
+		templates  []string
+		parameters []string
 	)
 	cmd := &cobra.Command{
 		Use:   "server",
@@ -90,6 +93,15 @@ and also on --metrics-addr when given (docs/metrics.md).`,
 			if err := opts.Validate(); err != nil {
 				return usageError{err}
 			}
+			// Every template is read and validated before the server starts.
+			var plan *cfn.Plan
+			if len(templates) > 0 {
+				if plan, err = resolveTemplates(templates, parameters, opts.Region, opts.Account); err != nil {
+					return err
+				}
+			} else if len(parameters) > 0 {
+				return usageError{errors.New("--parameter needs --template")}
+			}
 			storage := "in memory (nothing is kept)"
 			if inMemory {
 				if cmd.Flags().Changed("data-dir") || cmd.Flags().Changed("fsync") || cmd.Flags().Changed("recover") {
@@ -140,6 +152,16 @@ and also on --metrics-addr when given (docs/metrics.md).`,
 				defer stop()
 				fmt.Fprintf(out, "  metrics: %s%s (Prometheus), %s%s (JSON)\n", url, server.PrometheusPath, url, metrics.Path)
 			}
+			// The streams exist before the hints line tells clients to come.
+			if plan != nil {
+				fmt.Fprintf(out, "  templates: %s\n", strings.Join(templates, ", "))
+				changes, err := applyToServer(cmd.Context(), srv, plan, auth)
+				printChanges(out, plan, changes)
+				if err != nil {
+					srv.Close()
+					return err
+				}
+			}
 			caFile, err := printClientHints(out, srv, opts, auth)
 			if err != nil {
 				srv.Close()
@@ -173,6 +195,8 @@ and also on --metrics-addr when given (docs/metrics.md).`,
 	f.DurationVar(&opts.RetentionInterval, "retention-interval", time.Minute, "how often records past their stream's retention are trimmed")
 	f.StringVar(&metricsOn, "metrics-addr", "", "also serve the metrics (GET /metrics for Prometheus, /ksp/metrics as JSON) on this address, e.g. :9090; they are always on the API port too")
 	f.StringArrayVar(&auth, "auth", nil, "ACCESS_KEY_ID:SECRET: verify SigV4 signatures made with this key (repeatable)")
+	f.StringArrayVar(&templates, "template", nil, "CloudFormation template whose Kinesis streams and consumers the server creates at start (repeatable; see ksp apply)")
+	f.StringArrayVar(&parameters, "parameter", nil, "NAME=VALUE for a --template parameter (repeatable)")
 	f.StringVar(&opts.TLSCertFile, "tls-cert", "", "serve HTTPS with this PEM certificate (with --tls-key)")
 	f.StringVar(&opts.TLSKeyFile, "tls-key", "", "PEM private key of --tls-cert")
 	f.BoolVar(&opts.TLSSelfSigned, "tls", false, "serve HTTPS with a generated self-signed certificate for 127.0.0.1 and localhost")
