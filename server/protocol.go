@@ -17,6 +17,7 @@ import (
 
 	"github.com/fxamacker/cbor/v2"
 	"github.com/ksp-project/ksp/kds"
+	"github.com/ksp-project/ksp/metrics"
 )
 
 const (
@@ -201,12 +202,23 @@ func isHealthCheck(r *http.Request) bool {
 	return r.Method == http.MethodGet && (r.URL.Path == "/healthcheck" || r.URL.Path == "/health")
 }
 
+// isMetrics reports whether r asks for the metrics (metrics.Path), which,
+// like a Prometheus endpoint, need no signature: they name streams and
+// count records, nothing more.
+func isMetrics(r *http.Request) bool {
+	return r.Method == http.MethodGet && r.URL.Path == metrics.Path
+}
+
 // route checks what the headers say (method, content type, operation,
 // declared length) and answers the request itself when they are wrong or it
 // is a health check (ok false). Nothing of the body has been read yet.
 func (s *Server) route(w http.ResponseWriter, r *http.Request) (c *call, fn handler, ok bool) {
 	if isHealthCheck(r) {
 		s.serveHealth(w)
+		return nil, nil, false
+	}
+	if isMetrics(r) {
+		s.serveMetrics(w)
 		return nil, nil, false
 	}
 	ctype, _, _ := strings.Cut(r.Header.Get("Content-Type"), ";")
