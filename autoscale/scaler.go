@@ -124,6 +124,9 @@ func (s *Scaler) Step(ctx context.Context) (Decision, error) {
 	if err != nil {
 		return Decision{}, err
 	}
+	if sample.OpenShards == 0 {
+		sample.OpenShards = st.shards // a source that cannot tell (CloudWatch)
+	}
 	now := s.cfg.Now()
 	s.observe(sample)
 	d := s.decide(now, st)

@@ -16,7 +16,8 @@ type Sample struct {
 	// no interval (the first of a source) carries no rates and is ignored.
 	Time     time.Time
 	Interval time.Duration
-	// OpenShards is the stream's open shard count when it was measured.
+	// OpenShards is the stream's open shard count when it was measured; 0
+	// when the source cannot tell: the scaler then uses the current count.
 	OpenShards int
 	// IncomingBytes and IncomingRecords are what the stream accepted, per
 	// second; WriteThrottled the records it refused for throughput
