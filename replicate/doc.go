@@ -14,23 +14,25 @@
 // # Guarantees
 //
 //   - At-least-once: a source record is checkpointed only after the
-//     destination acknowledged it (and every record before it in its shard).
-//     A batch is forwarded whole and waited for; then the consumer
-//     checkpoints it. After a crash the next owner of a shard sends again
-//     what the dead worker sent after its last checkpoint: duplicates come
-//     only from batches in flight at the crash. A graceful shutdown or a
-//     lease hand-off between workers sends nothing twice.
+//     destination acknowledged it and every record before it in its shard.
+//     Each shard keeps at most MaxInFlight records sent and not yet
+//     acknowledged, and checkpoints the acknowledged prefix every
+//     MaxInFlight records and at the end of each batch. After a crash the
+//     next owner of a shard sends again what the dead worker sent after its
+//     last checkpoint: at most about 2 × MaxInFlight records per shard,
+//     the only duplicates. A graceful shutdown or a lease hand-off between
+//     workers sends nothing twice; a lease lost because its worker could
+//     not renew it in time is like a crash of that shard.
 //   - Per-key order: each partition key's records reach the destination in
-//     source order. A key lives in one source shard at a time; that shard's
-//     batches are forwarded one after the other, each acknowledged before
-//     the next is sent; the producer runs with StrictOrdering (one request
-//     per destination shard in flight, retries before anything after them);
-//     after a source split or merge the consumer finishes the parents before
-//     their children. With duplicates, the first copy of each record is in
+//     source order. A key lives in one source shard at a time, whose
+//     records are put from one goroutine in order; the producer runs with
+//     StrictOrdering (one request per destination shard in flight, retries
+//     before anything after them); after a source split or merge the
+//     consumer finishes the parents before their children. With duplicates, the first copy of each record is in
 //     order (a replayed batch repeats a suffix). The one exception: a record
-//     the destination keeps refusing past the producer's RecordTTL fails the
-//     batch after later records of its batch were acknowledged; they are
-//     sent again after it.
+//     the destination keeps refusing past the producer's RecordTTL fails
+//     after later records of its window may have been acknowledged; they
+//     are sent again after it.
 //   - Keys: every record keeps its partition key. Its explicit hash key is
 //     kept when the source shows it: Kinesis returns no explicit hash key
 //     for plain records, only KPL aggregates carry them; records without one
@@ -49,9 +51,10 @@
 //     split re-puts records of an aggregate that was in flight).
 //   - Nothing is checkpointed past an undelivered record: a record the
 //     destination refuses (too large, stream deleted, throttled past the
-//     TTL) fails its batch; the records before it are checkpointed, the
-//     failed one is tried again after a back-off, logged and reported to
-//     HookDeliveryError, and the shard waits for it.
+//     TTL) stops its shard: once the records in flight settled, the ones
+//     before it are checkpointed, the failed one is tried again after a
+//     back-off, logged and reported to HookDeliveryError, and the shard
+//     waits for it. A Transform error does the same.
 //
 // # Lag
 //
