@@ -218,7 +218,9 @@ func TestReplicateKill9(t *testing.T) {
 	t.Cleanup(putting.Wait)
 
 	out := readStream(t, dst, "dst")
+	begin := time.Now()
 	kill := func(r *replicator) {
+		t.Logf("%v: killing %s", time.Since(begin).Round(time.Millisecond), filepath.Base(r.log))
 		if err := r.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
@@ -254,6 +256,7 @@ func TestReplicateKill9(t *testing.T) {
 		}
 		return out.unique() == keys*perKey
 	})
+	t.Logf("%v: every record at the destination", time.Since(begin).Round(time.Millisecond))
 	for _, r := range []*replicator{r3, r4} {
 		_ = r.cmd.Process.Signal(syscall.SIGTERM)
 		if err := r.cmd.Wait(); err != nil {

@@ -125,8 +125,8 @@ func (r *replicator) forward(ctx context.Context, shard string, recs []consumer.
 		if at := recs[s.i].ApproximateArrivalTimestamp; !at.IsZero() {
 			r.hooks.lag(shard, time.Since(at))
 		}
-		if failAt < 0 {
-			done = s.i + 1
+		if failAt < 0 || s.i < failAt {
+			done = s.i + 1 // slots settle in order: everything before s.i is settled
 		}
 		return nil
 	}
