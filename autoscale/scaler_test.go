@@ -21,8 +21,9 @@ import (
 type scripted struct {
 	t      *testing.T
 	client *kinesis.Client
-	now    time.Time
-	bytes  float64
+	now       time.Time
+	bytes     float64
+	throttled float64 // records/s
 }
 
 func (s *scripted) Now() time.Time { return s.now }
@@ -34,7 +35,7 @@ func (s *scripted) Sample(ctx context.Context, stream string) (autoscale.Sample,
 		return autoscale.Sample{}, err
 	}
 	return autoscale.Sample{Time: s.now, Interval: time.Minute, OpenShards: int(*out.StreamDescriptionSummary.OpenShardCount),
-		IncomingBytes: s.bytes, IncomingRecords: s.bytes / 10000}, nil
+		IncomingBytes: s.bytes, IncomingRecords: s.bytes / 10000, WriteThrottled: s.throttled}, nil
 }
 
 // scaler returns a Scaler of a stream with shards shards on an embedded
@@ -111,6 +112,25 @@ func TestScalerDoublesAtMost(t *testing.T) {
 	d, _ := steps(t, s, 10)
 	if d.Action != autoscale.ScaleUp || d.Target != 4 || d.Wanted != 15 || !strings.Contains(d.Reason, "4 allowed by the rules (wanted 15)") {
 		t.Fatalf("got %s to %d, wanted %d (%s); want scale-up to 4 of the 15 wanted", d.Action, d.Target, d.Wanted, d.Reason)
+	}
+}
+
+// TestScalerHotShard: writes throttled throughout the window add a shard
+// even though the mean utilization is within the target (a hot shard);
+// throttling in only some samples does not.
+func TestScalerHotShard(t *testing.T) {
+	s, load := scaler(t, 4, autoscale.Config{})
+	load.bytes, load.throttled = 1*mib, 0 // 25%
+	if d, _ := steps(t, s, 3); d.Action != autoscale.Hold {
+		t.Fatalf("got %s at 25%% without throttling (%s); want hold", d.Action, d.Reason)
+	}
+	load.throttled = 5
+	if d, _ := steps(t, s, 2); d.Action != autoscale.Hold {
+		t.Fatalf("got %s with throttling in 2 of 3 samples (%s); want hold", d.Action, d.Reason)
+	}
+	d, _ := steps(t, s, 1)
+	if d.Action != autoscale.ScaleUp || d.Target != 5 || !strings.Contains(d.Reason, "writes throttled throughout the window") {
+		t.Fatalf("got %s to %d (%s); want scale-up to 5 for a hot shard", d.Action, d.Target, d.Reason)
 	}
 }
 
