@@ -19,8 +19,8 @@ import (
 // set in bytes/s over one minute, at the stream's current shard count, and
 // moves the clock on by a minute.
 type scripted struct {
-	t      *testing.T
-	client *kinesis.Client
+	t         *testing.T
+	client    *kinesis.Client
 	now       time.Time
 	bytes     float64
 	throttled float64 // records/s
