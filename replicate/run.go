@@ -49,7 +49,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), closeTimeout)
 	defer cancel()
-	if cerr := prod.Close(closeCtx); cerr != nil && err == nil {
+	if cerr := prod.Close(closeCtx); cerr != nil {
 		log.Warn("replicate: closing the destination producer", "err", cerr)
 	}
 	return err
