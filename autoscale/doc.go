@@ -29,8 +29,9 @@
 //   - Never an UpdateShardCount that AWS would refuse for its limits: at
 //     most double and at least half the open shards per call, at most
 //     Rules.MaxShardsPerStream (a stream above it only scales down to
-//     fewer), within the account's shard quota (DescribeLimits), and at
-//     most Rules.CallsPer24h calls in any rolling 24 hours (each rule is
+//     fewer), within the account's shard quota (DescribeLimits), at most
+//     10 calls per second, and at most Rules.CallsPer24h calls in any
+//     rolling 24 hours (each rule is
 //     one entry of one table, see rules.go). The calls are counted in
 //     memory: pass the earlier ones in Config.Calls when restarting, or the
 //     count starts afresh (AWS then refuses an excess call with

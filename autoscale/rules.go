@@ -64,6 +64,14 @@ var rules = []rule{
 		}
 		return ""
 	}},
+	{"10 calls per second", func(_ Rules, p *proposal) string {
+		// The limit is per account; one scaler's own calls are what it can
+		// know, and they stay under it.
+		if n := len(p.calls); n > 0 && p.now.Sub(p.calls[n-1]) < 100*time.Millisecond {
+			return fmt.Sprintf("the last call was %v ago; UpdateShardCount allows 10 calls per second", p.now.Sub(p.calls[n-1]))
+		}
+		return ""
+	}},
 	{"calls per rolling 24 hours", func(r Rules, p *proposal) string {
 		since := p.now.Add(-24 * time.Hour)
 		var in []time.Time

@@ -40,6 +40,8 @@ func TestRules(t *testing.T) {
 		{"account shard quota", DefaultRules(), proposal{current: 10, target: 20, accountOpen: 495, accountLimit: 500}, 15, ""},
 		{"account shard quota", DefaultRules(), proposal{current: 10, target: 20, accountOpen: 500, accountLimit: 500}, 10, ""},
 		{"account shard quota", DefaultRules(), proposal{current: 10, target: 5, accountOpen: 600, accountLimit: 500}, 5, ""},
+		{"10 calls per second", DefaultRules(), proposal{current: 2, target: 4, calls: hourly(1), now: t0.Add(50 * time.Millisecond)}, 2, "the last call was 50ms ago"},
+		{"10 calls per second", DefaultRules(), proposal{current: 2, target: 4, calls: hourly(1), now: t0.Add(100 * time.Millisecond)}, 4, ""},
 		{"calls per rolling 24 hours", DefaultRules(), proposal{current: 2, target: 4, calls: hourly(9), now: t0.Add(10 * time.Hour)}, 4, ""},
 		{"calls per rolling 24 hours", DefaultRules(), proposal{current: 2, target: 4, calls: hourly(10), now: t0.Add(10 * time.Hour)},
 			2, "10 UpdateShardCount calls in the last 24 hours, 10 allowed; the next is allowed at 2026-01-02T00:00:00Z"},
