@@ -190,17 +190,22 @@ func TestReplicateKill9(t *testing.T) {
 	db := filepath.Join(dir, "leases.db")
 
 	// The source gets each key's records in order, paced so that the
-	// replicators are killed while records still arrive.
+	// replicators are killed while records still arrive; the second half
+	// only after the reshards.
 	p, err := producer.New(src, "src", producer.StrictOrdering(true), producer.MaxBufferedTime(5*time.Millisecond), producer.RateLimit(0))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var putting sync.WaitGroup
 	putErr := make(chan error, 1)
+	resharded := make(chan struct{}) // the second half waits for the reshards, so both sides' children carry records
 	putting.Add(1)
 	go func() {
 		defer putting.Done()
 		for n := range perKey {
+			if n == perKey/2 {
+				<-resharded
+			}
 			for k := range keys {
 				if _, err := p.Put(bg, producer.Record{PartitionKey: fmt.Sprintf("k%03d", k), Data: []byte(keyed(k, n))}); err != nil {
 					putErr <- err
@@ -215,7 +220,14 @@ func TestReplicateKill9(t *testing.T) {
 			putErr <- err
 		}
 	}()
-	t.Cleanup(putting.Wait)
+	t.Cleanup(func() {
+		select {
+		case <-resharded:
+		default:
+			close(resharded) // the test failed before the reshards
+		}
+		putting.Wait()
+	})
 
 	out := readStream(t, dst, "dst")
 	begin := time.Now()
@@ -243,6 +255,7 @@ func TestReplicateKill9(t *testing.T) {
 		ShardToSplit: aws.String("shardId-000000000000"), NewStartingHashKey: aws.String("85070591730234615865843651857942052864")}); err != nil {
 		t.Fatal(err)
 	}
+	close(resharded)
 	waitFor(t, 30*time.Second, "r2 forwarding 3,000 more records", func() bool { return r2.forwarded(t) >= 3500 })
 	kill(r2)
 
@@ -296,6 +309,22 @@ func TestReplicateKill9(t *testing.T) {
 	}
 
 	out.checkOrder(t, keys, perKey)
+	// The reshards were followed: the source's merged child was read, the
+	// destination's split children were written.
+	merged := false
+	for _, r := range []*replicator{r2, r3, r4} {
+		b, err := os.ReadFile(r.log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		merged = merged || strings.Contains(string(b), "put shardId-000000000004 ")
+	}
+	if !merged {
+		t.Error("no record of the source's merged shard (shardId-000000000004) was forwarded")
+	}
+	if out.shards["shardId-000000000002"] == 0 || out.shards["shardId-000000000003"] == 0 {
+		t.Errorf("records per destination shard %v; want some in the split's children (shardId-000000000002 and -003)", out.shards)
+	}
 	dups := 0
 	for d, n := range out.seen {
 		if n > 1 {

@@ -61,13 +61,14 @@ type sink struct {
 	byKey  map[string][]int
 	seen   map[string]int      // data -> copies in the stream
 	at     map[string]struct{} // the places seen
+	shards map[string]int      // records read per shard
 	cancel context.CancelFunc
 	done   chan struct{}
 }
 
 func readStream(t *testing.T, client *kinesis.Client, stream string) *sink {
 	t.Helper()
-	s := &sink{byKey: map[string][]int{}, seen: map[string]int{}, at: map[string]struct{}{}, done: make(chan struct{})}
+	s := &sink{byKey: map[string][]int{}, seen: map[string]int{}, at: map[string]struct{}{}, shards: map[string]int{}, done: make(chan struct{})}
 	c, err := consumer.New(append(fastConsumer("reader"), consumer.WithStream(stream), consumer.WithKinesis(client),
 		consumer.WithLeaseStore(memory.New()), consumer.WithInitialPosition(consumer.TrimHorizon()),
 		consumer.WithHandler(func(_ context.Context, recs []consumer.Record) error {
@@ -83,6 +84,7 @@ func readStream(t *testing.T, client *kinesis.Client, stream string) *sink {
 					continue // delivered again by the reader, not a copy in the stream
 				}
 				s.at[at] = struct{}{}
+				s.shards[r.ShardID]++
 				s.byKey[key] = append(s.byKey[key], n)
 				s.seen[string(r.Data)]++
 			}
