@@ -95,9 +95,12 @@ p99. --count N stops after N records.`,
 			if workerID != "" {
 				copts = append(copts, consumer.WithWorkerID(workerID))
 			}
-			done := make(chan struct{})
-			defer close(done)
-			go printReplication(cmd.OutOrStdout(), lag, statsEvery, done)
+			done, printed := make(chan struct{}), make(chan struct{})
+			go func() {
+				defer close(printed)
+				printReplication(cmd.OutOrStdout(), lag, statsEvery, done)
+			}()
+
 			err = replicate.Run(ctx, replicate.Config{
 				From: fromStream, Source: kinesisFrom(srcCfg, srcEndpoint), Leases: store,
 				To: toStream, Destination: kinesisFrom(dstCfg, dstEndpoint),
@@ -106,6 +109,8 @@ p99. --count N stops after N records.`,
 				ProducerOptions: []producer.Option{producer.Aggregation(aggregate)},
 				Hooks:           []replicate.Hook{lag, stopAt},
 			})
+			close(done)
+			<-printed // the status lines end before the summary
 			fmt.Fprintf(cmd.OutOrStdout(), "replicated %d records, lag p50 %v p99 %v\n", lag.Count(), lag.Quantile(0.5), lag.Quantile(0.99))
 			return from.explain(err)
 		},
