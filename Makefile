@@ -44,4 +44,5 @@ bench: peers
 	$(GO) run ./cmd/ksp bench produce
 	$(GO) run ./cmd/ksp bench consume --fanout
 	$(GO) run ./cmd/ksp bench esm
+	$(GO) run ./cmd/ksp bench replicate
 	$(GO) run ./cmd/ksp bench memory

@@ -48,6 +48,15 @@ func (a *awsFlags) register(cmd *cobra.Command) {
 	f.StringVar(&a.endpoint, "endpoint", "", "Kinesis endpoint URL, e.g. a ksp server's http://127.0.0.1:4567 (default: KSP_ENDPOINT, else AWS)")
 }
 
+// registerAs adds a second side's flags, each name starting with prefix
+// (e.g. --to-region), for commands that talk to two streams.
+func (a *awsFlags) registerAs(cmd *cobra.Command, prefix, side string) {
+	f := cmd.Flags()
+	f.StringVar(&a.profile, prefix+"profile", "", "AWS shared config profile of the "+side+" (default: AWS_PROFILE, else default)")
+	f.StringVar(&a.region, prefix+"region", "", "AWS region of the "+side+" (default: AWS_REGION or the profile's; us-east-1 with an endpoint)")
+	f.StringVar(&a.endpoint, prefix+"endpoint", "", "Kinesis endpoint URL of the "+side+" (default: KSP_ENDPOINT, else AWS)")
+}
+
 // kinesisClient loads the configuration and checks that it can sign
 // requests, so that a missing credential is one line saying what to do
 // rather than an SDK error on the first call.

@@ -34,6 +34,7 @@ func benchCmd() *cobra.Command {
 	cmd.AddCommand(benchProduceCmd())
 	cmd.AddCommand(benchConsumeCmd())
 	cmd.AddCommand(benchESMCmd())
+	cmd.AddCommand(benchReplicateCmd())
 	cmd.AddCommand(benchNullServerCmd())
 	return cmd
 }

@@ -28,6 +28,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		streamCmd(), putCmd(), tailCmd(), leasesCmd(), topCmd(),
 		esmCmd(), kclCmd(),
 		templateCmd(), applyCmd(), costCmd(),
+		replicateCmd(), autoscaleCmd(),
 	)
 	if err := root.ExecuteContext(ctx); err != nil {
 		var ue usageError
