@@ -86,6 +86,12 @@ type Config struct {
 	// (DestinationConfig.OnFailure). nil: the batch is dropped and the
 	// shard moves on, as Lambda does without a destination.
 	OnFailure Destination
+	// Deaggregate takes KPL aggregates apart, so the handler gets user
+	// records (several with one sequenceNumber). Default false, as Lambda
+	// does: an aggregate is one Kinesis record in the event, its data the
+	// KPL-framed bytes, for the handler to take apart (with the
+	// kinesis-aggregation modules AWS points to).
+	Deaggregate bool
 	// FunctionTimeout bounds each invoke (Lambda's function timeout,
 	// 1–900 s). Default 3 s.
 	FunctionTimeout time.Duration

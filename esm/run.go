@@ -59,6 +59,7 @@ func Run[H Handler](ctx context.Context, cfg Config, h H) error {
 		consumer.WithKinesis(s.Kinesis),
 		consumer.WithLeaseStore(s.LeaseStore),
 		consumer.WithInitialPosition(pos),
+		consumer.WithDeaggregation(s.Deaggregate),
 		consumer.WithIdleTime(max(s.PollInterval, time.Duration(s.MaximumBatchingWindowInSeconds)*time.Second)),
 		consumer.WithProcessor(func(string) consumer.RecordProcessor { return &shardRunner{r: r} }),
 	}
@@ -287,8 +288,9 @@ func (r *runner) expired(recs []consumer.Record) int {
 // lowestFailure returns the index of the lowest record a partial batch
 // response reports, -1 when it reports none. ok is false when the response
 // is invalid (an empty itemIdentifier, or one not in the batch): Lambda
-// then counts the whole batch as failed. Records of one KPL aggregate share
-// a sequence number; the first of them is the one retried from.
+// then counts the whole batch as failed. With Deaggregate, the records of
+// one KPL aggregate share a sequence number; the first of them is the one
+// retried from.
 func lowestFailure(resp events.KinesisTimeWindowEventResponse, recs []consumer.Record) (idx int, ok bool) {
 	idx = -1
 	for _, f := range resp.BatchItemFailures {

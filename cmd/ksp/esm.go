@@ -146,6 +146,7 @@ an invoke.`,
 	f.StringVar(&filters, "filter-criteria", "", `a filter pattern, or a JSON array of them, e.g. '{"data":{"kind":["order"]}}'`)
 	f.StringVar(&onFailure, "on-failure", "", "file:PATH, sqs:QUEUE_URL, sns:TOPIC_ARN or http:URL")
 	f.StringVar(&destEndpoint, "destination-endpoint", "", "SQS/SNS endpoint URL for --on-failure (default: AWS's)")
+	f.BoolVar(&cfg.Deaggregate, "deaggregate", false, "take KPL aggregates apart (Lambda hands them to the function whole)")
 	f.DurationVar(&cfg.FunctionTimeout, "function-timeout", 3*time.Second, "the function timeout, 1s–900s")
 	f.StringVar(&leaseDB, "lease-db", "", "SQLite file for the checkpoints (default: in memory)")
 	f.IntVar(&count, "count", 0, "stop once this many records are settled (0: never)")
