@@ -186,6 +186,7 @@ type attempt struct {
 // checkpoint.
 func (r *runner) runBatch(ctx context.Context, batch []consumer.Record, w *window, commit commitFunc) error {
 	queue := []attempt{{recs: batch}}
+	unreached := 0 // consecutive invokes that did not reach the function
 	for len(queue) > 0 {
 		if r.stopping.Err() != nil {
 			return errStopping // not checkpointed: the next run starts here
@@ -208,6 +209,15 @@ func (r *runner) runBatch(ctx context.Context, batch []consumer.Record, w *windo
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		if ie := (*InvokeError)(nil); errors.As(err, &ie) {
+			// Throttled, or the service failed: not the function's error.
+			unreached++
+			if err := r.notReached(ctx, shard, len(a.recs), a.failures, ie, unreached); err != nil {
+				return err
+			}
+			continue
+		}
+		unreached = 0
 		hs.invoke(shard, len(a.recs), time.Since(began), err)
 		a.invokes++
 		failedAt, fnErr := -1, err != nil
@@ -269,6 +279,19 @@ func (r *runner) runBatch(ctx context.Context, batch []consumer.Record, w *windo
 		}
 	}
 	return nil
+}
+
+// notReached reports an invoke that did not reach the function (the n-th in
+// a row) and waits before the next: Lambda retries these until the records
+// expire, spending no retry attempt.
+func (r *runner) notReached(ctx context.Context, shard string, records, retries int, ie *InvokeError, n int) error {
+	result := ResultInvokeError
+	if ie.Throttled() {
+		result = ResultThrottled
+	}
+	r.log.Info("invoke did not reach the function; retrying", "shard_id", shard, "records", records, "err", ie)
+	hooks(r.s.Hooks).outcome(Outcome{ShardID: shard, Records: records, Result: result, Retries: retries, Err: ie})
+	return r.pause(ctx, r.backoff(n))
 }
 
 // expired returns how many leading records are older than

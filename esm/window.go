@@ -2,6 +2,7 @@ package esm
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -96,7 +97,8 @@ func (p *shardRunner) closeWindow(ctx context.Context, early bool, ckp *consumer
 		p.win = nil
 		return nil
 	}
-	for failures := 1; ; failures++ {
+	failures, unreached := 0, 0
+	for {
 		if p.r.stopping.Err() != nil {
 			return errStopping
 		}
@@ -109,10 +111,19 @@ func (p *shardRunner) closeWindow(ctx context.Context, early bool, ckp *consumer
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		if ie := (*InvokeError)(nil); errors.As(err, &ie) {
+			unreached++
+			if err := p.r.notReached(ctx, w.shardID, 0, failures, ie, unreached); err != nil {
+				return err
+			}
+			continue
+		}
+		unreached = 0
 		hooks(p.r.s.Hooks).invoke(w.shardID, 0, time.Since(began), err)
 		if err == nil {
 			break
 		}
+		failures++
 		p.r.log.Info("final window invoke failed", "shard_id", w.shardID, "failures", failures, "err", err)
 		if p.r.s.maxRetries >= 0 && failures > p.r.s.maxRetries {
 			a := attempt{invokes: failures, failures: failures, fnErr: true}

@@ -45,8 +45,11 @@ semantics of Lambda's Kinesis event source mapping (see package esm).
 --function-url without a path invokes the emulator's ` + rieInvokePath + `.
 
 The mapping flags mirror CreateEventSourceMapping. A function error is an
-X-Amz-Function-Error answer, another status than 200, a malformed response or
-running past --function-timeout. --on-failure takes file:PATH (JSON lines),
+X-Amz-Function-Error answer, a malformed response or running past
+--function-timeout. Another status than 200 (429 when throttled, a 5xx
+service error) or a failed request means the function did not run: as Lambda
+does, the invoke is retried with back-off without spending a retry attempt,
+until the records are older than --maximum-record-age. --on-failure takes file:PATH (JSON lines),
 sqs:QUEUE_URL, sns:TOPIC_ARN or http:URL; SQS and SNS use the AWS flags, at
 --destination-endpoint when given.
 
@@ -219,6 +222,7 @@ type esmReport struct {
 
 	mu                               sync.Mutex // guards the counts and out
 	invokes, failures, settled, gave int
+	unreached                        int // invokes that did not reach the function
 }
 
 func (r *esmReport) OnOutcome(o esm.Outcome) {
@@ -239,6 +243,8 @@ func (r *esmReport) OnOutcome(o esm.Outcome) {
 		r.gave += o.Records
 	case esm.ResultSucceeded:
 		r.invokes++
+	case esm.ResultThrottled, esm.ResultInvokeError:
+		r.unreached++
 	default:
 		r.invokes++
 		r.failures++
@@ -268,5 +274,9 @@ func (r *esmReport) stopWhenIdle(ctx context.Context, d time.Duration) {
 func (r *esmReport) summary() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	fmt.Fprintf(r.out, "esm: %d invokes, %d failed; %d records settled, %d given up\n", r.invokes, r.failures, r.settled, r.gave)
+	fmt.Fprintf(r.out, "esm: %d invokes, %d failed", r.invokes, r.failures)
+	if r.unreached > 0 {
+		fmt.Fprintf(r.out, ", %d not reaching the function", r.unreached)
+	}
+	fmt.Fprintf(r.out, "; %d records settled, %d given up\n", r.settled, r.gave)
 }
