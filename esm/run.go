@@ -356,6 +356,9 @@ func (r *runner) giveUp(ctx context.Context, condition string, first, last consu
 			BatchSize:                       n,
 			StreamARN:                       r.src.streamARN,
 		},
+		// The records given up are a.recs[:n] (a window's final invoke
+		// has none).
+		Event: r.src.event(a.recs[:min(n, len(a.recs))]),
 	}
 	if a.invokes > 0 {
 		rec.ResponseContext = ResponseContext{StatusCode: 200, ExecutedVersion: "$LATEST"}
