@@ -61,7 +61,13 @@ func Run[H Handler](ctx context.Context, cfg Config, h H) error {
 		consumer.WithInitialPosition(pos),
 		consumer.WithDeaggregation(s.Deaggregate),
 		consumer.WithIdleTime(max(s.PollInterval, time.Duration(s.MaximumBatchingWindowInSeconds)*time.Second)),
-		consumer.WithProcessor(func(string) consumer.RecordProcessor { return &shardRunner{r: r} }),
+		consumer.WithProcessor(func(shardID string) consumer.RecordProcessor {
+			p := &shardRunner{r: r}
+			if s.ParallelizationFactor == 1 && s.TumblingWindowInSeconds == 0 {
+				p.book = &retryBook{log: r.log.With("shard_id", shardID)}
+			}
+			return p
+		}),
 	}
 	c, err := consumer.New(append(opts, s.ConsumerOptions...)...)
 	if err != nil {
@@ -91,17 +97,30 @@ var errStopping = errors.New("esm: stopping")
 // the shard's checkpoint never passes a record that was not handled or
 // delivered.
 type shardRunner struct {
-	r   *runner
-	win *window // the open tumbling window, nil without one
+	r    *runner
+	win  *window    // the open tumbling window, nil without one
+	book *retryBook // nil with ParallelizationFactor above 1 or tumbling windows
 }
 
-// Initialize starts (again) from the checkpoint, so with no open window.
-func (p *shardRunner) Initialize(context.Context, consumer.InitializeInput) error {
+// Initialize starts from the checkpoint, so with no open window, and takes
+// up the retry state kept with the lease.
+func (p *shardRunner) Initialize(_ context.Context, in consumer.InitializeInput) error {
 	p.win = nil
+	if p.book != nil {
+		p.book.load(in.PendingCheckpointState)
+	}
 	return nil
 }
 
-func (p *shardRunner) ProcessRecords(ctx context.Context, in consumer.ProcessRecordsInput) error {
+func (p *shardRunner) ProcessRecords(ctx context.Context, in consumer.ProcessRecordsInput) (err error) {
+	if p.book != nil {
+		p.book.ckp = in.Checkpointer
+	}
+	defer func() {
+		if err != nil {
+			p.book.rewind() // delivered again from the checkpoint
+		}
+	}()
 	// The records' data is only valid during this call; a timed-out invoke
 	// may still be reading its event after it.
 	recs := make([]consumer.Record, len(in.Records))
@@ -119,7 +138,6 @@ func (p *shardRunner) ProcessRecords(ctx context.Context, in consumer.ProcessRec
 		}
 	}
 	hooks(p.r.s.Hooks).events(in.ShardID, len(recs), len(recs)-len(kept))
-	var err error
 	if p.r.s.TumblingWindowInSeconds > 0 {
 		// The open window's records are checkpointed when it closes, the
 		// records filtered out after them with the next window.
@@ -127,7 +145,7 @@ func (p *shardRunner) ProcessRecords(ctx context.Context, in consumer.ProcessRec
 	} else if p.r.s.ParallelizationFactor > 1 {
 		err = p.r.runParallel(ctx, kept, in.Checkpointer)
 	} else {
-		err = p.r.runRecords(ctx, kept, nil, in.Checkpointer.CheckpointRecord)
+		err = p.r.runRecords(ctx, kept, nil, p.book, in.Checkpointer.CheckpointRecord)
 	}
 	if err != nil {
 		return err
@@ -144,10 +162,11 @@ func (p *shardRunner) ProcessRecords(ctx context.Context, in consumer.ProcessRec
 type commitFunc func(ctx context.Context, rec consumer.Record) error
 
 // runRecords cuts recs into batches and runs each to its end, in order.
-func (r *runner) runRecords(ctx context.Context, recs []consumer.Record, w *window, commit commitFunc) error {
+// book (nil: none) keeps the retry state of a failing batch with the lease.
+func (r *runner) runRecords(ctx context.Context, recs []consumer.Record, w *window, book *retryBook, commit commitFunc) error {
 	for len(recs) > 0 {
 		n := r.src.cutBatch(recs, r.s.BatchSize)
-		if err := r.runBatch(ctx, recs[:n], w, commit); err != nil {
+		if err := r.runBatch(ctx, recs[:n], w, book, commit); err != nil {
 			return err
 		}
 		recs = recs[n:]
@@ -184,8 +203,8 @@ type attempt struct {
 // runBatch runs one batch of the shard to its end. It returns only ctx's
 // error or a checkpoint's: the consumer then starts again from the last
 // checkpoint.
-func (r *runner) runBatch(ctx context.Context, batch []consumer.Record, w *window, commit commitFunc) error {
-	queue := []attempt{{recs: batch}}
+func (r *runner) runBatch(ctx context.Context, batch []consumer.Record, w *window, book *retryBook, commit commitFunc) error {
+	queue := book.resume(batch)
 	unreached := 0 // consecutive invokes that did not reach the function
 	for len(queue) > 0 {
 		if r.stopping.Err() != nil {
@@ -199,6 +218,7 @@ func (r *runner) runBatch(ctx context.Context, batch []consumer.Record, w *windo
 			if a.recs = a.recs[k:]; len(a.recs) == 0 {
 				queue = queue[1:]
 			}
+			book.save(ctx, queue)
 			continue
 		}
 		shard := a.recs[0].ShardID
@@ -240,6 +260,7 @@ func (r *runner) runBatch(ctx context.Context, batch []consumer.Record, w *windo
 			}
 			hs.outcome(Outcome{ShardID: shard, Records: len(a.recs), Result: ResultSucceeded, Settled: len(a.recs), Retries: a.failures, Checkpoint: last.SequenceNumber})
 			queue = queue[1:]
+			book.save(ctx, queue) // the checkpoint removed it
 			continue
 		case fnErr && r.s.BisectBatchOnFunctionError && len(a.recs) > 1:
 			r.log.Info("invoke failed; bisecting", "shard_id", shard, "records", len(a.recs), "err", err)
@@ -248,6 +269,7 @@ func (r *runner) runBatch(ctx context.Context, batch []consumer.Record, w *windo
 			left, right := *a, *a
 			left.recs, right.recs = a.recs[:half], a.recs[half:]
 			queue = append([]attempt{left, right}, queue[1:]...)
+			book.save(ctx, queue)
 			continue
 		}
 		o := Outcome{ShardID: shard, Records: len(a.recs), Result: ResultFunctionError, Err: err}
@@ -272,8 +294,10 @@ func (r *runner) runBatch(ctx context.Context, batch []consumer.Record, w *windo
 				return err
 			}
 			queue = queue[1:]
+			book.save(ctx, queue)
 			continue
 		}
+		book.save(ctx, queue)
 		if err := r.pause(ctx, r.backoff(a.failures)); err != nil {
 			return err
 		}

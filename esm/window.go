@@ -78,7 +78,7 @@ func (p *shardRunner) runWindows(ctx context.Context, recs []consumer.Record, ck
 		for k < len(recs) && !windowStart(recs[k].ApproximateArrivalTimestamp, length).After(p.win.start) {
 			k++
 		}
-		if err := p.r.runRecords(ctx, recs[:k], p.win, p.win.commit); err != nil {
+		if err := p.r.runRecords(ctx, recs[:k], p.win, nil, p.win.commit); err != nil {
 			return err
 		}
 		p.win.last = recs[k-1]
