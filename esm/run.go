@@ -60,7 +60,7 @@ func Run[H Handler](ctx context.Context, cfg Config, h H) error {
 		consumer.WithLeaseStore(s.LeaseStore),
 		consumer.WithInitialPosition(pos),
 		consumer.WithDeaggregation(s.Deaggregate),
-		consumer.WithIdleTime(max(s.PollInterval, time.Duration(s.MaximumBatchingWindowInSeconds)*time.Second)),
+		consumer.WithIdleTime(s.PollInterval),
 		consumer.WithProcessor(func(shardID string) consumer.RecordProcessor {
 			p := &shardRunner{r: r}
 			if s.ParallelizationFactor == 1 && s.TumblingWindowInSeconds == 0 {
@@ -100,6 +100,12 @@ type shardRunner struct {
 	r    *runner
 	win  *window    // the open tumbling window, nil without one
 	book *retryBook // nil with ParallelizationFactor above 1 or tumbling windows
+
+	// The batching window (see batching.go).
+	pending []consumer.Record // read and kept by the filters, not yet run
+	bytes   int               // the event JSON size of pending's records
+	since   time.Time         // when the first of pending was read
+	read    consumer.Record   // the last record read; zero: none since the checkpoint
 }
 
 // Initialize starts from the checkpoint, so with no open window, and takes
@@ -108,51 +114,6 @@ func (p *shardRunner) Initialize(_ context.Context, in consumer.InitializeInput)
 	p.win = nil
 	if p.book != nil {
 		p.book.load(in.PendingCheckpointState)
-	}
-	return nil
-}
-
-func (p *shardRunner) ProcessRecords(ctx context.Context, in consumer.ProcessRecordsInput) (err error) {
-	if p.book != nil {
-		p.book.ckp = in.Checkpointer
-	}
-	defer func() {
-		if err != nil {
-			p.book.rewind() // delivered again from the checkpoint
-		}
-	}()
-	// The records' data is only valid during this call; a timed-out invoke
-	// may still be reading its event after it.
-	recs := make([]consumer.Record, len(in.Records))
-	for i, rec := range in.Records {
-		rec.Data = append([]byte(nil), rec.Data...)
-		recs[i] = rec
-	}
-	kept := recs
-	if len(p.r.s.filters) > 0 {
-		kept = nil
-		for _, rec := range recs {
-			if matchAny(p.r.s.filters, rec.Data) {
-				kept = append(kept, rec)
-			}
-		}
-	}
-	hooks(p.r.s.Hooks).events(in.ShardID, len(recs), len(recs)-len(kept))
-	if p.r.s.TumblingWindowInSeconds > 0 {
-		// The open window's records are checkpointed when it closes, the
-		// records filtered out after them with the next window.
-		return p.runWindows(ctx, kept, in.Checkpointer)
-	} else if p.r.s.ParallelizationFactor > 1 {
-		err = p.r.runParallel(ctx, kept, in.Checkpointer)
-	} else {
-		err = p.r.runRecords(ctx, kept, nil, p.book, in.Checkpointer.CheckpointRecord)
-	}
-	if err != nil {
-		return err
-	}
-	if last := recs[len(recs)-1]; len(kept) == 0 || !recordBefore(last, kept[len(kept)-1]) {
-		// Records filtered out after the last one invoked: skip past them.
-		return in.Checkpointer.CheckpointRecord(ctx, last)
 	}
 	return nil
 }
@@ -174,7 +135,12 @@ func (r *runner) runRecords(ctx context.Context, recs []consumer.Record, w *wind
 	return nil
 }
 
-func (p *shardRunner) ShardEnded(ctx context.Context, in consumer.ShardEndedInput) error {
+func (p *shardRunner) ShardEnded(ctx context.Context, in consumer.ShardEndedInput) (err error) {
+	defer p.rewindOnError(&err)
+	p.useCheckpointer(in.Checkpointer)
+	if err := p.flush(ctx, in.Checkpointer, true); err != nil {
+		return err
+	}
 	if p.win != nil {
 		if err := p.closeWindow(ctx, true, in.Checkpointer); err != nil {
 			return err
@@ -184,7 +150,8 @@ func (p *shardRunner) ShardEnded(ctx context.Context, in consumer.ShardEndedInpu
 }
 
 // ShutdownRequested has nothing to do: every record handled or given up is
-// already checkpointed.
+// already checkpointed; records gathered for a batch and not yet invoked
+// are read again by the shard's next owner.
 func (p *shardRunner) ShutdownRequested(context.Context, consumer.ShutdownRequestedInput) error {
 	return nil
 }

@@ -55,14 +55,9 @@ func (w *window) commit(context.Context, consumer.Record) error { return nil }
 
 // runWindows runs recs window by window: batches never span two windows,
 // and a record of a later window first closes the open one.
-func (p *shardRunner) runWindows(ctx context.Context, recs []consumer.Record, ckp *consumer.Checkpointer) (err error) {
-	defer func() {
-		if err != nil {
-			// The consumer delivers again from the last checkpoint, the
-			// open window's start: it begins again with empty state.
-			p.win = nil
-		}
-	}()
+// After an error the consumer delivers again from the last checkpoint, the
+// open window's start: it begins again with empty state (rewindOnError).
+func (p *shardRunner) runWindows(ctx context.Context, recs []consumer.Record, ckp *consumer.Checkpointer) error {
 	length := time.Duration(p.r.s.TumblingWindowInSeconds) * time.Second
 	for len(recs) > 0 {
 		start := windowStart(recs[0].ApproximateArrivalTimestamp, length)
