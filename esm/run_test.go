@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/ksp-project/ksp/consumer"
 )
 
 func TestSuccessCheckpointsHighestSequenceNumber(t *testing.T) {
@@ -385,4 +386,18 @@ func TestRetryStateSurvivesRestart(t *testing.T) {
 	if !l.PendingCheckpoint.IsZero() || l.PendingCheckpointState != nil {
 		t.Fatalf("the checkpoint left pending %v state %q", l.PendingCheckpoint, l.PendingCheckpointState)
 	}
+}
+
+// A mapping on a stream consumer (enhanced fan-out) invokes, checkpoints
+// and retries as one that polls.
+func TestEnhancedFanOutAsPolling(t *testing.T) {
+	s := newStream(t, 5)
+	cfg := s.config()
+	cfg.BatchSize = 5
+	cfg.FunctionResponseTypes = []string{ReportBatchItemFailures}
+	cfg.ConsumerOptions = append(cfg.ConsumerOptions, consumer.WithFanOut("esm"))
+	got := run(s, cfg, reporting(s, []string{"r3"}))
+	expectLog(t, got,
+		"invoke r0,r1,r2,r3,r4", "checkpoint r2",
+		"invoke r3,r4", "checkpoint r4")
 }

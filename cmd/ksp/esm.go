@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/ksp-project/ksp/consumer"
 	"github.com/ksp-project/ksp/esm"
 	"github.com/ksp-project/ksp/lease"
 	"github.com/ksp-project/ksp/lease/memory"
@@ -31,6 +32,7 @@ func esmCmd() *cobra.Command {
 		a                                        awsFlags
 		cfg                                      esm.Config
 		functionURL, startAt, onFailure, leaseDB string
+		fanOut                                   string
 		destEndpoint, filters, responseTypes     string
 		batchingWindow, maxRecordAge, tumbling   time.Duration
 		maxRetries                               int
@@ -117,6 +119,9 @@ an invoke.`,
 			defer store.Close()
 			cfg.LeaseStore = store
 			cfg.PollInterval = poll
+			if fanOut != "" {
+				cfg.ConsumerOptions = append(cfg.ConsumerOptions, consumer.WithFanOut(fanOut))
+			}
 			rep := &esmReport{out: cmd.OutOrStdout(), count: count, stop: cancel, activity: make(chan struct{}, 1)}
 			cfg.Hooks = []esm.Hook{rep}
 			var idle sync.WaitGroup
@@ -156,6 +161,7 @@ an invoke.`,
 	f.StringVar(&destEndpoint, "destination-endpoint", "", "SQS/SNS/S3 endpoint URL for --on-failure (default: AWS's)")
 	f.BoolVar(&cfg.Deaggregate, "deaggregate", false, "take KPL aggregates apart (Lambda hands them to the function whole)")
 	f.DurationVar(&cfg.FunctionTimeout, "function-timeout", 3*time.Second, "the function timeout, 1s–900s")
+	f.StringVar(&fanOut, "fanout", "", "read with enhanced fan-out as this stream consumer (registered when missing), as a mapping on a consumer ARN does")
 	f.StringVar(&leaseDB, "lease-db", "", "SQLite file for the checkpoints (default: in memory)")
 	f.IntVar(&count, "count", 0, "stop once this many records are settled (0: never)")
 	f.DurationVar(&untilIdle, "until-idle", 0, "stop after this long without an invoke (0: never)")

@@ -192,18 +192,18 @@ func TestESMCommandBadInput(t *testing.T) {
 }
 
 // TestESMCommandLeaseDBResumes: a second run on the same --lease-db starts
-// after the first run's checkpoint.
+// after the first run's checkpoint (reading with --fanout).
 func TestESMCommandLeaseDBResumes(t *testing.T) {
 	esmStream(t, "resume", 3)
 	var l lambdaServer
 	url := l.start(t, func(w http.ResponseWriter, _ int, _ []string) { _, _ = io.WriteString(w, "null") })
 	db := filepath.Join(t.TempDir(), "leases.db")
-	run := func(n int) {
-		mustRun(t, "esm", "--stream", "resume", "--function-url", url, "--lease-db", db, "--poll", "10ms", "--count", fmt.Sprint(n), "--until-idle", "20s")
+	run := func(n int, flags ...string) {
+		mustRun(t, append([]string{"esm", "--stream", "resume", "--function-url", url, "--lease-db", db, "--poll", "10ms", "--count", fmt.Sprint(n), "--until-idle", "20s"}, flags...)...)
 	}
 	run(3)
 	esmPut(t, servertest.NewClient(os.Getenv("KSP_ENDPOINT"), "us-east-1"), "resume", 3, 2)
-	run(2)
+	run(2, "--fanout", "esm-app") // the same mapping, now over enhanced fan-out
 	if got, want := strings.Join(l.invokes, " | "), "r0,r1,r2 | r3,r4"; got != want {
 		t.Fatalf("invokes %q; want %q", got, want)
 	}
