@@ -50,9 +50,9 @@ type Config struct {
 	// BatchSize is the most records per invoke, 1–10000. Default 100. A
 	// batch is also cut before it would pass the 6 MB invoke payload cap.
 	BatchSize int
-	// MaximumBatchingWindowInSeconds, 0–300, default 0. ksp polls each
-	// shard every max(window, PollInterval) and invokes with what arrived
-	// (see the package doc).
+	// MaximumBatchingWindowInSeconds, 0–300, default 0: how long records
+	// are gathered over reads before an invoke, unless a batch is full (see
+	// the package doc).
 	MaximumBatchingWindowInSeconds int
 	// StartingPosition is TRIM_HORIZON, LATEST or AT_TIMESTAMP. Required.
 	StartingPosition string

@@ -111,9 +111,13 @@ func TestBisectOnFunctionErrorSpendsNoRetries(t *testing.T) {
 		"invoke r2", // the first failure of a single record: retry 1 of 1
 		"invoke r2", "deliver RetryAttemptsExhausted r2…r2", "checkpoint r2",
 		"invoke r3", "checkpoint r3")
-	if n := s.delivered[0].RequestContext.ApproximateInvokeCount; n != 4 {
-		t.Fatalf("approximateInvokeCount %d, want 4 (every invoke that held r2)", n)
-	}
+	expectRecord(t, s.delivered[0], InvocationRecord{ // every invoke that held r2 counts
+		RequestContext:   RequestContext{FunctionARN: "arn:aws:lambda:us-east-1:000000000000:function:ksp-esm", Condition: RetryAttemptsExhausted, ApproximateInvokeCount: 4},
+		ResponseContext:  ResponseContext{StatusCode: 200, ExecutedVersion: "$LATEST", FunctionError: "Unhandled"},
+		Version:          "1.0",
+		Timestamp:        s.delivered[0].Timestamp,
+		KinesisBatchInfo: s.batchInfo(2, 2, 1),
+	})
 }
 
 var uuidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
