@@ -50,9 +50,11 @@ func (p *shardRunner) ProcessRecords(ctx context.Context, in consumer.ProcessRec
 	if len(p.pending) == 0 && len(kept) > 0 {
 		p.since = time.Now()
 	}
-	for _, rec := range kept {
-		p.pending = append(p.pending, rec)
-		p.bytes += p.r.src.recordSize(rec) + 1 // and a comma
+	p.pending = append(p.pending, kept...)
+	if p.r.s.MaximumBatchingWindowInSeconds > 0 {
+		for _, rec := range kept {
+			p.bytes += p.r.src.recordSize(rec) + 1 // and a comma
+		}
 	}
 	return p.flush(ctx, in.Checkpointer, false)
 }
@@ -85,7 +87,7 @@ func (p *shardRunner) flush(ctx context.Context, ckp *consumer.Checkpointer, all
 	due := len(p.pending)
 	if window := time.Duration(p.r.s.MaximumBatchingWindowInSeconds) * time.Second; !all && window > 0 && time.Since(p.since) < window {
 		due = 0
-		if len(p.pending) >= p.r.s.BatchSize || eventEnvelope+p.bytes-1 > MaxPayloadBytes {
+		if len(p.pending) >= p.r.s.BatchSize || eventEnvelope+p.bytes-1 > p.r.src.maxPayload {
 			due = p.fullBatches()
 		}
 	}
@@ -95,7 +97,7 @@ func (p *shardRunner) flush(ctx context.Context, ckp *consumer.Checkpointer, all
 		}
 		p.pending = append([]consumer.Record(nil), p.pending[due:]...)
 		p.bytes = 0
-		for _, rec := range p.pending {
+		for _, rec := range p.pending { // none without a batching window
 			p.bytes += p.r.src.recordSize(rec) + 1
 		}
 		p.since = time.Now() // the rest starts a new window

@@ -117,8 +117,13 @@ type Config struct {
 	// no Hook interface. Default none.
 	Hooks []Hook
 	// ConsumerOptions are passed to the underlying consumer after the
-	// runner's own (for example consumer.WithWorkerID, consumer.WithHooks).
+	// runner's own (for example consumer.WithWorkerID, consumer.WithHooks,
+	// consumer.WithFanOut).
 	ConsumerOptions []consumer.Option
+
+	// maxPayload replaces MaxPayloadBytes when set: tests reach the cap
+	// with small records.
+	maxPayload int
 }
 
 // Int returns a pointer to n, for MaximumRetryAttempts and

@@ -103,7 +103,7 @@ type shardRunner struct {
 
 	// The batching window (see batching.go).
 	pending []consumer.Record // read and kept by the filters, not yet run
-	bytes   int               // the event JSON size of pending's records
+	bytes   int               // their event JSON's size (with a batching window)
 	since   time.Time         // when the first of pending was read
 	read    consumer.Record   // the last record read; zero: none since the checkpoint
 }
