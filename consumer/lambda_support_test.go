@@ -129,3 +129,14 @@ func TestIdleProcessorAndPreparedCheckpointState(t *testing.T) {
 		t.Fatalf("Initialize got pending %v state %q, want %s retries=2", in.PendingCheckpoint, in.PendingCheckpointState, seq)
 	}
 }
+
+// A fan-out subscription sends nothing while the shard is quiet: the idle
+// calls come from the clock then.
+func TestIdleProcessorHearsTheClockOverFanOut(t *testing.T) {
+	_, client := startServer(t, server.Options{})
+	servertest.CreateStream(t, client, "idlefo", 1)
+	p := &idleProc{recordProc: recordProc{sink: newSink(), worker: "w1"}}
+	start(t, append(fast("idlefo", client, memory.NewWithTable(), "w1"), consumer.WithFanOut("app"),
+		consumer.WithProcessor(func(string) consumer.RecordProcessor { return p }))...)
+	waitFor(t, 10*time.Second, "three idle calls on the quiet shard", func() bool { return p.idle.Load() >= 3 })
+}

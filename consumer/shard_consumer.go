@@ -172,7 +172,7 @@ func (w *worker) readShard(s *shardLease, proc RecordProcessor, ckp *Checkpointe
 
 	var buf []aggregation.UserRecord
 	for {
-		b, err := r.Next(readCtx)
+		b, synthetic, err := w.nextBatch(readCtx, r, proc)
 		if err != nil {
 			if out, stop := s.stopped(); stop {
 				return w.stopShard(s, proc, ckp, out), false
@@ -183,7 +183,9 @@ func (w *worker) readShard(s *shardLease, proc RecordProcessor, ckp *Checkpointe
 		if out, stop := s.stopped(); stop && out == outcomeLost {
 			return outcomeLost, false // lost while the batch waited: never deliver it
 		}
-		w.cfg.hooks.shardLag(s.shardID, b.millisBehind)
+		if !synthetic {
+			w.cfg.hooks.shardLag(s.shardID, b.millisBehind)
+		}
 		records, bytes := w.userRecords(s, b.records, &buf, resumeAfter, hashRange, hasRange, st)
 		failed := func(err error) (outcome, bool) {
 			w.cfg.hooks.processError(s.shardID, err)

@@ -13,8 +13,9 @@ import (
 // does: once a full batch is gathered (BatchSize records, or the 6 MB
 // payload), once the window has passed since the first pending record was
 // read, or at shard end. The consumer calls ProcessIdle after each empty
-// read (every PollInterval on a quiet shard), so a window ends on the clock
-// without new records; tumbling windows close the same way.
+// read (every PollInterval on a quiet shard; under fan-out after twice that
+// without an event), so a window ends on the clock without new records;
+// tumbling windows close the same way.
 
 var _ consumer.IdleProcessor = (*shardRunner)(nil)
 

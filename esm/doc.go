@@ -117,11 +117,10 @@
 // # Where ksp differs from Lambda
 //
 //   - The batching window and tumbling windows act on the clock at the
-//     pace of PollInterval (each empty read); with enhanced fan-out, whose
-//     stream sends no empty events, only when the next records arrive or
-//     the shard ends. A record put just before a tumbling window's end but
-//     read after the window closed on the clock gets a window of its own
-//     (same bounds, fresh state, its own final invoke).
+//     pace of PollInterval (each empty read, or twice PollInterval without
+//     a read under enhanced fan-out). A record put just before a tumbling
+//     window's end but read after the window closed on the clock gets a
+//     window of its own (same bounds, fresh state, its own final invoke).
 //   - A timed-out handler cannot be killed in Go: its context is cancelled,
 //     its invoke counts as a function error, and Run waits for it to return
 //     before it returns.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/ksp-project/ksp/consumer"
 )
 
 // counting is a windowed handler counting records: each invoke gets the
@@ -82,12 +83,19 @@ func TestTumblingWindowsCarryStateAndCloseAtShardEnd(t *testing.T) {
 // Lambda closes a window when its end passes, even when no later record
 // arrives to show it.
 func TestTumblingWindowClosesOnTheClock(t *testing.T) {
-	s := newStream(t, 2)
-	cfg := s.config()
-	cfg.TumblingWindowInSeconds = 1
-	cfg.BatchSize = 1
-	got := run(s, cfg, counting(s))
-	expectLog(t, got, countedWindows(s, false)...)
+	for _, mode := range []string{"polling", "fan-out"} {
+		t.Run(mode, func(t *testing.T) {
+			s := newStream(t, 2)
+			cfg := s.config()
+			cfg.TumblingWindowInSeconds = 1
+			cfg.BatchSize = 1
+			if mode == "fan-out" { // the subscription sends nothing once the records are read
+				cfg.ConsumerOptions = append(cfg.ConsumerOptions, consumer.WithFanOut("esm"))
+			}
+			got := run(s, cfg, counting(s))
+			expectLog(t, got, countedWindows(s, false)...)
+		})
+	}
 }
 
 func TestTumblingWindowFinalInvokeFailureGoesToOnFailure(t *testing.T) {
