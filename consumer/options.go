@@ -44,6 +44,10 @@ func (p InitialPosition) String() string {
 
 type config struct {
 	stream      string
+	streams     []string                   // multi-stream mode (multistream.go)
+	tracker     StreamTracker              // multi-stream mode with a changing list
+	formerWait  time.Duration              // multi-stream mode: when to delete a former stream's leases
+	initialBy   map[string]InitialPosition // by stream, over initial
 	kinesis     KinesisAPI
 	store       lease.Store
 	workerID    string
@@ -58,6 +62,7 @@ type config struct {
 	syncEvery   time.Duration
 	prefetch    int
 	shutdownMax time.Duration
+	handOffMax  time.Duration
 	retryMax    time.Duration
 	log         *slog.Logger
 	hooks       hooks
@@ -65,7 +70,8 @@ type config struct {
 	raw         bool   // deliver Kinesis records as stored: no deaggregation
 }
 
-// WithStream names the stream to consume. Required.
+// WithStream names the stream to consume. Exactly one of WithStream,
+// WithStreams and WithStreamTracker is required.
 func WithStream(name string) Option { return optionFunc(func(c *config) { c.stream = name }) }
 
 // WithKinesis sets the Kinesis client (a *kinesis.Client from
@@ -194,6 +200,7 @@ func defaultConfig() config {
 		syncEvery:   time.Minute,
 		prefetch:    3,
 		shutdownMax: 30 * time.Second,
+		handOffMax:  30 * time.Second,
 		retryMax:    10 * time.Second,
 	}
 }
@@ -201,9 +208,7 @@ func defaultConfig() config {
 func (c *config) validate() error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf("consumer: "+format, args...)) }
-	if c.stream == "" {
-		bad("no stream: WithStream is required")
-	}
+	c.validateStreams(bad)
 	if c.kinesis == nil {
 		bad("no Kinesis client: WithKinesis is required")
 	}
@@ -239,6 +244,12 @@ func (c *config) validate() error {
 	}
 	if c.shutdownMax <= 0 {
 		bad("shutdown timeout %v is not positive", c.shutdownMax)
+	}
+	if c.formerWait < 0 {
+		bad("former streams' lease deletion wait %v is negative", c.formerWait)
+	}
+	if c.handOffMax <= 0 {
+		bad("hand-off timeout %v is not positive", c.handOffMax)
 	}
 	if c.retryMax < time.Millisecond {
 		bad("max retry back-off %v is below 1ms", c.retryMax)

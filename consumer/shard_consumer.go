@@ -100,13 +100,13 @@ func (w *worker) processShard(s *shardLease) outcome {
 		}
 		cp := s.snapshot().Checkpoint
 		if cp.IsZero() {
-			cp = w.cfg.initial.cp
+			cp = w.cfg.initialFor(s.stream).cp
 		}
 		ckp := &Checkpointer{shard: s, last: cp}
 		if !initialized {
 			if err := call(s.log, func() error {
 				l := s.snapshot()
-				return proc.Initialize(s.ctx, InitializeInput{ShardID: s.shardID, Checkpoint: cp,
+				return proc.Initialize(s.ctx, InitializeInput{ShardID: s.shardID, Stream: s.stream, Checkpoint: cp,
 					PendingCheckpoint: l.PendingCheckpoint, PendingCheckpointState: l.PendingCheckpointState})
 			}); err != nil {
 				w.cfg.hooks.processError(s.shardID, err)
@@ -115,7 +115,7 @@ func (w *worker) processShard(s *shardLease) outcome {
 			}
 			initialized = true
 		}
-		from := startPosition{cp: cp, ts: w.cfg.initial.ts}
+		from := startPosition{cp: cp, ts: w.cfg.initialFor(s.stream).ts}
 		resumeAfter := cp
 		if cp.IsSentinel() {
 			resumeAfter = lease.Checkpoint{}
@@ -167,7 +167,7 @@ func (w *worker) readShard(s *shardLease, proc RecordProcessor, ckp *Checkpointe
 	}()
 	// The reader lives in the shard's context: when the lease is lost it
 	// stops at once and its prefetched batches are dropped.
-	r := w.newReader(s.ctx, s.shardID, from)
+	r := w.newReader(s.ctx, s.stream, s.shardID, from)
 	defer r.Close()
 
 	var buf []aggregation.UserRecord
@@ -373,7 +373,7 @@ func (w *worker) userRecords(s *shardLease, in []types.Record, buf *[]aggregatio
 			out = append(out, Record{
 				Data: u.Data, PartitionKey: u.PartitionKey, ExplicitHashKey: u.ExplicitHashKey,
 				SequenceNumber: u.SequenceNumber, SubSequenceNumber: u.SubSequenceNumber,
-				ApproximateArrivalTimestamp: u.ApproximateArrivalTimestamp, ShardID: s.shardID, Aggregated: u.Aggregated,
+				ApproximateArrivalTimestamp: u.ApproximateArrivalTimestamp, ShardID: s.shardID, Stream: s.stream, Aggregated: u.Aggregated,
 			})
 		}
 	}

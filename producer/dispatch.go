@@ -438,6 +438,7 @@ func (p *Producer) send(req *request) {
 			}
 			done.PutKinesisRecords++
 			done.PutUserRecords += len(c.recs)
+			done.PutBytes += c.putSize
 			p.stats.kinesisPut.Add(1)
 			p.settleLocked(c, aws.ToString(e.ShardId), aws.ToString(e.SequenceNumber), now)
 		}

@@ -143,7 +143,7 @@ func (s *Server) serveEdgeCall(w http.ResponseWriter, r *http.Request) eventStre
 		w.Header().Set("Connection", "close")
 	}
 	var signed *signedRequest
-	if len(s.opts.Credentials) > 0 && !isHealthCheck(r) {
+	if len(s.opts.Credentials) > 0 && !isHealthCheck(r) && !isMetrics(r) {
 		var err error
 		if signed, err = s.checkSignatureHeaders(r); err != nil {
 			s.writeError(w, requestCall(r), err)

@@ -192,9 +192,11 @@ func getRecords(s *Server, c *call) (any, error) {
 	}
 	throttled := kds.Errorf(kds.ErrCodeProvisionedThroughput, "Rate exceeded for shard %s in stream %s under account %s.", sh.id, st.name, s.opts.Account)
 	if f := s.faults.Load(); len(f.Throttle) > 0 && f.throttled(st.name, sh.id) {
+		st.countReadThrottle(sh)
 		return nil, throttled
 	}
 	if !s.opts.DisableLimits && !sh.limiter.takeReadCall(c.now) {
+		st.countReadThrottle(sh)
 		return nil, throttled
 	}
 	limit := kds.MaxGetRecordsLimit
@@ -217,6 +219,7 @@ func getRecords(s *Server, c *call) (any, error) {
 	if !s.opts.DisableLimits {
 		sh.limiter.chargeRead(bytes)
 	}
+	st.countRead(sh, recs, nowMs, false)
 	out := &getRecordsOutput{st: st, sh: sh, records: recs}
 	if n := len(recs); n > 0 && next < visible {
 		out.behind = max(0, lastArrival-recs[n-1].ArrivalMilli)

@@ -34,6 +34,8 @@ type stream struct {
 	streamSettings
 	shards []*shard // by index; closed shards stay
 	open   []*shard // open shards sorted by starting hash key
+
+	stats streamStats // counters for metrics, atomic
 }
 
 // streamSettings are the settings of a stream that requests change. A
@@ -85,7 +87,8 @@ type shard struct {
 	log     store.Log
 	changed signal // notified when records become visible or the shard closes
 	limiter *shardLimiter
-	seq     seqPrefix // head of this shard's sequence numbers
+	stats   shardStats // counters for metrics, atomic
+	seq     seqPrefix  // head of this shard's sequence numbers
 
 	// expired is set once the shard is closed and its whole life is past the
 	// stream's retention: it is no longer listed nor readable.

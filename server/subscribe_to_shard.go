@@ -151,6 +151,7 @@ func subscribeToShard(s *Server, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	st.stats.add(stSubscribeSuccess, 1)
 	return &shardSubscription{s: s, c: c, sub: sub, st: st, sh: sh, cons: cons, pos: pos}, nil
 }
 
@@ -309,6 +310,9 @@ func (ss *shardSubscription) run(write func(eventstream.Message) error) error {
 			send = false
 		}
 		if send {
+			// Counted before it goes out, so a client that has the event
+			// sees it counted.
+			ss.st.countRead(sh, recs, time.Now().UnixMilli(), true)
 			if err := ss.send(write, &ev); err != nil {
 				return nil // the client is gone or cut off: nothing more to tell it
 			}

@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/fxamacker/cbor/v2"
 	"github.com/ksp-project/ksp/kds"
+	"github.com/ksp-project/ksp/metrics"
 	"github.com/ksp-project/ksp/server"
 	"github.com/ksp-project/ksp/server/servertest"
 	"github.com/ksp-project/ksp/server/store"
@@ -219,6 +220,23 @@ func TestSubscribeToShard(t *testing.T) {
 			put(t, c, "s", "f")
 			recs, _ = sub.records(1)
 			wantData(t, recs, "f")
+
+			// Five subscriptions delivered 5+4+3+5+1 records, 18 bytes of
+			// data and 18 of partition key (each record is its own key).
+			sm := es.srv.Metrics().Stream("s")
+			for name, want := range map[string]float64{
+				metrics.SubscribeToShardSuccess:      5,
+				metrics.SubscribeToShardEventRecords: 18,
+				metrics.SubscribeToShardEventBytes:   36,
+				metrics.GetRecordsRecords:            0,
+			} {
+				if got := sm.Counters[name]; got != want {
+					t.Errorf("%s = %v, want %v", name, got, want)
+				}
+			}
+			if got := sm.Shards[0].Counters[metrics.OutgoingRecords]; got != 18 {
+				t.Errorf("shard OutgoingRecords = %v, want 18", got)
+			}
 		})
 	}
 }
@@ -536,7 +554,17 @@ func TestSubscriberThatStopsReading(t *testing.T) {
 func TestSubscriptionOutlivesEdgeDeadlines(t *testing.T) {
 	for _, name := range transports {
 		t.Run(name, func(t *testing.T) {
-			c, es, arn := efoSetup(t, name, server.Options{IdleTimeout: 50 * time.Millisecond, BodyTimeout: 50 * time.Millisecond})
+			srv := servertest.Start(t, server.Options{IdleTimeout: 50 * time.Millisecond, BodyTimeout: 50 * time.Millisecond})
+			// Everything but the subscription goes over a new connection
+			// per request: a pooled one idle for 50 ms may be closed by the
+			// server just as a request goes out on it, a race of the idle
+			// timeout, not of what this test is about.
+			c := servertest.Client(t, srv, func(o *kinesis.Options) {
+				o.HTTPClient = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+			})
+			servertest.CreateStream(t, c, "s", 1)
+			es := efoServer{srv, name}
+			arn := registerConsumer(t, c, streamARN(srv, "s"), "app")
 			sub := subscribe(t, es, arn, "shardId-000000000000", trimHorizon)
 			time.Sleep(300 * time.Millisecond) // six idle and body timeouts
 			put(t, c, "s", "late")

@@ -6,11 +6,18 @@ import (
 	"time"
 
 	"github.com/ksp-project/ksp/internal/bench"
+	"github.com/ksp-project/ksp/internal/progress"
 	"github.com/spf13/cobra"
 )
 
-// printReport prints a benchmark's report as a table, or as indented JSON.
-func printReport[R interface{ WriteTable(io.Writer) error }](cmd *cobra.Command, asJSON bool, rep R, err error) error {
+// runBench runs a benchmark, showing its phases on stderr (in a terminal
+// with a live line saying how long the current phase has run; elsewhere
+// with a plain line every 10 s), then prints its report as a table or as
+// indented JSON.
+func runBench[R interface{ WriteTable(io.Writer) error }](cmd *cobra.Command, asJSON bool, run func(phases io.Writer) (R, error)) error {
+	phases := progress.StartPhases(cmd.ErrOrStderr(), progress.Options{})
+	rep, err := run(phases)
+	phases.Stop()
 	if err != nil {
 		return err
 	}
@@ -27,6 +34,7 @@ func benchCmd() *cobra.Command {
 	cmd.AddCommand(benchProduceCmd())
 	cmd.AddCommand(benchConsumeCmd())
 	cmd.AddCommand(benchESMCmd())
+	cmd.AddCommand(benchNullServerCmd())
 	return cmd
 }
 
@@ -47,6 +55,12 @@ disk (kinesalite-disk, --path) and kinesis-mock in one run, and print
 records/s, the ratios to kinesalite (durable ksp: to kinesalite-disk) and
 memory. Every record put is checked to be read back exactly once.
 
+The null target is the clients' ceiling: a server that answers prepared
+PutRecords and GetRecords responses and does no work. ksp's rates are printed
+as a share of it, in this process (ksp, null) and as child processes
+(ksp-process, null-process, where the server's CPU per record is measured
+too), over HTTP/1.1 and h2c (--transports).
+
 Peers are slow, so they get --peer-records records at most and a put phase of
 about --peer-seconds.`,
 		Args: cobra.NoArgs,
@@ -58,14 +72,15 @@ about --peer-seconds.`,
 			if err := cfg.Validate(); err != nil {
 				return usageError{err}
 			}
-			cfg.Progress = cmd.ErrOrStderr()
-			rep, err := bench.RunServer(cmd.Context(), cfg)
-			return printReport(cmd, asJSON, rep, err)
+			return runBench(cmd, asJSON, func(phases io.Writer) (*bench.ServerReport, error) {
+				cfg.Progress = phases
+				return bench.RunServer(cmd.Context(), cfg)
+			})
 		},
 	}
 	f := cmd.Flags()
-	f.StringSliceVar(&cfg.Targets, "targets", []string{bench.TargetKSP, bench.TargetKSPAlways, bench.TargetKSPInterval,
-		bench.TargetKinesalite, bench.TargetKinesaliteDisk, bench.TargetKinesisMock}, "servers to measure, in order")
+	f.StringSliceVar(&cfg.Targets, "targets", bench.DefaultTargets(), "servers to measure, in order")
+	f.StringSliceVar(&cfg.Transports, "transports", []string{bench.TransportHTTP1, bench.TransportH2C}, "client transports for ksp and the null targets: http1, h2c")
 	f.IntVar(&cfg.Records, "records", 200000, "records put into ksp")
 	f.IntVar(&cfg.PeerRecords, "peer-records", 20000, "most records put into each peer")
 	f.Float64Var(&peerSeconds, "peer-seconds", 10, "time budget in seconds of a peer's put phase")
@@ -96,9 +111,10 @@ records and average bytes per PutRecords request.`,
 			if err := cfg.Validate(); err != nil {
 				return usageError{err}
 			}
-			cfg.Progress = cmd.ErrOrStderr()
-			rep, err := bench.RunProduce(cmd.Context(), cfg)
-			return printReport(cmd, asJSON, rep, err)
+			return runBench(cmd, asJSON, func(phases io.Writer) (*bench.ProduceReport, error) {
+				cfg.Progress = phases
+				return bench.RunProduce(cmd.Context(), cfg)
+			})
 		},
 	}
 	f := cmd.Flags()
@@ -129,9 +145,10 @@ the runner sees: the overhead of an invoke over a handler that does nothing.`,
 			if err := cfg.Validate(); err != nil {
 				return usageError{err}
 			}
-			cfg.Progress = cmd.ErrOrStderr()
-			rep, err := bench.RunESM(cmd.Context(), cfg)
-			return printReport(cmd, asJSON, rep, err)
+			return runBench(cmd, asJSON, func(phases io.Writer) (*bench.ESMReport, error) {
+				cfg.Progress = phases
+				return bench.RunESM(cmd.Context(), cfg)
+			})
 		},
 	}
 	f := cmd.Flags()
@@ -140,5 +157,26 @@ the runner sees: the overhead of an invoke over a handler that does nothing.`,
 	f.IntVar(&cfg.BatchSize, "batch-size", 100, "the mapping's batch size")
 	f.IntVar(&cfg.Size, "size", 100, "bytes of data per record")
 	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
+	return cmd
+}
+
+// benchNullServerCmd serves the null target as a process, for the
+// null-process target of `ksp bench server` (hidden: a tool of the
+// benchmark, not for people).
+func benchNullServerCmd() *cobra.Command {
+	var size int
+	cmd := &cobra.Command{
+		Use:    "null-server",
+		Short:  "serve the benchmark's null target (prepared answers, no work) until interrupted",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if size < 8 || size > 1<<20 {
+				return usageError{fmt.Errorf("--size must be in 8..1048576, not %d", size)}
+			}
+			return bench.ServeNull(cmd.Context(), size, cmd.OutOrStdout())
+		},
+	}
+	cmd.Flags().IntVar(&size, "size", 100, "bytes of data of each record served")
 	return cmd
 }

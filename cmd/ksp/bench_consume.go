@@ -3,6 +3,7 @@ package main
 import (
 	"github.com/ksp-project/ksp/internal/bench"
 	"github.com/spf13/cobra"
+	"io"
 )
 
 func benchConsumeCmd() *cobra.Command {
@@ -42,9 +43,10 @@ is reported, not an error.`,
 			if err := cfg.Validate(); err != nil {
 				return usageError{err}
 			}
-			cfg.Progress = cmd.ErrOrStderr()
-			rep, err := bench.RunConsume(cmd.Context(), cfg)
-			return printReport(cmd, asJSON, rep, err)
+			return runBench(cmd, asJSON, func(phases io.Writer) (*bench.ConsumeReport, error) {
+				cfg.Progress = phases
+				return bench.RunConsume(cmd.Context(), cfg)
+			})
 		},
 	}
 	f := cmd.Flags()

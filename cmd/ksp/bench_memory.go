@@ -3,6 +3,7 @@ package main
 import (
 	"github.com/ksp-project/ksp/internal/bench"
 	"github.com/spf13/cobra"
+	"io"
 )
 
 func benchMemoryCmd() *cobra.Command {
@@ -27,9 +28,10 @@ exactly once), and print the server process's peak RSS against the goal of
 			if err := cfg.Validate(); err != nil {
 				return usageError{err}
 			}
-			cfg.Progress = cmd.ErrOrStderr()
-			rep, err := bench.RunMemory(cmd.Context(), cfg)
-			return printReport(cmd, asJSON, rep, err)
+			return runBench(cmd, asJSON, func(phases io.Writer) (*bench.MemoryReport, error) {
+				cfg.Progress = phases
+				return bench.RunMemory(cmd.Context(), cfg)
+			})
 		},
 	}
 	f := cmd.Flags()

@@ -16,6 +16,11 @@ func TestDemoCommand(t *testing.T) {
 	if want := "OK: all 500 records consumed exactly once, in per-key order"; !strings.Contains(stdout.String(), want) {
 		t.Errorf("ksp demo output lacks %q:\n%s", want, stdout.String())
 	}
+	// Not a terminal: progress comes as plain lines, one a second over the
+	// demo's 3 s of puts.
+	if out := stdout.String(); !strings.Contains(out, "s  produced ") || strings.ContainsAny(out, "\r\x1b") {
+		t.Errorf("ksp demo to a pipe: want plain progress lines, no carriage returns or escapes:\n%q", out)
+	}
 }
 
 func TestDemoFlagErrors(t *testing.T) {

@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"time"
 
 	"github.com/ksp-project/ksp/internal/feed"
+	"github.com/ksp-project/ksp/internal/progress"
 	"github.com/ksp-project/ksp/producer"
 	"github.com/spf13/cobra"
 )
@@ -108,10 +110,20 @@ Prints a summary: records put, Kinesis records, retries, failures.`,
 			if err != nil {
 				return a.explain(err)
 			}
+			// A large input shows its progress on stderr: live in a
+			// terminal, a plain line every 10 s elsewhere.
+			start := time.Now()
+			line := progress.Start(cmd.ErrOrStderr(), func() string {
+				st := p.Stats()
+				return fmt.Sprintf("put: %d records in %d Kinesis records, %d retries (%.0fs)",
+					st.UserRecordsPut, st.KinesisRecordsPut, st.Retries, time.Since(start).Seconds())
+			}, progress.Options{})
+			opts.Warn = line
 			sum, err := feed.Put(ctx, p, inputs, opts)
 			if cerr := p.Close(ctx); err == nil {
 				err = cerr
 			}
+			line.Stop()
 			var bad *feed.ItemError
 			if errors.As(err, &bad) && !opts.SkipBad {
 				return err // nothing was put

@@ -23,7 +23,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(serverCmd(), benchCmd(), demoCmd(), streamCmd(), putCmd(), tailCmd(), esmCmd())
+	root.AddCommand(serverCmd(), benchCmd(), demoCmd(), streamCmd(), putCmd(), tailCmd(), esmCmd(), leasesCmd(), topCmd())
 	if err := root.ExecuteContext(ctx); err != nil {
 		var ue usageError
 		fmt.Fprintln(stderr, "ksp:", err)

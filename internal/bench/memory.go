@@ -139,7 +139,7 @@ func RunMemory(ctx context.Context, cfg MemoryConfig) (*MemoryReport, error) {
 	scfg := ServerConfig{Shards: cfg.Shards, Clients: cfg.Clients, Size: cfg.Size, Batch: max(1, min(500, (5<<20)/(cfg.Size+64)))}
 	scfg.setDefaults()
 	records := int((cfg.Bytes + int64(cfg.Size) - 1) / int64(cfg.Size))
-	l := newLoad(scfg, url)
+	l := newLoad(scfg, url, TransportHTTP1)
 	defer l.close()
 	if err := l.createStream(ctx); err != nil {
 		return nil, err

@@ -19,16 +19,21 @@ func (r *ServerReport) WriteTable(w io.Writer) error {
 	fmt.Fprintf(&b, "machine: %d CPUs, %s %s/%s, load average %.2f at start; the benchmark clients share the CPUs with the server under test\n\n",
 		r.CPUs, r.GoVersion, r.OS, r.Arch, r.LoadAvg)
 
-	rows := [][]string{{"target", "records", "put rec/s", "drain rec/s", "put ×kinesalite", "drain ×kinesalite", "put ×kl-disk", "drain ×kl-disk", "retries", "memory"}}
+	rows := [][]string{{"target", "records", "put rec/s", "drain rec/s", "put %ceil", "drain %ceil", "server µs/rec put+drain",
+		"put ×kinesalite", "drain ×kinesalite", "put ×kl-disk", "drain ×kl-disk", "retries", "memory"}}
 	for _, res := range r.Results {
 		rows = append(rows, []string{
 			res.Target, comma(float64(res.Records)), comma(res.Put.PerSecond), comma(res.Drain.PerSecond),
+			percent(res.PutCeiling), percent(res.DrainCeiling), cpuCell(res.Put.ServerCPU, res.Drain.ServerCPU),
 			ratio(res.PutRatio), ratio(res.DrainRatio), ratio(res.DiskPutRatio), ratio(res.DiskDrainRatio),
 			strconv.Itoa(res.Put.FailedCall + res.Put.Retried + res.Drain.FailedCall),
 			res.Memory.String(),
 		})
 	}
 	writeColumns(&b, rows)
+	b.WriteString("\n%ceil: the rate as a share of the null target's (the clients' ceiling: a server that answers prepared\n")
+	b.WriteString("responses and does no work) in the same place (this process, or a child process) over the same transport.\n")
+	b.WriteString("server µs/rec: CPU time of the server process per record, put + drain (child-process targets only).\n")
 
 	b.WriteString("\nmemory: ksp runs in this process, so its RSS growth includes the clients' buffers; its heap is the live Go heap\n")
 	b.WriteString("growth after the put phase (the records the in-memory store holds). Peers: RSS of the peer process. Peaks sampled\n")
@@ -130,6 +135,20 @@ func ratio(f float64) string {
 	default:
 		return strconv.FormatFloat(f, 'f', 1, 64) + "×"
 	}
+}
+
+func percent(f float64) string {
+	if f == 0 {
+		return "–"
+	}
+	return strconv.FormatFloat(100*f, 'f', 0, 64) + "%"
+}
+
+func cpuCell(put, drain float64) string {
+	if put == 0 && drain == 0 {
+		return "–"
+	}
+	return strconv.FormatFloat(put, 'f', 2, 64) + "+" + strconv.FormatFloat(drain, 'f', 2, 64)
 }
 
 func mib(n int64) string {

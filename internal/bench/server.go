@@ -15,6 +15,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -29,7 +30,48 @@ const (
 	TargetKSP         = "ksp"
 	TargetKinesalite  = string(peers.Kinesalite)
 	TargetKinesisMock = string(peers.KinesisMock)
+	// TargetKSPProcess is `ksp server` (in memory, limits off) as a child
+	// process, and TargetNullProcess the null target as one: the clients
+	// then share the CPUs with the server but not its Go runtime, and the
+	// server's own CPU time is measured.
+	TargetKSPProcess  = "ksp-process"
+	TargetNullProcess = "null-process"
 )
+
+// Transports of ServerConfig.Transports.
+const (
+	TransportHTTP1 = "http1"
+	TransportH2C   = "h2c"
+)
+
+// allTargets are the targets RunServer knows, in the default order.
+var allTargets = []string{TargetNull, TargetKSP, TargetNullProcess, TargetKSPProcess, TargetKSPAlways, TargetKSPInterval,
+	TargetKinesalite, TargetKinesaliteDisk, TargetKinesisMock}
+
+// DefaultTargets are the targets a run measures by default: all of them.
+func DefaultTargets() []string { return append([]string(nil), allTargets...) }
+
+// multiTransport reports whether a target is measured over every transport
+// of the run (ksp and the null target); the others over HTTP/1.1 only.
+func multiTransport(target string) bool {
+	switch target {
+	case TargetKSP, TargetNull, TargetKSPProcess, TargetNullProcess:
+		return true
+	}
+	return false
+}
+
+// ceilingOf names the null target a target's rates are compared with: the
+// one in the same place (this process or a child).
+func ceilingOf(target string) string {
+	switch target {
+	case TargetKSP, TargetKSPAlways, TargetKSPInterval:
+		return TargetNull
+	case TargetKSPProcess:
+		return TargetNullProcess
+	}
+	return ""
+}
 
 // Goals of the server benchmark: ksp against kinesalite on the same machine.
 const (
@@ -40,12 +82,21 @@ const (
 // ServerConfig describes one run of the server benchmark. Zero fields take
 // the defaults named on each.
 type ServerConfig struct {
-	// Targets are the servers to measure, in order (default ksp, ksp-always,
-	// ksp-interval, kinesalite, kinesalite-disk, kinesis-mock). ksp runs
-	// embedded in this process with limits off and the in-memory store;
-	// ksp-always and ksp-interval likewise on the disk store with that fsync
-	// policy; the peers run as child processes, kinesalite-disk with --path.
+	// Targets are the servers to measure, in order (default
+	// DefaultTargets). ksp runs embedded in this process with limits off and
+	// the in-memory store; ksp-always and ksp-interval likewise on the disk
+	// store with that fsync policy; null is the client's ceiling (a server
+	// that does no work, see TargetNull); ksp-process and null-process are
+	// the same as child processes; the peers run as child processes,
+	// kinesalite-disk with --path.
 	Targets []string
+	// Transports are the HTTP versions the clients of ksp and the null
+	// targets use, each measured in turn: http1 and h2c (default http1).
+	// The durable targets and the peers are measured over HTTP/1.1 only.
+	Transports []string
+	// Binary is the ksp executable the -process targets run (default: this
+	// program, os.Executable).
+	Binary string
 	// Records is how many records are put into ksp (default 200000).
 	Records int
 	// PeerRecords caps the records put into each peer (default 20000).
@@ -76,7 +127,10 @@ type ServerConfig struct {
 
 func (c *ServerConfig) setDefaults() {
 	if len(c.Targets) == 0 {
-		c.Targets = []string{TargetKSP, TargetKSPAlways, TargetKSPInterval, TargetKinesalite, TargetKinesaliteDisk, TargetKinesisMock}
+		c.Targets = DefaultTargets()
+	}
+	if len(c.Transports) == 0 {
+		c.Transports = []string{TransportHTTP1}
 	}
 	setDefault(&c.Records, 200000)
 	setDefault(&c.PeerRecords, 20000)
@@ -98,15 +152,22 @@ func (c ServerConfig) Validate() error {
 	c.setDefaults()
 	seen := map[string]bool{}
 	for _, t := range c.Targets {
-		switch t {
-		case TargetKSP, TargetKSPAlways, TargetKSPInterval, TargetKinesalite, TargetKinesaliteDisk, TargetKinesisMock:
-		default:
-			return fmt.Errorf("unknown target %q: want %s", t, strings.Join([]string{TargetKSP, TargetKSPAlways, TargetKSPInterval, TargetKinesalite, TargetKinesaliteDisk, TargetKinesisMock}, ", "))
+		if !slices.Contains(allTargets, t) {
+			return fmt.Errorf("unknown target %q: want %s", t, strings.Join(allTargets, ", "))
 		}
 		if seen[t] {
 			return fmt.Errorf("target %q given twice", t)
 		}
 		seen[t] = true
+	}
+	for _, tr := range c.Transports {
+		if tr != TransportHTTP1 && tr != TransportH2C {
+			return fmt.Errorf("unknown transport %q: want %s or %s", tr, TransportHTTP1, TransportH2C)
+		}
+		if seen["transport "+tr] {
+			return fmt.Errorf("transport %q given twice", tr)
+		}
+		seen["transport "+tr] = true
 	}
 	switch {
 	case c.Records < 1:
@@ -149,13 +210,16 @@ type ServerReport struct {
 	Goals   []Goal         `json:"goals,omitempty"` // ksp vs kinesalite, durable ksp vs kinesalite-disk, when both ran
 }
 
-// TargetResult is what one target measured.
+// TargetResult is what one target measured over one transport.
 type TargetResult struct {
-	Target  string `json:"target"`
-	Rounds  int    `json:"rounds"`
-	Records int    `json:"records"` // put and read back exactly once, in the round of the best put
-	Put     Phase  `json:"put"`     // the best round's
-	Drain   Phase  `json:"drain"`   // the best round's
+	// Target is the target's name, followed by "/h2c" when its clients
+	// used h2c.
+	Target    string `json:"target"`
+	Transport string `json:"transport"`
+	Rounds    int    `json:"rounds"`
+	Records   int    `json:"records"` // put and read back exactly once, in the round of the best put
+	Put       Phase  `json:"put"`     // the best round's
+	Drain     Phase  `json:"drain"`   // the best round's
 	// PutRatio and DrainRatio compare the rates with kinesalite's (0 when
 	// kinesalite did not run).
 	PutRatio   float64 `json:"put_ratio_vs_kinesalite,omitempty"`
@@ -164,7 +228,12 @@ type TargetResult struct {
 	// keeping its data on disk (0 when kinesalite-disk did not run).
 	DiskPutRatio   float64 `json:"put_ratio_vs_kinesalite_disk,omitempty"`
 	DiskDrainRatio float64 `json:"drain_ratio_vs_kinesalite_disk,omitempty"`
-	Memory         Memory  `json:"memory"` // the largest of all rounds
+	// PutCeiling and DrainCeiling are the rates as a fraction of the null
+	// target's in the same place over the same transport (0 when it did
+	// not run).
+	PutCeiling   float64 `json:"put_fraction_of_ceiling,omitempty"`
+	DrainCeiling float64 `json:"drain_fraction_of_ceiling,omitempty"`
+	Memory       Memory  `json:"memory"` // the largest of all rounds
 }
 
 // merge keeps the best phases and the largest memory of two rounds.
@@ -189,6 +258,10 @@ type Phase struct {
 	FailedCall int     `json:"failed_calls"`          // whole calls that failed and were retried
 	Retried    int     `json:"retried_entries"`       // PutRecords entries that failed and were re-put
 	EmptyReads int     `json:"empty_reads,omitempty"` // GetRecords calls that returned nothing before the end
+	// ServerCPU is the CPU time the server process used in the phase, per
+	// record, in microseconds (child-process targets only: in this process
+	// the clients' CPU cannot be told apart).
+	ServerCPU float64 `json:"server_cpu_us_per_record,omitempty"`
 }
 
 // Memory is a target's memory use, sampled during the put phase.
@@ -236,13 +309,24 @@ func RunServer(ctx context.Context, cfg ServerConfig) (*ServerReport, error) {
 		CPUs: runtime.NumCPU(), GoVersion: runtime.Version(), OS: runtime.GOOS, Arch: runtime.GOARCH,
 		LoadAvg: loadAvg(), Shards: cfg.Shards, Clients: cfg.Clients, Rounds: cfg.Rounds, Batch: cfg.Batch, Size: cfg.Size,
 	}
-	rep.Results = make([]TargetResult, len(cfg.Targets))
+	type run struct{ target, transport string }
+	var runs []run
+	for _, name := range cfg.Targets {
+		if !multiTransport(name) {
+			runs = append(runs, run{name, TransportHTTP1})
+			continue
+		}
+		for _, tr := range cfg.Transports {
+			runs = append(runs, run{name, tr})
+		}
+	}
+	rep.Results = make([]TargetResult, len(runs))
 	for round := range cfg.Rounds {
-		for i, name := range cfg.Targets {
+		for i, r := range runs {
 			if cfg.Rounds > 1 && i == 0 {
 				fmt.Fprintf(cfg.Progress, "round %d of %d\n", round+1, cfg.Rounds)
 			}
-			res, err := runTarget(ctx, cfg, name)
+			res, err := runTarget(ctx, cfg, r.target, r.transport)
 			if err != nil {
 				return nil, err
 			}
@@ -255,7 +339,36 @@ func RunServer(ctx context.Context, cfg ServerConfig) (*ServerReport, error) {
 	}
 	rep.compare()
 	rep.compareDurable()
+	rep.compareCeiling()
 	return rep, nil
+}
+
+// label names a target's result: the target, with "/h2c" when measured
+// over h2c.
+func label(target, transport string) string {
+	if transport == TransportH2C {
+		return target + "/" + TransportH2C
+	}
+	return target
+}
+
+// compareCeiling fills each target's rates as fractions of its null
+// target's over the same transport.
+func (r *ServerReport) compareCeiling() {
+	for i := range r.Results {
+		res := &r.Results[i]
+		base, _, _ := strings.Cut(res.Target, "/")
+		ceil := ceilingOf(base)
+		if ceil == "" {
+			continue
+		}
+		null := r.Result(label(ceil, res.Transport))
+		if null == nil || null.Put.PerSecond == 0 || null.Drain.PerSecond == 0 {
+			continue
+		}
+		res.PutCeiling = res.Put.PerSecond / null.Put.PerSecond
+		res.DrainCeiling = res.Drain.PerSecond / null.Drain.PerSecond
+	}
 }
 
 // Result returns the result of target, or nil when it did not run.
@@ -291,16 +404,55 @@ func (r *ServerReport) compare() {
 type endpoint struct {
 	url     string
 	records int
-	budget  time.Duration // 0: put all records
-	rss     func() int64  // current RSS attributed to the target
+	budget  time.Duration        // 0: put all records
+	rss     func() int64         // current RSS attributed to the target
+	cpu     func() time.Duration // CPU time of the server process; nil in this process
 	close   func()
+	null    bool // the null target: records are counted, not told apart
 }
 
-func runTarget(ctx context.Context, cfg ServerConfig, name string) (*TargetResult, error) {
-	res := &TargetResult{Target: name, Rounds: 1}
+func runTarget(ctx context.Context, cfg ServerConfig, name, transport string) (*TargetResult, error) {
+	res := &TargetResult{Target: label(name, transport), Transport: transport, Rounds: 1}
 	var ep endpoint
 	var heapBase uint64
-	if name == TargetKSP {
+	if name == TargetNull {
+		heapBase = liveHeap()
+		rssBase := childproc.RSS(os.Getpid())
+		n, err := startNullServer(cfg.Size)
+		if err != nil {
+			return nil, fmt.Errorf("null: %w", err)
+		}
+		ep = endpoint{
+			url: n.URL(), records: cfg.Records, null: true,
+			rss:   func() int64 { return max(0, childproc.RSS(os.Getpid())-rssBase) },
+			close: n.Close,
+		}
+		res.Memory.InProcess = true
+	} else if name == TargetKSPProcess || name == TargetNullProcess {
+		bin := cfg.Binary
+		if bin == "" {
+			exe, err := os.Executable()
+			if err != nil {
+				return nil, fmt.Errorf("%s: finding the ksp binary: %w", name, err)
+			}
+			bin = exe
+		}
+		args := []string{"server", "--addr", "127.0.0.1:0", "--in-memory", "--limits", "off", "--log-level", "warn"}
+		if name == TargetNullProcess {
+			args = []string{"bench", "null-server", "--size", strconv.Itoa(cfg.Size)}
+		}
+		p, url, err := startKSPChild(ctx, bin, os.Environ(), args...)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		pid := p.Pid()
+		ep = endpoint{
+			url: url, records: cfg.Records, null: name == TargetNullProcess,
+			rss:   func() int64 { return childproc.RSS(pid) },
+			cpu:   func() time.Duration { return childproc.CPUTime(pid) },
+			close: func() { p.Stop(childGrace) },
+		}
+	} else if name == TargetKSP {
 		heapBase = liveHeap()
 		rssBase := childproc.RSS(os.Getpid())
 		srv, err := server.New(server.Options{DisableLimits: true})
@@ -313,7 +465,7 @@ func runTarget(ctx context.Context, cfg ServerConfig, name string) (*TargetResul
 		}
 		ep = endpoint{
 			url: srv.URL(), records: cfg.Records,
-			rss:   func() int64 { return childproc.RSS(os.Getpid()) - rssBase },
+			rss:   func() int64 { return max(0, childproc.RSS(os.Getpid())-rssBase) },
 			close: func() { srv.Close() },
 		}
 		res.Memory.InProcess = true
@@ -346,7 +498,8 @@ func runTarget(ctx context.Context, cfg ServerConfig, name string) (*TargetResul
 	}
 	defer ep.close()
 
-	l := newLoad(cfg, ep.url)
+	l := newLoad(cfg, ep.url, transport)
+	l.countOnly = ep.null
 	defer l.close()
 	if err := l.warmUp(ctx); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
@@ -357,7 +510,9 @@ func runTarget(ctx context.Context, cfg ServerConfig, name string) (*TargetResul
 	fmt.Fprintf(cfg.Progress, "%s: putting up to %d records of %d bytes (%d clients, batches of %d, %d shards)\n",
 		name, ep.records, cfg.Size, cfg.Clients, cfg.Batch, cfg.Shards)
 	mem := startSampler(100*time.Millisecond, ep.rss)
+	cpu0 := serverCPU(ep)
 	put, err := l.put(ctx, ep.records, ep.budget)
+	put.ServerCPU = perRecordMicros(serverCPU(ep)-cpu0, put.Records)
 	res.Memory.PeakRSS = mem.stop()
 	if err != nil {
 		return nil, fmt.Errorf("%s: put: %w", name, err)
@@ -368,14 +523,30 @@ func runTarget(ctx context.Context, cfg ServerConfig, name string) (*TargetResul
 	res.Put = put
 	res.Records = put.Records
 	fmt.Fprintf(cfg.Progress, "%s: put %d records in %.2fs (%s records/s); draining\n", name, put.Records, put.Seconds, comma(put.PerSecond))
+	cpu0 = serverCPU(ep)
 	drain, err := l.drain(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("%s: drain: %w", name, err)
 	}
+	drain.ServerCPU = perRecordMicros(serverCPU(ep)-cpu0, drain.Records)
 	res.Drain = drain
 	fmt.Fprintf(cfg.Progress, "%s: read back %d records in %.2fs (%s records/s; %d GetRecords calls, %d empty, %d failed)\n",
 		name, drain.Records, drain.Seconds, comma(drain.PerSecond), drain.Calls, drain.EmptyReads, drain.FailedCall)
 	return res, nil
+}
+
+func serverCPU(ep endpoint) time.Duration {
+	if ep.cpu == nil {
+		return 0
+	}
+	return ep.cpu()
+}
+
+func perRecordMicros(d time.Duration, records int) float64 {
+	if d <= 0 || records == 0 {
+		return 0
+	}
+	return float64(d.Microseconds()) / float64(records)
 }
 
 // liveHeap collects garbage and returns the bytes of live heap objects.

@@ -83,6 +83,8 @@ func TestServerConfigValidate(t *testing.T) {
 		{ServerConfig{Records: -1}, "records must be at least 1"},
 		{ServerConfig{Rounds: -1}, "rounds must be at least 1"},
 		{ServerConfig{Batch: 500, Size: 20000}, "exceeds the 5 MiB"},
+		{ServerConfig{Transports: []string{"h3"}}, `unknown transport "h3"`},
+		{ServerConfig{Transports: []string{"h2c", "h2c"}}, "given twice"},
 	} {
 		err := tc.cfg.Validate()
 		if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
@@ -109,4 +111,39 @@ func BenchmarkKSP(b *testing.B) {
 	}
 	b.ReportMetric(put/float64(rounds), "put-rec/s")
 	b.ReportMetric(drain/float64(rounds), "drain-rec/s")
+}
+
+// TestNullCeiling measures ksp and the null target over both transports:
+// every record is read back, and ksp's rates are given as shares of the
+// null target's.
+func TestNullCeiling(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	rep, err := RunServer(ctx, ServerConfig{
+		Targets: []string{TargetNull, TargetKSP}, Transports: []string{TransportHTTP1, TransportH2C},
+		Records: 3000, Shards: 3, Clients: 4, Batch: 100,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"null", "null/h2c", "ksp", "ksp/h2c"} {
+		res := rep.Result(name)
+		if res == nil {
+			t.Fatalf("no result for %s in %+v", name, rep.Results)
+		}
+		if res.Put.Records != 3000 || res.Drain.Records != 3000 {
+			t.Errorf("%s put %d and drained %d records, want 3000", name, res.Put.Records, res.Drain.Records)
+		}
+		isKSP := strings.HasPrefix(name, "ksp")
+		if isKSP != (res.PutCeiling > 0 && res.DrainCeiling > 0) {
+			t.Errorf("%s: ceiling shares %v/%v", name, res.PutCeiling, res.DrainCeiling)
+		}
+	}
+	var table bytes.Buffer
+	if err := rep.WriteTable(&table); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(table.String(), "%ceil") || !strings.Contains(table.String(), "\nksp/h2c ") {
+		t.Errorf("table:\n%s", &table)
+	}
 }

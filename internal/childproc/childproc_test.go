@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -136,5 +137,23 @@ func TestRSS(t *testing.T) {
 	}
 	if RSS(-1) != 0 {
 		t.Fatal("RSS of no process is not 0")
+	}
+}
+
+func TestCPUTime(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("reads /proc")
+	}
+	p := shell(t, "i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done; sleep 30")
+	defer p.Stop(time.Second)
+	deadline := time.Now().Add(20 * time.Second)
+	for CPUTime(p.Pid()) < 100*time.Millisecond {
+		if time.Now().After(deadline) {
+			t.Fatalf("a busy shell used %s of CPU after 20 s", CPUTime(p.Pid()))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if CPUTime(1<<30) != 0 {
+		t.Error("CPU time of a process that does not exist is not 0")
 	}
 }

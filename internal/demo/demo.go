@@ -24,6 +24,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 
 	"github.com/ksp-project/ksp/consumer"
+	"github.com/ksp-project/ksp/internal/progress"
 	"github.com/ksp-project/ksp/lease/sqlite"
 	"github.com/ksp-project/ksp/producer"
 	"github.com/ksp-project/ksp/sdkhttp"
@@ -52,7 +53,9 @@ type Config struct {
 	// ProduceOver spreads the puts evenly over this long so the progress is
 	// visible (default 3 s; negative: put as fast as possible).
 	ProduceOver time.Duration
-	// Progress is the period of the progress line (default 1 s; negative: none).
+	// Progress is the period of the progress line when out is not a
+	// terminal; in a terminal the line is redrawn in place (default 1 s;
+	// negative: none).
 	Progress time.Duration
 }
 
@@ -244,11 +247,14 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 	})
 
 	start := time.Now()
-	var tick <-chan time.Time
+	var line *progress.Line
 	if cfg.Progress > 0 {
-		ticker := time.NewTicker(cfg.Progress)
-		defer ticker.Stop()
-		tick = ticker.C
+		// In a terminal one line redrawn in place; elsewhere a line per period.
+		line = progress.Start(out, func() string {
+			return fmt.Sprintf("%5.1fs  produced %6d  consumed %6d  leases worker-1=%d worker-2=%d",
+				time.Since(start).Seconds(), p.Stats().UserRecordsPut, t.uniques(), counts[0].n.Load(), counts[1].n.Load())
+		}, progress.Options{PlainEvery: cfg.Progress})
+		defer line.Stop()
 	}
 	done := time.NewTicker(20 * time.Millisecond) // checks for completion
 	defer done.Stop()
@@ -256,9 +262,6 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 		select {
 		case <-runCtx.Done():
 			finished = true
-		case <-tick:
-			fmt.Fprintf(out, "%5.1fs  produced %6d  consumed %6d  leases worker-1=%d worker-2=%d\n",
-				time.Since(start).Seconds(), p.Stats().UserRecordsPut, t.uniques(), counts[0].n.Load(), counts[1].n.Load())
 		case <-done.C:
 			select {
 			case <-produced:
@@ -268,6 +271,9 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 		}
 	}
 	elapsed := time.Since(start)
+	if line != nil {
+		line.Stop() // the summary follows
+	}
 	timedOut := errors.Is(runCtx.Err(), context.DeadlineExceeded)
 	stopConsumers()
 	<-produced

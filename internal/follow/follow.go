@@ -81,7 +81,8 @@ type follower struct {
 	opts Options
 	fn   func(Record) error
 
-	emitMu sync.Mutex // serializes fn
+	emitMu  sync.Mutex // serializes fn; guards: emitErr
+	emitErr error      // fn's first error: fn is not called after it
 
 	mu      sync.Mutex // guards: shards, started, done
 	shards  map[string]types.Shard

@@ -135,3 +135,20 @@ func TestFollowStopsOnError(t *testing.T) {
 		t.Fatal("a sequence number without a shard was accepted")
 	}
 }
+
+// TestFollowNoRecordAfterStop: once the callback returned ErrStop it is not
+// called again, though other shards' readers have records ready.
+func TestFollowNoRecordAfterStop(t *testing.T) {
+	srv := servertest.Start(t, server.Options{DisableLimits: true})
+	c := servertest.Client(t, srv)
+	servertest.CreateStream(t, c, "stop", 8)
+	putKeys(t, c, "stop", 0, 400)
+	for range 5 {
+		calls := 0
+		err := follow.Run(context.Background(), c, follow.Options{Stream: "stop", From: follow.Position{Type: types.ShardIteratorTypeTrimHorizon}},
+			func(follow.Record) error { calls++; return follow.ErrStop })
+		if err != nil || calls != 1 {
+			t.Fatalf("Run = %v after %d calls; want nil after 1", err, calls)
+		}
+	}
+}

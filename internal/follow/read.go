@@ -94,11 +94,16 @@ func (f *follower) read(ctx context.Context, s types.Shard, pos Position) error 
 	}
 }
 
-// emit calls fn, one record at a time.
+// emit calls fn, one record at a time, and never again once it failed
+// or asked to stop: other shards' readers may still be delivering.
 func (f *follower) emit(r Record) error {
 	f.emitMu.Lock()
 	defer f.emitMu.Unlock()
-	return f.fn(r)
+	if f.emitErr != nil {
+		return f.emitErr
+	}
+	f.emitErr = f.fn(r)
+	return f.emitErr
 }
 
 func (f *follower) iterator(ctx context.Context, shard string, pos Position) (*string, error) {
