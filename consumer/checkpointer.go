@@ -52,6 +52,21 @@ func (c *Checkpointer) CheckpointRecord(ctx context.Context, r Record) error {
 	return c.CheckpointAt(ctx, r.SequenceNumber, r.SubSequenceNumber)
 }
 
+// PrepareCheckpoint stores state with r as the lease's pending checkpoint
+// (the KCL's two-phase prepareCheckpoint with application state), without
+// moving the checkpoint: the next checkpoint written removes both, and until
+// then a processor that starts on the shard, here or on another worker,
+// finds them in InitializeInput. r must have been delivered.
+func (c *Checkpointer) PrepareCheckpoint(ctx context.Context, r Record, state []byte) error {
+	cp := lease.Checkpoint{SequenceNumber: r.SequenceNumber, SubSequenceNumber: r.SubSequenceNumber}
+	if err := c.check(cp); err != nil {
+		return err
+	}
+	return c.shard.write(ctx, "prepare checkpoint", func(ctx context.Context, counter int64) (lease.Lease, error) {
+		return c.shard.w.cfg.store.PrepareCheckpoint(ctx, c.shard.key, c.shard.w.id, counter, cp, state)
+	})
+}
+
 // Last returns the last checkpoint written.
 func (c *Checkpointer) Last() lease.Checkpoint {
 	c.mu.Lock()
@@ -59,7 +74,9 @@ func (c *Checkpointer) Last() lease.Checkpoint {
 	return c.last
 }
 
-func (c *Checkpointer) write(ctx context.Context, cp lease.Checkpoint) error {
+// check reports why cp cannot be checkpointed: the shard stopped, or cp
+// lies outside [last checkpoint, last record delivered].
+func (c *Checkpointer) check(cp lease.Checkpoint) error {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -70,6 +87,13 @@ func (c *Checkpointer) write(ctx context.Context, cp lease.Checkpoint) error {
 	if cp.Compare(last) < 0 || largest.IsZero() || cp.Compare(largest) > 0 {
 		return fmt.Errorf("%w: %s on shard %s is outside [last checkpoint %s, last record delivered %s]",
 			ErrInvalidCheckpoint, cp, c.shard.shardID, last, largest)
+	}
+	return nil
+}
+
+func (c *Checkpointer) write(ctx context.Context, cp lease.Checkpoint) error {
+	if err := c.check(cp); err != nil {
+		return err
 	}
 	err := c.shard.checkpoint(ctx, cp)
 	c.shard.w.cfg.hooks.checkpoint(c.shard.shardID, cp, err)

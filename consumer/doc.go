@@ -37,7 +37,8 @@
 //     partition key the processing order is the put order.
 //   - Nothing is checkpointed past a record that was not delivered: a
 //     checkpoint lies between the last one and the last record delivered.
-//   - KPL aggregates are taken apart (package aggregation); checkpoints carry
+//   - KPL aggregates are taken apart (package aggregation; WithDeaggregation(false)
+//     delivers them whole, as AWS Lambda does); checkpoints carry
 //     the sub-sequence number, so a restart in the middle of an aggregate
 //     resumes at the next user record. User records outside the shard's hash
 //     range are dropped, logged and counted (HookRecordsDropped).

@@ -68,6 +68,7 @@ type config struct {
 	hooks       hooks
 	fanOut      string // stream consumer name; "" reads by polling
 	failure     failureConfig
+	raw         bool // deliver Kinesis records as stored: no deaggregation
 }
 
 // WithStream names the stream to consume. Exactly one of WithStream,
@@ -177,6 +178,12 @@ func WithLogger(l *slog.Logger) Option { return optionFunc(func(c *config) { c.l
 func WithFanOut(consumerName string) Option {
 	return optionFunc(func(c *config) { c.fanOut = consumerName })
 }
+
+// WithDeaggregation(false) delivers each Kinesis record as it is stored: a
+// KPL aggregate arrives as one Record holding the aggregate's bytes, as AWS
+// Lambda hands it to a function, and nothing is dropped for lying outside
+// the shard's hash range. Default true: aggregates are taken apart.
+func WithDeaggregation(on bool) Option { return optionFunc(func(c *config) { c.raw = !on }) }
 
 // WithHooks adds metrics hooks (see Hook); New refuses a value that
 // implements no Hook interface. Default none.

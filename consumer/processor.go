@@ -79,12 +79,18 @@ type InitializeInput struct {
 	// not delivered. It is a sentinel (TRIM_HORIZON, LATEST, AT_TIMESTAMP)
 	// when the shard has no checkpoint yet.
 	Checkpoint lease.Checkpoint
+	// PendingCheckpoint and PendingCheckpointState are what the last
+	// Checkpointer.PrepareCheckpoint stored, if no checkpoint was written
+	// since (the KCL's pending checkpoint); zero and nil otherwise.
+	PendingCheckpoint      lease.Checkpoint
+	PendingCheckpointState []byte
 }
 
 // ProcessRecordsInput is passed to RecordProcessor.ProcessRecords.
 type ProcessRecordsInput struct {
 	ShardID string
-	// Records are the batch's user records, aggregates taken apart.
+	// Records are the batch's user records, aggregates taken apart (unless
+	// WithDeaggregation(false)).
 	Records []Record
 	// MillisBehindLatest is how far the batch is behind the tip of the shard.
 	MillisBehindLatest int64

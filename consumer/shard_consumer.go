@@ -105,7 +105,9 @@ func (w *worker) processShard(s *shardLease) outcome {
 		ckp := &Checkpointer{shard: s, last: cp}
 		if !initialized {
 			if err := call(s.log, func() error {
-				return proc.Initialize(s.ctx, InitializeInput{ShardID: s.shardID, Stream: s.stream, Checkpoint: cp})
+				l := s.snapshot()
+				return proc.Initialize(s.ctx, InitializeInput{ShardID: s.shardID, Stream: s.stream, Checkpoint: cp,
+					PendingCheckpoint: l.PendingCheckpoint, PendingCheckpointState: l.PendingCheckpointState})
 			}); err != nil {
 				w.cfg.hooks.processError(s.shardID, err)
 				s.log.Error("processor Initialize failed; retrying", "err", err)
@@ -170,7 +172,7 @@ func (w *worker) readShard(s *shardLease, proc RecordProcessor, ckp *Checkpointe
 
 	var buf []aggregation.UserRecord
 	for {
-		b, err := r.Next(readCtx)
+		b, synthetic, err := w.nextBatch(readCtx, r, proc)
 		if err != nil {
 			if out, stop := s.stopped(); stop {
 				return w.stopShard(s, proc, ckp, out), false
@@ -181,8 +183,28 @@ func (w *worker) readShard(s *shardLease, proc RecordProcessor, ckp *Checkpointe
 		if out, stop := s.stopped(); stop && out == outcomeLost {
 			return outcomeLost, false // lost while the batch waited: never deliver it
 		}
-		w.cfg.hooks.shardLag(s.shardID, b.millisBehind)
+		if !synthetic {
+			w.cfg.hooks.shardLag(s.shardID, b.millisBehind)
+		}
 		records, bytes := w.userRecords(s, b.records, &buf, resumeAfter, hashRange, hasRange, st)
+		failed := func(err error) (outcome, bool) {
+			if out, stop := s.stopped(); stop && errors.Is(err, errStopping) {
+				return w.stopShard(s, proc, ckp, out), false
+			}
+			w.cfg.hooks.processError(s.shardID, err)
+			if out, stop := s.stopped(); stop && out == outcomeLost {
+				return outcomeLost, false
+			}
+			s.log.Error("processing failed; delivering again from the last checkpoint", "err", err, "checkpoint", ckp.Last().String())
+			return 0, true
+		}
+		if idle, ok := proc.(IdleProcessor); ok && len(records) == 0 && !b.end {
+			if err := call(s.log, func() error {
+				return idle.ProcessIdle(s.ctx, ProcessIdleInput{ShardID: s.shardID, MillisBehindLatest: b.millisBehind, Checkpointer: ckp})
+			}); err != nil {
+				return failed(err)
+			}
+		}
 		if len(records) > 0 {
 			if st.firstDelivered == "" {
 				st.firstDelivered = records[0].SequenceNumber
@@ -194,15 +216,7 @@ func (w *worker) readShard(s *shardLease, proc RecordProcessor, ckp *Checkpointe
 				return proc.ProcessRecords(s.ctx, ProcessRecordsInput{ShardID: s.shardID, Records: records, MillisBehindLatest: b.millisBehind, Checkpointer: ckp})
 			})
 			if err != nil {
-				if out, stop := s.stopped(); stop && errors.Is(err, errStopping) {
-					return w.stopShard(s, proc, ckp, out), false
-				}
-				w.cfg.hooks.processError(s.shardID, err)
-				if out, stop := s.stopped(); stop && out == outcomeLost {
-					return outcomeLost, false
-				}
-				s.log.Error("processing failed; delivering again from the last checkpoint", "err", err, "checkpoint", ckp.Last().String())
-				return 0, true
+				return failed(err)
 			}
 			st.fails = 0
 			w.cfg.hooks.recordsProcessed(s.shardID, len(records), bytes, time.Since(start))
@@ -338,7 +352,10 @@ func (w *worker) userRecords(s *shardLease, in []types.Record, buf *[]aggregatio
 			SequenceNumber: aws.ToString(kr.SequenceNumber), ApproximateArrivalTimestamp: aws.ToTime(kr.ApproximateArrivalTimestamp),
 		}
 		*buf = (*buf)[:0]
-		if hasRange {
+		if w.cfg.raw {
+			*buf = append(*buf, aggregation.UserRecord{Data: rec.Data, PartitionKey: rec.PartitionKey,
+				SequenceNumber: rec.SequenceNumber, ApproximateArrivalTimestamp: rec.ApproximateArrivalTimestamp})
+		} else if hasRange {
 			var n int
 			*buf, n = aggregation.DeaggregateShard(*buf, rec, hashRange)
 			if st.dropsCounted == "" || kds.CompareSequenceNumbers(rec.SequenceNumber, st.dropsCounted) > 0 {

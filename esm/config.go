@@ -50,9 +50,9 @@ type Config struct {
 	// BatchSize is the most records per invoke, 1–10000. Default 100. A
 	// batch is also cut before it would pass the 6 MB invoke payload cap.
 	BatchSize int
-	// MaximumBatchingWindowInSeconds, 0–300, default 0. ksp polls each
-	// shard every max(window, PollInterval) and invokes with what arrived
-	// (see the package doc).
+	// MaximumBatchingWindowInSeconds, 0–300, default 0: how long records
+	// are gathered over reads before an invoke, unless a batch is full (see
+	// the package doc).
 	MaximumBatchingWindowInSeconds int
 	// StartingPosition is TRIM_HORIZON, LATEST or AT_TIMESTAMP. Required.
 	StartingPosition string
@@ -86,6 +86,12 @@ type Config struct {
 	// (DestinationConfig.OnFailure). nil: the batch is dropped and the
 	// shard moves on, as Lambda does without a destination.
 	OnFailure Destination
+	// Deaggregate takes KPL aggregates apart, so the handler gets user
+	// records (several with one sequenceNumber). Default false, as Lambda
+	// does: an aggregate is one Kinesis record in the event, its data the
+	// KPL-framed bytes, for the handler to take apart (with the
+	// kinesis-aggregation modules AWS points to).
+	Deaggregate bool
 	// FunctionTimeout bounds each invoke (Lambda's function timeout,
 	// 1–900 s). Default 3 s.
 	FunctionTimeout time.Duration
@@ -111,8 +117,13 @@ type Config struct {
 	// no Hook interface. Default none.
 	Hooks []Hook
 	// ConsumerOptions are passed to the underlying consumer after the
-	// runner's own (for example consumer.WithWorkerID, consumer.WithHooks).
+	// runner's own (for example consumer.WithWorkerID, consumer.WithHooks,
+	// consumer.WithFanOut).
 	ConsumerOptions []consumer.Option
+
+	// maxPayload replaces MaxPayloadBytes when set: tests reach the cap
+	// with small records.
+	maxPayload int
 }
 
 // Int returns a pointer to n, for MaximumRetryAttempts and

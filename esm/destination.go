@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/ksp-project/ksp/sink"
 )
 
@@ -25,6 +26,10 @@ type InvocationRecord struct {
 	Version          string           `json:"version"`
 	Timestamp        string           `json:"timestamp"`
 	KinesisBatchInfo KinesisBatchInfo `json:"KinesisBatchInfo"`
+	// Event is the event of the records given up, as the handler got them
+	// (no records for a tumbling window's final invoke). It is not part of
+	// the record's JSON: only S3Destination writes it, as Lambda does.
+	Event events.KinesisEvent `json:"-"`
 }
 
 // RequestContext says which function gave up the batch and why.
@@ -57,8 +62,11 @@ type KinesisBatchInfo struct {
 	StreamARN                       string `json:"streamArn"`
 }
 
+// lambdaTimeLayout is the layout of times in invocation records.
+const lambdaTimeLayout = "2006-01-02T15:04:05.000Z"
+
 // lambdaTime formats times in invocation records.
-func lambdaTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
+func lambdaTime(t time.Time) string { return t.UTC().Format(lambdaTimeLayout) }
 
 // requestID returns a random UUID (version 4), as Lambda request ids are.
 func requestID() string {

@@ -21,6 +21,7 @@ type source struct {
 	account     string
 	identityARN string
 	functionARN string
+	maxPayload  int // MaxPayloadBytes; tests lower it
 }
 
 // newSource derives region and account from the stream ARN
@@ -30,7 +31,11 @@ func newSource(streamARN string, cfg Config) (source, error) {
 	if err != nil {
 		return source{}, fmt.Errorf("esm: %w", err)
 	}
-	s := source{streamARN: streamARN, region: region, account: account, identityARN: cfg.InvokeIdentityArn, functionARN: cfg.FunctionARN}
+	s := source{streamARN: streamARN, region: region, account: account, identityARN: cfg.InvokeIdentityArn, functionARN: cfg.FunctionARN,
+		maxPayload: MaxPayloadBytes}
+	if cfg.maxPayload > 0 {
+		s.maxPayload = cfg.maxPayload
+	}
 	if s.identityARN == "" {
 		s.identityARN = "arn:aws:iam::" + s.account + ":role/ksp-esm"
 	}
@@ -66,7 +71,8 @@ func (s source) eventRecord(r consumer.Record) events.KinesisEventRecord {
 const eventEnvelope = len(`{"Records":[]}`)
 
 // cutBatch returns how many of recs (at least one) go in the next invoke:
-// at most batchSize, and no more than fit in MaxPayloadBytes of event JSON.
+// at most batchSize, and no more than fit in MaxPayloadBytes of event JSON
+// (s.maxPayload).
 // A single record over the cap still goes alone; Kinesis records are at
 // most 1 MiB, so that never happens with a real stream.
 func (s source) cutBatch(recs []consumer.Record, batchSize int) int {
@@ -75,15 +81,11 @@ func (s source) cutBatch(recs []consumer.Record, batchSize int) int {
 		if i == batchSize {
 			return i
 		}
-		b, err := json.Marshal(s.eventRecord(r))
-		if err != nil {
-			return max(i, 1)
-		}
-		size += len(b)
+		size += s.recordSize(r)
 		if i > 0 {
 			size++ // the comma
 		}
-		if size > MaxPayloadBytes {
+		if size > s.maxPayload {
 			return max(i, 1)
 		}
 	}
@@ -97,4 +99,11 @@ func (s source) event(batch []consumer.Record) events.KinesisEvent {
 		ev.Records[i] = s.eventRecord(r)
 	}
 	return ev
+}
+
+// recordSize is the size of r's JSON in an event. (Encoding an event
+// record cannot fail: it holds strings, bytes and a time.)
+func (s source) recordSize(r consumer.Record) int {
+	b, _ := json.Marshal(s.eventRecord(r))
+	return len(b)
 }

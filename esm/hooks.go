@@ -9,8 +9,9 @@ import (
 // the shards' goroutines and must be safe for concurrent use and quick.
 type Hook any
 
-// HookInvoke is told about every invoke (Lambda's Invocations, and Errors
-// when err is a function error) with how many records it carried.
+// HookInvoke is told about every invoke that ran the function (Lambda's
+// Invocations, and Errors when err is a function error) with how many
+// records it carried; throttled invokes are outcomes (ResultThrottled).
 type HookInvoke interface {
 	OnInvoke(shardID string, records int, took time.Duration, err error)
 }
@@ -86,6 +87,11 @@ const (
 	ResultFunctionError  = "FunctionError"
 	// ResultBisected: a function error split the batch in two.
 	ResultBisected = "Bisected"
+	// ResultThrottled and ResultInvokeError: the invoke did not reach the
+	// function (429, or another Invoke API error: see InvokeError); it is
+	// retried without spending a retry attempt.
+	ResultThrottled   = "Throttled"
+	ResultInvokeError = "InvokeError"
 	// RetryAttemptsExhausted and RecordAgeExceeded (the conditions of the
 	// invocation record) are results too: the records were given up.
 )

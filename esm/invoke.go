@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -22,6 +24,30 @@ type Handler interface {
 
 // ErrUnsupported reports a valid mapping setting ksp does not implement yet.
 var ErrUnsupported = errors.New("esm: not supported yet")
+
+// InvokeError is an invoke that did not run the function: the Lambda
+// Invoke API answered with an error of its own (429 TooManyRequestsException
+// when throttled, a 5xx service error, or another of the API's errors), or
+// the request never reached it. As Lambda's event source mapping does, Run
+// retries such an invoke with back-off, without spending retry attempts,
+// until the records expire (MaximumRecordAgeInSeconds). InvokeHTTP returns
+// it; an in-process handler may return one (wrapped or not) to simulate a
+// throttle.
+type InvokeError struct {
+	StatusCode int    // the HTTP status; 0 when no answer came
+	Type       string // the X-Amzn-ErrorType, e.g. TooManyRequestsException
+	Message    string
+}
+
+func (e *InvokeError) Error() string {
+	if e.StatusCode == 0 {
+		return "invoke failed: " + e.Message
+	}
+	return strings.TrimSpace(fmt.Sprintf("invoke answered %d %s", e.StatusCode, e.Type)) + ": " + e.Message
+}
+
+// Throttled reports a 429 (TooManyRequestsException) answer.
+func (e *InvokeError) Throttled() bool { return e.StatusCode == http.StatusTooManyRequests }
 
 // errFunction marks an invoke that failed: the handler returned an error,
 // panicked or ran past the function timeout.
@@ -62,8 +88,8 @@ type invokeResult struct {
 	err  error
 }
 
-// invoke runs one invoke. The error wraps errFunction for a function error;
-// any other error is ctx's.
+// invoke runs one invoke. The error wraps errFunction for a function error,
+// or is an *InvokeError; any other error is ctx's.
 func (inv invoker) invoke(ctx context.Context, ev events.KinesisTimeWindowEvent) (events.KinesisTimeWindowEventResponse, error) {
 	ictx, cancel := context.WithTimeout(ctx, inv.timeout)
 	defer cancel()
@@ -79,7 +105,7 @@ func (inv invoker) invoke(ctx context.Context, ev events.KinesisTimeWindowEvent)
 			done <- res
 		}()
 		res.resp, res.err = inv.fn(ictx, ev)
-		if res.err != nil {
+		if ie := (*InvokeError)(nil); res.err != nil && !errors.As(res.err, &ie) {
 			res.err = fmt.Errorf("%w: %w", errFunction, res.err)
 		}
 	}()

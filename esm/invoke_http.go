@@ -23,10 +23,12 @@ const maxResponse = 6 << 20
 //
 // Events without a tumbling window are sent as Lambda sends them, with
 // Records only. A function error is an X-Amz-Function-Error header (its
-// error JSON in the message), a status other than 200, a response that is
-// not JSON of the response's shape, or the request failing or running past
-// the function timeout (the runner cancels it). An empty or null response
-// is a success.
+// error JSON in the message), a response that is not JSON of the
+// response's shape, or the request running past the function timeout (the
+// runner cancels it). Another status than 200 (429 TooManyRequestsException,
+// a 5xx service error, …) or a request that fails on its own is an
+// *InvokeError: the function did not run, and Run retries without spending
+// retry attempts, as Lambda does. An empty or null response is a success.
 func InvokeHTTP(client *http.Client, url string) func(context.Context, events.KinesisTimeWindowEvent) (events.KinesisTimeWindowEventResponse, error) {
 	if client == nil {
 		client = http.DefaultClient
@@ -48,7 +50,10 @@ func InvokeHTTP(client *http.Client, url string) func(context.Context, events.Ki
 		req.Header.Set("Content-Type", "application/json")
 		resp, err := client.Do(req)
 		if err != nil {
-			return none, fmt.Errorf("invoking %s: %w", url, err)
+			if ctx.Err() != nil { // the function timeout
+				return none, fmt.Errorf("invoking %s: %w", url, err)
+			}
+			return none, &InvokeError{Message: fmt.Sprintf("invoking %s: %v", url, err)}
 		}
 		defer resp.Body.Close()
 		out, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse+1))
@@ -62,7 +67,8 @@ func InvokeHTTP(client *http.Client, url string) func(context.Context, events.Ki
 			return none, fmt.Errorf("%s: %s", kind, functionErrorMessage(out))
 		}
 		if resp.StatusCode != http.StatusOK {
-			return none, fmt.Errorf("invoking %s: %s: %s", url, resp.Status, functionErrorMessage(out))
+			kind, _, _ := strings.Cut(resp.Header.Get("X-Amzn-ErrorType"), ":")
+			return none, &InvokeError{StatusCode: resp.StatusCode, Type: kind, Message: apiErrorMessage(out)}
 		}
 		var r events.KinesisTimeWindowEventResponse
 		if t := bytes.TrimSpace(out); len(t) == 0 || string(t) == "null" {
@@ -73,6 +79,18 @@ func InvokeHTTP(client *http.Client, url string) func(context.Context, events.Ki
 		}
 		return r, nil
 	}
+}
+
+// apiErrorMessage is the message of a Lambda API error body
+// ({"Type":…,"message":…}), or the body quoted.
+func apiErrorMessage(body []byte) string {
+	var e struct {
+		Message string `json:"message"`
+	}
+	if json.Unmarshal(body, &e) == nil && e.Message != "" {
+		return e.Message
+	}
+	return functionErrorMessage(body)
 }
 
 // functionErrorMessage summarises Lambda's error JSON

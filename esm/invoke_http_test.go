@@ -3,6 +3,7 @@ package esm
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -95,8 +96,10 @@ func TestInvokeHTTPErrors(t *testing.T) {
 			_, _ = io.WriteString(w, `{"errorType":"TypeError","errorMessage":"x is undefined"}`)
 		}, "Unhandled: TypeError: x is undefined"},
 		{"status", func(w http.ResponseWriter, _ *http.Request) {
-			http.Error(w, `{"message":"no such function"}`, http.StatusNotFound)
-		}, "404 Not Found"},
+			w.Header().Set("X-Amzn-ErrorType", "ResourceNotFoundException:http://internal.amazon.com/coral/com.amazonaws.awsgirawebservice/")
+			http.Error(w, `{"Type":"User","Message":"Function not found"}`, http.StatusNotFound)
+		}, "invoke answered 404 ResourceNotFoundException: Function not found"},
+		{"refused", nil, "invoke failed: invoking http://"},
 		{"malformed", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, `"ok"`) }, "malformed response"},
 		{"timeout", func(_ http.ResponseWriter, r *http.Request) {
 			_, _ = io.Copy(io.Discard, r.Body) // then the server notices the client going away
@@ -110,9 +113,18 @@ func TestInvokeHTTPErrors(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			srv := httptest.NewServer(http.HandlerFunc(c.answer))
 			defer srv.Close()
+			if c.answer == nil {
+				srv.Close() // nothing listens any more
+			}
 			ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
 			defer cancel()
 			resp, err := InvokeHTTP(srv.Client(), srv.URL)(ctx, ev)
+			// The function did not run: an InvokeError, retried without
+			// spending attempts; the others are function errors.
+			var ie *InvokeError
+			if unreached := c.name == "status" || c.name == "refused"; errors.As(err, &ie) != unreached {
+				t.Fatalf("err %v (%T): InvokeError %v, want %v", err, err, !unreached, unreached)
+			}
 			switch {
 			case c.want == "" && err != nil:
 				t.Fatalf("err %v; want success", err)

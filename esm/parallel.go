@@ -56,7 +56,7 @@ func (r *runner) runParallel(ctx context.Context, recs []consumer.Record, ckp *c
 				done <- progress{g, pos}
 				return nil
 			}
-			finished <- r.runRecords(ctx, groups[g], nil, commit)
+			finished <- r.runRecords(ctx, groups[g], nil, nil, commit)
 		})
 	}
 

@@ -59,8 +59,15 @@ func Run[H Handler](ctx context.Context, cfg Config, h H) error {
 		consumer.WithKinesis(s.Kinesis),
 		consumer.WithLeaseStore(s.LeaseStore),
 		consumer.WithInitialPosition(pos),
-		consumer.WithIdleTime(max(s.PollInterval, time.Duration(s.MaximumBatchingWindowInSeconds)*time.Second)),
-		consumer.WithProcessor(func(string) consumer.RecordProcessor { return &shardRunner{r: r} }),
+		consumer.WithDeaggregation(s.Deaggregate),
+		consumer.WithIdleTime(s.PollInterval),
+		consumer.WithProcessor(func(shardID string) consumer.RecordProcessor {
+			p := &shardRunner{r: r}
+			if s.ParallelizationFactor == 1 && s.TumblingWindowInSeconds == 0 {
+				p.book = &retryBook{log: r.log.With("shard_id", shardID)}
+			}
+			return p
+		}),
 	}
 	c, err := consumer.New(append(opts, s.ConsumerOptions...)...)
 	if err != nil {
@@ -90,50 +97,23 @@ var errStopping = errors.New("esm: stopping")
 // the shard's checkpoint never passes a record that was not handled or
 // delivered.
 type shardRunner struct {
-	r   *runner
-	win *window // the open tumbling window, nil without one
+	r    *runner
+	win  *window    // the open tumbling window, nil without one
+	book *retryBook // nil with ParallelizationFactor above 1 or tumbling windows
+
+	// The batching window (see batching.go).
+	pending []consumer.Record // read and kept by the filters, not yet run
+	bytes   int               // their event JSON's size (with a batching window)
+	since   time.Time         // when the first of pending was read
+	read    consumer.Record   // the last record read; zero: none since the checkpoint
 }
 
-// Initialize starts (again) from the checkpoint, so with no open window.
-func (p *shardRunner) Initialize(context.Context, consumer.InitializeInput) error {
+// Initialize starts from the checkpoint, so with no open window, and takes
+// up the retry state kept with the lease.
+func (p *shardRunner) Initialize(_ context.Context, in consumer.InitializeInput) error {
 	p.win = nil
-	return nil
-}
-
-func (p *shardRunner) ProcessRecords(ctx context.Context, in consumer.ProcessRecordsInput) error {
-	// The records' data is only valid during this call; a timed-out invoke
-	// may still be reading its event after it.
-	recs := make([]consumer.Record, len(in.Records))
-	for i, rec := range in.Records {
-		rec.Data = append([]byte(nil), rec.Data...)
-		recs[i] = rec
-	}
-	kept := recs
-	if len(p.r.s.filters) > 0 {
-		kept = nil
-		for _, rec := range recs {
-			if matchAny(p.r.s.filters, rec.Data) {
-				kept = append(kept, rec)
-			}
-		}
-	}
-	hooks(p.r.s.Hooks).events(in.ShardID, len(recs), len(recs)-len(kept))
-	var err error
-	if p.r.s.TumblingWindowInSeconds > 0 {
-		// The open window's records are checkpointed when it closes, the
-		// records filtered out after them with the next window.
-		return p.runWindows(ctx, kept, in.Checkpointer)
-	} else if p.r.s.ParallelizationFactor > 1 {
-		err = p.r.runParallel(ctx, kept, in.Checkpointer)
-	} else {
-		err = p.r.runRecords(ctx, kept, nil, in.Checkpointer.CheckpointRecord)
-	}
-	if err != nil {
-		return err
-	}
-	if last := recs[len(recs)-1]; len(kept) == 0 || !recordBefore(last, kept[len(kept)-1]) {
-		// Records filtered out after the last one invoked: skip past them.
-		return in.Checkpointer.CheckpointRecord(ctx, last)
+	if p.book != nil {
+		p.book.load(in.PendingCheckpointState)
 	}
 	return nil
 }
@@ -143,10 +123,11 @@ func (p *shardRunner) ProcessRecords(ctx context.Context, in consumer.ProcessRec
 type commitFunc func(ctx context.Context, rec consumer.Record) error
 
 // runRecords cuts recs into batches and runs each to its end, in order.
-func (r *runner) runRecords(ctx context.Context, recs []consumer.Record, w *window, commit commitFunc) error {
+// book (nil: none) keeps the retry state of a failing batch with the lease.
+func (r *runner) runRecords(ctx context.Context, recs []consumer.Record, w *window, book *retryBook, commit commitFunc) error {
 	for len(recs) > 0 {
 		n := r.src.cutBatch(recs, r.s.BatchSize)
-		if err := r.runBatch(ctx, recs[:n], w, commit); err != nil {
+		if err := r.runBatch(ctx, recs[:n], w, book, commit); err != nil {
 			return err
 		}
 		recs = recs[n:]
@@ -154,7 +135,12 @@ func (r *runner) runRecords(ctx context.Context, recs []consumer.Record, w *wind
 	return nil
 }
 
-func (p *shardRunner) ShardEnded(ctx context.Context, in consumer.ShardEndedInput) error {
+func (p *shardRunner) ShardEnded(ctx context.Context, in consumer.ShardEndedInput) (err error) {
+	defer p.rewindOnError(&err)
+	p.useCheckpointer(in.Checkpointer)
+	if err := p.flush(ctx, in.Checkpointer, true); err != nil {
+		return err
+	}
 	if p.win != nil {
 		if err := p.closeWindow(ctx, true, in.Checkpointer); err != nil {
 			return err
@@ -164,7 +150,8 @@ func (p *shardRunner) ShardEnded(ctx context.Context, in consumer.ShardEndedInpu
 }
 
 // ShutdownRequested has nothing to do: every record handled or given up is
-// already checkpointed.
+// already checkpointed; records gathered for a batch and not yet invoked
+// are read again by the shard's next owner.
 func (p *shardRunner) ShutdownRequested(context.Context, consumer.ShutdownRequestedInput) error {
 	return nil
 }
@@ -183,8 +170,9 @@ type attempt struct {
 // runBatch runs one batch of the shard to its end. It returns only ctx's
 // error or a checkpoint's: the consumer then starts again from the last
 // checkpoint.
-func (r *runner) runBatch(ctx context.Context, batch []consumer.Record, w *window, commit commitFunc) error {
-	queue := []attempt{{recs: batch}}
+func (r *runner) runBatch(ctx context.Context, batch []consumer.Record, w *window, book *retryBook, commit commitFunc) error {
+	queue := book.resume(batch)
+	unreached := 0 // consecutive invokes that did not reach the function
 	for len(queue) > 0 {
 		if r.stopping.Err() != nil {
 			return errStopping // not checkpointed: the next run starts here
@@ -197,6 +185,7 @@ func (r *runner) runBatch(ctx context.Context, batch []consumer.Record, w *windo
 			if a.recs = a.recs[k:]; len(a.recs) == 0 {
 				queue = queue[1:]
 			}
+			book.save(ctx, queue)
 			continue
 		}
 		shard := a.recs[0].ShardID
@@ -207,6 +196,15 @@ func (r *runner) runBatch(ctx context.Context, batch []consumer.Record, w *windo
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		if ie := (*InvokeError)(nil); errors.As(err, &ie) {
+			// Throttled, or the service failed: not the function's error.
+			unreached++
+			if err := r.notReached(ctx, shard, len(a.recs), a.failures, ie, unreached); err != nil {
+				return err
+			}
+			continue
+		}
+		unreached = 0
 		hs.invoke(shard, len(a.recs), time.Since(began), err)
 		a.invokes++
 		failedAt, fnErr := -1, err != nil
@@ -229,6 +227,7 @@ func (r *runner) runBatch(ctx context.Context, batch []consumer.Record, w *windo
 			}
 			hs.outcome(Outcome{ShardID: shard, Records: len(a.recs), Result: ResultSucceeded, Settled: len(a.recs), Retries: a.failures, Checkpoint: last.SequenceNumber})
 			queue = queue[1:]
+			book.save(ctx, queue) // the checkpoint removed it
 			continue
 		case fnErr && r.s.BisectBatchOnFunctionError && len(a.recs) > 1:
 			r.log.Info("invoke failed; bisecting", "shard_id", shard, "records", len(a.recs), "err", err)
@@ -237,6 +236,7 @@ func (r *runner) runBatch(ctx context.Context, batch []consumer.Record, w *windo
 			left, right := *a, *a
 			left.recs, right.recs = a.recs[:half], a.recs[half:]
 			queue = append([]attempt{left, right}, queue[1:]...)
+			book.save(ctx, queue)
 			continue
 		}
 		o := Outcome{ShardID: shard, Records: len(a.recs), Result: ResultFunctionError, Err: err}
@@ -261,13 +261,28 @@ func (r *runner) runBatch(ctx context.Context, batch []consumer.Record, w *windo
 				return err
 			}
 			queue = queue[1:]
+			book.save(ctx, queue)
 			continue
 		}
+		book.save(ctx, queue)
 		if err := r.pause(ctx, r.backoff(a.failures)); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// notReached reports an invoke that did not reach the function (the n-th in
+// a row) and waits before the next: Lambda retries these until the records
+// expire, spending no retry attempt.
+func (r *runner) notReached(ctx context.Context, shard string, records, retries int, ie *InvokeError, n int) error {
+	result := ResultInvokeError
+	if ie.Throttled() {
+		result = ResultThrottled
+	}
+	r.log.Info("invoke did not reach the function; retrying", "shard_id", shard, "records", records, "err", ie)
+	hooks(r.s.Hooks).outcome(Outcome{ShardID: shard, Records: records, Result: result, Retries: retries, Err: ie})
+	return r.pause(ctx, r.backoff(n))
 }
 
 // expired returns how many leading records are older than
@@ -287,8 +302,9 @@ func (r *runner) expired(recs []consumer.Record) int {
 // lowestFailure returns the index of the lowest record a partial batch
 // response reports, -1 when it reports none. ok is false when the response
 // is invalid (an empty itemIdentifier, or one not in the batch): Lambda
-// then counts the whole batch as failed. Records of one KPL aggregate share
-// a sequence number; the first of them is the one retried from.
+// then counts the whole batch as failed. With Deaggregate, the records of
+// one KPL aggregate share a sequence number; the first of them is the one
+// retried from.
 func lowestFailure(resp events.KinesisTimeWindowEventResponse, recs []consumer.Record) (idx int, ok bool) {
 	idx = -1
 	for _, f := range resp.BatchItemFailures {
@@ -331,6 +347,9 @@ func (r *runner) giveUp(ctx context.Context, condition string, first, last consu
 			BatchSize:                       n,
 			StreamARN:                       r.src.streamARN,
 		},
+		// The records given up are a.recs[:n] (a window's final invoke
+		// has none).
+		Event: r.src.event(a.recs[:min(n, len(a.recs))]),
 	}
 	if a.invokes > 0 {
 		rec.ResponseContext = ResponseContext{StatusCode: 200, ExecutedVersion: "$LATEST"}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/ksp-project/ksp/consumer"
 )
 
 func TestSuccessCheckpointsHighestSequenceNumber(t *testing.T) {
@@ -110,9 +111,13 @@ func TestBisectOnFunctionErrorSpendsNoRetries(t *testing.T) {
 		"invoke r2", // the first failure of a single record: retry 1 of 1
 		"invoke r2", "deliver RetryAttemptsExhausted r2…r2", "checkpoint r2",
 		"invoke r3", "checkpoint r3")
-	if n := s.delivered[0].RequestContext.ApproximateInvokeCount; n != 4 {
-		t.Fatalf("approximateInvokeCount %d, want 4 (every invoke that held r2)", n)
-	}
+	expectRecord(t, s.delivered[0], InvocationRecord{ // every invoke that held r2 counts
+		RequestContext:   RequestContext{FunctionARN: "arn:aws:lambda:us-east-1:000000000000:function:ksp-esm", Condition: RetryAttemptsExhausted, ApproximateInvokeCount: 4},
+		ResponseContext:  ResponseContext{StatusCode: 200, ExecutedVersion: "$LATEST", FunctionError: "Unhandled"},
+		Version:          "1.0",
+		Timestamp:        s.delivered[0].Timestamp,
+		KinesisBatchInfo: s.batchInfo(2, 2, 1),
+	})
 }
 
 var uuidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
@@ -339,4 +344,64 @@ func TestRestartResumesFromCheckpoint(t *testing.T) {
 	expectLog(t, got,
 		"invoke r0,r1", "checkpoint r1", "invoke r2,r3", // the first runner
 		"invoke r2,r3", "checkpoint r3")
+}
+
+// Lambda keeps a failing batch's retry count in the mapping's service; a
+// restarted runner finds it with the lease, bisected halves included, so it
+// does not start MaximumRetryAttempts afresh.
+func TestRetryStateSurvivesRestart(t *testing.T) {
+	s := newStream(t, 4)
+	cfg := s.config()
+	cfg.BatchSize = 4
+	cfg.BisectBatchOnFunctionError = true
+	cfg.MaximumRetryAttempts = Int(1)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	fail := failing(s, -1, "r2")
+	var n atomic.Int32
+	err := Run(ctx, cfg, func(ctx context.Context, ev events.KinesisEvent) error {
+		if n.Add(1) == 4 {
+			cancel() // stop once r2 alone failed once: retry 1 of 1 left
+		}
+		return fail(ctx, ev)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := s.store.GetLease(t.Context(), "shardId-000000000000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.Checkpoint.SequenceNumber != s.seqs[1] || l.PendingCheckpoint.SequenceNumber != s.seqs[3] {
+		t.Fatalf("lease checkpoint %s pending %s, want r1 and r3 (the failing batch's end)", s.rec(l.Checkpoint.SequenceNumber), s.rec(l.PendingCheckpoint.SequenceNumber))
+	}
+	got := run(s, cfg, fail)
+	expectLog(t, got,
+		"invoke r0,r1,r2,r3", "invoke r0,r1", "checkpoint r1", "invoke r2,r3", "invoke r2", // the first runner
+		"invoke r2", "deliver RetryAttemptsExhausted r2…r2", "checkpoint r2", // its last retry, not a fresh batch
+		"invoke r3", "checkpoint r3")
+	if n := s.delivered[0].RequestContext.ApproximateInvokeCount; n != 4 {
+		t.Fatalf("approximateInvokeCount %d, want 4 (every invoke that held r2, both runners)", n)
+	}
+	l, err = s.store.GetLease(t.Context(), "shardId-000000000000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !l.PendingCheckpoint.IsZero() || l.PendingCheckpointState != nil {
+		t.Fatalf("the checkpoint left pending %v state %q", l.PendingCheckpoint, l.PendingCheckpointState)
+	}
+}
+
+// A mapping on a stream consumer (enhanced fan-out) invokes, checkpoints
+// and retries as one that polls.
+func TestEnhancedFanOutAsPolling(t *testing.T) {
+	s := newStream(t, 5)
+	cfg := s.config()
+	cfg.BatchSize = 5
+	cfg.FunctionResponseTypes = []string{ReportBatchItemFailures}
+	cfg.ConsumerOptions = append(cfg.ConsumerOptions, consumer.WithFanOut("esm"))
+	got := run(s, cfg, reporting(s, []string{"r3"}))
+	expectLog(t, got,
+		"invoke r0,r1,r2,r3,r4", "checkpoint r2",
+		"invoke r3,r4", "checkpoint r4")
 }

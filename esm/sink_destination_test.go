@@ -3,6 +3,7 @@ package esm
 import (
 	"context"
 	"encoding/json"
+	"reflect"
 	"testing"
 
 	"github.com/ksp-project/ksp/sink"
@@ -18,7 +19,7 @@ func TestSinkDestinationSendsTheRecordKeyedByShard(t *testing.T) {
 		t.Fatal(err)
 	}
 	var back InvocationRecord
-	if err := json.Unmarshal(got.Body, &back); err != nil || back != rec || got.Key != "shardId-000000000007" {
+	if err := json.Unmarshal(got.Body, &back); err != nil || !reflect.DeepEqual(back, rec) || got.Key != "shardId-000000000007" {
 		t.Fatalf("sent %s keyed %q (%v)", got.Body, got.Key, err)
 	}
 }

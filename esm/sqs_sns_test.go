@@ -2,9 +2,16 @@ package esm
 
 import (
 	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
@@ -48,7 +55,7 @@ func expectDelivered(t *testing.T, s *stream, body string) {
 	})
 }
 
-func TestOnFailureToSQSAndSNS(t *testing.T) {
+func TestOnFailureToSQSSNSAndS3(t *testing.T) {
 	moto := peers.StartMoto(t)
 	cfg := servertest.Config("us-east-1")
 	sqsClient := sqs.NewFromConfig(cfg, func(o *sqs.Options) { o.BaseEndpoint = aws.String(moto) })
@@ -93,5 +100,64 @@ func TestOnFailureToSQSAndSNS(t *testing.T) {
 		got := run(s, c, failing(s, -1, "r0"))
 		expectLog(t, got, "invoke r0,r1", "checkpoint r1")
 		expectDelivered(t, s, receiveOne(t, sqsClient, url))
+	})
+	t.Run("S3", func(t *testing.T) {
+		s3Client := s3.NewFromConfig(cfg, func(o *s3.Options) { o.BaseEndpoint = aws.String(moto); o.UsePathStyle = true })
+		if _, err := s3Client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("esm-failures")}); err != nil {
+			t.Fatal(err)
+		}
+		s := newStream(t, 2)
+		c := s.config()
+		c.MaximumRetryAttempts = Int(0)
+		c.OnFailure = NewS3Destination(s3Client, "esm-failures", "ksp-esm-s")
+		got := run(s, c, failing(s, -1, "r0"))
+		expectLog(t, got, "invoke r0,r1", "checkpoint r1")
+
+		list, err := s3Client.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String("esm-failures")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(list.Contents) != 1 {
+			t.Fatalf("%d objects in the bucket, want 1", len(list.Contents))
+		}
+		key := aws.ToString(list.Contents[0].Key)
+		obj, err := s3Client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("esm-failures"), Key: aws.String(key)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer obj.Body.Close()
+		body, err := io.ReadAll(obj.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		expectDelivered(t, s, string(body))
+		// Lambda's key: aws/lambda/<ESM-UUID>/<shardID>/YYYY/MM/DD/YYYY-MM-DDTHH.MM.SS-<random UUID>,
+		// at the record's timestamp.
+		var withPayload struct {
+			Timestamp string
+			Payload   events.KinesisEvent
+		}
+		var raw struct{ Payload map[string]json.RawMessage }
+		if err := json.Unmarshal(body, &withPayload); err != nil || json.Unmarshal(body, &raw) != nil {
+			t.Fatalf("%v: %s", err, body)
+		}
+		at, err := time.Parse(lambdaTimeLayout, withPayload.Timestamp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		prefix := "aws/lambda/ksp-esm-s/shardId-000000000000/" + at.Format("2006/01/02/2006-01-02T15.04.05") + "-"
+		if id, ok := strings.CutPrefix(key, prefix); !ok || !uuidRE.MatchString(id) {
+			t.Fatalf("object key %s, want %s<UUID>", key, prefix)
+		}
+		// The payload is the batch's event, as the function got it.
+		if len(raw.Payload) != 1 || len(withPayload.Payload.Records) != 2 {
+			t.Fatalf("payload of %s, want {\"Records\": the 2 records}", body)
+		}
+		for i, got := range withPayload.Payload.Records {
+			if got.EventID != "shardId-000000000000:"+s.seqs[i] || string(got.Kinesis.Data) != fmt.Sprint("r", i) || got.EventSourceArn != s.arn ||
+				!got.Kinesis.ApproximateArrivalTimestamp.Round(time.Millisecond).Equal(s.arrival[s.seqs[i]].Truncate(time.Millisecond)) {
+				t.Fatalf("payload record %d: %+v", i, got)
+			}
+		}
 	})
 }

@@ -2,6 +2,7 @@ package esm
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -54,14 +55,9 @@ func (w *window) commit(context.Context, consumer.Record) error { return nil }
 
 // runWindows runs recs window by window: batches never span two windows,
 // and a record of a later window first closes the open one.
-func (p *shardRunner) runWindows(ctx context.Context, recs []consumer.Record, ckp *consumer.Checkpointer) (err error) {
-	defer func() {
-		if err != nil {
-			// The consumer delivers again from the last checkpoint, the
-			// open window's start: it begins again with empty state.
-			p.win = nil
-		}
-	}()
+// After an error the consumer delivers again from the last checkpoint, the
+// open window's start: it begins again with empty state (rewindOnError).
+func (p *shardRunner) runWindows(ctx context.Context, recs []consumer.Record, ckp *consumer.Checkpointer) error {
 	length := time.Duration(p.r.s.TumblingWindowInSeconds) * time.Second
 	for len(recs) > 0 {
 		start := windowStart(recs[0].ApproximateArrivalTimestamp, length)
@@ -77,7 +73,7 @@ func (p *shardRunner) runWindows(ctx context.Context, recs []consumer.Record, ck
 		for k < len(recs) && !windowStart(recs[k].ApproximateArrivalTimestamp, length).After(p.win.start) {
 			k++
 		}
-		if err := p.r.runRecords(ctx, recs[:k], p.win, p.win.commit); err != nil {
+		if err := p.r.runRecords(ctx, recs[:k], p.win, nil, p.win.commit); err != nil {
 			return err
 		}
 		p.win.last = recs[k-1]
@@ -96,7 +92,8 @@ func (p *shardRunner) closeWindow(ctx context.Context, early bool, ckp *consumer
 		p.win = nil
 		return nil
 	}
-	for failures := 1; ; failures++ {
+	failures, unreached := 0, 0
+	for {
 		if p.r.stopping.Err() != nil {
 			return errStopping
 		}
@@ -109,10 +106,19 @@ func (p *shardRunner) closeWindow(ctx context.Context, early bool, ckp *consumer
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		if ie := (*InvokeError)(nil); errors.As(err, &ie) {
+			unreached++
+			if err := p.r.notReached(ctx, w.shardID, 0, failures, ie, unreached); err != nil {
+				return err
+			}
+			continue
+		}
+		unreached = 0
 		hooks(p.r.s.Hooks).invoke(w.shardID, 0, time.Since(began), err)
 		if err == nil {
 			break
 		}
+		failures++
 		p.r.log.Info("final window invoke failed", "shard_id", w.shardID, "failures", failures, "err", err)
 		if p.r.s.maxRetries >= 0 && failures > p.r.s.maxRetries {
 			a := attempt{invokes: failures, failures: failures, fnErr: true}

@@ -9,24 +9,14 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/ksp-project/ksp/consumer"
 )
 
-// A windowed handler counting records: each invoke gets the state the
-// previous invoke of its window returned; the final invoke of each window
-// carries no records and the total.
-func TestTumblingWindowsCarryStateAndCloseAtShardEnd(t *testing.T) {
-	s := newStream(t, 2)
-	// The next records arrive in a later one-second window.
-	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second + 10*time.Millisecond)))
-	s.put([]string{"k2", "k3"})
-	// Close the shard, so its last window is closed early at shard end.
-	s.split()
-	s.put(nil) // re-read the arrival times of r2 and r3
-
-	cfg := s.config()
-	cfg.TumblingWindowInSeconds = 1
-	cfg.BatchSize = 1 // two invokes per window: the state passes between them
-	got := run(s, cfg, func(_ context.Context, ev events.KinesisTimeWindowEvent) (events.KinesisTimeWindowEventResponse, error) {
+// counting is a windowed handler counting records: each invoke gets the
+// state the previous invoke of its window returned; the final invoke of
+// each window carries no records and the total.
+func counting(s *stream) func(context.Context, events.KinesisTimeWindowEvent) (events.KinesisTimeWindowEventResponse, error) {
+	return func(_ context.Context, ev events.KinesisTimeWindowEvent) (events.KinesisTimeWindowEventResponse, error) {
 		count, _ := strconv.Atoi(ev.State["count"])
 		window := fmt.Sprintf("window %d+%v", ev.Window.Start.Unix(), ev.Window.End.Sub(ev.Window.Start.Time))
 		if ev.IsFinalInvokeForWindow {
@@ -40,9 +30,13 @@ func TestTumblingWindowsCarryStateAndCloseAtShardEnd(t *testing.T) {
 		s.record(fmt.Sprintf("invoke %s %s count=%d", strings.Join(names, ","), window, count))
 		return events.KinesisTimeWindowEventResponse{TimeWindowEventResponseProperties: events.TimeWindowEventResponseProperties{
 			State: map[string]string{"count": strconv.Itoa(count + len(ev.Records))}}}, nil
-	})
+	}
+}
 
-	// The expected log, from the records' arrival times.
+// countedWindows is what counting logs with BatchSize 1 over the stream's
+// records, by their arrival times in one-second windows; the last window
+// is closed early (at shard end) when lastEarly is set.
+func countedWindows(s *stream, lastEarly bool) []string {
 	var want []string
 	var names []string
 	var start int64
@@ -62,11 +56,46 @@ func TestTumblingWindowsCarryStateAndCloseAtShardEnd(t *testing.T) {
 		start = w
 		names = append(names, fmt.Sprint("r", i))
 	}
-	flush(true)
+	flush(lastEarly)
+	return want
+}
+
+func TestTumblingWindowsCarryStateAndCloseAtShardEnd(t *testing.T) {
+	s := newStream(t, 2)
+	// The next records arrive in a later one-second window.
+	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second + 10*time.Millisecond)))
+	s.put([]string{"k2", "k3"})
+	// Close the shard, so its last window is closed early at shard end.
+	s.split()
+	s.put(nil) // re-read the arrival times of r2 and r3
+
+	cfg := s.config()
+	cfg.TumblingWindowInSeconds = 1
+	cfg.BatchSize = 1 // two invokes per window: the state passes between them
+	got := run(s, cfg, counting(s))
+	want := countedWindows(s, true)
 	if len(want) < 6 {
 		t.Fatalf("the records fell in one window: %v", s.arrival)
 	}
 	expectLog(t, withoutShardEnd(got), want...)
+}
+
+// Lambda closes a window when its end passes, even when no later record
+// arrives to show it.
+func TestTumblingWindowClosesOnTheClock(t *testing.T) {
+	for _, mode := range []string{"polling", "fan-out"} {
+		t.Run(mode, func(t *testing.T) {
+			s := newStream(t, 2)
+			cfg := s.config()
+			cfg.TumblingWindowInSeconds = 1
+			cfg.BatchSize = 1
+			if mode == "fan-out" { // the subscription sends nothing once the records are read
+				cfg.ConsumerOptions = append(cfg.ConsumerOptions, consumer.WithFanOut("esm"))
+			}
+			got := run(s, cfg, counting(s))
+			expectLog(t, got, countedWindows(s, false)...)
+		})
+	}
 }
 
 func TestTumblingWindowFinalInvokeFailureGoesToOnFailure(t *testing.T) {

@@ -12,8 +12,10 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/ksp-project/ksp/consumer"
 	"github.com/ksp-project/ksp/esm"
 	"github.com/ksp-project/ksp/lease"
 	"github.com/ksp-project/ksp/lease/memory"
@@ -30,6 +32,7 @@ func esmCmd() *cobra.Command {
 		a                                        awsFlags
 		cfg                                      esm.Config
 		functionURL, startAt, onFailure, leaseDB string
+		fanOut                                   string
 		destEndpoint, filters, responseTypes     string
 		batchingWindow, maxRecordAge, tumbling   time.Duration
 		maxRetries                               int
@@ -45,10 +48,17 @@ semantics of Lambda's Kinesis event source mapping (see package esm).
 --function-url without a path invokes the emulator's ` + rieInvokePath + `.
 
 The mapping flags mirror CreateEventSourceMapping. A function error is an
-X-Amz-Function-Error answer, another status than 200, a malformed response or
-running past --function-timeout. --on-failure takes file:PATH (JSON lines),
-sqs:QUEUE_URL, sns:TOPIC_ARN or http:URL; SQS and SNS use the AWS flags, at
---destination-endpoint when given.
+X-Amz-Function-Error answer, a malformed response or running past
+--function-timeout. Another status than 200 (429 when throttled, a 5xx
+service error) or a failed request means the function did not run: as Lambda
+does, the invoke is retried with back-off without spending a retry attempt,
+until the records are older than --maximum-record-age. KPL aggregates reach
+the function whole, as with Lambda; --deaggregate takes them apart.
+
+--on-failure takes file:PATH (JSON lines), sqs:QUEUE_URL, sns:TOPIC_ARN,
+s3:BUCKET (objects carrying the batch's event, as Lambda writes them) or
+http:URL; SQS, SNS and S3 use the AWS flags, at --destination-endpoint when
+given.
 
 Checkpoints go to --lease-db (a SQLite file: a restarted runner resumes, and
 several share the shards), in memory by default. One line per invoke outcome
@@ -96,7 +106,7 @@ an invoke.`,
 			}
 			defer a.done()
 			cfg.Kinesis = kinesisFrom(awsCfg, endpoint)
-			if cfg.OnFailure, err = destination(awsCfg, onFailure, destEndpoint); err != nil {
+			if cfg.OnFailure, err = destination(awsCfg, onFailure, destEndpoint, leaseTable(cfg.Stream)); err != nil {
 				return err
 			}
 			if c, ok := cfg.OnFailure.(io.Closer); ok {
@@ -109,6 +119,9 @@ an invoke.`,
 			defer store.Close()
 			cfg.LeaseStore = store
 			cfg.PollInterval = poll
+			if fanOut != "" {
+				cfg.ConsumerOptions = append(cfg.ConsumerOptions, consumer.WithFanOut(fanOut))
+			}
 			rep := &esmReport{out: cmd.OutOrStdout(), count: count, stop: cancel, activity: make(chan struct{}, 1)}
 			cfg.Hooks = []esm.Hook{rep}
 			var idle sync.WaitGroup
@@ -144,9 +157,11 @@ an invoke.`,
 	f.StringVar(&responseTypes, "function-response-types", "", "ReportBatchItemFailures for partial batch responses")
 	f.DurationVar(&tumbling, "tumbling-window", 0, "TumblingWindowInSeconds, 0–900s")
 	f.StringVar(&filters, "filter-criteria", "", `a filter pattern, or a JSON array of them, e.g. '{"data":{"kind":["order"]}}'`)
-	f.StringVar(&onFailure, "on-failure", "", "file:PATH, sqs:QUEUE_URL, sns:TOPIC_ARN or http:URL")
-	f.StringVar(&destEndpoint, "destination-endpoint", "", "SQS/SNS endpoint URL for --on-failure (default: AWS's)")
+	f.StringVar(&onFailure, "on-failure", "", "file:PATH, sqs:QUEUE_URL, sns:TOPIC_ARN, s3:BUCKET or http:URL")
+	f.StringVar(&destEndpoint, "destination-endpoint", "", "SQS/SNS/S3 endpoint URL for --on-failure (default: AWS's)")
+	f.BoolVar(&cfg.Deaggregate, "deaggregate", false, "take KPL aggregates apart (Lambda hands them to the function whole)")
 	f.DurationVar(&cfg.FunctionTimeout, "function-timeout", 3*time.Second, "the function timeout, 1s–900s")
+	f.StringVar(&fanOut, "fanout", "", "read with enhanced fan-out as this stream consumer (registered when missing), as a mapping on a consumer ARN does")
 	f.StringVar(&leaseDB, "lease-db", "", "SQLite file for the checkpoints (default: in memory)")
 	f.IntVar(&count, "count", 0, "stop once this many records are settled (0: never)")
 	f.DurationVar(&untilIdle, "until-idle", 0, "stop after this long without an invoke (0: never)")
@@ -167,8 +182,9 @@ func parseFunctionURL(s string) (string, error) {
 	return u.String(), nil
 }
 
-// destination builds --on-failure's destination (nil without one).
-func destination(cfg aws.Config, spec, endpoint string) (esm.Destination, error) {
+// destination builds --on-failure's destination (nil without one);
+// mappingID names the mapping in S3 object keys.
+func destination(cfg aws.Config, spec, endpoint, mappingID string) (esm.Destination, error) {
 	if spec == "" {
 		return nil, nil
 	}
@@ -193,8 +209,15 @@ func destination(cfg aws.Config, spec, endpoint string) (esm.Destination, error)
 				o.BaseEndpoint = aws.String(endpoint)
 			}
 		}), where), nil
+	case "s3":
+		return esm.NewS3Destination(s3.NewFromConfig(cfg, func(o *s3.Options) {
+			if endpoint != "" {
+				o.BaseEndpoint = aws.String(endpoint)
+				o.UsePathStyle = true // local S3s (moto, MinIO) serve bucket paths
+			}
+		}), where, mappingID), nil
 	}
-	return nil, usageError{fmt.Errorf("--on-failure %q: want file:PATH, sqs:QUEUE_URL, sns:TOPIC_ARN or http:URL", spec)}
+	return nil, usageError{fmt.Errorf("--on-failure %q: want file:PATH, sqs:QUEUE_URL, sns:TOPIC_ARN, s3:BUCKET or http:URL", spec)}
 }
 
 // leaseStore opens the checkpoints' store: the SQLite file path, or memory.
@@ -202,12 +225,16 @@ func leaseStore(ctx context.Context, path, stream string) (lease.Store, error) {
 	if path == "" {
 		return memory.New(), nil
 	}
-	s, err := sqlite.Open(ctx, path, "ksp-esm-"+stream)
+	s, err := sqlite.Open(ctx, path, leaseTable(stream))
 	if err != nil {
 		return nil, fmt.Errorf("--lease-db %s: %w", path, err)
 	}
 	return s, nil
 }
+
+// leaseTable names the mapping's lease table, which plays the role of the
+// mapping's UUID.
+func leaseTable(stream string) string { return "ksp-esm-" + stream }
 
 // esmReport prints each outcome and counts them for the summary.
 type esmReport struct {
@@ -218,6 +245,7 @@ type esmReport struct {
 
 	mu                               sync.Mutex // guards the counts and out
 	invokes, failures, settled, gave int
+	unreached                        int // invokes that did not reach the function
 }
 
 func (r *esmReport) OnOutcome(o esm.Outcome) {
@@ -238,6 +266,8 @@ func (r *esmReport) OnOutcome(o esm.Outcome) {
 		r.gave += o.Records
 	case esm.ResultSucceeded:
 		r.invokes++
+	case esm.ResultThrottled, esm.ResultInvokeError:
+		r.unreached++
 	default:
 		r.invokes++
 		r.failures++
@@ -267,5 +297,9 @@ func (r *esmReport) stopWhenIdle(ctx context.Context, d time.Duration) {
 func (r *esmReport) summary() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	fmt.Fprintf(r.out, "esm: %d invokes, %d failed; %d records settled, %d given up\n", r.invokes, r.failures, r.settled, r.gave)
+	fmt.Fprintf(r.out, "esm: %d invokes, %d failed", r.invokes, r.failures)
+	if r.unreached > 0 {
+		fmt.Fprintf(r.out, ", %d not reaching the function", r.unreached)
+	}
+	fmt.Fprintf(r.out, "; %d records settled, %d given up\n", r.settled, r.gave)
 }

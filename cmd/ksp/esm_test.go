@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/ksp-project/ksp/esm"
 	"github.com/ksp-project/ksp/internal/peers"
@@ -141,6 +142,43 @@ func TestESMCommandDrivesFunctionURL(t *testing.T) {
 		b.StartSequenceNumber != seqs[4] || b.EndSequenceNumber != seqs[4] || b.BatchSize != 1 {
 		t.Fatalf("invocation record %+v; want r4 given up after 3 invokes", rec)
 	}
+
+	// Again, from the start, with every invoke failing and no retry: the
+	// batch goes to S3 in moto, with its event.
+	s3Client := s3.NewFromConfig(servertest.Config("us-east-1"), func(o *s3.Options) { o.BaseEndpoint = aws.String(moto); o.UsePathStyle = true })
+	if _, err := s3Client.CreateBucket(t.Context(), &s3.CreateBucketInput{Bucket: aws.String("esm-failures")}); err != nil {
+		t.Fatal(err)
+	}
+	var failing lambdaServer
+	url = failing.start(t, func(w http.ResponseWriter, _ int, _ []string) {
+		w.Header().Set("X-Amz-Function-Error", "Unhandled")
+		_, _ = io.WriteString(w, `{"errorType":"Error","errorMessage":"down"}`)
+	})
+	mustRun(t, "esm", "--stream", "orders", "--function-url", url, "--maximum-retry-attempts", "0",
+		"--on-failure", "s3:esm-failures", "--destination-endpoint", moto, "--poll", "10ms", "--count", "6", "--until-idle", "20s")
+	list, err := s3Client.ListObjectsV2(t.Context(), &s3.ListObjectsV2Input{Bucket: aws.String("esm-failures")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list.Contents) != 1 || !strings.HasPrefix(aws.ToString(list.Contents[0].Key), "aws/lambda/ksp-esm-orders/"+sh+"/") {
+		t.Fatalf("objects %+v; want one under aws/lambda/ksp-esm-orders/%s/", list.Contents, sh)
+	}
+	obj, err := s3Client.GetObject(t.Context(), &s3.GetObjectInput{Bucket: aws.String("esm-failures"), Key: list.Contents[0].Key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer obj.Body.Close()
+	var stored struct {
+		esm.InvocationRecord
+		Payload events.KinesisEvent `json:"payload"`
+	}
+	if err := json.NewDecoder(obj.Body).Decode(&stored); err != nil {
+		t.Fatal(err)
+	}
+	if b := stored.KinesisBatchInfo; b.BatchSize != 6 || b.StartSequenceNumber != seqs[0] || b.EndSequenceNumber != seqs[5] ||
+		len(stored.Payload.Records) != 6 || string(stored.Payload.Records[5].Kinesis.Data) != "r5" {
+		t.Fatalf("S3 object %+v; want r0…r5 with their event", stored)
+	}
 }
 
 func TestESMCommandBadInput(t *testing.T) {
@@ -148,24 +186,24 @@ func TestESMCommandBadInput(t *testing.T) {
 	checkBadInput(t, []badInput{
 		{[]string{"esm", "--stream", "s"}, 2, "--function-url are required"},
 		{[]string{"esm", "--stream", "s", "--function-url", "ftp://x"}, 2, "want an http(s) URL"},
-		{[]string{"esm", "--stream", "s", "--function-url", "http://127.0.0.1:1", "--on-failure", "s3:bucket"}, 2, "want file:PATH"},
+		{[]string{"esm", "--stream", "s", "--function-url", "http://127.0.0.1:1", "--on-failure", "kafka:topic"}, 2, "want file:PATH"},
 		{[]string{"esm", "--stream", "s", "--function-url", "http://127.0.0.1:1", "--batch-size", "20000"}, 2, "batchSize"},
 	})
 }
 
 // TestESMCommandLeaseDBResumes: a second run on the same --lease-db starts
-// after the first run's checkpoint.
+// after the first run's checkpoint (reading with --fanout).
 func TestESMCommandLeaseDBResumes(t *testing.T) {
 	esmStream(t, "resume", 3)
 	var l lambdaServer
 	url := l.start(t, func(w http.ResponseWriter, _ int, _ []string) { _, _ = io.WriteString(w, "null") })
 	db := filepath.Join(t.TempDir(), "leases.db")
-	run := func(n int) {
-		mustRun(t, "esm", "--stream", "resume", "--function-url", url, "--lease-db", db, "--poll", "10ms", "--count", fmt.Sprint(n), "--until-idle", "20s")
+	run := func(n int, flags ...string) {
+		mustRun(t, append([]string{"esm", "--stream", "resume", "--function-url", url, "--lease-db", db, "--poll", "10ms", "--count", fmt.Sprint(n), "--until-idle", "20s"}, flags...)...)
 	}
 	run(3)
 	esmPut(t, servertest.NewClient(os.Getenv("KSP_ENDPOINT"), "us-east-1"), "resume", 3, 2)
-	run(2)
+	run(2, "--fanout", "esm-app") // the same mapping, now over enhanced fan-out
 	if got, want := strings.Join(l.invokes, " | "), "r0,r1,r2 | r3,r4"; got != want {
 		t.Fatalf("invokes %q; want %q", got, want)
 	}
