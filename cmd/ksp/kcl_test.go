@@ -142,6 +142,9 @@ func kclProcessors(t *testing.T, lang string) {
 	got = multilangtest.WaitAll(t, out, want, 60*time.Second)
 	for _, r := range got[killedAt:] {
 		cp, ok := checkpoints[r.Shard]
+		if ok && cp.IsShardEnd() {
+			t.Errorf("the second process processed %s of %s, a shard checkpointed at SHARD_END", r.Data, r.Shard)
+		}
 		if !ok || cp.IsSentinel() {
 			continue
 		}
