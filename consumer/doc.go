@@ -15,7 +15,9 @@
 // checkpoints after it returns nil (and handles SHARD_END itself); a
 // RecordProcessor gets the KCL lifecycle (Initialize, ProcessRecords with a
 // Checkpointer, ShardEnded, ShutdownRequested, LeaseLost) and checkpoints
-// when it chooses.
+// when it chooses. WithRecordHandler is a Handler taking one record at a
+// time (a failure names the record, so only it and what follows are
+// delivered again).
 //
 // # Guarantees
 //
