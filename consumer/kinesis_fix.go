@@ -19,6 +19,9 @@ func fixKinesis(k KinesisAPI) KinesisAPI {
 	if fo, ok := k.(FanOutAPI); ok {
 		return fixedFanOut{fixedKinesis: fixedKinesis{api: k}, fo: fo}
 	}
+	if d, ok := k.(StreamDescriber); ok {
+		return fixedDescriber{fixedKinesis: fixedKinesis{api: k}, d: d}
+	}
 	return fixedKinesis{api: k}
 }
 
@@ -65,3 +68,16 @@ func (k fixedFanOut) SubscribeToShard(ctx context.Context, in *kinesis.Subscribe
 }
 
 var _ FanOutAPI = fixedFanOut{}
+
+// fixedDescriber is fixedKinesis for a client that can describe streams
+// (multi-stream mode) but not fan out.
+type fixedDescriber struct {
+	fixedKinesis
+	d StreamDescriber
+}
+
+func (k fixedDescriber) DescribeStreamSummary(ctx context.Context, in *kinesis.DescribeStreamSummaryInput, optFns ...func(*kinesis.Options)) (*kinesis.DescribeStreamSummaryOutput, error) {
+	return k.d.DescribeStreamSummary(ctx, in, withFix(optFns)...)
+}
+
+var _ StreamDescriber = fixedDescriber{}

@@ -153,6 +153,15 @@ func TestMultiStreamBadOptions(t *testing.T) {
 			t.Errorf("%s: New error = %v, want one containing %q", tc.name, err, tc.want)
 		}
 	}
+	// A client that can describe streams but not fan out is enough; one that
+	// cannot describe them is not.
+	if _, err := consumer.New(append(base, consumer.WithKinesis(describerOnly{kc, kc}), consumer.WithStreams("a"))...); err != nil {
+		t.Errorf("New with a client that can describe streams: %v", err)
+	}
+	if _, err := consumer.New(append(base, consumer.WithKinesis(pollOnly{kc}), consumer.WithStreams("a"))...); err == nil ||
+		!strings.Contains(err.Error(), "does not implement StreamDescriber") {
+		t.Errorf("New with a client that cannot describe streams: %v", err)
+	}
 	// A stream that does not exist: Run says so and takes nothing.
 	store := memory.NewWithTable()
 	c, err := consumer.New(consumer.WithKinesis(kc), consumer.WithLeaseStore(store), h, consumer.WithStreams("missing"))
@@ -335,4 +344,13 @@ func TestStreamInitialPosition(t *testing.T) {
 	if n := ps.count("ip-b"); n != prods["ip-b"].total()-before {
 		t.Fatalf("ip-b: %d records processed, want the %d put after the timestamp", n, prods["ip-b"].total()-before)
 	}
+}
+
+// pollOnly is a Kinesis client with only what polling needs.
+type pollOnly struct{ consumer.KinesisAPI }
+
+// describerOnly is a Kinesis client that can poll and describe streams.
+type describerOnly struct {
+	consumer.KinesisAPI
+	consumer.StreamDescriber
 }

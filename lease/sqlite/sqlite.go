@@ -389,6 +389,9 @@ func (s *Store) ListLeases(ctx context.Context) ([]lease.Lease, error) {
 	return out, nil
 }
 
+// listForWorker is answered from the index leaseOwnerToLeaseKey alone.
+const listForWorker = "SELECT leaseKey FROM leases WHERE leaseTable = ? AND leaseOwner = ? ORDER BY leaseKey"
+
 // ListLeaseKeysForWorker implements lease.Store from the index
 // leaseOwnerToLeaseKey, the file's counterpart of the KCL's
 // LeaseOwnerToLeaseKeyIndex (an older file gains it when opened).
@@ -402,7 +405,7 @@ func (s *Store) ListLeaseKeysForWorker(ctx context.Context, worker string) ([]st
 	if err := s.requireTable(ctx, s.db); err != nil {
 		return nil, s.wrapTable("list for worker", "", err)
 	}
-	rows, err := s.db.QueryContext(ctx, "SELECT leaseKey FROM leases WHERE leaseTable = ? AND leaseOwner = ? ORDER BY leaseKey", s.table, worker)
+	rows, err := s.db.QueryContext(ctx, listForWorker, s.table, worker)
 	if err != nil {
 		return nil, s.wrap("list for worker", "", err)
 	}
