@@ -14,6 +14,7 @@ type Prices struct {
 	Currency      string  `json:"currency"`
 	Source        string  `json:"source"`
 	AsOf          string  `json:"asOf"`
+	Note          string  `json:"note,omitempty"`
 	HoursPerMonth float64 `json:"hoursPerMonth"`
 	Provisioned   struct {
 		ShardHour                  *float64 `json:"shardHour"`

@@ -14,9 +14,10 @@
 // Policies name their actions (never "*") and scope them to the template's
 // own ARNs; the only Resource "*" is cloudwatch:PutMetricData, which has no
 // resource-level permissions and is limited to the KCL's namespace by a
-// condition. Java KCL 3.x applications also use two tables of their own
+// condition. Java KCL 3.0 to 3.4 also use two tables of their own
 // (APP-CoordinatorState and APP-WorkerMetricStats), which the template does
-// not declare; ksp's consumer does not use them.
+// not declare; KCL 3.5+ keeps those items in the lease table, and ksp's
+// consumer uses none of them.
 //
 // Apply creates a template's streams and consumers (resolved by package
 // cfn) through any Kinesis API (the embedded server, another emulator, AWS)
