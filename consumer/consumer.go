@@ -33,7 +33,10 @@ func New(opts ...Option) (*Consumer, error) {
 	if cfg.log == nil {
 		cfg.log = slog.New(slog.DiscardHandler)
 	}
-	cfg.log = cfg.log.With("stream", cfg.stream, "worker", cfg.workerID)
+	cfg.log = cfg.log.With("worker", cfg.workerID)
+	if cfg.stream != "" {
+		cfg.log = cfg.log.With("stream", cfg.stream)
+	}
 	return &Consumer{cfg: cfg}, nil
 }
 
@@ -44,7 +47,8 @@ func (c *Consumer) WorkerID() string { return c.cfg.workerID }
 // it stops taking leases and reading, lets every processor finish its batch
 // and checkpoint (ShutdownRequested), releases its leases so other workers
 // take them at once, and waits for all its goroutines. It returns an error
-// only when it cannot start (the lease table cannot be created). A Consumer
+// only when it cannot start (the lease table cannot be created, or in
+// multi-stream mode a stream cannot be described). A Consumer
 // runs once at a time; Run may be called again after it returned.
 func (c *Consumer) Run(ctx context.Context) error {
 	if !c.running.CompareAndSwap(false, true) {
@@ -57,7 +61,12 @@ func (c *Consumer) Run(ctx context.Context) error {
 	if err := c.cfg.store.WaitUntilTableExists(ctx); err != nil {
 		return fmt.Errorf("consumer: waiting for the lease table: %w", err)
 	}
+	streams, err := c.cfg.resolveStreams(ctx)
+	if err != nil {
+		return err
+	}
 	w := newWorker(&c.cfg)
+	w.streams = streams
 	w.run(ctx)
 	return nil
 }

@@ -24,7 +24,9 @@
 //     once its leases expire), or after a failed batch. A graceful shutdown,
 //     and moving a lease to balance the load (a graceful hand-off),
 //     checkpoint and release, so the next owner replays nothing (with a
-//     RecordProcessor: if it checkpoints in ShutdownRequested).
+//     RecordProcessor: if it checkpoints in ShutdownRequested). A
+//     processor that has not let go within WithHandOffTimeout is cancelled
+//     and the lease moves anyway, replaying from its last checkpoint.
 //   - A lost lease stops delivering: when a write finds another worker
 //     holding the lease (or none), the shard stops at once; nothing more is
 //     delivered after the batch being processed, and the batches fetched
@@ -56,7 +58,14 @@
 // processing it (LeaseLost), since another worker may have taken it. Shard
 // sync (at start, every WithShardSyncInterval and when a shard ends) creates
 // leases for new shards and deletes a finished parent's lease once every
-// child's lease has left TRIM_HORIZON, as the KCL does.
+// child's lease has left TRIM_HORIZON, as the KCL does. Leases handed to a
+// worker (by another ksp worker or a KCL 3.x leader) are found through the
+// lease table's LeaseOwnerToLeaseKeyIndex, as the KCL 3.x finds them.
+//
+// WithStreams and WithStreamTracker follow several streams with one lease
+// table, the KCL's multi-stream mode: lease keys
+// account:stream:creationEpoch:shardId, one worker balancing the leases of
+// all its streams. docs/kcl-compat.md lists what is shared with the KCL.
 //
 // # Failures
 //
@@ -66,6 +75,14 @@
 // after the last record read. A checkpoint that is not a sequence number of
 // the shard, a corrupt lease, a failing or slow lease store are logged and
 // retried with back-off, while the worker's other shards keep going.
+//
+// Opt-in, with a Handler or a RecordHandler (docs/failure.md):
+// WithDeadLetter gives up a batch, or a single record, after N failed
+// attempts to a sink (package sink) as DeadLetter entries, and checkpoints
+// past it only once the sink accepted them all (a failing sink holds the
+// shard; a crash in between re-sends at most that unit). WithBreaker pauses
+// a shard while its downstream's circuit breaker is open: no handler call,
+// no checkpoint, leases still renewed, growing lag reported.
 //
 // # Retrieval
 //

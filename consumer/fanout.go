@@ -27,29 +27,31 @@ type FanOutAPI interface {
 
 var _ FanOutAPI = (*kinesis.Client)(nil)
 
-// fanOut is a consumer's registration as a stream consumer, resolved once
+// fanOut is a consumer's registration as a stream consumer of each stream
+// it reads (one in single-stream mode), resolved once per stream
 // (registering it when missing) and shared by its shard readers.
 type fanOut struct {
 	name string
 	k    FanOutAPI
 
-	mu  sync.Mutex // guards: arn
-	arn string
+	mu   sync.Mutex        // guards: arns
+	arns map[string]string // by stream name
 }
 
-// consumerARN returns the ARN of the ACTIVE stream consumer, registering it
-// and waiting for ACTIVE the first time. Readers starting together may each
-// do that (registering twice is harmless); no lock is held across the calls.
-func (f *fanOut) consumerARN(ctx context.Context, cfg *config) (string, error) {
+// consumerARN returns the ARN of the stream's ACTIVE stream consumer,
+// registering it and waiting for ACTIVE the first time. Readers starting
+// together may each do that (registering twice is harmless); no lock is held
+// across the calls.
+func (f *fanOut) consumerARN(ctx context.Context, stream string) (string, error) {
 	f.mu.Lock()
-	arn := f.arn
+	arn := f.arns[stream]
 	f.mu.Unlock()
 	if arn != "" {
 		return arn, nil
 	}
-	sum, err := f.k.DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String(cfg.stream)})
+	sum, err := f.k.DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String(stream)})
 	if err != nil {
-		return "", fmt.Errorf("consumer: describing stream %s: %w", cfg.stream, err)
+		return "", fmt.Errorf("consumer: describing stream %s: %w", stream, err)
 	}
 	streamARN := sum.StreamDescriptionSummary.StreamARN
 	_, err = f.k.RegisterStreamConsumer(ctx, &kinesis.RegisterStreamConsumerInput{StreamARN: streamARN, ConsumerName: aws.String(f.name)})
@@ -65,7 +67,10 @@ func (f *fanOut) consumerARN(ctx context.Context, cfg *config) (string, error) {
 		switch d.ConsumerStatus {
 		case types.ConsumerStatusActive:
 			f.mu.Lock()
-			f.arn = aws.ToString(d.ConsumerARN)
+			if f.arns == nil {
+				f.arns = map[string]string{}
+			}
+			f.arns[stream] = aws.ToString(d.ConsumerARN)
 			f.mu.Unlock()
 			return aws.ToString(d.ConsumerARN), nil
 		case types.ConsumerStatusDeleting:
@@ -79,11 +84,11 @@ func (f *fanOut) consumerARN(ctx context.Context, cfg *config) (string, error) {
 
 // forget drops a consumer ARN that Kinesis no longer knows, so the next
 // reader to need it registers the consumer again.
-func (f *fanOut) forget(arn string) {
+func (f *fanOut) forget(stream, arn string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.arn == arn {
-		f.arn = ""
+	if f.arns[stream] == arn {
+		delete(f.arns, stream)
 	}
 }
 
@@ -112,12 +117,13 @@ type fanOutReader struct {
 	prefetch
 	cfg     *config
 	fo      *fanOut
+	stream  string
 	shardID string
 	log     *slog.Logger
 }
 
-func newFanOutReader(ctx context.Context, cfg *config, fo *fanOut, log *slog.Logger, shardID string, from startPosition) *fanOutReader {
-	r := &fanOutReader{cfg: cfg, fo: fo, shardID: shardID, log: log}
+func newFanOutReader(ctx context.Context, cfg *config, fo *fanOut, log *slog.Logger, stream, shardID string, from startPosition) *fanOutReader {
+	r := &fanOutReader{cfg: cfg, fo: fo, stream: stream, shardID: shardID, log: log}
 	r.start(ctx, cfg.prefetch, func(ctx context.Context) { r.run(ctx, from) })
 	return r
 }
@@ -128,7 +134,7 @@ func (r *fanOutReader) run(ctx context.Context, from startPosition) {
 		fails int
 	)
 	for ctx.Err() == nil {
-		arn, err := r.fo.consumerARN(ctx, r.cfg)
+		arn, err := r.fo.consumerARN(ctx, r.stream)
 		if err != nil {
 			if !r.failed(ctx, "RegisterStreamConsumer", err, &fails) {
 				return
@@ -140,7 +146,7 @@ func (r *fanOutReader) run(ctx context.Context, from startPosition) {
 		})
 		if err != nil {
 			if kds.Code(err) == kds.ErrCodeResourceNotFound {
-				r.fo.forget(arn) // deregistered meanwhile: register again
+				r.fo.forget(r.stream, arn) // deregistered meanwhile: register again
 			}
 			if !r.failed(ctx, "SubscribeToShard", err, &fails) {
 				return
@@ -149,7 +155,7 @@ func (r *fanOutReader) run(ctx context.Context, from startPosition) {
 		}
 		ended, delivered, err := r.consume(ctx, out.GetStream(), &cont)
 		if kds.Code(err) == kds.ErrCodeResourceNotFound {
-			r.fo.forget(arn)
+			r.fo.forget(r.stream, arn)
 		}
 		if ended || ctx.Err() != nil {
 			return

@@ -25,6 +25,7 @@ type shardLease struct {
 	w       *worker
 	key     string
 	shardID string
+	stream  string // the stream's name
 	log     *slog.Logger
 
 	// stop is cancelled (cause errLeaseLost, or the shutdown timing out)
@@ -42,10 +43,13 @@ type shardLease struct {
 	// queued or running, so a stalled renewal is never stacked up.
 	renewing atomic.Bool
 
-	mu sync.Mutex // guards: l, renewedAt, lost, released
+	mu sync.Mutex // guards: l, renewedAt, handOffAt, lost, released
 	l  lease.Lease
 	// renewedAt is when a write last proved the lease ours (local clock).
 	renewedAt time.Time
+	// handOffAt is when a write first showed a hand-off request (zero:
+	// none), which bounds how long this worker may take to let go.
+	handOffAt time.Time
 	lost      bool
 	released  bool
 }
@@ -140,7 +144,7 @@ func (s *shardLease) writeLocked(ctx context.Context, op string, f func(ctx cont
 			if l.HandOffRequested() {
 				// A KCL 3.x leader (or a ksp worker balancing the load)
 				// asks us to hand the lease over.
-				s.requestShutdown()
+				s.handOffRequested()
 			}
 			return nil
 		}
@@ -188,9 +192,13 @@ func (s *shardLease) renew(ctx context.Context) error {
 		return nil
 	}
 	defer s.unlock()
-	return s.writeLocked(ctx, "renew", func(ctx context.Context, counter int64) (lease.Lease, error) {
+	err := s.writeLocked(ctx, "renew", func(ctx context.Context, counter int64) (lease.Lease, error) {
 		return s.w.cfg.store.RenewLease(ctx, s.key, s.w.id, counter)
 	})
+	if err == nil && s.handOffOverdue() {
+		s.forceHandOff(ctx)
+	}
+	return err
 }
 
 func (s *shardLease) checkpoint(ctx context.Context, cp lease.Checkpoint) error {

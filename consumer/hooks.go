@@ -14,7 +14,9 @@ import (
 type Hook any
 
 // HookShardLag is told how far a shard's reader is behind the tip of the
-// shard after every read (Kinesis' MillisBehindLatest).
+// shard after every read (Kinesis' MillisBehindLatest), and, while a
+// breaker (WithBreaker) pauses the shard, the age of the oldest record
+// waiting, about every second.
 type HookShardLag interface {
 	OnShardLag(shardID string, millisBehindLatest int64)
 }
@@ -72,7 +74,7 @@ type hooks []Hook
 // value passed to WithHooks by mistake is refused instead of ignored.
 func isHook(h Hook) bool {
 	switch h.(type) {
-	case HookShardLag, HookRecordsProcessed, HookProcessError, HookCheckpoint, HookLeaseTaken, HookLeaseLost, HookLeasesHeld, HookThrottle, HookRecordsDropped:
+	case HookShardLag, HookRecordsProcessed, HookProcessError, HookCheckpoint, HookLeaseTaken, HookLeaseLost, HookLeasesHeld, HookThrottle, HookRecordsDropped, HookDeadLetter:
 		return true
 	}
 	return false

@@ -178,9 +178,16 @@ func TestKCLLeaseTableTakeOver(t *testing.T) {
 // dynaliteTable starts dynalite and creates a lease table in it.
 func dynaliteTable(t *testing.T, table string) (*dynamodb.Client, *dynamo.Store) {
 	t.Helper()
+	return dynaliteTableVia(t, table, nil)
+}
+
+// dynaliteTableVia is dynaliteTable with the client sending its requests
+// through hc (nil: the SDK's default).
+func dynaliteTableVia(t *testing.T, table string, hc aws.HTTPClient) (*dynamodb.Client, *dynamo.Store) {
+	t.Helper()
 	p := peers.StartT(t, peers.Dynalite, peers.Options{})
 	client := dynamodb.New(dynamodb.Options{
-		Region: "us-east-1", BaseEndpoint: aws.String(p.URL),
+		Region: "us-east-1", BaseEndpoint: aws.String(p.URL), HTTPClient: hc,
 		Credentials: credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", ""),
 	})
 	store, err := dynamo.New(client, table, dynamo.WithPollInterval(10*time.Millisecond))

@@ -44,6 +44,10 @@ func (p InitialPosition) String() string {
 
 type config struct {
 	stream      string
+	streams     []string                   // multi-stream mode (multistream.go)
+	tracker     StreamTracker              // multi-stream mode with a changing list
+	formerWait  time.Duration              // multi-stream mode: when to delete a former stream's leases
+	initialBy   map[string]InitialPosition // by stream, over initial
 	kinesis     KinesisAPI
 	store       lease.Store
 	workerID    string
@@ -58,13 +62,16 @@ type config struct {
 	syncEvery   time.Duration
 	prefetch    int
 	shutdownMax time.Duration
+	handOffMax  time.Duration
 	retryMax    time.Duration
 	log         *slog.Logger
 	hooks       hooks
 	fanOut      string // stream consumer name; "" reads by polling
+	failure     failureConfig
 }
 
-// WithStream names the stream to consume. Required.
+// WithStream names the stream to consume. Exactly one of WithStream,
+// WithStreams and WithStreamTracker is required.
 func WithStream(name string) Option { return optionFunc(func(c *config) { c.stream = name }) }
 
 // WithKinesis sets the Kinesis client (a *kinesis.Client from
@@ -187,6 +194,7 @@ func defaultConfig() config {
 		syncEvery:   time.Minute,
 		prefetch:    3,
 		shutdownMax: 30 * time.Second,
+		handOffMax:  30 * time.Second,
 		retryMax:    10 * time.Second,
 	}
 }
@@ -194,9 +202,7 @@ func defaultConfig() config {
 func (c *config) validate() error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf("consumer: "+format, args...)) }
-	if c.stream == "" {
-		bad("no stream: WithStream is required")
-	}
+	c.validateStreams(bad)
 	if c.kinesis == nil {
 		bad("no Kinesis client: WithKinesis is required")
 	}
@@ -233,6 +239,12 @@ func (c *config) validate() error {
 	if c.shutdownMax <= 0 {
 		bad("shutdown timeout %v is not positive", c.shutdownMax)
 	}
+	if c.formerWait < 0 {
+		bad("former streams' lease deletion wait %v is negative", c.formerWait)
+	}
+	if c.handOffMax <= 0 {
+		bad("hand-off timeout %v is not positive", c.handOffMax)
+	}
 	if c.retryMax < time.Millisecond {
 		bad("max retry back-off %v is below 1ms", c.retryMax)
 	}
@@ -244,6 +256,7 @@ func (c *config) validate() error {
 			bad("fan-out consumer name %q: want 1–128 characters of a-z, A-Z, 0-9, '_', '.', '-'", c.fanOut)
 		}
 	}
+	c.failure.validate(c, bad)
 	for i, h := range c.hooks {
 		if !isHook(h) {
 			bad("hook %d (%T) implements no Hook interface", i, h)

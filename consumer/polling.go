@@ -21,12 +21,13 @@ import (
 type pollingReader struct {
 	prefetch
 	cfg     *config
+	stream  string
 	shardID string
 	log     *slog.Logger
 }
 
-func newPollingReader(ctx context.Context, cfg *config, log *slog.Logger, shardID string, from startPosition) *pollingReader {
-	r := &pollingReader{cfg: cfg, shardID: shardID, log: log}
+func newPollingReader(ctx context.Context, cfg *config, log *slog.Logger, stream, shardID string, from startPosition) *pollingReader {
+	r := &pollingReader{cfg: cfg, stream: stream, shardID: shardID, log: log}
 	r.start(ctx, cfg.prefetch, func(ctx context.Context) { r.run(ctx, from) })
 	return r
 }
@@ -89,7 +90,7 @@ func (r *pollingReader) failed(ctx context.Context, op string, err error, fails 
 }
 
 func (r *pollingReader) iterator(ctx context.Context, from startPosition, lastSeq string) (*string, error) {
-	in := &kinesis.GetShardIteratorInput{StreamName: aws.String(r.cfg.stream), ShardId: aws.String(r.shardID)}
+	in := &kinesis.GetShardIteratorInput{StreamName: aws.String(r.stream), ShardId: aws.String(r.shardID)}
 	switch {
 	case lastSeq != "":
 		in.ShardIteratorType = types.ShardIteratorTypeAfterSequenceNumber

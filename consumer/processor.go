@@ -72,6 +72,9 @@ func (e *PartialBatchError) Unwrap() error { return e.Err }
 // InitializeInput is passed to RecordProcessor.Initialize.
 type InitializeInput struct {
 	ShardID string
+	// Stream is the shard's stream (the one of WithStream, or in
+	// multi-stream mode one of WithStreams).
+	Stream string
 	// Checkpoint is where processing resumes: records at or before it are
 	// not delivered. It is a sentinel (TRIM_HORIZON, LATEST, AT_TIMESTAMP)
 	// when the shard has no checkpoint yet.

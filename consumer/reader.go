@@ -48,7 +48,7 @@ type startPosition struct {
 
 // readerFactory starts a reader for a shard; the reader stops when ctx
 // ends.
-type readerFactory func(ctx context.Context, shardID string, from startPosition) shardReader
+type readerFactory func(ctx context.Context, stream, shardID string, from startPosition) shardReader
 
 var errReaderClosed = errors.New("consumer: reader closed")
 

@@ -21,6 +21,8 @@ type Record struct {
 	ApproximateArrivalTimestamp time.Time
 	// ShardID is the shard the record was read from.
 	ShardID string
+	// Stream is the name of the stream the record was read from.
+	Stream string
 	// Aggregated reports that the record came out of a KPL aggregate.
 	Aggregated bool
 }

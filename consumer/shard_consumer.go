@@ -76,7 +76,7 @@ func (w *worker) processShard(s *shardLease) outcome {
 		return outcomeEnded
 	}
 	hashRange, hasRange := parseRange(l)
-	proc := w.cfg.processor(s.shardID)
+	proc := w.newProcessor(s)
 	lostInput := LeaseLostInput{ShardID: s.shardID}
 	lost := func() outcome {
 		call(s.log, func() error { proc.LeaseLost(s.ctx, lostInput); return nil })
@@ -100,12 +100,12 @@ func (w *worker) processShard(s *shardLease) outcome {
 		}
 		cp := s.snapshot().Checkpoint
 		if cp.IsZero() {
-			cp = w.cfg.initial.cp
+			cp = w.cfg.initialFor(s.stream).cp
 		}
 		ckp := &Checkpointer{shard: s, last: cp}
 		if !initialized {
 			if err := call(s.log, func() error {
-				return proc.Initialize(s.ctx, InitializeInput{ShardID: s.shardID, Checkpoint: cp})
+				return proc.Initialize(s.ctx, InitializeInput{ShardID: s.shardID, Stream: s.stream, Checkpoint: cp})
 			}); err != nil {
 				w.cfg.hooks.processError(s.shardID, err)
 				s.log.Error("processor Initialize failed; retrying", "err", err)
@@ -113,7 +113,7 @@ func (w *worker) processShard(s *shardLease) outcome {
 			}
 			initialized = true
 		}
-		from := startPosition{cp: cp, ts: w.cfg.initial.ts}
+		from := startPosition{cp: cp, ts: w.cfg.initialFor(s.stream).ts}
 		resumeAfter := cp
 		if cp.IsSentinel() {
 			resumeAfter = lease.Checkpoint{}
@@ -165,7 +165,7 @@ func (w *worker) readShard(s *shardLease, proc RecordProcessor, ckp *Checkpointe
 	}()
 	// The reader lives in the shard's context: when the lease is lost it
 	// stops at once and its prefetched batches are dropped.
-	r := w.newReader(s.ctx, s.shardID, from)
+	r := w.newReader(s.ctx, s.stream, s.shardID, from)
 	defer r.Close()
 
 	var buf []aggregation.UserRecord
@@ -194,6 +194,9 @@ func (w *worker) readShard(s *shardLease, proc RecordProcessor, ckp *Checkpointe
 				return proc.ProcessRecords(s.ctx, ProcessRecordsInput{ShardID: s.shardID, Records: records, MillisBehindLatest: b.millisBehind, Checkpointer: ckp})
 			})
 			if err != nil {
+				if out, stop := s.stopped(); stop && errors.Is(err, errStopping) {
+					return w.stopShard(s, proc, ckp, out), false
+				}
 				w.cfg.hooks.processError(s.shardID, err)
 				if out, stop := s.stopped(); stop && out == outcomeLost {
 					return outcomeLost, false
@@ -356,7 +359,7 @@ func (w *worker) userRecords(s *shardLease, in []types.Record, buf *[]aggregatio
 			out = append(out, Record{
 				Data: u.Data, PartitionKey: u.PartitionKey, ExplicitHashKey: u.ExplicitHashKey,
 				SequenceNumber: u.SequenceNumber, SubSequenceNumber: u.SubSequenceNumber,
-				ApproximateArrivalTimestamp: u.ApproximateArrivalTimestamp, ShardID: s.shardID, Aggregated: u.Aggregated,
+				ApproximateArrivalTimestamp: u.ApproximateArrivalTimestamp, ShardID: s.shardID, Stream: s.stream, Aggregated: u.Aggregated,
 			})
 		}
 	}

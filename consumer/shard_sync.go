@@ -20,18 +20,15 @@ import (
 // shard with no leased parent starts at the initial position, except that
 // with LATEST only open shards get one (closed history is skipped). A shard
 // with a leased descendant never gets one: its records were processed
-// before its lease was cleaned up.
+// before its lease was cleaned up. In multi-stream mode each stream is
+// synced so, its lease keys carrying its prefix.
 func (w *worker) syncShards(ctx context.Context) {
-	opCtx, cancel := context.WithTimeout(ctx, 2*w.opTimeout())
-	defer cancel()
-	shards, err := listShards(opCtx, w.cfg.kinesis, w.cfg.stream)
-	if err != nil {
-		if ctx.Err() == nil {
-			w.log.Warn("shard sync: listing shards failed", "err", err)
-		}
-		return
+	if w.cfg.tracker != nil {
+		w.trackStreams(ctx)
 	}
+	opCtx, cancel := context.WithTimeout(ctx, w.opTimeout())
 	leases, err := w.cfg.store.ListLeases(opCtx)
+	cancel()
 	if errors.Is(err, lease.ErrCorruptLease) {
 		w.log.Warn("some lease items are corrupt and were left out", "err", err)
 		err = nil
@@ -39,6 +36,35 @@ func (w *worker) syncShards(ctx context.Context) {
 	if err != nil {
 		if ctx.Err() == nil {
 			w.log.Warn("shard sync: listing leases failed", "err", err)
+		}
+		return
+	}
+	for _, f := range w.streams {
+		var own []lease.Lease
+		for _, l := range leases {
+			if g, ok := w.streamOf(l.LeaseKey); ok && g == f {
+				own = append(own, l)
+			}
+		}
+		w.syncStream(ctx, f, own)
+	}
+	if w.cfg.formerWait > 0 && w.cfg.stream == "" {
+		w.deleteFormerStreams(ctx, leases)
+	}
+}
+
+// syncStream is syncShards for one stream, given its leases.
+func (w *worker) syncStream(ctx context.Context, f followed, leases []lease.Lease) {
+	opCtx, cancel := context.WithTimeout(ctx, 2*w.opTimeout())
+	defer cancel()
+	log := w.log
+	if f.prefix != "" {
+		log = log.With("stream", f.name)
+	}
+	shards, err := listShards(opCtx, w.cfg.kinesis, f.name)
+	if err != nil {
+		if ctx.Err() == nil {
+			log.Warn("shard sync: listing shards failed", "err", err)
 		}
 		return
 	}
@@ -96,26 +122,26 @@ func (w *worker) syncShards(ctx context.Context) {
 			}
 			parentLeased = parentLeased || leased[p]
 		}
-		cp := w.cfg.initial.cp
+		cp := w.cfg.initialFor(f.name).cp
 		switch {
 		case parentLeased:
 			cp = lease.TrimHorizon
 		case cp.IsLatest() && sh.SequenceNumberRange != nil && sh.SequenceNumberRange.EndingSequenceNumber != nil:
 			return // closed history before LATEST
 		}
-		l := lease.Lease{LeaseKey: id, Checkpoint: cp, ParentShardIDs: parents}
+		l := lease.Lease{LeaseKey: f.prefix + id, Checkpoint: cp, ParentShardIDs: parents}
 		if sh.HashKeyRange != nil {
 			l.StartingHashKey = aws.ToString(sh.HashKeyRange.StartingHashKey)
 			l.EndingHashKey = aws.ToString(sh.HashKeyRange.EndingHashKey)
 		}
 		created, err := w.cfg.store.CreateLeaseIfNotExists(opCtx, l)
 		if err != nil {
-			w.log.Warn("shard sync: creating lease failed", "shard_id", id, "err", err)
+			log.Warn("shard sync: creating lease failed", "shard_id", id, "err", err)
 			return
 		}
 		leased[id] = true
 		if created {
-			w.log.Info("lease created", "shard_id", id, "checkpoint", cp.String(), "parents", parents)
+			log.Info("lease created", "shard_id", id, "checkpoint", cp.String(), "parents", parents)
 		}
 	}
 	for _, sh := range shards {

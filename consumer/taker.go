@@ -35,11 +35,12 @@ type observation struct {
 // over within the failover time.
 //
 // Balancing is a graceful hand-off (lease.Store.HandOffLease, as a KCL 3.x
-// leader reassigns leases): the holder finishes its batch, checkpoints and
-// lets go, and only then is the lease taken, so balancing replays nothing.
-// A holder that never lets go stops renewing it (or is dead) and the lease
-// expires.
+// leader reassigns leases; see handoff.go): the holder finishes its batch,
+// checkpoints and lets go, and only then is the lease taken, so balancing
+// replays nothing. A dead holder's lease expires; a live holder that never
+// lets go loses it after the hand-off timeout.
 func (w *worker) take(ctx context.Context) {
+	w.discover(ctx)
 	opCtx, cancel := context.WithTimeout(ctx, w.opTimeout())
 	all, err := w.cfg.store.ListLeases(opCtx)
 	cancel()
@@ -62,9 +63,13 @@ func (w *worker) take(ctx context.Context) {
 	var available []lease.Lease
 	counts := map[string]int{w.id: 0}
 	byOwner := map[string][]lease.Lease{} // leases that may be asked for, by holder
+	var overdue []lease.Lease             // handed over to us, but never let go
 	liveNow, expiredHolders := map[string]bool{}, map[string]bool{}
 	active := 0
 	for _, l := range all {
+		if !w.follows(l) {
+			continue // another stream's, in a multi-stream table
+		}
 		seen[l.LeaseKey] = true
 		o, ok := w.obs[l.LeaseKey]
 		if !ok || o.counter != l.LeaseCounter || o.holder != l.Holder() {
@@ -97,6 +102,9 @@ func (w *worker) take(ctx context.Context) {
 			// asked for again.
 			w.live[l.LeaseOwner] = now
 			counts[l.LeaseOwner]++
+			if l.LeaseOwner == w.id && w.incomingOverdue(l, now) {
+				overdue = append(overdue, l)
+			}
 			continue
 		}
 		counts[holder]++
@@ -121,6 +129,10 @@ func (w *worker) take(ctx context.Context) {
 		}
 	}
 	defer func() { w.cfg.hooks.leasesHeld(len(w.held())) }()
+	for _, l := range overdue {
+		w.log.Warn("hand-off timed out: taking the lease from its holder", "shard_id", l.ShardID(), "holder", l.Holder(), "timeout", w.cfg.handOffMax)
+		w.takeLease(ctx, l)
+	}
 
 	target := (active + len(counts) - 1) / len(counts)
 	if w.cfg.maxLeases > 0 && target > w.cfg.maxLeases {
@@ -205,7 +217,7 @@ func (w *worker) requestHandOff(ctx context.Context, l lease.Lease) {
 		w.log.Debug("asking for a lease failed", "shard_id", l.ShardID(), "from", l.LeaseOwner, "err", err)
 		return
 	}
-	w.incoming[l.LeaseKey] = struct{}{}
+	w.incoming[l.LeaseKey] = time.Now()
 	w.log.Info("lease hand-off requested", "shard_id", l.ShardID(), "from", l.LeaseOwner)
 }
 

@@ -30,10 +30,17 @@ type worker struct {
 	// local clock; only the run loop touches it.
 	obs map[string]observation
 	// live is when the taker last saw each other worker holding a live
-	// lease; incoming are the leases it asked to be handed over. Only the
-	// run loop touches them.
+	// lease; incoming are the leases on their way to it, by when it asked
+	// for them (or first saw them coming). Only the run loop touches them.
 	live     map[string]time.Time
-	incoming map[string]struct{}
+	incoming map[string]time.Time
+
+	// streams are the streams followed; only the run loop touches them
+	// (trackStreams may change them). former is when each stream not
+	// followed but with leases in the table was first found so (by stream
+	// identifier); only the run loop touches it.
+	streams []followed
+	former  map[string]time.Time
 }
 
 func newWorker(cfg *config) *worker {
@@ -45,15 +52,16 @@ func newWorker(cfg *config) *worker {
 		syncNow:  make(chan struct{}, 1),
 		obs:      make(map[string]observation),
 		live:     make(map[string]time.Time),
-		incoming: make(map[string]struct{}),
+		incoming: make(map[string]time.Time),
+		former:   make(map[string]time.Time),
 	}
-	w.newReader = func(ctx context.Context, shardID string, from startPosition) shardReader {
-		return newPollingReader(ctx, w.cfg, w.log.With("shard_id", shardID), shardID, from)
+	w.newReader = func(ctx context.Context, stream, shardID string, from startPosition) shardReader {
+		return newPollingReader(ctx, w.cfg, w.log.With("shard_id", shardID), stream, shardID, from)
 	}
 	if cfg.fanOut != "" {
 		fo := &fanOut{name: cfg.fanOut, k: cfg.kinesis.(FanOutAPI)}
-		w.newReader = func(ctx context.Context, shardID string, from startPosition) shardReader {
-			return newFanOutReader(ctx, w.cfg, fo, w.log.With("shard_id", shardID), shardID, from)
+		w.newReader = func(ctx context.Context, stream, shardID string, from startPosition) shardReader {
+			return newFanOutReader(ctx, w.cfg, fo, w.log.With("shard_id", shardID), stream, shardID, from)
 		}
 	}
 	return w
@@ -187,9 +195,14 @@ func (w *worker) renewLoop(ctx context.Context) {
 // startShard starts the goroutine that owns a freshly taken lease.
 func (w *worker) startShard(l lease.Lease) {
 	ctx, stop := context.WithCancelCause(w.bg)
+	stream, _ := w.streamOf(l.LeaseKey)
+	log := w.log.With("shard_id", l.ShardID())
+	if stream.prefix != "" {
+		log = log.With("stream", stream.name)
+	}
 	s := &shardLease{
-		w: w, key: l.LeaseKey, shardID: l.ShardID(),
-		log: w.log.With("shard_id", l.ShardID()),
+		w: w, key: l.LeaseKey, shardID: l.ShardID(), stream: stream.name,
+		log: log,
 		ctx: ctx, stop: stop,
 		shutdown: make(chan struct{}), done: make(chan struct{}),
 		writing: make(chan struct{}, 1),

@@ -5,9 +5,9 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
-	"os"
-	"sync"
 	"time"
+
+	"github.com/ksp-project/ksp/sink"
 )
 
 // Conditions of an invocation record: why a batch was given up.
@@ -84,53 +84,38 @@ func (f DestinationFunc) Deliver(ctx context.Context, rec InvocationRecord) erro
 
 // FileDestination appends each invocation record to a file as one line of
 // JSON and syncs it before Deliver returns, so a delivered record survives
-// a crash.
-type FileDestination struct {
-	mu   sync.RWMutex // guards: f (read-held by Deliver, so deliveries write and sync in parallel; Close takes it whole)
-	f    *os.File
-	path string
-}
+// a crash (a sink.File).
+type FileDestination struct{ f *sink.File }
 
 // NewFileDestination opens (creating it if needed) the JSON-lines file at
 // path for appending.
 func NewFileDestination(path string) (*FileDestination, error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	f, err := sink.OpenFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("esm: opening on-failure file: %w", err)
+		return nil, fmt.Errorf("esm: on-failure destination: %w", err)
 	}
-	return &FileDestination{f: f, path: path}, nil
+	return &FileDestination{f: f}, nil
 }
 
 // Deliver appends rec as one line and syncs the file.
 func (d *FileDestination) Deliver(ctx context.Context, rec InvocationRecord) error {
-	line, err := json.Marshal(rec)
-	if err != nil {
-		return fmt.Errorf("esm: encoding invocation record: %w", err)
-	}
-	line = append(line, '\n')
-	d.mu.RLock()
-	defer d.mu.RUnlock()
-	if d.f == nil {
-		return fmt.Errorf("esm: on-failure file %s is closed", d.path)
-	}
-	// One write call per line: O_APPEND keeps concurrent lines whole.
-	if _, err := d.f.Write(line); err != nil {
-		return fmt.Errorf("esm: writing on-failure file %s: %w", d.path, err)
-	}
-	if err := d.f.Sync(); err != nil {
-		return fmt.Errorf("esm: syncing on-failure file %s: %w", d.path, err)
-	}
-	return nil
+	return send(ctx, d.f, rec)
 }
 
 // Close closes the file; it is idempotent.
-func (d *FileDestination) Close() error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.f == nil {
-		return nil
+func (d *FileDestination) Close() error { return d.f.Close() }
+
+// send delivers rec through s as its JSON, keyed by the batch's shard.
+func send(ctx context.Context, s sink.Sink, rec InvocationRecord) error {
+	body, err := json.Marshal(rec)
+	if err != nil {
+		return fmt.Errorf("esm: encoding invocation record: %w", err)
 	}
-	err := d.f.Close()
-	d.f = nil
-	return err
+	return s.Send(ctx, sink.Message{Body: body, Key: rec.KinesisBatchInfo.ShardID})
+}
+
+// SinkDestination delivers invocation records through any sink (see
+// package sink), as their JSON keyed by the batch's shard id.
+func SinkDestination(s sink.Sink) Destination {
+	return DestinationFunc(func(ctx context.Context, rec InvocationRecord) error { return send(ctx, s, rec) })
 }

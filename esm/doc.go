@@ -82,7 +82,8 @@
 // SQSDestination and SNSDestination (the record as the message body, as
 // Lambda sends it; any SQS/SNS endpoint through aws-sdk-go-v2, tested
 // against moto), HTTPDestination (a JSON POST, 2xx = delivered),
-// KinesisDestination (a ksp extension), or a DestinationFunc. A failing
+// KinesisDestination (a ksp extension), any sink.Sink through
+// SinkDestination, or a DestinationFunc. A failing
 // delivery is retried with back-off and holds the shard.
 //
 // # Metrics

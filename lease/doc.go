@@ -5,7 +5,9 @@
 // the shard id, or account:stream:creationEpoch:shardId in multi-stream
 // mode). The fields and their meaning are exactly those of the KCL lease
 // table, so a ksp consumer and a Java KCL application can share one table and
-// take over each other's checkpoints.
+// take over each other's checkpoints. MultiStreamLeaseKey and
+// ParseMultiStreamLeaseKey build and split multi-stream keys exactly as the
+// KCL's MultiStreamLease and StreamIdentifier do.
 //
 // # Stores
 //

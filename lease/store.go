@@ -58,6 +58,13 @@ type Store interface {
 	// decoded are left out: the good leases come back with an error matching
 	// ErrCorruptLease, so one bad item does not stop every worker.
 	ListLeases(ctx context.Context) ([]Lease, error)
+	// ListLeaseKeysForWorker returns the keys of the leases whose LeaseOwner
+	// is worker, sorted (the KCL 3.x listLeaseKeysForWorker). A lease being
+	// handed over to worker is among them, as its LeaseOwner is worker
+	// already. lease/dynamo answers from the LeaseOwnerToLeaseKeyIndex GSI,
+	// which is eventually consistent, as the KCL does: read a lease before
+	// acting on it.
+	ListLeaseKeysForWorker(ctx context.Context, worker string) ([]string, error)
 
 	// RenewLease adds one to the counter.
 	// Condition: LeaseCounter == counter and Holder() == owner.

@@ -335,6 +335,10 @@ func (p *Producer) build(c *container) {
 // send runs one PutRecords request and settles its containers.
 func (p *Producer) send(req *request) {
 	defer p.wg.Done()
+	call, ok := p.admit(req)
+	if !ok {
+		return
+	}
 	for _, c := range req.cs {
 		p.build(c)
 	}
@@ -374,6 +378,7 @@ func (p *Producer) send(req *request) {
 	var errs []entryErr
 
 	p.mu.Lock()
+	aborted := p.aborted != nil
 	p.inflight--
 	for _, c := range req.cs {
 		c.shard.inflight--
@@ -438,6 +443,7 @@ func (p *Producer) send(req *request) {
 			}
 			done.PutKinesisRecords++
 			done.PutUserRecords += len(c.recs)
+			done.PutBytes += c.putSize
 			p.stats.kinesisPut.Add(1)
 			p.settleLocked(c, aws.ToString(e.ShardId), aws.ToString(e.SequenceNumber), now)
 		}
@@ -448,6 +454,7 @@ func (p *Producer) send(req *request) {
 	}
 	list := p.takeCompletedLocked()
 	p.mu.Unlock()
+	outcome(call, out, err, aborted || len(in.Records) == 0)
 	p.deliver(list)
 	p.nudge()
 

@@ -43,6 +43,9 @@
 //   - Memory: records without a result are bounded by BufferLimits (bytes
 //     and records); when the budget is used up Put blocks, honouring its
 //     context, or fails with ErrBufferFull (BufferFullPolicy).
+//   - With WithBreaker, while Kinesis is failing every call (the breaker is
+//     open) Put fails at once with ErrUnavailable and no request is sent;
+//     buffered records wait for the breaker's probes (docs/failure.md).
 //   - Ordering: with StrictOrdering, each shard's records (so each
 //     partition key's) reach Kinesis in Put order, retries included: one
 //     container per shard is in flight at a time. Without it, retries and

@@ -47,8 +47,10 @@ type PutRecordsDone struct {
 	// data plus partition keys.
 	KinesisRecords, UserRecords int
 	Bytes                       int
-	// PutKinesisRecords and PutUserRecords were accepted.
+	// PutKinesisRecords and PutUserRecords were accepted; PutBytes is their
+	// data plus partition keys (the KPL's KinesisRecordsDataPut).
 	PutKinesisRecords, PutUserRecords int
+	PutBytes                          int
 	// Failed entries, of which Throttled were throttled.
 	Failed, Throttled int
 	// Duration is the request time.

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ksp-project/ksp/aggregation"
+	"github.com/ksp-project/ksp/breaker"
 	"github.com/ksp-project/ksp/kds"
 )
 
@@ -57,6 +58,7 @@ type config struct {
 	log            *slog.Logger
 	hooks          []Hook
 	now            func() time.Time
+	breaker        *breaker.Breaker
 }
 
 func defaultConfig() config {

@@ -144,12 +144,16 @@ func (p *Producer) Stream() string { return p.stream }
 // decimal in 0…2^128−1, data plus partition key over the stream's
 // MaxRecordSize) fail at once with a *kds.Error (ValidationException or
 // InvalidArgumentException) naming the field and value; so does a Put after
-// Close (ErrClosed). When the buffer budget is used up, Put waits until ctx
+// Close (ErrClosed), and one while the breaker is open (ErrUnavailable, see
+// WithBreaker). When the buffer budget is used up, Put waits until ctx
 // ends or fails with ErrBufferFull, as BufferFullPolicy says. Otherwise the
 // record's Result arrives on the handle, exactly once.
 func (p *Producer) Put(ctx context.Context, r Record) (*Pending, error) {
 	h, err := validate(&r, int(p.maxRecordSize.Load()))
 	if err != nil {
+		return nil, err
+	}
+	if err := p.refusal(); err != nil {
 		return nil, err
 	}
 	pd := &Pending{rec: r, hash: h}

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -202,11 +203,12 @@ func isHealthCheck(r *http.Request) bool {
 	return r.Method == http.MethodGet && (r.URL.Path == "/healthcheck" || r.URL.Path == "/health")
 }
 
-// isMetrics reports whether r asks for the metrics (metrics.Path), which,
+// isMetrics reports whether r asks for the metrics (metrics.Path, or
+// PrometheusPath), which,
 // like a Prometheus endpoint, need no signature: they name streams and
 // count records, nothing more.
 func isMetrics(r *http.Request) bool {
-	return r.Method == http.MethodGet && r.URL.Path == metrics.Path
+	return r.Method == http.MethodGet && (r.URL.Path == metrics.Path || r.URL.Path == PrometheusPath)
 }
 
 // route checks what the headers say (method, content type, operation,
@@ -218,7 +220,7 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) (c *call, fn hand
 		return nil, nil, false
 	}
 	if isMetrics(r) {
-		s.serveMetrics(w)
+		s.metricsHandler().ServeHTTP(w, r)
 		return nil, nil, false
 	}
 	ctype, _, _ := strings.Cut(r.Header.Get("Content-Type"), ";")
@@ -332,7 +334,14 @@ func (s *Server) writeResponse(w http.ResponseWriter, c *call, resp any) {
 			return
 		}
 		if a, ok := resp.(jsonAppender); ok {
-			body = a.appendJSON(make([]byte, 0, 512))
+			buf := responseBuffers.Get().(*[]byte)
+			body = a.appendJSON((*buf)[:0])
+			defer func() {
+				if cap(body) <= streamThreshold {
+					*buf = body[:0]
+					responseBuffers.Put(buf)
+				}
+			}()
 		} else {
 			body, err = json.Marshal(resp)
 		}
@@ -344,6 +353,13 @@ func (s *Server) writeResponse(w http.ResponseWriter, c *call, resp any) {
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	w.Write(body)
 }
+
+// responseBuffers hold the buffers JSON answers are built in: a GetRecords
+// answer is megabytes, and a fresh buffer for each would be zeroed for
+// nothing. A Write does not keep what it is given, so the buffer goes back
+// once the answer is written; buffers larger than streamThreshold are left
+// to the collector.
+var responseBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
 // readBody reads a request body, in one allocation when its length is known.
 func readBody(r io.Reader, length int64) ([]byte, error) {

@@ -174,6 +174,8 @@ type Server struct {
 	closed  atomic.Bool
 	reqSeq  atomic.Uint64
 	reqBase [8]byte
+
+	metricsHandler func() http.Handler // GET /metrics and /ksp/metrics, built on first use (prometheus.go)
 }
 
 // New builds a server from opts and loads the store's streams. It does not
@@ -225,6 +227,7 @@ func New(opts Options) (*Server, error) {
 		iterKey: make([]byte, 32),
 	}
 	s.consumers.init()
+	s.metricsHandler = sync.OnceValue(s.newMetricsHandler)
 	rand.Read(s.iterKey)
 	rand.Read(s.reqBase[:])
 	if opts.MaxConcurrentRequests > 0 {

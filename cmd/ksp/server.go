@@ -5,12 +5,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/ksp-project/ksp/metrics"
 	"github.com/ksp-project/ksp/server"
 	"github.com/ksp-project/ksp/server/store"
 	"github.com/spf13/cobra"
@@ -29,6 +32,7 @@ func serverCmd() *cobra.Command {
 		fsyncEvery time.Duration
 		recoverArg string
 		auth       []string
+		metricsOn  string
 	)
 	cmd := &cobra.Command{
 		Use:   "server",
@@ -45,7 +49,11 @@ and a crash; with --fsync always (the default) an acknowledged record
 survives kill -9 and power loss. --in-memory keeps nothing.
 
 --auth KEY:SECRET makes the server verify AWS SigV4 signatures made with that
-access key; without it any credentials are accepted.`,
+access key; without it any credentials are accepted.
+
+Metrics named after CloudWatch's AWS/Kinesis ones, per stream and per shard,
+are at GET /metrics (Prometheus) and GET /ksp/metrics (JSON) on the API port,
+and also on --metrics-addr when given (docs/metrics.md).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			switch limits {
@@ -122,6 +130,16 @@ access key; without it any credentials are accepted.`,
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "ksp Kinesis server listening on %s (region %s, account %s, limits %s)\n", srv.URL(), srv.Region(), srv.Account(), limits)
 			fmt.Fprintf(out, "  storage: %s\n", storage)
+			fmt.Fprintf(out, "  metrics: %s%s (Prometheus), %s%s (JSON)\n", srv.URL(), server.PrometheusPath, srv.URL(), metrics.Path)
+			if metricsOn != "" {
+				url, stop, err := serveMetrics(metricsOn, srv)
+				if err != nil {
+					srv.Close()
+					return err
+				}
+				defer stop()
+				fmt.Fprintf(out, "  metrics: %s%s (Prometheus), %s%s (JSON)\n", url, server.PrometheusPath, url, metrics.Path)
+			}
 			caFile, err := printClientHints(out, srv, opts, auth)
 			if err != nil {
 				srv.Close()
@@ -153,6 +171,7 @@ access key; without it any credentials are accepted.`,
 	f.DurationVar(&fsyncEvery, "fsync-interval", 50*time.Millisecond, "sync period of --fsync interval")
 	f.StringVar(&recoverArg, "recover", "refuse", "what start-up does with corruption in a shard log: refuse (start fails, nothing changed) or truncate-and-keep-copy (damaged segment copied aside, log continues past every lost position)")
 	f.DurationVar(&opts.RetentionInterval, "retention-interval", time.Minute, "how often records past their stream's retention are trimmed")
+	f.StringVar(&metricsOn, "metrics-addr", "", "also serve the metrics (GET /metrics for Prometheus, /ksp/metrics as JSON) on this address, e.g. :9090; they are always on the API port too")
 	f.StringArrayVar(&auth, "auth", nil, "ACCESS_KEY_ID:SECRET: verify SigV4 signatures made with this key (repeatable)")
 	f.StringVar(&opts.TLSCertFile, "tls-cert", "", "serve HTTPS with this PEM certificate (with --tls-key)")
 	f.StringVar(&opts.TLSKeyFile, "tls-key", "", "PEM private key of --tls-cert")
@@ -167,6 +186,22 @@ access key; without it any credentials are accepted.`,
 	f.Int32Var(&opts.HTTP2StreamWindow, "http2-stream-window", 1<<20, "HTTP/2 flow-control window per stream, in bytes")
 	f.Int32Var(&opts.HTTP2ConnWindow, "http2-conn-window", 4<<20, "HTTP/2 flow-control window per connection, in bytes")
 	return cmd
+}
+
+// serveMetrics serves srv's metrics on addr until stop is called, and
+// returns the URL they are at.
+func serveMetrics(addr string, srv *server.Server) (url string, stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", nil, fmt.Errorf("--metrics-addr %s: %w", addr, err)
+	}
+	hs := &http.Server{Handler: srv.MetricsHandler(), ReadHeaderTimeout: 10 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		hs.Serve(ln) // returns ErrServerClosed after Close
+	}()
+	return "http://" + ln.Addr().String(), func() { hs.Close(); <-done }, nil
 }
 
 // printClientHints prints how to reach srv with the AWS CLI and the SDKs. With

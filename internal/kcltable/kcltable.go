@@ -99,3 +99,40 @@ func NonLeaseItems(workers ...string) []map[string]types.AttributeValue {
 	}
 	return items
 }
+
+// LegacyTables are the tables a KCL 3.0 to 3.4 application keeps next to its
+// lease table (3.5 moved their items into it): worker metrics in
+// "<app>-WorkerMetricStats", hash key wid (WorkerMetricStats.KEY_WORKER_ID,
+// LeaseManagementConfig.WorkerMetricsTableConfig), and the leader lock and
+// migration marker in "<app>-CoordinatorState", hash key key
+// (LegacyTableCoordinatorStateDAODelegate, CoordinatorConfig). It returns,
+// by table name, its hash key and its items, as the KCL writes them (without
+// entityType, which those tables do not need).
+func LegacyTables(app string, workers ...string) map[string]LegacyTable {
+	metrics := LegacyTable{HashKey: "wid"}
+	coord := LegacyTable{HashKey: "key"}
+	for _, it := range NonLeaseItems(workers...) {
+		t := &coord
+		if it["entityType"].(*types.AttributeValueMemberS).Value == EntityWorkerMetric {
+			t = &metrics
+		}
+		moved := make(map[string]types.AttributeValue, len(it))
+		for k, v := range it {
+			switch k {
+			case "entityType":
+			case "leaseKey":
+				moved[t.HashKey] = v
+			default:
+				moved[k] = v
+			}
+		}
+		t.Items = append(t.Items, moved)
+	}
+	return map[string]LegacyTable{app + "-WorkerMetricStats": metrics, app + "-CoordinatorState": coord}
+}
+
+// LegacyTable is one of LegacyTables.
+type LegacyTable struct {
+	HashKey string
+	Items   []map[string]types.AttributeValue
+}

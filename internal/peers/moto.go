@@ -29,13 +29,15 @@ func StartMoto(t TB) string {
 		_ = cmd.Wait()
 	})
 	url := fmt.Sprintf("http://127.0.0.1:%d", port)
-	for range 300 {
+	// Importing moto takes ~3 s on an idle machine and over 15 s on a
+	// loaded one (make test runs many packages at once): wait up to 60 s.
+	for range 1200 {
 		if resp, err := http.Get(url + "/moto-api/"); err == nil {
 			resp.Body.Close()
 			return url
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatalf("moto_server did not answer on %s within 15s", url)
+	t.Fatalf("moto_server did not answer on %s within 60s", url)
 	return ""
 }

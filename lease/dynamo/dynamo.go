@@ -1,14 +1,17 @@
-// Package dynamo is a lease.Store on a DynamoDB table in the Java KCL's
-// layout: hash key leaseKey (S), PAY_PER_REQUEST, and every attribute under
-// the KCL's name and DynamoDB type (see the table in package lease). A ksp
-// consumer and a Java KCL application can therefore share one table.
+// Package dynamo is a lease.Store on a DynamoDB table in the Java KCL 3.x
+// layout: hash key leaseKey (S), PAY_PER_REQUEST, the
+// LeaseOwnerToLeaseKeyIndex GSI (ListLeaseKeysForWorker queries it), and
+// every attribute under the KCL's name and DynamoDB type (see the table in
+// package lease, and docs/kcl-compat.md). A ksp consumer and a Java KCL
+// application can therefore share one table.
 //
 // Its semantics are those of every lease.Store (see package lease). Each
 // write is a single UpdateItem (or PutItem for creation) with a
 // ConditionExpression; counters move with ADD. Writes name only the
-// attributes they change, so attributes ksp does not model (the values
-// behind the KCL 3.x LeaseOwnerToLeaseKeyIndex, ...) are kept. A created
-// lease carries entityType LEASE, as KCL 3.5+ writes it.
+// attributes they change, so attributes ksp does not model (a newer KCL's,
+// a multi-stream worker's streamName and shardId) are kept. A created lease
+// carries entityType LEASE, as KCL 3.5+ writes it, and a multi-stream one
+// streamName and shardId, as the KCL's multi-stream serializer writes them.
 //
 // KCL 3.5+ also keeps items that are not leases in the lease table (its
 // leader lock, migration marker and worker metrics), marked by an entityType
@@ -51,6 +54,8 @@ type API interface {
 	UpdateItem(context.Context, *dynamodb.UpdateItemInput, ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
 	DeleteItem(context.Context, *dynamodb.DeleteItemInput, ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
 	Scan(context.Context, *dynamodb.ScanInput, ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error)
+	Query(context.Context, *dynamodb.QueryInput, ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
+	UpdateTable(context.Context, *dynamodb.UpdateTableInput, ...func(*dynamodb.Options)) (*dynamodb.UpdateTableOutput, error)
 }
 
 var _ API = (*dynamodb.Client)(nil)
@@ -164,19 +169,30 @@ func (s *Store) key(k string) map[string]types.AttributeValue {
 }
 
 // CreateTableIfNotExists implements lease.Store. The table is created as
-// the KCL creates it: hash key leaseKey (S), billing mode PAY_PER_REQUEST.
+// the KCL 3.x has it: hash key leaseKey (S), billing mode PAY_PER_REQUEST,
+// and the LeaseOwnerToLeaseKeyIndex GSI (see ownerindex.go). On a table that
+// exists without the index, the index is added as the KCL 3.x adds it at
+// start-up (DynamoDBLeaseRefresher.createLeaseOwnerToLeaseKeyIndexIfNotExists);
+// DynamoDB builds it in the background, and ListLeaseKeysForWorker scans
+// until it is there (or for good, on an emulator that refuses to add it).
 func (s *Store) CreateTableIfNotExists(ctx context.Context) (bool, error) {
 	if err := s.open(); err != nil {
 		return false, err
 	}
-	if _, err := s.client.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: &s.table}); err == nil {
+	if out, err := s.client.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: &s.table}); err == nil {
+		if out.Table != nil && indexStatus(out.Table, ownerIndex) == "" {
+			if _, err := s.createOwnerIndex(ctx, out.Table); err != nil {
+				return false, err
+			}
+		}
 		return false, nil
 	}
 	_, err := s.client.CreateTable(ctx, &dynamodb.CreateTableInput{
-		TableName:            &s.table,
-		KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String(attrLeaseKey), KeyType: types.KeyTypeHash}},
-		AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String(attrLeaseKey), AttributeType: types.ScalarAttributeTypeS}},
-		BillingMode:          types.BillingModePayPerRequest,
+		TableName:              &s.table,
+		KeySchema:              []types.KeySchemaElement{{AttributeName: aws.String(attrLeaseKey), KeyType: types.KeyTypeHash}},
+		AttributeDefinitions:   ownerIndexAttributes(),
+		BillingMode:            types.BillingModePayPerRequest,
+		GlobalSecondaryIndexes: []types.GlobalSecondaryIndex{ownerIndexDefinition(nil)},
 	})
 	var inUse *types.ResourceInUseException
 	if errors.As(err, &inUse) {

@@ -74,6 +74,10 @@ func TestDynamo(t *testing.T) {
 	t.Run("Paging", func(t *testing.T) { testPaging(t, client) })
 	t.Run("CorruptItemLeftOut", func(t *testing.T) { testCorruptItemLeftOut(t, client) })
 	t.Run("NonLeaseItemsSkippedAndKept", func(t *testing.T) { testNonLeaseItems(t, client) })
+	t.Run("OwnerIndexQueried", func(t *testing.T) { testOwnerIndexQueried(t, p.URL) })
+	t.Run("NoOwnerIndexScans", func(t *testing.T) { testNoOwnerIndexScans(t, client) })
+	t.Run("MultiStreamItemsLikeKCL", func(t *testing.T) { testMultiStreamItems(t, client) })
+	t.Run("UnknownAttributesKept", func(t *testing.T) { testUnknownAttributesKept(t, client) })
 }
 
 // testNonLeaseItems: the items a KCL 3.5 application keeps in its lease
@@ -157,9 +161,7 @@ func testTableLikeKCL(t *testing.T, client *dynamodb.Client) {
 	if len(td.KeySchema) != 1 || aws.ToString(td.KeySchema[0].AttributeName) != "leaseKey" || td.KeySchema[0].KeyType != types.KeyTypeHash {
 		t.Fatalf("key schema = %+v, want leaseKey HASH", td.KeySchema)
 	}
-	if len(td.AttributeDefinitions) != 1 || td.AttributeDefinitions[0].AttributeType != types.ScalarAttributeTypeS {
-		t.Fatalf("attribute definitions = %+v, want leaseKey S", td.AttributeDefinitions)
-	}
+	checkOwnerIndex(t, td)
 	if td.BillingModeSummary == nil || td.BillingModeSummary.BillingMode != types.BillingModePayPerRequest {
 		t.Fatalf("billing mode = %+v, want PAY_PER_REQUEST", td.BillingModeSummary)
 	}

@@ -45,3 +45,11 @@ func (f fixedAPI) DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, 
 func (f fixedAPI) Scan(ctx context.Context, in *dynamodb.ScanInput, optFns ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error) {
 	return f.api.Scan(ctx, in, withFix(optFns)...)
 }
+
+func (f fixedAPI) UpdateTable(ctx context.Context, in *dynamodb.UpdateTableInput, optFns ...func(*dynamodb.Options)) (*dynamodb.UpdateTableOutput, error) {
+	return f.api.UpdateTable(ctx, in, withFix(optFns)...)
+}
+
+func (f fixedAPI) Query(ctx context.Context, in *dynamodb.QueryInput, optFns ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
+	return f.api.Query(ctx, in, withFix(optFns)...)
+}

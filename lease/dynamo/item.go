@@ -28,6 +28,11 @@ const (
 	attrThroughputKBps         = "throughputKBps"                     // N
 	attrCheckpointOwner        = "checkpointOwner"                    // S
 	attrEntityType             = "entityType"                         // S, KCL 3.5+
+	// Multi-stream leases only (DynamoDBMultiStreamLeaseSerializer): the
+	// stream identifier (named streamName "for legacy reasons") and the
+	// shard id, which the KCL's list of one stream's leases filters on.
+	attrStreamName = "streamName" // S
+	attrShardID    = "shardId"    // S
 )
 
 // entityTypeLease is the entityType of a lease (EntityType.LEASE in the
@@ -59,7 +64,8 @@ func avSS(v []string) types.AttributeValue { return &types.AttributeValueMemberS
 // encodeItem returns the whole item for l, with the attributes the KCL
 // writes for it (absent values are left out, as the KCL leaves them out),
 // including entityType LEASE, which KCL 3.5+ writes on every lease it
-// creates (DynamoDBLeaseSerializer.toDynamoRecord).
+// creates (DynamoDBLeaseSerializer.toDynamoRecord), and for a multi-stream
+// lease key streamName and shardId (DynamoDBMultiStreamLeaseSerializer).
 func encodeItem(l lease.Lease) map[string]types.AttributeValue {
 	l = l.Normalize()
 	item := map[string]types.AttributeValue{
@@ -97,6 +103,10 @@ func encodeItem(l lease.Lease) map[string]types.AttributeValue {
 	}
 	if l.CheckpointOwner != "" {
 		item[attrCheckpointOwner] = avS(l.CheckpointOwner)
+	}
+	if id, shard, err := lease.ParseMultiStreamLeaseKey(l.LeaseKey); err == nil {
+		item[attrStreamName] = avS(id.String())
+		item[attrShardID] = avS(shard)
 	}
 	return item
 }

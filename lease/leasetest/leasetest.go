@@ -35,6 +35,7 @@ func Run(t *testing.T, newStore func(t *testing.T) lease.Store) {
 		{"ChildShardIDsAndHashRange", testMeta},
 		{"Delete", testDelete},
 		{"List", testList},
+		{"ListLeaseKeysForWorker", testListForWorker},
 		{"ConcurrentTakers", testConcurrentTakers},
 		{"ConcurrentRenewers", testConcurrentRenewers},
 		{"MissingLease", testMissing},
@@ -510,6 +511,40 @@ func testList(t *testing.T, s lease.Store) {
 	}
 	for i := range want {
 		equal(t, "listed lease "+want[i].LeaseKey, ls[i], want[i])
+	}
+}
+
+// testListForWorker: a worker's lease keys are those whose LeaseOwner it
+// is, sorted, a lease handed over to it included, and a lease it let go
+// excluded.
+func testListForWorker(t *testing.T, s lease.Store) {
+	for i, owner := range []string{"w1", "w2", "w1", "", "w1"} {
+		l := newLease(fmt.Sprintf("shardId-%012d", 90-i))
+		l.LeaseOwner = owner
+		mustCreate(t, s, l)
+	}
+	check := func(worker string, want ...string) {
+		t.Helper()
+		got, err := s.ListLeaseKeysForWorker(ctx, worker)
+		if err != nil {
+			t.Fatalf("ListLeaseKeysForWorker(%q): %v", worker, err)
+		}
+		if want == nil {
+			want = []string{}
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("ListLeaseKeysForWorker(%q) = %q, want %q", worker, got, want)
+		}
+	}
+	check("w1", "shardId-000000000086", "shardId-000000000088", "shardId-000000000090")
+	check("w2", "shardId-000000000089")
+	check("nobody")
+	stored(t, s, "hand off")(s.HandOffLease(ctx, "shardId-000000000090", "w1", "w2"))
+	stored(t, s, "evict")(s.EvictLease(ctx, "shardId-000000000086", "w1"))
+	check("w1", "shardId-000000000088")
+	check("w2", "shardId-000000000089", "shardId-000000000090")
+	if _, err := s.ListLeaseKeysForWorker(ctx, ""); !errors.Is(err, lease.ErrInvalidArgument) {
+		t.Fatalf("ListLeaseKeysForWorker(\"\") error = %v, want ErrInvalidArgument", err)
 	}
 }
 

@@ -141,6 +141,26 @@ func (s *Store) ListLeases(ctx context.Context) ([]lease.Lease, error) {
 	return out, nil
 }
 
+// ListLeaseKeysForWorker implements lease.Store.
+func (s *Store) ListLeaseKeysForWorker(ctx context.Context, worker string) ([]string, error) {
+	if err := rules.CheckWorker(worker); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	out := []string{}
+	for k, l := range s.leases {
+		if l.LeaseOwner == worker {
+			out = append(out, k)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
 func (s *Store) mutate(ctx context.Context, op, key string, m rules.Mutation) (lease.Lease, error) {
 	if err := rules.CheckKey(op, key); err != nil {
 		return lease.Lease{}, err

@@ -58,6 +58,7 @@ CREATE TABLE IF NOT EXISTS leases (
 	checkpointOwner TEXT NOT NULL DEFAULT '',
 	PRIMARY KEY (leaseTable, leaseKey)
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS leaseOwnerToLeaseKey ON leases (leaseTable, leaseOwner, leaseKey);
 `
 
 const columns = `leaseKey, leaseOwner, leaseCounter, ownerSwitchesSinceCheckpoint,
@@ -384,6 +385,38 @@ func (s *Store) ListLeases(ctx context.Context) ([]lease.Lease, error) {
 	}
 	if err := rows.Err(); err != nil {
 		return nil, s.wrap("list", "", err)
+	}
+	return out, nil
+}
+
+// ListLeaseKeysForWorker implements lease.Store from the index
+// leaseOwnerToLeaseKey, the file's counterpart of the KCL's
+// LeaseOwnerToLeaseKeyIndex (an older file gains it when opened).
+func (s *Store) ListLeaseKeysForWorker(ctx context.Context, worker string) ([]string, error) {
+	if err := rules.CheckWorker(worker); err != nil {
+		return nil, err
+	}
+	if err := s.open(); err != nil {
+		return nil, err
+	}
+	if err := s.requireTable(ctx, s.db); err != nil {
+		return nil, s.wrapTable("list for worker", "", err)
+	}
+	rows, err := s.db.QueryContext(ctx, "SELECT leaseKey FROM leases WHERE leaseTable = ? AND leaseOwner = ? ORDER BY leaseKey", s.table, worker)
+	if err != nil {
+		return nil, s.wrap("list for worker", "", err)
+	}
+	defer rows.Close()
+	out := []string{}
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			return nil, s.wrap("list for worker", "", err)
+		}
+		out = append(out, k)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.wrap("list for worker", "", err)
 	}
 	return out, nil
 }

@@ -1,8 +1,10 @@
 package store
 
 import (
+	"fmt"
 	"sort"
 	"sync"
+	"unsafe"
 )
 
 // Memory is a Store that keeps everything in memory: fast, lost at exit.
@@ -108,33 +110,84 @@ func (m *Memory) Close() error {
 	return nil
 }
 
-// memChunk is how many records one chunk holds: appends never copy old
-// records, and trimming frees whole chunks.
+// memChunk is how many records one chunk of the index holds: appends never
+// copy old entries, and trimming frees whole chunks.
 const memChunk = 4096
 
+// The blocks that hold the records' bytes grow from memFirstBlock to
+// memBlockSize, four times at a time, so a log of a few records takes a few
+// pages and a busy one large blocks (backed by huge pages where the system
+// allows: one fault per 2 MiB instead of per 4 KiB). A record larger than
+// the next block gets a block of its own size.
+const (
+	memFirstBlock = 64 << 10
+	memBlockSize  = 4 << 20
+)
+
+// nextBlockSize is the size of the block after one of size prev (0: none).
+func nextBlockSize(prev int) int {
+	return min(memBlockSize, max(memFirstBlock, 4*prev))
+}
+
+// memLog keeps records flat: each record's partition key and data back to
+// back in large blocks mapped outside the Go heap, and a 24-byte index entry
+// per record on it. No Go object exists per record, so the collector has
+// nothing to scan or double, and the RSS is about the bytes stored. Read
+// copies what it returns out of the blocks (one allocation per call), so a
+// block can be unmapped as soon as it is trimmed, whoever still holds
+// records read from it.
 type memLog struct {
 	m *Memory
 
-	mu      sync.RWMutex // guards: first, off, chunks, n, visible, dirty, gone
+	mu      sync.RWMutex // guards: every field below
 	first   uint64       // position of the first retained record
 	off     int          // index of the first retained record in chunks[0]
-	chunks  [][]Record   // full chunks of memChunk records, the last one filling
+	chunks  [][]memEntry // full chunks of memChunk entries, the last one filling
 	n       int          // retained records
 	visible int          // the first visible records are published
 	dirty   bool         // appended since the last publish
 	gone    error        // set when the store closed or the stream was dropped
+
+	blocks    []memBlock // blocks in use, oldest first
+	blockBase uint32     // absolute number of blocks[0]
 }
 
-// at returns the i-th retained record. Caller holds l.mu.
-func (l *memLog) at(i int) *Record {
+// memEntry indexes one record: its bytes are block[off : off+size], the
+// partition key first.
+type memEntry struct {
+	arrival int64
+	block   uint32 // absolute block number
+	off     uint32
+	size    uint32 // key + data
+	keyLen  uint16
+}
+
+type memBlock struct {
+	buf  []byte
+	used int
+}
+
+// at returns the i-th retained entry. Caller holds l.mu.
+func (l *memLog) at(i int) *memEntry {
 	g := l.off + i
 	return &l.chunks[g/memChunk][g%memChunk]
 }
 
+// bytes returns the bytes of entry e. Caller holds l.mu.
+func (l *memLog) bytes(e *memEntry) []byte {
+	return l.blocks[e.block-l.blockBase].buf[e.off : e.off+e.size]
+}
+
+// shut ends the log and unmaps its blocks: readers hold l.mu while they
+// copy from them, so none is reading.
 func (l *memLog) shut(err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.gone = err
+	for _, b := range l.blocks {
+		unmapBlock(b.buf)
+	}
+	l.blocks, l.chunks = nil, nil
 }
 
 func (l *memLog) publish() {
@@ -143,21 +196,68 @@ func (l *memLog) publish() {
 	l.visible, l.dirty = l.n, false
 }
 
+// Append copies the records in. It plans where every record goes and maps
+// the blocks that needs before it changes anything, so a failed mapping
+// leaves the log as it was.
 func (l *memLog) Append(recs []Record) (uint64, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.gone != nil {
 		return 0, l.gone
 	}
+	for i := range recs {
+		if len(recs[i].PartitionKey) > 1<<16-1 || len(recs[i].PartitionKey)+len(recs[i].Data) > 1<<32-1 {
+			return 0, fmt.Errorf("store: record %d of %d key and %d data bytes is larger than the memory store holds", i, len(recs[i].PartitionKey), len(recs[i].Data))
+		}
+	}
+	// Plan: how many new blocks, of which sizes.
+	var fresh []int
+	room, prev := -1, 0 // no block yet: even an empty record needs one
+	if k := len(l.blocks); k > 0 {
+		room, prev = len(l.blocks[k-1].buf)-l.blocks[k-1].used, len(l.blocks[k-1].buf)
+	}
+	for i := range recs {
+		n := len(recs[i].PartitionKey) + len(recs[i].Data)
+		if n > room {
+			size := max(nextBlockSize(prev), n)
+			fresh = append(fresh, size)
+			room, prev = size, size
+		}
+		room -= n
+	}
+	mapped := make([]memBlock, 0, len(fresh))
+	for _, size := range fresh {
+		buf, err := mapBlock(size)
+		if err != nil {
+			for _, b := range mapped {
+				unmapBlock(b.buf)
+			}
+			return 0, fmt.Errorf("store: mapping %d bytes for records: %w", size, err)
+		}
+		mapped = append(mapped, memBlock{buf: buf})
+	}
+	l.blocks = append(l.blocks, mapped...)
+	// Copy: nothing below fails.
+	cur := len(l.blocks) - len(mapped) - 1 // block being filled (-1: none yet)
 	first := l.first + uint64(l.n)
 	for i := range recs {
-		recs[i].Position = first + uint64(i)
+		r := &recs[i]
+		r.Position = first + uint64(i)
+		n := len(r.PartitionKey) + len(r.Data)
+		if cur < 0 || n > len(l.blocks[cur].buf)-l.blocks[cur].used {
+			cur++
+		}
+		b := &l.blocks[cur]
+		e := memEntry{arrival: r.ArrivalMilli, block: l.blockBase + uint32(cur), off: uint32(b.used), size: uint32(n), keyLen: uint16(len(r.PartitionKey))}
+		copy(b.buf[b.used:], r.PartitionKey)
+		copy(b.buf[b.used+len(r.PartitionKey):], r.Data)
+		b.used += n
 		last := len(l.chunks) - 1
 		if last < 0 || len(l.chunks[last]) == memChunk {
-			l.chunks = append(l.chunks, make([]Record, 0, memChunk))
+			l.chunks = append(l.chunks, make([]memEntry, 0, memChunk))
 			last++
 		}
-		l.chunks[last] = append(l.chunks[last], recs[i])
+		l.chunks[last] = append(l.chunks[last], e)
 	}
 	l.n += len(recs)
 	if !l.dirty && len(recs) > 0 {
@@ -167,6 +267,8 @@ func (l *memLog) Append(recs []Record) (uint64, error) {
 	return first, nil
 }
 
+// Read copies the records into one new buffer; the keys are strings over
+// it, never changed after.
 func (l *memLog) Read(from uint64, maxRecords, maxBytes int) ([]Record, error) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
@@ -180,22 +282,30 @@ func (l *memLog) Read(from uint64, maxRecords, maxBytes int) ([]Record, error) {
 		return nil, nil
 	}
 	i := int(from - l.first)
-	end, bytes := i, 0
+	end, size := i, 0
 	for end < l.visible && end-i < maxRecords {
-		bytes += l.at(end).Size()
-		if bytes > maxBytes && end > i {
+		n := int(l.at(end).size)
+		if size+n > maxBytes && end > i {
 			break
 		}
+		size += n
 		end++
 	}
-	out := make([]Record, 0, end-i)
-	for j := i; j < end; {
-		g := l.off + j
-		chunk := l.chunks[g/memChunk]
-		k := g % memChunk
-		take := min(end-j, len(chunk)-k)
-		out = append(out, chunk[k:k+take]...)
-		j += take
+	buf := make([]byte, size)
+	out := make([]Record, end-i)
+	p := 0
+	for j := i; j < end; j++ {
+		e := l.at(j)
+		copy(buf[p:], l.bytes(e))
+		r := &out[j-i]
+		r.Position = from + uint64(j-i)
+		r.ArrivalMilli = e.arrival
+		k, n := int(e.keyLen), int(e.size)
+		if k > 0 {
+			r.PartitionKey = unsafe.String(&buf[p], k)
+		}
+		r.Data = buf[p+k : p+n : p+n]
+		p += n
 	}
 	return out, nil
 }
@@ -204,7 +314,7 @@ func (l *memLog) Bounds() (first, next uint64, lastArrival int64) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	if l.visible > 0 {
-		lastArrival = l.at(l.visible - 1).ArrivalMilli
+		lastArrival = l.at(l.visible - 1).arrival
 	}
 	return l.first, l.first + uint64(l.visible), lastArrival
 }
@@ -215,7 +325,7 @@ func (l *memLog) SeekTime(milli int64) (uint64, error) {
 	if l.gone != nil {
 		return 0, l.gone
 	}
-	i := sort.Search(l.visible, func(i int) bool { return l.at(i).ArrivalMilli >= milli })
+	i := sort.Search(l.visible, func(i int) bool { return l.at(i).arrival >= milli })
 	return l.first + uint64(i), nil
 }
 
@@ -225,7 +335,7 @@ func (l *memLog) TrimBefore(milli int64) (uint64, error) {
 	if l.gone != nil {
 		return 0, l.gone
 	}
-	i := sort.Search(l.visible, func(i int) bool { return l.at(i).ArrivalMilli >= milli })
+	i := sort.Search(l.visible, func(i int) bool { return l.at(i).arrival >= milli })
 	if i > 0 {
 		l.off += i
 		drop := l.off / memChunk
@@ -237,6 +347,29 @@ func (l *memLog) TrimBefore(milli int64) (uint64, error) {
 		l.first += uint64(i)
 		l.n -= i
 		l.visible -= i
+		l.freeBlocks()
 	}
 	return l.first, nil
+}
+
+// freeBlocks unmaps the blocks before the first retained record's (every
+// block when no record is retained but the one being filled). Caller holds
+// l.mu for writing.
+func (l *memLog) freeBlocks() {
+	if len(l.blocks) == 0 {
+		return
+	}
+	drop := uint32(len(l.blocks)) - 1 // with nothing retained, all but the last
+	if l.n > 0 {
+		drop = l.at(0).block - l.blockBase
+	}
+	if drop == 0 {
+		return
+	}
+	for k := range drop {
+		unmapBlock(l.blocks[k].buf)
+		l.blocks[k] = memBlock{}
+	}
+	l.blocks = l.blocks[drop:]
+	l.blockBase += drop
 }

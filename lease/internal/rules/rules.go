@@ -32,6 +32,14 @@ func CheckOwner(op, key, what, owner string) error {
 	return nil
 }
 
+// CheckWorker rejects an empty worker id given to ListLeaseKeysForWorker.
+func CheckWorker(worker string) error {
+	if worker == "" {
+		return fmt.Errorf("%w: list lease keys for worker: worker id is empty", lease.ErrInvalidArgument)
+	}
+	return nil
+}
+
 // CheckCheckpoint rejects a checkpoint without a sequence number.
 func CheckCheckpoint(op, key string, cp lease.Checkpoint) error {
 	if cp.SequenceNumber == "" {

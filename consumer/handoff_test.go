@@ -1,0 +1,263 @@
+package consumer_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"reflect"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddb "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/ksp-project/ksp/consumer"
+	"github.com/ksp-project/ksp/internal/kcltable"
+	"github.com/ksp-project/ksp/lease"
+	"github.com/ksp-project/ksp/lease/memory"
+	"github.com/ksp-project/ksp/server"
+	"github.com/ksp-project/ksp/server/servertest"
+)
+
+// indexQueries counts the Queries sent to the LeaseOwnerToLeaseKeyIndex.
+type indexQueries struct{ n atomic.Int64 }
+
+func (q *indexQueries) Do(req *http.Request) (*http.Response, error) {
+	if strings.HasSuffix(req.Header.Get("X-Amz-Target"), ".Query") && req.Body != nil {
+		body, err := io.ReadAll(req.Body)
+		req.Body.Close()
+		if err != nil {
+			return nil, err
+		}
+		req.Body = io.NopCloser(bytes.NewReader(body))
+		if bytes.Contains(body, []byte(`"IndexName":"LeaseOwnerToLeaseKeyIndex"`)) {
+			q.n.Add(1)
+		}
+	}
+	return http.DefaultClient.Do(req)
+}
+
+// Two ksp workers on a lease table in dynalite, next to the tables a KCL
+// 3.0–3.4 application keeps (worker metrics, coordinator state): the second
+// worker asks the first for one of its two leases, the first finishes its
+// batch, checkpoints and lets go, the second takes it, found through the
+// LeaseOwnerToLeaseKeyIndex. No record is processed twice, and the KCL's
+// other tables are untouched.
+func TestGracefulHandOffOnDynalite(t *testing.T) {
+	t.Parallel()
+	const app, stream = "handoff-app", "handoff"
+	queries := &indexQueries{}
+	client, store := dynaliteTableVia(t, app, queries)
+	legacy := kcltable.LegacyTables(app, "java-1", "java-2")
+	for name, tbl := range legacy {
+		if _, err := client.CreateTable(bg, &dynamodb.CreateTableInput{
+			TableName:            aws.String(name),
+			KeySchema:            []ddb.KeySchemaElement{{AttributeName: aws.String(tbl.HashKey), KeyType: ddb.KeyTypeHash}},
+			AttributeDefinitions: []ddb.AttributeDefinition{{AttributeName: aws.String(tbl.HashKey), AttributeType: ddb.ScalarAttributeTypeS}},
+			BillingMode:          ddb.BillingModePayPerRequest,
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if err := dynamodb.NewTableExistsWaiter(client).Wait(bg, &dynamodb.DescribeTableInput{TableName: aws.String(name)}, 10*time.Second, func(o *dynamodb.TableExistsWaiterOptions) {
+			o.MinDelay = 10 * time.Millisecond
+		}); err != nil {
+			t.Fatal(err)
+		}
+		for _, it := range tbl.Items {
+			if _, err := client.PutItem(bg, &dynamodb.PutItemInput{TableName: aws.String(name), Item: it}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	_, kc := startServer(t, server.Options{})
+	servertest.CreateStream(t, kc, stream, 2)
+	prod := newProducer(kc, stream, 8)
+	stopPut := prod.background(t, 20*time.Millisecond)
+	defer stopPut()
+	sk := newSink()
+	steals := &stealHook{}
+	opts := func(id string) []consumer.Option {
+		// 2 s failover: no healthy lease may expire under -race on a busy
+		// machine, or its take-over would replay records.
+		return append(fast(stream, kc, store, id), consumer.WithHandler(sk.handler(id)), consumer.WithHooks(steals),
+			consumer.WithFailoverTime(2*time.Second))
+	}
+	start(t, opts("ksp-1")...)
+	waitFor(t, 20*time.Second, "ksp-1 holding both leases", func() bool { return owners(t, store)["ksp-1"] == 2 })
+	start(t, opts("ksp-2")...)
+	waitFor(t, 30*time.Second, "one lease handed over to ksp-2", func() bool {
+		steals.mu.Lock()
+		moved := steals.stolen
+		steals.mu.Unlock()
+		o := owners(t, store)
+		return moved == 1 && o["ksp-1"] == 1 && o["ksp-2"] == 1
+	})
+	stopPut()
+	waitFor(t, 20*time.Second, "every record", func() bool { return sk.unique() == prod.total() })
+	sk.checkOrder(t, prod.total())
+	if d := sk.duplicates(); d != 0 {
+		t.Fatalf("%d records replayed across a graceful hand-off", d)
+	}
+	if queries.n.Load() == 0 {
+		t.Fatal("no worker queried the LeaseOwnerToLeaseKeyIndex")
+	}
+	out, err := client.DescribeTable(bg, &dynamodb.DescribeTableInput{TableName: aws.String(app)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Table.GlobalSecondaryIndexes) != 1 || aws.ToString(out.Table.GlobalSecondaryIndexes[0].IndexName) != "LeaseOwnerToLeaseKeyIndex" {
+		t.Fatalf("lease table GSIs = %+v, want LeaseOwnerToLeaseKeyIndex", out.Table.GlobalSecondaryIndexes)
+	}
+	for name, tbl := range legacy {
+		scan, err := client.Scan(bg, &dynamodb.ScanInput{TableName: aws.String(name), ConsistentRead: aws.Bool(true)})
+		if err != nil {
+			t.Fatalf("the KCL's table %s: %v", name, err)
+		}
+		if len(scan.Items) != len(tbl.Items) {
+			t.Fatalf("table %s holds %d items, want its %d", name, len(scan.Items), len(tbl.Items))
+		}
+		for _, want := range tbl.Items {
+			found := false
+			for _, got := range scan.Items {
+				found = found || reflect.DeepEqual(got, want)
+			}
+			if !found {
+				t.Errorf("table %s lost or changed item %v", name, want[tbl.HashKey])
+			}
+		}
+	}
+}
+
+// logged collects log messages.
+type logged struct {
+	mu   sync.Mutex // guards: msgs
+	msgs []string
+}
+
+func (l *logged) Enabled(context.Context, slog.Level) bool { return true }
+func (l *logged) Handle(_ context.Context, r slog.Record) error {
+	l.mu.Lock()
+	l.msgs = append(l.msgs, r.Message)
+	l.mu.Unlock()
+	return nil
+}
+func (l *logged) WithAttrs([]slog.Attr) slog.Handler { return l }
+func (l *logged) WithGroup(string) slog.Handler      { return l }
+
+func (l *logged) has(msg string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, m := range l.msgs {
+		if m == msg {
+			return true
+		}
+	}
+	return false
+}
+
+// stuckProc never finishes a batch until its context ends, and counts the
+// batches cancelled that way.
+type stuckProc struct{ cancelled *atomic.Int64 }
+
+func (p stuckProc) Initialize(context.Context, consumer.InitializeInput) error { return nil }
+func (p stuckProc) ProcessRecords(ctx context.Context, _ consumer.ProcessRecordsInput) error {
+	<-ctx.Done()
+	p.cancelled.Add(1)
+	return ctx.Err()
+}
+func (p stuckProc) ShardEnded(context.Context, consumer.ShardEndedInput) error { return nil }
+func (p stuckProc) ShutdownRequested(context.Context, consumer.ShutdownRequestedInput) error {
+	return nil
+}
+func (p stuckProc) LeaseLost(context.Context, consumer.LeaseLostInput) {}
+
+// A holder whose processor never finishes its batch is asked for a lease:
+// after the hand-off timeout it cancels the processor and lets go, and the
+// worker that asked takes the lease. Its other lease stays.
+func TestHandOffTimeoutHolderLetsGo(t *testing.T) {
+	t.Parallel()
+	_, kc := startServer(t, server.Options{})
+	servertest.CreateStream(t, kc, "stuck", 2)
+	prod := newProducer(kc, "stuck", 8)
+	prod.round(t)
+	store := memory.NewWithTable()
+	var cancelled atomic.Int64
+	logs := &logged{}
+	base := func(id string) []consumer.Option {
+		return append(fast("stuck", kc, store, id), consumer.WithFailoverTime(3*time.Second))
+	}
+	start(t, append(base("holder"), consumer.WithProcessor(func(string) consumer.RecordProcessor { return stuckProc{&cancelled} }),
+		consumer.WithLogger(slog.New(logs)), consumer.WithShutdownTimeout(time.Second), consumer.WithHandOffTimeout(300*time.Millisecond))...)
+	waitFor(t, 20*time.Second, "the holder holding both leases", func() bool { return owners(t, store)["holder"] == 2 })
+	sk := newSink()
+	// The asker's own bound is far off, so the holder's is the one that acts.
+	start(t, append(base("asker"), consumer.WithHandler(sk.handler("asker")), consumer.WithHandOffTimeout(20*time.Second))...)
+	waitFor(t, 20*time.Second, "the asker holding one lease", func() bool {
+		o := owners(t, store)
+		return o["asker"] == 1 && o["holder"] == 1 && len(mustListHandOffs(t, store)) == 0
+	})
+	if !logs.has("hand-off timed out: cancelling the processor and letting go") {
+		t.Fatal("the holder did not let go on the hand-off timeout")
+	}
+	if cancelled.Load() != 1 {
+		t.Fatalf("%d stuck batches cancelled, want 1 (the lease handed over)", cancelled.Load())
+	}
+}
+
+// A holder that ignores a hand-off request (as a KCL 2.x worker does: it
+// renews on the counter alone and never looks at checkpointOwner) keeps
+// renewing; the worker that asked takes the lease once the hand-off timeout
+// and a failover time have passed, and the holder's next renewal fails.
+func TestHandOffTimeoutTakesFromDeafHolder(t *testing.T) {
+	t.Parallel()
+	_, kc := startServer(t, server.Options{})
+	servertest.CreateStream(t, kc, "deaf", 2)
+	store := memory.NewWithTable()
+	for _, sh := range servertest.Shards(t, kc, "deaf") {
+		if _, err := store.CreateLeaseIfNotExists(bg, lease.Lease{LeaseKey: aws.ToString(sh.ShardId), LeaseOwner: "kcl2", Checkpoint: lease.TrimHorizon}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The deaf holder renews every 200 ms until a renewal fails.
+	ctx, cancel := context.WithCancel(bg)
+	var lostByDeaf atomic.Int64
+	var wg sync.WaitGroup
+	for _, l := range mustList(t, store) {
+		wg.Go(func() {
+			counter := l.LeaseCounter
+			for ctx.Err() == nil {
+				time.Sleep(200 * time.Millisecond)
+				nl, err := store.RenewLease(bg, l.LeaseKey, "kcl2", counter)
+				if err != nil {
+					lostByDeaf.Add(1)
+					return
+				}
+				counter = nl.LeaseCounter
+			}
+		})
+	}
+	defer func() { cancel(); wg.Wait() }()
+
+	logs := &logged{}
+	sk := newSink()
+	start(t, append(fast("deaf", kc, store, "asker"), consumer.WithHandler(sk.handler("asker")), consumer.WithFailoverTime(time.Second),
+		consumer.WithHandOffTimeout(300*time.Millisecond), consumer.WithLogger(slog.New(logs)))...)
+	waitFor(t, 20*time.Second, "the asker taking one lease from the deaf holder", func() bool {
+		o := owners(t, store)
+		return o["asker"] == 1 && len(mustListHandOffs(t, store)) == 0 && lostByDeaf.Load() == 1
+	})
+	if !logs.has("hand-off timed out: taking the lease from its holder") {
+		t.Fatal("the asker did not take the lease on the hand-off timeout")
+	}
+	for _, l := range mustList(t, store) {
+		if l.LeaseOwner == "asker" && l.CheckpointOwner != "" {
+			t.Fatalf("taken lease still has checkpointOwner %q", l.CheckpointOwner)
+		}
+	}
+}

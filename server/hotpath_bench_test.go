@@ -1,0 +1,105 @@
+package server_test
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/ksp-project/ksp/server"
+)
+
+// discard is a ResponseWriter that keeps the status and drops the body, so
+// the hot-path benchmarks measure the server and nothing of a client.
+type discard struct {
+	h      http.Header
+	status int
+	body   bytes.Buffer
+	keep   bool
+}
+
+func (d *discard) Header() http.Header  { return d.h }
+func (d *discard) WriteHeader(code int) { d.status = code }
+func (d *discard) Write(p []byte) (int, error) {
+	if d.keep {
+		d.body.Write(p)
+	}
+	return len(p), nil
+}
+
+// call serves one JSON request through srv.ServeHTTP.
+func call(b *testing.B, srv *server.Server, w *discard, op string, body []byte) {
+	req, _ := http.NewRequest(http.MethodPost, "/", bytes.NewReader(body))
+	req.ContentLength = int64(len(body))
+	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
+	req.Header.Set("X-Amz-Target", "Kinesis_20131202."+op)
+	w.status = 0
+	w.body.Reset()
+	srv.ServeHTTP(w, req)
+	if w.status != 0 && w.status != http.StatusOK {
+		b.Fatalf("%s: status %d: %s", op, w.status, w.body.String())
+	}
+}
+
+func putRecordsBody(stream string, n, size int) []byte {
+	data := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{'x'}, size))
+	var sb strings.Builder
+	sb.WriteString(`{"Records":[`)
+	for i := range n {
+		if i > 0 {
+			sb.WriteByte(',')
+		}
+		fmt.Fprintf(&sb, `{"Data":"%s","PartitionKey":"pk-%d"}`, data, i)
+	}
+	fmt.Fprintf(&sb, `],"StreamName":"%s"}`, stream)
+	return []byte(sb.String())
+}
+
+func benchServer(b *testing.B) (*server.Server, *discard) {
+	srv, err := server.New(server.Options{DisableLimits: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { srv.Close() })
+	w := &discard{h: http.Header{}, keep: true}
+	call(b, srv, w, "CreateStream", []byte(`{"StreamName":"s","ShardCount":1}`))
+	return srv, w
+}
+
+// BenchmarkServerPutRecords: the server's own cost of PutRecords of 500
+// 100-byte records (decode, route, append, commit, answer), per record.
+func BenchmarkServerPutRecords(b *testing.B) {
+	srv, w := benchServer(b)
+	body := putRecordsBody("s", 500, 100)
+	w.keep = false
+	b.ReportAllocs()
+	for b.Loop() {
+		call(b, srv, w, "PutRecords", body)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*500), "ns/record")
+}
+
+// BenchmarkServerGetRecords: the server's own cost of GetRecords of 10,000
+// 100-byte records (read, encode, answer), per record.
+func BenchmarkServerGetRecords(b *testing.B) {
+	srv, w := benchServer(b)
+	body := putRecordsBody("s", 500, 100)
+	for range 20 {
+		call(b, srv, w, "PutRecords", body)
+	}
+	call(b, srv, w, "GetShardIterator", []byte(`{"StreamName":"s","ShardId":"shardId-000000000000","ShardIteratorType":"TRIM_HORIZON"}`))
+	var it struct{ ShardIterator string }
+	if err := json.Unmarshal(w.body.Bytes(), &it); err != nil {
+		b.Fatal(err)
+	}
+	get := []byte(`{"Limit":10000,"ShardIterator":"` + it.ShardIterator + `"}`)
+	w.keep = false
+	b.ReportAllocs()
+	for b.Loop() {
+		call(b, srv, w, "GetRecords", get)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*10000), "ns/record")
+}

@@ -1,0 +1,6 @@
+//go:build unix && !linux
+
+package store
+
+// adviseHugePages does nothing where transparent huge pages do not exist.
+func adviseHugePages([]byte) {}
