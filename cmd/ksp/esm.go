@@ -60,8 +60,9 @@ s3:BUCKET (objects carrying the batch's event, as Lambda writes them) or
 http:URL; SQS, SNS and S3 use the AWS flags, at --destination-endpoint when
 given.
 
-Checkpoints go to --lease-db (a SQLite file: a restarted runner resumes, and
-several share the shards), in memory by default. One line per invoke outcome
+Checkpoints go to --lease-db (a SQLite file: a restarted runner resumes, with
+the retries a failing batch has left, and several share the shards), in memory
+by default. --fanout NAME reads over enhanced fan-out. One line per invoke outcome
 (shard, records, result, retries, checkpoint), and a summary at the end.
 --count N stops once N records are settled, --until-idle D after D without
 an invoke.`,
