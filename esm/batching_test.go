@@ -31,7 +31,7 @@ func TestBatchingWindowGathersRecordsOfSeveralReads(t *testing.T) {
 	s := newStream(t, 1)
 	cfg := s.config()
 	cfg.BatchSize = 10
-	cfg.MaximumBatchingWindowInSeconds = 2
+	cfg.MaximumBatchingWindowInSeconds = 3 // ample for the next read, even on a loaded machine
 	cfg.Hooks = []Hook{&putOnFirstPoll{s: s}}
 	got := run(s, cfg, failing(s, 0))
 	expectLog(t, got, "invoke r0,r1,r2", "checkpoint r2")

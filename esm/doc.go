@@ -78,8 +78,9 @@
 //     them). A window closes with a final invoke without records
 //     (isFinalInvokeForWindow) once its end has passed on the clock (or a
 //     record of a later window is read first), or at shard end
-//     (isWindowTerminatedEarly); then its last record is checkpointed, so a
-//     restart replays the open window from its start with empty state.
+//     (isWindowTerminatedEarly, as when the state returned passes
+//     MaxWindowStateBytes, 1 MB); then its last record is checkpointed, so
+//     a restart replays the open window from its start with empty state.
 //   - Nothing is checkpointed past a record that was not handled or
 //     delivered to OnFailure: a failing destination is retried with
 //     back-off, holding the shard. Without OnFailure a batch given up is
@@ -130,7 +131,6 @@
 //   - ParallelizationFactor: the n batchers share out the records of one
 //     gathered batch and all finish before the next one's records are
 //     handed out; Lambda keeps each batcher going on its own.
-//   - Tumbling windows: the 1 MB state limit is not enforced; tumbling
-//     windows with ParallelizationFactor above 1 are refused
+//   - Tumbling windows with ParallelizationFactor above 1 are refused
 //     (ErrUnsupported).
 package esm

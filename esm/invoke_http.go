@@ -28,7 +28,9 @@ const maxResponse = 6 << 20
 // runner cancels it). Another status than 200 (429 TooManyRequestsException,
 // a 5xx service error, …) or a request that fails on its own is an
 // *InvokeError: the function did not run, and Run retries without spending
-// retry attempts, as Lambda does. An empty or null response is a success.
+// retry attempts, as Lambda does. An empty or null response is a success,
+// except for a tumbling window's invoke: Lambda requires its response to
+// have a state property.
 func InvokeHTTP(client *http.Client, url string) func(context.Context, events.KinesisTimeWindowEvent) (events.KinesisTimeWindowEventResponse, error) {
 	if client == nil {
 		client = http.DefaultClient
@@ -71,11 +73,21 @@ func InvokeHTTP(client *http.Client, url string) func(context.Context, events.Ki
 			return none, &InvokeError{StatusCode: resp.StatusCode, Type: kind, Message: apiErrorMessage(out)}
 		}
 		var r events.KinesisTimeWindowEventResponse
+		windowed := ev.ShardID != ""
+		noState := fmt.Errorf("response from %s has no state property, which a tumbling window's invoke needs", url)
 		if t := bytes.TrimSpace(out); len(t) == 0 || string(t) == "null" {
+			if windowed {
+				return none, noState
+			}
 			return r, nil
 		}
+		var keys map[string]json.RawMessage
 		if err := json.Unmarshal(out, &r); err != nil {
 			return none, fmt.Errorf("malformed response from %s: %w", url, err)
+		}
+		_ = json.Unmarshal(out, &keys) // an object: it decoded as one above
+		if windowed && keys["state"] == nil {
+			return none, noState
 		}
 		return r, nil
 	}

@@ -86,11 +86,16 @@ func TestInvokeHTTPFollowsLambdaResponses(t *testing.T) {
 
 func TestInvokeHTTPErrors(t *testing.T) {
 	ev := events.KinesisTimeWindowEvent{KinesisEvent: events.KinesisEvent{Records: []events.KinesisEventRecord{{EventID: "e"}}}}
+	windowed := ev
+	windowed.ShardID = "shardId-000000000000"
 	for _, c := range []struct {
-		name   string
+		name   string // "window…": the event of a tumbling window
 		answer func(w http.ResponseWriter, r *http.Request)
 		want   string // in the error; "" for success
 	}{
+		{"window without state", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, `{"batchItemFailures":[]}`) }, "no state property"},
+		{"window empty", func(http.ResponseWriter, *http.Request) {}, "no state property"},
+		{"window state", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, `{"state":null}`) }, ""},
 		{"function error", func(w http.ResponseWriter, _ *http.Request) {
 			w.Header().Set("X-Amz-Function-Error", "Unhandled")
 			_, _ = io.WriteString(w, `{"errorType":"TypeError","errorMessage":"x is undefined"}`)
@@ -118,7 +123,11 @@ func TestInvokeHTTPErrors(t *testing.T) {
 			}
 			ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
 			defer cancel()
-			resp, err := InvokeHTTP(srv.Client(), srv.URL)(ctx, ev)
+			in := ev
+			if strings.HasPrefix(c.name, "window") {
+				in = windowed
+			}
+			resp, err := InvokeHTTP(srv.Client(), srv.URL)(ctx, in)
 			// The function did not run: an InvokeError, retried without
 			// spending attempts; the others are function errors.
 			var ie *InvokeError

@@ -2,6 +2,7 @@ package esm
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -73,18 +74,38 @@ func (p *shardRunner) runWindows(ctx context.Context, recs []consumer.Record, ck
 		for k < len(recs) && !windowStart(recs[k].ApproximateArrivalTimestamp, length).After(p.win.start) {
 			k++
 		}
-		if err := p.r.runRecords(ctx, recs[:k], p.win, nil, p.win.commit); err != nil {
+		// One batch at a time, to check the state's size after each.
+		n := p.r.src.cutBatch(recs[:k], p.r.s.BatchSize)
+		if err := p.r.runBatch(ctx, recs[:n], p.win, nil, p.win.commit); err != nil {
 			return err
 		}
-		p.win.last = recs[k-1]
-		p.win.n += k
-		recs = recs[k:]
+		p.win.last = recs[n-1]
+		p.win.n += n
+		recs = recs[n:]
+		if p.win.stateSize() > MaxWindowStateBytes {
+			// Lambda terminates the window early; its later records
+			// start a window of the same bounds with empty state.
+			if err := p.closeWindow(ctx, true, ckp); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
 
+// MaxWindowStateBytes is the most state a tumbling window keeps (1 MB per
+// shard): a handler returning more has its window terminated early.
+const MaxWindowStateBytes = 1 << 20
+
+// stateSize is the size of the window's state as JSON.
+func (w *window) stateSize() int {
+	b, _ := json.Marshal(w.state) // a map of strings always encodes
+	return len(b)
+}
+
 // closeWindow makes the window's final invoke (no records,
-// isFinalInvokeForWindow; isWindowTerminatedEarly at shard end), retried
+// isFinalInvokeForWindow; isWindowTerminatedEarly at shard end or when the
+// state grew past MaxWindowStateBytes), retried
 // like any invoke, then checkpoints the window's last record.
 func (p *shardRunner) closeWindow(ctx context.Context, early bool, ckp *consumer.Checkpointer) error {
 	w := p.win

@@ -130,3 +130,28 @@ func withoutShardEnd(log []string) []string {
 	}
 	return log
 }
+
+// Lambda terminates a window early when its state passes 1 MB; the
+// window's later records start again with empty state.
+func TestTumblingWindowTerminatedEarlyWhenStateExceedsOneMegabyte(t *testing.T) {
+	s := newStream(t, 3)
+	s.split()
+	cfg := s.config()
+	cfg.TumblingWindowInSeconds = 900 // the records share a window
+	cfg.BatchSize = 1
+	count := counting(s)
+	got := run(s, cfg, func(ctx context.Context, ev events.KinesisTimeWindowEvent) (events.KinesisTimeWindowEventResponse, error) {
+		resp, err := count(ctx, ev)
+		if len(ev.Records) == 1 && string(ev.Records[0].Kinesis.Data) == "r0" {
+			resp.State["notes"] = strings.Repeat("x", MaxWindowStateBytes) // too much to keep
+		}
+		return resp, err
+	})
+	w := s.arrival[s.seqs[0]].Truncate(900 * time.Second).Unix()
+	expectLog(t, withoutShardEnd(got),
+		fmt.Sprintf("invoke r0 window %d+15m0s count=0", w),
+		fmt.Sprintf("final window %d+15m0s count=1 early=true records=0 shard=shardId-000000000000", w), "checkpoint r0",
+		fmt.Sprintf("invoke r1 window %d+15m0s count=0", w),
+		fmt.Sprintf("invoke r2 window %d+15m0s count=1", w),
+		fmt.Sprintf("final window %d+15m0s count=2 early=true records=0 shard=shardId-000000000000", w), "checkpoint r2")
+}

@@ -56,12 +56,14 @@ until the records are older than --maximum-record-age. KPL aggregates reach
 the function whole, as with Lambda; --deaggregate takes them apart.
 
 --on-failure takes file:PATH (JSON lines), sqs:QUEUE_URL, sns:TOPIC_ARN,
-s3:BUCKET (objects carrying the batch's event, as Lambda writes them) or
-http:URL; SQS, SNS and S3 use the AWS flags, at --destination-endpoint when
-given.
+s3:BUCKET (objects carrying the batch's event, as Lambda writes them),
+kinesis:STREAM (a ksp extension; the source's endpoint by default) or
+http:URL; SQS, SNS, S3 and Kinesis use the AWS flags, at
+--destination-endpoint when given.
 
-Checkpoints go to --lease-db (a SQLite file: a restarted runner resumes, and
-several share the shards), in memory by default. One line per invoke outcome
+Checkpoints go to --lease-db (a SQLite file: a restarted runner resumes, with
+the retries a failing batch has left, and several share the shards), in memory
+by default. --fanout NAME reads over enhanced fan-out. One line per invoke outcome
 (shard, records, result, retries, checkpoint), and a summary at the end.
 --count N stops once N records are settled, --until-idle D after D without
 an invoke.`,
@@ -106,7 +108,7 @@ an invoke.`,
 			}
 			defer a.done()
 			cfg.Kinesis = kinesisFrom(awsCfg, endpoint)
-			if cfg.OnFailure, err = destination(awsCfg, onFailure, destEndpoint, leaseTable(cfg.Stream)); err != nil {
+			if cfg.OnFailure, err = destination(awsCfg, onFailure, destEndpoint, leaseTable(cfg.Stream), endpoint); err != nil {
 				return err
 			}
 			if c, ok := cfg.OnFailure.(io.Closer); ok {
@@ -157,7 +159,7 @@ an invoke.`,
 	f.StringVar(&responseTypes, "function-response-types", "", "ReportBatchItemFailures for partial batch responses")
 	f.DurationVar(&tumbling, "tumbling-window", 0, "TumblingWindowInSeconds, 0–900s")
 	f.StringVar(&filters, "filter-criteria", "", `a filter pattern, or a JSON array of them, e.g. '{"data":{"kind":["order"]}}'`)
-	f.StringVar(&onFailure, "on-failure", "", "file:PATH, sqs:QUEUE_URL, sns:TOPIC_ARN, s3:BUCKET or http:URL")
+	f.StringVar(&onFailure, "on-failure", "", "file:PATH, sqs:QUEUE_URL, sns:TOPIC_ARN, s3:BUCKET, kinesis:STREAM or http:URL")
 	f.StringVar(&destEndpoint, "destination-endpoint", "", "SQS/SNS/S3 endpoint URL for --on-failure (default: AWS's)")
 	f.BoolVar(&cfg.Deaggregate, "deaggregate", false, "take KPL aggregates apart (Lambda hands them to the function whole)")
 	f.DurationVar(&cfg.FunctionTimeout, "function-timeout", 3*time.Second, "the function timeout, 1s–900s")
@@ -183,8 +185,9 @@ func parseFunctionURL(s string) (string, error) {
 }
 
 // destination builds --on-failure's destination (nil without one);
-// mappingID names the mapping in S3 object keys.
-func destination(cfg aws.Config, spec, endpoint, mappingID string) (esm.Destination, error) {
+// mappingID names the mapping in S3 object keys; a Kinesis stream is at
+// endpoint, else at the source's kinesisEndpoint.
+func destination(cfg aws.Config, spec, endpoint, mappingID, kinesisEndpoint string) (esm.Destination, error) {
 	if spec == "" {
 		return nil, nil
 	}
@@ -209,6 +212,11 @@ func destination(cfg aws.Config, spec, endpoint, mappingID string) (esm.Destinat
 				o.BaseEndpoint = aws.String(endpoint)
 			}
 		}), where), nil
+	case "kinesis":
+		if endpoint == "" {
+			endpoint = kinesisEndpoint
+		}
+		return esm.NewKinesisDestination(kinesisFrom(cfg, endpoint), where), nil
 	case "s3":
 		return esm.NewS3Destination(s3.NewFromConfig(cfg, func(o *s3.Options) {
 			if endpoint != "" {
@@ -217,7 +225,7 @@ func destination(cfg aws.Config, spec, endpoint, mappingID string) (esm.Destinat
 			}
 		}), where, mappingID), nil
 	}
-	return nil, usageError{fmt.Errorf("--on-failure %q: want file:PATH, sqs:QUEUE_URL, sns:TOPIC_ARN, s3:BUCKET or http:URL", spec)}
+	return nil, usageError{fmt.Errorf("--on-failure %q: want file:PATH, sqs:QUEUE_URL, sns:TOPIC_ARN, s3:BUCKET, kinesis:STREAM or http:URL", spec)}
 }
 
 // leaseStore opens the checkpoints' store: the SQLite file path, or memory.

@@ -192,7 +192,8 @@ func TestESMCommandBadInput(t *testing.T) {
 }
 
 // TestESMCommandLeaseDBResumes: a second run on the same --lease-db starts
-// after the first run's checkpoint (reading with --fanout).
+// after the first run's checkpoint (reading with --fanout); a third gives a
+// record up to a Kinesis stream.
 func TestESMCommandLeaseDBResumes(t *testing.T) {
 	esmStream(t, "resume", 3)
 	var l lambdaServer
@@ -202,9 +203,40 @@ func TestESMCommandLeaseDBResumes(t *testing.T) {
 		mustRun(t, append([]string{"esm", "--stream", "resume", "--function-url", url, "--lease-db", db, "--poll", "10ms", "--count", fmt.Sprint(n), "--until-idle", "20s"}, flags...)...)
 	}
 	run(3)
-	esmPut(t, servertest.NewClient(os.Getenv("KSP_ENDPOINT"), "us-east-1"), "resume", 3, 2)
+	client := servertest.NewClient(os.Getenv("KSP_ENDPOINT"), "us-east-1")
+	esmPut(t, client, "resume", 3, 2)
 	run(2, "--fanout", "esm-app") // the same mapping, now over enhanced fan-out
 	if got, want := strings.Join(l.invokes, " | "), "r0,r1,r2 | r3,r4"; got != want {
 		t.Fatalf("invokes %q; want %q", got, want)
+	}
+
+	// A function failing for good, no retry: the batch's invocation record
+	// goes to a Kinesis stream on the same endpoint.
+	if _, err := client.CreateStream(t.Context(), &kinesis.CreateStreamInput{StreamName: aws.String("failures"), ShardCount: aws.Int32(1)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := servertest.WaitActive(t.Context(), client, "failures"); err != nil {
+		t.Fatal(err)
+	}
+	esmPut(t, client, "resume", 5, 1)
+	var failing lambdaServer
+	url = failing.start(t, func(w http.ResponseWriter, _ int, _ []string) {
+		w.Header().Set("X-Amz-Function-Error", "Unhandled")
+		_, _ = io.WriteString(w, `{"errorType":"Error","errorMessage":"down"}`)
+	})
+	run(1, "--maximum-retry-attempts", "0", "--on-failure", "kinesis:failures")
+	it, err := client.GetShardIterator(t.Context(), &kinesis.GetShardIteratorInput{StreamName: aws.String("failures"),
+		ShardId: aws.String("shardId-000000000000"), ShardIteratorType: "TRIM_HORIZON"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := client.GetRecords(t.Context(), &kinesis.GetRecordsInput{ShardIterator: it.ShardIterator})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec esm.InvocationRecord
+	if len(out.Records) != 1 || json.Unmarshal(out.Records[0].Data, &rec) != nil ||
+		rec.RequestContext.Condition != esm.RetryAttemptsExhausted || rec.KinesisBatchInfo.BatchSize != 1 {
+		t.Fatalf("the failures stream holds %d records, the first %+v; want r5's invocation record", len(out.Records), rec)
 	}
 }
