@@ -7,24 +7,41 @@ import (
 	"time"
 )
 
-// TestAutoscaleCLI makes three decisions on an idle stream of the embedded
-// server, measured by its /ksp/metrics: one line each, all holds (the first
-// two still measuring, the third within the target).
+// TestAutoscaleCLI makes decisions on an idle stream of the embedded
+// server, measured by its /ksp/metrics: one line each, all holds, first
+// still measuring over the window, then within the target. Twenty decisions
+// 50 ms apart take at least a second, ten windows: how many of them fall
+// inside the first window depends on the machine, so only the order is
+// checked.
 func TestAutoscaleCLI(t *testing.T) {
 	startServer(t)
 	mustRun(t, "stream", "create", "idle", "--shards", "2")
-	out := mustRun(t, "autoscale", "idle", "--interval", "50ms", "--window", "100ms", "--quiet-period", "10s", "--decisions", "3", "--dry-run")
+	const decisions = 20
+	out := mustRun(t, "autoscale", "idle", "--interval", "50ms", "--window", "100ms", "--quiet-period", "10s", "--decisions", "20", "--dry-run")
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if len(lines) != 3 {
-		t.Fatalf("%d lines; want 3 decisions:\n%s", len(lines), out)
+	if len(lines) != decisions {
+		t.Fatalf("%d lines; want %d decisions:\n%s", len(lines), decisions, out)
 	}
-	for _, l := range lines {
+	within := -1
+	for i, l := range lines {
 		if !strings.Contains(l, " idle hold (dry run) shards=2 target=2 ") {
 			t.Fatalf("decision line %q; want a dry-run hold at 2 shards", l)
 		}
+		switch {
+		case strings.Contains(l, `reason="utilization 0% within the target; `):
+			if within < 0 {
+				within = i
+			}
+		case strings.Contains(l, `reason="measuring: `):
+			if within >= 0 {
+				t.Fatalf("decision %d %q is measuring again after decision %d was within the target", i, l, within)
+			}
+		default:
+			t.Fatalf("decision %d %q: want measuring or within the target", i, l)
+		}
 	}
-	if !strings.Contains(lines[2], `reason="utilization 0% within the target; `) {
-		t.Fatalf("third decision %q; want within the target", lines[2])
+	if within < 0 {
+		t.Fatalf("no decision within the target after %d decisions over a 100 ms window:\n%s", decisions, out)
 	}
 }
 
