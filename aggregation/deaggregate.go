@@ -79,7 +79,12 @@ func deaggregate(dst []UserRecord, rec *KinesisRecord, hashRange *kds.HashKeyRan
 	}
 	start, dropped := len(dst), 0
 	// Room for the records, bounded: c.n counts records not yet validated.
-	dst = slices.Grow(dst, min(c.n, 1024))
+	// A short dst at least doubles: slices.Grow by exactly what is needed
+	// grows a long one by a quarter, copying a consumer's batch of many
+	// aggregates over and over.
+	if need := min(c.n, 1024); cap(dst)-len(dst) < need {
+		dst = slices.Grow(dst, max(need, len(dst)))
+	}
 	for i := int64(0); ; i++ {
 		r, ok, err := c.next()
 		if err != nil {

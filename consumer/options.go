@@ -116,7 +116,8 @@ func WithFailoverTime(d time.Duration) Option { return optionFunc(func(c *config
 // (1…10000). Default 10000.
 func WithMaxRecords(n int) Option { return optionFunc(func(c *config) { c.maxRecords = n }) }
 
-// WithIdleTime sets the pause between two GetRecords calls on one shard.
+// WithIdleTime sets the time from one GetRecords call on a shard to the
+// next (the round trip and the delivery of the batch count toward it).
 // Default 1 s. Kinesis allows 5 GetRecords calls per second per shard, so
 // values under 200 ms get throttled on AWS (the consumer then backs off);
 // they are meant for the embedded server and tests. At least 1 ms.

@@ -49,6 +49,7 @@ func (r *pollingReader) run(ctx context.Context, from startPosition) {
 			}
 			iter = it
 		}
+		called := time.Now()
 		out, err := r.cfg.kinesis.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: iter, Limit: aws.Int32(int32(r.cfg.maxRecords))})
 		if err != nil {
 			if kds.Code(err) == kds.ErrCodeExpiredIterator {
@@ -77,7 +78,11 @@ func (r *pollingReader) run(ctx context.Context, from startPosition) {
 			return
 		}
 		iter = out.NextShardIterator
-		if backoff.Sleep(ctx, r.cfg.idle) != nil {
+		// The idle time runs from this call, as the KCL counts
+		// idleTimeBetweenReads from its last call: the round trip and the
+		// wait for room in the prefetch buffer are part of it, so a
+		// record waits at most one idle time for the call that reads it.
+		if backoff.Sleep(ctx, r.cfg.idle-time.Since(called)) != nil {
 			return
 		}
 	}

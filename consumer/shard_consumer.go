@@ -344,14 +344,17 @@ func (w *worker) waitForParents(s *shardLease) (outcome, bool) {
 // returns the rest with their total data size.
 func (w *worker) userRecords(s *shardLease, in []types.Record, buf *[]aggregation.UserRecord, resumeAfter lease.Checkpoint,
 	hashRange kds.HashKeyRange, hasRange bool, st *readState) ([]Record, int) {
-	out := make([]Record, 0, len(in))
-	bytes, dropped := 0, 0
+	// The batch's user records are collected in *buf, kept from call to
+	// call, so that out is made once at its final size: an aggregate
+	// carries hundreds of user records, and growing out from len(in)
+	// copied and cleared it over and over.
+	*buf = (*buf)[:0]
+	dropped := 0
 	for _, kr := range in {
 		rec := aggregation.KinesisRecord{
 			Data: kr.Data, PartitionKey: aws.ToString(kr.PartitionKey),
 			SequenceNumber: aws.ToString(kr.SequenceNumber), ApproximateArrivalTimestamp: aws.ToTime(kr.ApproximateArrivalTimestamp),
 		}
-		*buf = (*buf)[:0]
 		if w.cfg.raw {
 			*buf = append(*buf, aggregation.UserRecord{Data: rec.Data, PartitionKey: rec.PartitionKey,
 				SequenceNumber: rec.SequenceNumber, ApproximateArrivalTimestamp: rec.ApproximateArrivalTimestamp})
@@ -365,21 +368,24 @@ func (w *worker) userRecords(s *shardLease, in []types.Record, buf *[]aggregatio
 		} else {
 			*buf = aggregation.Deaggregate(*buf, rec)
 		}
-		for _, u := range *buf {
-			if u.Err != nil {
-				s.log.Warn("malformed aggregate passed through as one record", "sequence", u.SequenceNumber, "err", u.Err)
-			}
-			if !resumeAfter.IsZero() && (lease.Checkpoint{SequenceNumber: u.SequenceNumber, SubSequenceNumber: u.SubSequenceNumber}).Compare(resumeAfter) <= 0 {
-				continue
-			}
-			bytes += len(u.Data)
-			out = append(out, Record{
-				Data: u.Data, PartitionKey: u.PartitionKey, ExplicitHashKey: u.ExplicitHashKey,
-				SequenceNumber: u.SequenceNumber, SubSequenceNumber: u.SubSequenceNumber,
-				ApproximateArrivalTimestamp: u.ApproximateArrivalTimestamp, ShardID: s.shardID, Stream: s.stream, Aggregated: u.Aggregated,
-			})
-		}
 	}
+	out := make([]Record, 0, len(*buf))
+	bytes := 0
+	for _, u := range *buf {
+		if u.Err != nil {
+			s.log.Warn("malformed aggregate passed through as one record", "sequence", u.SequenceNumber, "err", u.Err)
+		}
+		if !resumeAfter.IsZero() && (lease.Checkpoint{SequenceNumber: u.SequenceNumber, SubSequenceNumber: u.SubSequenceNumber}).Compare(resumeAfter) <= 0 {
+			continue
+		}
+		bytes += len(u.Data)
+		out = append(out, Record{
+			Data: u.Data, PartitionKey: u.PartitionKey, ExplicitHashKey: u.ExplicitHashKey,
+			SequenceNumber: u.SequenceNumber, SubSequenceNumber: u.SubSequenceNumber,
+			ApproximateArrivalTimestamp: u.ApproximateArrivalTimestamp, ShardID: s.shardID, Stream: s.stream, Aggregated: u.Aggregated,
+		})
+	}
+	clear(*buf) // hold no batch's data until the next one
 	if dropped > 0 {
 		s.log.Warn("dropped aggregated user records outside the shard's hash range", "records", dropped)
 		w.cfg.hooks.recordsDropped(s.shardID, dropped)

@@ -313,10 +313,8 @@ func (p *Producer) build(c *container) {
 		c.putSize = len(c.data) + len(c.pk)
 		return
 	}
-	a, err := aggregation.NewAggregator(aggregation.MaxSize(p.cfg.aggMaxSize), aggregation.MaxRecordSize(int(p.maxRecordSize.Load())))
-	if err != nil { // options were validated; cannot happen
-		panic(err)
-	}
+	a := p.aggregator()
+	defer p.aggs.Put(a)
 	for i, pd := range c.recs {
 		if err := a.Add(pd.rec.PartitionKey, pd.rec.ExplicitHashKey, pd.rec.Data); err != nil {
 			// The size bound said it fits: keep the rest for another container.
@@ -330,6 +328,28 @@ func (p *Producer) build(c *container) {
 	out := a.Build(nil)
 	c.data = out.Data
 	c.putSize = len(c.data) + len(c.pk)
+}
+
+// pooledAggregator is an Aggregator kept for the next container: its
+// tables, record buffer and key indexes stay allocated, so packing a
+// container does not grow them from empty each time.
+type pooledAggregator struct {
+	*aggregation.Aggregator
+	maxRecordSize int
+}
+
+// aggregator returns an empty Aggregator for the stream's current
+// MaxRecordSize, from p.aggs when one fits.
+func (p *Producer) aggregator() *pooledAggregator {
+	maxRecordSize := int(p.maxRecordSize.Load())
+	if a, ok := p.aggs.Get().(*pooledAggregator); ok && a.maxRecordSize == maxRecordSize {
+		return a
+	}
+	a, err := aggregation.NewAggregator(aggregation.MaxSize(p.cfg.aggMaxSize), aggregation.MaxRecordSize(maxRecordSize))
+	if err != nil { // options were validated; cannot happen
+		panic(err)
+	}
+	return &pooledAggregator{Aggregator: a, maxRecordSize: maxRecordSize}
 }
 
 // send runs one PutRecords request and settles its containers.

@@ -52,6 +52,8 @@ type Producer struct {
 
 	stats stats
 
+	aggs sync.Pool // of *pooledAggregator, emptied by Build
+
 	mu            sync.Mutex // guards: every field below
 	closed        bool       // intake stopped
 	aborted       error      // non-nil once Close gave up: the cause records fail with

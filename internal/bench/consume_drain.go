@@ -33,6 +33,9 @@ type DrainResult struct {
 	// CPUPerRecord is the process's CPU time per user record during the
 	// drain; the in-process server is included.
 	CPUPerRecord time.Duration `json:"cpu_ns_per_record"`
+	// AllocsPerRecord counts heap allocations per user record during the
+	// drain (runtime.MemStats.Mallocs), the in-process server's included.
+	AllocsPerRecord float64 `json:"allocs_per_record"`
 	// PeakRSS is the peak growth of this process's RSS during the drain.
 	PeakRSS int64 `json:"peak_rss_growth_bytes"`
 }
@@ -75,6 +78,8 @@ func runDrain(ctx context.Context, cfg ConsumeConfig, agg bool, n int) (*DrainRe
 	runtime.GC()
 	rssBase := childproc.RSS(os.Getpid())
 	mem := startSampler(100*time.Millisecond, func() int64 { return max(0, childproc.RSS(os.Getpid())-rssBase) })
+	var m0, m1 runtime.MemStats
+	runtime.ReadMemStats(&m0)
 	cpu0 := cpuTime()
 	start := time.Now()
 	stop, wait := runConsumer(ctx, c)
@@ -82,6 +87,7 @@ func runDrain(ctx context.Context, cfg ConsumeConfig, agg bool, n int) (*DrainRe
 	go func() { _ = wait(); close(runDone) }()
 	err = waitCount(ctx, &count, int64(n), stallAfter, runDone)
 	cpu := cpuTime() - cpu0
+	runtime.ReadMemStats(&m1)
 	peak := mem.stop()
 	stop()
 	runErr := wait()
@@ -96,7 +102,7 @@ func runDrain(ctx context.Context, cfg ConsumeConfig, agg bool, n int) (*DrainRe
 	res := &DrainResult{
 		Aggregation: agg, Records: n, KinesisRecords: kinesisRecords, FillPerSecond: fillRate, Idle: cfg.DrainIdle,
 		Seconds: elapsed.Seconds(), PerSecond: float64(n) / elapsed.Seconds(), Batches: batches.Load(),
-		CPUPerRecord: cpu / time.Duration(n), PeakRSS: peak,
+		CPUPerRecord: cpu / time.Duration(n), AllocsPerRecord: float64(m1.Mallocs-m0.Mallocs) / float64(n), PeakRSS: peak,
 	}
 	fmt.Fprintf(cfg.Progress, "consume: drained %d user records in %.2fs (%s records/s)\n", n, res.Seconds, comma(res.PerSecond))
 	return res, nil

@@ -58,7 +58,8 @@ func TestRunConsumeSmall(t *testing.T) {
 		t.Fatalf("drains %+v", rep.Drains)
 	}
 	for _, d := range rep.Drains {
-		if d.PerSecond <= 0 || d.Batches < 1 || d.KinesisRecords < 1 || d.KinesisRecords > int64(d.Records) {
+		if d.PerSecond <= 0 || d.Batches < 1 || d.KinesisRecords < 1 || d.KinesisRecords > int64(d.Records) ||
+			d.CPUPerRecord <= 0 || d.AllocsPerRecord <= 0 {
 			t.Errorf("drain %+v", d)
 		}
 	}
@@ -80,7 +81,7 @@ func TestRunConsumeSmall(t *testing.T) {
 	if err := rep.WriteTable(&out); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"drain rec/s", "p99", "survivor holds all after", "≥ 300,000", "≤ 100.0 ms", "≤ 1333.3 ms"} {
+	for _, want := range []string{"drain rec/s", "p99", "survivor holds all after", "allocs/record", "CPU/record", "≥ 1,500,000", "≤ 70.0 ms", "≤ 1333.3 ms"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, &out)
 		}
@@ -155,5 +156,25 @@ func TestConsumeLatencyFanOut(t *testing.T) {
 		return strings.HasPrefix(l, "fan-out") && strings.Fields(l)[1] == "200"
 	}) {
 		t.Fatalf("the table has no fan-out row:\n%s", &out)
+	}
+}
+
+// BenchmarkDrain drains b.N pre-filled user records with one worker, with
+// aggregation on and off, for CPU and allocation profiles of the polling
+// reader, deaggregation and delivery (go test -bench Drain -cpuprofile).
+// The fill is not part of the reported CPU and allocations, though it is
+// in the profiles.
+func BenchmarkDrain(b *testing.B) {
+	for _, agg := range []bool{true, false} {
+		b.Run(map[bool]string{true: "aggregated", false: "raw"}[agg], func(b *testing.B) {
+			cfg := ConsumeConfig{Shards: 4}
+			cfg.setDefaults()
+			res, err := runDrain(context.Background(), cfg, agg, max(b.N, 1000))
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(float64(res.CPUPerRecord.Nanoseconds()), "cpu-ns/record")
+			b.ReportMetric(res.AllocsPerRecord, "allocs/record")
+		})
 	}
 }

@@ -19,7 +19,8 @@ func TestRunProduceSmall(t *testing.T) {
 		t.Fatalf("results %+v", rep.Results)
 	}
 	for _, r := range rep.Results {
-		if r.PerSecond <= 0 || r.Requests < 1 || r.BytesPerRequest <= 0 || r.KinesisRecords < 1 {
+		if r.PerSecond <= 0 || r.Requests < 1 || r.BytesPerRequest <= 0 || r.KinesisRecords < 1 ||
+			r.CPUPerRecord <= 0 || r.AllocsPerRecord <= 0 {
 			t.Fatalf("result %+v", r)
 		}
 	}
@@ -27,7 +28,7 @@ func TestRunProduceSmall(t *testing.T) {
 	if err := rep.WriteTable(&out); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"user rec/s", "allocs/record", "bytes/request", "goal: ≥ 500,000"} {
+	for _, want := range []string{"user rec/s", "allocs/record", "bytes/request", "goal: ≥ 1,000,000", "CPU/record"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, &out)
 		}
@@ -35,5 +36,22 @@ func TestRunProduceSmall(t *testing.T) {
 	t.Logf("\n%s", &out)
 	if err := (ProduceConfig{Size: 4}).Validate(); err == nil {
 		t.Error("size 4 accepted")
+	}
+}
+
+// BenchmarkProduce puts b.N records through the producer into the embedded
+// server, with aggregation on and off, for CPU and allocation profiles of
+// the whole path (go test -bench Produce -cpuprofile, -memprofile).
+func BenchmarkProduce(b *testing.B) {
+	for _, agg := range []bool{true, false} {
+		b.Run(map[bool]string{true: "aggregated", false: "raw"}[agg], func(b *testing.B) {
+			ctx := context.Background()
+			res, err := runProduceOnce(ctx, ProduceConfig{Shards: 4, Size: 100, Writers: 4}, agg, max(b.N, 1000))
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(float64(res.CPUPerRecord.Nanoseconds()), "cpu-ns/record")
+			b.ReportMetric(res.AllocsPerRecord, "allocs/record")
+		})
 	}
 }
