@@ -1,0 +1,127 @@
+package dynamo
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/ksp-project/ksp/lease"
+)
+
+// The items of a KCL 3.5+ lease table a KCL 3.x leader reads besides the
+// leases (amazon-kinesis-client 3.5.1, paths under
+// src/main/java/software/amazon/kinesis/).
+const (
+	// worker/metricstats/WorkerMetricStats.java: LeaseTableWorkerMetricStats
+	// keys the item by the worker id in leaseKey; the attributes are
+	// KEY_LAST_UPDATE_TIME and the @DynamoDbAttribute names.
+	entityWorkerMetrics = "WORKER_METRIC_STATS" // leases/EntityType.java
+	attrLastUpdate      = "lut"                 // N, epoch seconds
+	attrStats           = "sts"                 // M of L of N
+	attrOperatingRange  = "opr"                 // M of L of N
+	attrSupportCode     = "sup"                 // N
+	attrSupportUpdate   = "slu"                 // N, epoch seconds
+
+	// leader/LeaderLock.java LEADER_HASH_KEY; the other names are the
+	// DynamoDB lock client's (AmazonDynamoDBLockClient).
+	leaderKey         = "Leader"
+	attrOwnerName     = "ownerName"           // S
+	attrLeaseDuration = "leaseDuration"       // S, milliseconds
+	attrRecordVersion = "recordVersionNumber" // S, a UUID changed by each heartbeat
+	attrIsReleased    = "isReleased"          // BOOL
+)
+
+var _ lease.FleetStore = (*Store)(nil)
+
+// PutWorkerMetrics implements lease.FleetStore: one UpdateItem setting every
+// attribute, as the KCL's WorkerMetricStatsDAODelegate.updateMetrics (an
+// enhanced-client updateItem, ignoreNulls) does. The KCL writes without a
+// condition; ksp requires that the item is absent or a worker-metrics item,
+// so a worker id equal to a lease key can never overwrite a lease.
+func (s *Store) PutWorkerMetrics(ctx context.Context, m lease.WorkerMetrics) error {
+	if err := s.open(); err != nil {
+		return err
+	}
+	if m.WorkerID == "" {
+		return fmt.Errorf("%w: dynamo: worker metrics: worker id is empty", lease.ErrInvalidArgument)
+	}
+	at := avN(m.LastUpdate.Unix())
+	stats := make(map[string]types.AttributeValue, len(m.Stats))
+	for name, vs := range m.Stats {
+		l := make([]types.AttributeValue, len(vs))
+		for i, v := range vs {
+			l[i] = &types.AttributeValueMemberN{Value: strconv.FormatFloat(v, 'f', -1, 64)}
+		}
+		stats[name] = &types.AttributeValueMemberL{Value: l}
+	}
+	ranges := make(map[string]types.AttributeValue, len(m.OperatingRange))
+	for name, vs := range m.OperatingRange {
+		l := make([]types.AttributeValue, len(vs))
+		for i, v := range vs {
+			l[i] = avN(v)
+		}
+		ranges[name] = &types.AttributeValueMemberL{Value: l}
+	}
+	_, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:           aws.String(s.table),
+		Key:                 s.key(m.WorkerID),
+		ConditionExpression: aws.String("attribute_not_exists(#k) OR #et = :et"),
+		UpdateExpression:    aws.String("SET #et = :et, #lut = :lut, #sts = :sts, #opr = :opr, #sup = :sup, #slu = :lut"),
+		ExpressionAttributeNames: map[string]string{
+			"#k": attrLeaseKey, "#et": attrEntityType, "#lut": attrLastUpdate, "#sts": attrStats,
+			"#opr": attrOperatingRange, "#sup": attrSupportCode, "#slu": attrSupportUpdate,
+		},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":et": avS(entityWorkerMetrics), ":lut": at, ":sup": avN(int64(m.SupportCode)),
+			":sts": &types.AttributeValueMemberM{Value: stats}, ":opr": &types.AttributeValueMemberM{Value: ranges},
+		},
+	})
+	if isConditionFailed(err) {
+		return fmt.Errorf("%w: dynamo: worker metrics %q in table %q: the item is not a worker-metrics item", lease.ErrConditionFailed, m.WorkerID, s.table)
+	}
+	if err != nil {
+		return s.wrap("put worker metrics", m.WorkerID, err)
+	}
+	return nil
+}
+
+// GetLeaderLock implements lease.FleetStore: a consistent read of the item
+// "Leader" (its entityType LEADER; in a KCL 3.0–3.4 application it is in
+// <app>-CoordinatorState, which ksp does not read, so it is not found).
+func (s *Store) GetLeaderLock(ctx context.Context) (lease.LeaderLock, bool, error) {
+	if err := s.open(); err != nil {
+		return lease.LeaderLock{}, false, err
+	}
+	out, err := s.client.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: aws.String(s.table), Key: s.key(leaderKey), ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return lease.LeaderLock{}, false, s.wrap("get leader lock", leaderKey, err)
+	}
+	if len(out.Item) == 0 {
+		return lease.LeaderLock{}, false, nil
+	}
+	str := func(name string) string {
+		v, _ := out.Item[name].(*types.AttributeValueMemberS)
+		if v == nil {
+			return ""
+		}
+		return v.Value
+	}
+	if et := str(attrEntityType); et != "" && et != "LEADER" {
+		return lease.LeaderLock{}, false, nil // a lease or another item under that key
+	}
+	l := lease.LeaderLock{Owner: str(attrOwnerName), RecordVersion: str(attrRecordVersion)}
+	if ms, err := strconv.ParseInt(str(attrLeaseDuration), 10, 64); err == nil && ms > 0 {
+		l.LeaseDuration = time.Duration(ms) * time.Millisecond
+	}
+	if b, ok := out.Item[attrIsReleased].(*types.AttributeValueMemberBOOL); ok {
+		l.Released = b.Value
+	}
+	return l, true, nil
+}

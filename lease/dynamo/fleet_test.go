@@ -1,0 +1,88 @@
+package dynamo_test
+
+import (
+	"errors"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/ksp-project/ksp/internal/kcltable"
+	"github.com/ksp-project/ksp/lease"
+)
+
+// testFleetItemsLikeKCL: the worker-metrics item ksp writes is the one a KCL
+// 3.5 worker writes (kcltable.WorkerMetrics, after
+// worker/metricstats/WorkerMetricStats.java LeaseTableWorkerMetricStats and
+// WorkerMetricStatsReporter.java: leaseKey = worker id, entityType
+// WORKER_METRIC_STATS, lut N, sts M of L of N, opr M of L of N, sup N, slu
+// N), it never overwrites a lease, it is not a lease, and the leader lock
+// the DynamoDB lock client writes is read back.
+func testFleetItemsLikeKCL(t *testing.T, client *dynamodb.Client) {
+	s := newTable(t, client)
+	mustTable(t, s)
+	const at = 1764633600
+	m := lease.WorkerMetrics{
+		WorkerID: "ksp-1", LastUpdate: time.Unix(at, 0), SupportCode: 1,
+		Stats:          map[string][]float64{"C": {12.5, 0, 100}},
+		OperatingRange: map[string][]int64{"C": {100}},
+	}
+	if err := s.PutWorkerMetrics(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := rawGet(t, client, s.Table(), "ksp-1"), kcltable.WorkerMetrics("ksp-1", at, 12.5, 0, 100); !reflect.DeepEqual(got, want) {
+		t.Errorf("worker metrics item:\n got  %#v\n want %#v", got, want)
+	}
+	// The next report replaces every attribute (the KCL's updateItem).
+	m.LastUpdate, m.Stats, m.OperatingRange = time.Unix(at+30, 0), map[string][]float64{}, map[string][]int64{}
+	if err := s.PutWorkerMetrics(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	got := rawGet(t, client, s.Table(), "ksp-1")
+	empty := &types.AttributeValueMemberM{Value: map[string]types.AttributeValue{}}
+	if !reflect.DeepEqual(got["lut"], nAV("1764633630")) || !reflect.DeepEqual(got["slu"], nAV("1764633630")) ||
+		!reflect.DeepEqual(got["sts"], empty) || !reflect.DeepEqual(got["opr"], empty) {
+		t.Errorf("second report: item = %#v; want lut = slu = 1764633630 and empty sts, opr (the KCL's default worker metric)", got)
+	}
+	if ls, err := s.ListLeases(ctx); err != nil || len(ls) != 0 {
+		t.Errorf("ListLeases = %+v, %v; the metrics item is not a lease", ls, err)
+	}
+
+	if _, err := s.CreateLeaseIfNotExists(ctx, lease.Lease{LeaseKey: "shardId-000000000001", Checkpoint: lease.TrimHorizon}); err != nil {
+		t.Fatal(err)
+	}
+	before := rawGet(t, client, s.Table(), "shardId-000000000001")
+	m.WorkerID = "shardId-000000000001"
+	if err := s.PutWorkerMetrics(ctx, m); !errors.Is(err, lease.ErrConditionFailed) {
+		t.Errorf("PutWorkerMetrics over a lease: error = %v, want ErrConditionFailed", err)
+	}
+	if after := rawGet(t, client, s.Table(), "shardId-000000000001"); !reflect.DeepEqual(after, before) {
+		t.Errorf("lease changed by PutWorkerMetrics:\n got  %#v\n want %#v", after, before)
+	}
+	if err := s.PutWorkerMetrics(ctx, lease.WorkerMetrics{}); !errors.Is(err, lease.ErrInvalidArgument) {
+		t.Errorf("PutWorkerMetrics without a worker id: error = %v, want ErrInvalidArgument", err)
+	}
+
+	if _, found, err := s.GetLeaderLock(ctx); err != nil || found {
+		t.Fatalf("GetLeaderLock on a table without one = found %v, %v; want not found", found, err)
+	}
+	lock := kcltable.LeaderLock("java-1", 120000, "6f1c3e2a-8d4b-4f7e-9a51-2c0d8b7e4f13")
+	if _, err := client.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.Table()), Item: lock}); err != nil {
+		t.Fatal(err)
+	}
+	l, found, err := s.GetLeaderLock(ctx)
+	want := lease.LeaderLock{Owner: "java-1", LeaseDuration: 2 * time.Minute, RecordVersion: "6f1c3e2a-8d4b-4f7e-9a51-2c0d8b7e4f13"}
+	if err != nil || !found || l != want {
+		t.Fatalf("GetLeaderLock = %+v, %v, %v; want %+v", l, found, err, want)
+	}
+	lock["isReleased"] = &types.AttributeValueMemberBOOL{Value: true}
+	if _, err := client.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.Table()), Item: lock}); err != nil {
+		t.Fatal(err)
+	}
+	if l, _, err := s.GetLeaderLock(ctx); err != nil || !l.Released {
+		t.Errorf("GetLeaderLock of a released lock = %+v, %v; want Released", l, err)
+	}
+}
