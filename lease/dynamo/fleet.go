@@ -2,6 +2,7 @@ package dynamo
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -91,37 +92,63 @@ func (s *Store) PutWorkerMetrics(ctx context.Context, m lease.WorkerMetrics) err
 }
 
 // GetLeaderLock implements lease.FleetStore: a consistent read of the item
-// "Leader" (its entityType LEADER; in a KCL 3.0–3.4 application it is in
-// <app>-CoordinatorState, which ksp does not read, so it is not found).
+// "Leader" in the lease table (entityType LEADER), where a KCL 3.5+
+// application keeps it once its table migration is COMPLETE, else in
+// "<table>-CoordinatorState" (hash key "key"), where KCL 3.0 to 3.4 keep it
+// and 3.5 keeps it until then (coordinator/CoordinatorStateDAO.java: "the
+// lock client options builder routes based on status"). A missing legacy
+// table means no lock.
 func (s *Store) GetLeaderLock(ctx context.Context) (lease.LeaderLock, bool, error) {
 	if err := s.open(); err != nil {
 		return lease.LeaderLock{}, false, err
 	}
-	out, err := s.client.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName: aws.String(s.table), Key: s.key(leaderKey), ConsistentRead: aws.Bool(true),
-	})
+	item, err := s.getLeaderItem(ctx, s.table, attrLeaseKey)
 	if err != nil {
 		return lease.LeaderLock{}, false, s.wrap("get leader lock", leaderKey, err)
 	}
-	if len(out.Item) == 0 {
+	if et := strAttr(item, attrEntityType); et != "" && et != "LEADER" {
+		item = nil // a lease or another item under that key
+	}
+	if item == nil {
+		legacy := s.table + "-CoordinatorState"
+		item, err = s.getLeaderItem(ctx, legacy, "key")
+		var rnf *types.ResourceNotFoundException
+		if errors.As(err, &rnf) {
+			return lease.LeaderLock{}, false, nil
+		}
+		if err != nil {
+			return lease.LeaderLock{}, false, fmt.Errorf("dynamo: get leader lock in table %q: %w", legacy, err)
+		}
+	}
+	if item == nil {
 		return lease.LeaderLock{}, false, nil
 	}
-	str := func(name string) string {
-		v, _ := out.Item[name].(*types.AttributeValueMemberS)
-		if v == nil {
-			return ""
-		}
-		return v.Value
-	}
-	if et := str(attrEntityType); et != "" && et != "LEADER" {
-		return lease.LeaderLock{}, false, nil // a lease or another item under that key
-	}
-	l := lease.LeaderLock{Owner: str(attrOwnerName), RecordVersion: str(attrRecordVersion)}
-	if ms, err := strconv.ParseInt(str(attrLeaseDuration), 10, 64); err == nil && ms > 0 {
+	l := lease.LeaderLock{Owner: strAttr(item, attrOwnerName), RecordVersion: strAttr(item, attrRecordVersion)}
+	if ms, err := strconv.ParseInt(strAttr(item, attrLeaseDuration), 10, 64); err == nil && ms > 0 {
 		l.LeaseDuration = time.Duration(ms) * time.Millisecond
 	}
-	if b, ok := out.Item[attrIsReleased].(*types.AttributeValueMemberBOOL); ok {
+	if b, ok := item[attrIsReleased].(*types.AttributeValueMemberBOOL); ok {
 		l.Released = b.Value
 	}
 	return l, true, nil
+}
+
+// getLeaderItem reads the item "Leader" of table, whose hash key is hashKey; nil
+// when there is none.
+func (s *Store) getLeaderItem(ctx context.Context, table, hashKey string) (map[string]types.AttributeValue, error) {
+	out, err := s.client.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: aws.String(table), ConsistentRead: aws.Bool(true),
+		Key: map[string]types.AttributeValue{hashKey: avS(leaderKey)},
+	})
+	if err != nil || len(out.Item) == 0 {
+		return nil, err
+	}
+	return out.Item, nil
+}
+
+func strAttr(item map[string]types.AttributeValue, name string) string {
+	if v, ok := item[name].(*types.AttributeValueMemberS); ok {
+		return v.Value
+	}
+	return ""
 }

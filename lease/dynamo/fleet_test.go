@@ -3,6 +3,7 @@ package dynamo_test
 import (
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -85,4 +86,52 @@ func testFleetItemsLikeKCL(t *testing.T, client *dynamodb.Client) {
 	if l, _, err := s.GetLeaderLock(ctx); err != nil || !l.Released {
 		t.Errorf("GetLeaderLock of a released lock = %+v, %v; want Released", l, err)
 	}
+}
+
+// testLegacyLeaderLock: a KCL 3.0–3.4 application (or a 3.5 one whose table
+// migration is not COMPLETE) keeps its leader lock in
+// "<app>-CoordinatorState", hash key "key"; GetLeaderLock finds it there,
+// and a missing legacy table means no lock.
+func testLegacyLeaderLock(t *testing.T, client *dynamodb.Client) {
+	s := newTable(t, client)
+	mustTable(t, s)
+	if _, found, err := s.GetLeaderLock(ctx); err != nil || found {
+		t.Fatalf("GetLeaderLock without the legacy table = found %v, %v; want not found, nil", found, err)
+	}
+	for name, lt := range kcltable.LegacyTables(s.Table(), "java-1") {
+		if !strings.HasSuffix(name, "-CoordinatorState") {
+			continue
+		}
+		_, err := client.CreateTable(ctx, &dynamodb.CreateTableInput{
+			TableName:            aws.String(name),
+			AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String(lt.HashKey), AttributeType: types.ScalarAttributeTypeS}},
+			KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String(lt.HashKey), KeyType: types.KeyTypeHash}},
+			BillingMode:          types.BillingModePayPerRequest,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitActive(t, client, name)
+		for _, it := range lt.Items {
+			if _, err := client.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(name), Item: it}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	l, found, err := s.GetLeaderLock(ctx)
+	if err != nil || !found || l.Owner != "java-1" || l.LeaseDuration != 2*time.Minute || l.RecordVersion == "" {
+		t.Fatalf("GetLeaderLock = %+v, %v, %v; want java-1's lock from the legacy table", l, found, err)
+	}
+}
+
+func waitActive(t *testing.T, client *dynamodb.Client, table string) {
+	t.Helper()
+	for range 200 {
+		out, err := client.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(table)})
+		if err == nil && out.Table.TableStatus == types.TableStatusActive {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("table %s never became active", table)
 }
