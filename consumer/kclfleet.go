@@ -48,10 +48,12 @@ const supportCode = 1
 const keptStats = 10
 
 // WithWorkerMetrics makes the worker a member of a KCL 3.x fleet (see
-// docs/kcl-compat.md): it publishes a worker-metrics item in the lease
-// table every interval (0: 30 s, the KCL's workerMetricsReporterFreqInMillis;
-// give it the KCL workers' value) and, while a KCL 3.x leader holds its
-// lock, takes only the leases the leader assigns to it. Use it when the
+// docs/kcl-compat.md): it publishes a worker-metrics item every interval
+// where the fleet's leader reads it (the lease table, or
+// <app>-WorkerMetricStats), 0 meaning 30 s (the KCL's
+// workerMetricsReporterFreqInMillis; give it the KCL workers' value), and,
+// while a KCL 3.x leader holds its lock, takes only the leases the leader
+// assigns to it. Use it when the
 // lease table is shared with KCL 3.x workers; without it a KCL 3.x leader
 // never assigns a lease to a ksp worker. The lease store must implement
 // lease.FleetStore (lease/dynamo does). Default off.

@@ -11,8 +11,9 @@ import (
 // docs/kcl-compat.md.
 type FleetStore interface {
 	// PutWorkerMetrics writes the worker's metrics item, creating or
-	// replacing it (the KCL's WorkerMetricStatsDAO.updateMetrics). It never
-	// changes a lease that happens to have the worker's id as its key.
+	// replacing it (the KCL's WorkerMetricStatsDAO.updateMetrics), where
+	// the fleet's leader reads it. It never changes a lease that happens to
+	// have the worker's id as its key.
 	PutWorkerMetrics(ctx context.Context, m WorkerMetrics) error
 	// GetLeaderLock returns the KCL 3.x leader-election lock, found false
 	// when the table holds none.
@@ -48,4 +49,7 @@ type LeaderLock struct {
 	LeaseDuration time.Duration
 	RecordVersion string
 	Released      bool
+	// Legacy reports that the lock is in the KCL 3.0–3.4 coordinator-state
+	// table rather than in the lease table.
+	Legacy bool
 }

@@ -27,6 +27,7 @@ const (
 	attrOperatingRange  = "opr"                 // M of L of N
 	attrSupportCode     = "sup"                 // N
 	attrSupportUpdate   = "slu"                 // N, epoch seconds
+	attrWorkerID        = "wid"                 // S, hash key of <app>-WorkerMetricStats
 
 	// leader/LeaderLock.java LEADER_HASH_KEY; the other names are the
 	// DynamoDB lock client's (AmazonDynamoDBLockClient).
@@ -41,9 +42,17 @@ var _ lease.FleetStore = (*Store)(nil)
 
 // PutWorkerMetrics implements lease.FleetStore: one UpdateItem setting every
 // attribute, as the KCL's WorkerMetricStatsDAODelegate.updateMetrics (an
-// enhanced-client updateItem, ignoreNulls) does. The KCL writes without a
-// condition; ksp requires that the item is absent or a worker-metrics item,
-// so a worker id equal to a lease key can never overwrite a lease.
+// enhanced-client updateItem, ignoreNulls) does, in the table the fleet's
+// leader reads: the lease table when the leader lock is there (a KCL 3.5+
+// application whose table migration is COMPLETE), else
+// "<table>-WorkerMetricStats" (hash key wid) when that table exists (KCL
+// 3.0–3.4, or 3.5 before its migration completes: the leader then scans
+// it, MigrationAwareLAMDataManager.loadData), else the lease table. So a
+// KCL 3.0–3.4 worker, which takes every item of the lease table for a
+// lease, never finds one it cannot read. In the lease table the KCL writes
+// without a condition; ksp requires that the item is absent or a
+// worker-metrics item, so a worker id equal to a lease key can never
+// overwrite a lease.
 func (s *Store) PutWorkerMetrics(ctx context.Context, m lease.WorkerMetrics) error {
 	if err := s.open(); err != nil {
 		return err
@@ -68,20 +77,39 @@ func (s *Store) PutWorkerMetrics(ctx context.Context, m lease.WorkerMetrics) err
 		}
 		ranges[name] = &types.AttributeValueMemberL{Value: l}
 	}
-	_, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:           aws.String(s.table),
-		Key:                 s.key(m.WorkerID),
-		ConditionExpression: aws.String("attribute_not_exists(#k) OR #et = :et"),
-		UpdateExpression:    aws.String("SET #et = :et, #lut = :lut, #sts = :sts, #opr = :opr, #sup = :sup, #slu = :lut"),
+	in := &dynamodb.UpdateItemInput{
+		TableName:        aws.String(s.table),
+		Key:              s.key(m.WorkerID),
+		UpdateExpression: aws.String("SET #et = :et, #lut = :lut, #sts = :sts, #opr = :opr, #sup = :sup, #slu = :lut"),
 		ExpressionAttributeNames: map[string]string{
-			"#k": attrLeaseKey, "#et": attrEntityType, "#lut": attrLastUpdate, "#sts": attrStats,
+			"#et": attrEntityType, "#lut": attrLastUpdate, "#sts": attrStats,
 			"#opr": attrOperatingRange, "#sup": attrSupportCode, "#slu": attrSupportUpdate,
 		},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":et": avS(entityWorkerMetrics), ":lut": at, ":sup": avN(int64(m.SupportCode)),
 			":sts": &types.AttributeValueMemberM{Value: stats}, ":opr": &types.AttributeValueMemberM{Value: ranges},
 		},
-	})
+	}
+	lock, legacyLock, err := s.findLeaderItem(ctx)
+	if err != nil {
+		return err
+	}
+	if lock == nil || legacyLock {
+		legacy := s.table + "-WorkerMetricStats"
+		in.TableName, in.Key = aws.String(legacy), map[string]types.AttributeValue{attrWorkerID: avS(m.WorkerID)}
+		_, err := s.client.UpdateItem(ctx, in)
+		var rnf *types.ResourceNotFoundException
+		if !errors.As(err, &rnf) {
+			if err != nil {
+				return fmt.Errorf("dynamo: put worker metrics %q in table %q: %w", m.WorkerID, legacy, err)
+			}
+			return nil
+		}
+		in.TableName, in.Key = aws.String(s.table), s.key(m.WorkerID)
+	}
+	in.ConditionExpression = aws.String("attribute_not_exists(#k) OR #et = :et")
+	in.ExpressionAttributeNames["#k"] = attrLeaseKey
+	_, err = s.client.UpdateItem(ctx, in)
 	if isConditionFailed(err) {
 		return fmt.Errorf("%w: dynamo: worker metrics %q in table %q: the item is not a worker-metrics item", lease.ErrConditionFailed, m.WorkerID, s.table)
 	}
@@ -102,26 +130,9 @@ func (s *Store) GetLeaderLock(ctx context.Context) (lease.LeaderLock, bool, erro
 	if err := s.open(); err != nil {
 		return lease.LeaderLock{}, false, err
 	}
-	item, err := s.getLeaderItem(ctx, s.table, attrLeaseKey)
-	if err != nil {
-		return lease.LeaderLock{}, false, s.wrap("get leader lock", leaderKey, err)
-	}
-	if et := strAttr(item, attrEntityType); et != "" && et != "LEADER" {
-		item = nil // a lease or another item under that key
-	}
-	if item == nil {
-		legacy := s.table + "-CoordinatorState"
-		item, err = s.getLeaderItem(ctx, legacy, "key")
-		var rnf *types.ResourceNotFoundException
-		if errors.As(err, &rnf) {
-			return lease.LeaderLock{}, false, nil
-		}
-		if err != nil {
-			return lease.LeaderLock{}, false, fmt.Errorf("dynamo: get leader lock in table %q: %w", legacy, err)
-		}
-	}
-	if item == nil {
-		return lease.LeaderLock{}, false, nil
+	item, legacy, err := s.findLeaderItem(ctx)
+	if err != nil || item == nil {
+		return lease.LeaderLock{}, false, err
 	}
 	l := lease.LeaderLock{Owner: strAttr(item, attrOwnerName), RecordVersion: strAttr(item, attrRecordVersion)}
 	if ms, err := strconv.ParseInt(strAttr(item, attrLeaseDuration), 10, 64); err == nil && ms > 0 {
@@ -130,7 +141,33 @@ func (s *Store) GetLeaderLock(ctx context.Context) (lease.LeaderLock, bool, erro
 	if b, ok := item[attrIsReleased].(*types.AttributeValueMemberBOOL); ok {
 		l.Released = b.Value
 	}
+	l.Legacy = legacy
 	return l, true, nil
+}
+
+// findLeaderItem returns the leader lock item, and whether it is in the
+// legacy table; nil when there is none.
+func (s *Store) findLeaderItem(ctx context.Context) (item map[string]types.AttributeValue, legacy bool, err error) {
+	item, err = s.getLeaderItem(ctx, s.table, attrLeaseKey)
+	if err != nil {
+		return nil, false, s.wrap("get leader lock", leaderKey, err)
+	}
+	if et := strAttr(item, attrEntityType); et != "" && et != "LEADER" {
+		item = nil // a lease or another item under that key
+	}
+	if item != nil {
+		return item, false, nil
+	}
+	table := s.table + "-CoordinatorState"
+	item, err = s.getLeaderItem(ctx, table, "key")
+	var rnf *types.ResourceNotFoundException
+	if errors.As(err, &rnf) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("dynamo: get leader lock in table %q: %w", table, err)
+	}
+	return item, item != nil, nil
 }
 
 // getLeaderItem reads the item "Leader" of table, whose hash key is hashKey; nil

@@ -3,7 +3,6 @@ package dynamo_test
 import (
 	"errors"
 	"reflect"
-	"strings"
 	"testing"
 	"time"
 
@@ -90,8 +89,10 @@ func testFleetItemsLikeKCL(t *testing.T, client *dynamodb.Client) {
 
 // testLegacyLeaderLock: a KCL 3.0–3.4 application (or a 3.5 one whose table
 // migration is not COMPLETE) keeps its leader lock in
-// "<app>-CoordinatorState", hash key "key"; GetLeaderLock finds it there,
-// and a missing legacy table means no lock.
+// "<app>-CoordinatorState", hash key "key", and its worker metrics in
+// "<app>-WorkerMetricStats", hash key "wid"; GetLeaderLock finds the lock
+// there (a missing legacy table means no lock) and PutWorkerMetrics writes
+// there.
 func testLegacyLeaderLock(t *testing.T, client *dynamodb.Client) {
 	s := newTable(t, client)
 	mustTable(t, s)
@@ -99,9 +100,6 @@ func testLegacyLeaderLock(t *testing.T, client *dynamodb.Client) {
 		t.Fatalf("GetLeaderLock without the legacy table = found %v, %v; want not found, nil", found, err)
 	}
 	for name, lt := range kcltable.LegacyTables(s.Table(), "java-1") {
-		if !strings.HasSuffix(name, "-CoordinatorState") {
-			continue
-		}
 		_, err := client.CreateTable(ctx, &dynamodb.CreateTableInput{
 			TableName:            aws.String(name),
 			AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String(lt.HashKey), AttributeType: types.ScalarAttributeTypeS}},
@@ -119,8 +117,35 @@ func testLegacyLeaderLock(t *testing.T, client *dynamodb.Client) {
 		}
 	}
 	l, found, err := s.GetLeaderLock(ctx)
-	if err != nil || !found || l.Owner != "java-1" || l.LeaseDuration != 2*time.Minute || l.RecordVersion == "" {
+	if err != nil || !found || !l.Legacy || l.Owner != "java-1" || l.LeaseDuration != 2*time.Minute || l.RecordVersion == "" {
 		t.Fatalf("GetLeaderLock = %+v, %v, %v; want java-1's lock from the legacy table", l, found, err)
+	}
+	// The leader reads worker metrics from <app>-WorkerMetricStats (hash key
+	// wid): ksp's item goes there, and none into the lease table, where a
+	// KCL 3.0–3.4 worker would take it for a lease.
+	const at = 1764633600
+	m := lease.WorkerMetrics{
+		WorkerID: "ksp-1", LastUpdate: time.Unix(at, 0), SupportCode: 1,
+		Stats: map[string][]float64{"C": {7.25}}, OperatingRange: map[string][]int64{"C": {100}},
+	}
+	if err := s.PutWorkerMetrics(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	if got := rawGet(t, client, s.Table(), "ksp-1"); got != nil {
+		t.Errorf("lease table holds a metrics item %#v; want it in the legacy table only", got)
+	}
+	out, err := client.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: aws.String(s.Table() + "-WorkerMetricStats"), ConsistentRead: aws.Bool(true),
+		Key: map[string]types.AttributeValue{"wid": sAV("ksp-1")},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := kcltable.WorkerMetrics("ksp-1", at, 7.25)
+	delete(want, "leaseKey")
+	want["wid"] = sAV("ksp-1")
+	if !reflect.DeepEqual(out.Item, want) {
+		t.Errorf("legacy worker metrics item:\n got  %#v\n want %#v", out.Item, want)
 	}
 }
 
