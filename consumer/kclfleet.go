@@ -20,7 +20,9 @@ import (
 // worker does the same:
 //
 //   - it publishes its metrics item every reporting interval, as the
-//     KCL's WorkerMetricStatsReporter does, so the leader counts it;
+//     KCL's WorkerMetricStatsReporter does, so the leader counts it (in
+//     the table the leader reads; nowhere while there is no leader lock,
+//     lease.FleetStore.PutWorkerMetrics);
 //   - while the leader's lock is alive it takes only the leases assigned to
 //     it (discover): no expired or unowned lease, no balancing, no hand-off
 //     requests, so it never contends with the leader's assignments. It

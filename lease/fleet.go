@@ -12,7 +12,8 @@ import (
 type FleetStore interface {
 	// PutWorkerMetrics writes the worker's metrics item, creating or
 	// replacing it (the KCL's WorkerMetricStatsDAO.updateMetrics), where
-	// the fleet's leader reads it. It never changes a lease that happens to
+	// the fleet's leader reads it; with no leader lock, nothing reads it
+	// and nothing is written. It never changes a lease that happens to
 	// have the worker's id as its key.
 	PutWorkerMetrics(ctx context.Context, m WorkerMetrics) error
 	// GetLeaderLock returns the KCL 3.x leader-election lock, found false

@@ -44,12 +44,14 @@ var _ lease.FleetStore = (*Store)(nil)
 // attribute, as the KCL's WorkerMetricStatsDAODelegate.updateMetrics (an
 // enhanced-client updateItem, ignoreNulls) does, in the table the fleet's
 // leader reads: the lease table when the leader lock is there (a KCL 3.5+
-// application whose table migration is COMPLETE), else
-// "<table>-WorkerMetricStats" (hash key wid) when that table exists (KCL
-// 3.0–3.4, or 3.5 before its migration completes: the leader then scans
-// it, MigrationAwareLAMDataManager.loadData), else the lease table. So a
-// KCL 3.0–3.4 worker, which takes every item of the lease table for a
-// lease, never finds one it cannot read. In the lease table the KCL writes
+// application whose table migration is COMPLETE), else, the lock being in
+// <table>-CoordinatorState, "<table>-WorkerMetricStats" (hash key wid)
+// when that table exists (KCL 3.0–3.4, or 3.5 before its migration
+// completes: the leader then scans it, MigrationAwareLAMDataManager
+// loadData), else the lease table. With no leader lock anywhere nothing
+// would read the item, and nothing is written: so a lease table shared
+// with KCL 2.x workers, which take every item for a lease, never gets
+// one. In the lease table the KCL writes
 // without a condition; ksp requires that the item is absent or a
 // worker-metrics item, so a worker id equal to a lease key can never
 // overwrite a lease.
@@ -94,7 +96,10 @@ func (s *Store) PutWorkerMetrics(ctx context.Context, m lease.WorkerMetrics) err
 	if err != nil {
 		return err
 	}
-	if lock == nil || legacyLock {
+	if lock == nil {
+		return nil
+	}
+	if legacyLock {
 		legacy := s.table + "-WorkerMetricStats"
 		in.TableName, in.Key = aws.String(legacy), map[string]types.AttributeValue{attrWorkerID: avS(m.WorkerID)}
 		_, err := s.client.UpdateItem(ctx, in)

@@ -14,7 +14,8 @@ import (
 	"github.com/ksp-project/ksp/lease"
 )
 
-// testFleetItemsLikeKCL: the worker-metrics item ksp writes is the one a KCL
+// testFleetItemsLikeKCL: with no leader lock no worker-metrics item is
+// written; with one, the worker-metrics item ksp writes is the one a KCL
 // 3.5 worker writes (kcltable.WorkerMetrics, after
 // worker/metricstats/WorkerMetricStats.java LeaseTableWorkerMetricStats and
 // WorkerMetricStatsReporter.java: leaseKey = worker id, entityType
@@ -25,6 +26,21 @@ func testFleetItemsLikeKCL(t *testing.T, client *dynamodb.Client) {
 	s := newTable(t, client)
 	mustTable(t, s)
 	const at = 1764633600
+	if _, found, err := s.GetLeaderLock(ctx); err != nil || found {
+		t.Fatalf("GetLeaderLock on a table without one = found %v, %v; want not found", found, err)
+	}
+	// No leader lock: nothing would read the item, so none is written (a
+	// KCL 2.x worker would take it for a lease).
+	if err := s.PutWorkerMetrics(ctx, lease.WorkerMetrics{WorkerID: "ksp-1", LastUpdate: time.Unix(at, 0)}); err != nil {
+		t.Fatal(err)
+	}
+	if got := rawGet(t, client, s.Table(), "ksp-1"); got != nil {
+		t.Fatalf("PutWorkerMetrics without a leader wrote %#v", got)
+	}
+	lock := kcltable.LeaderLock("java-1", 120000, "6f1c3e2a-8d4b-4f7e-9a51-2c0d8b7e4f13")
+	if _, err := client.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.Table()), Item: lock}); err != nil {
+		t.Fatal(err)
+	}
 	m := lease.WorkerMetrics{
 		WorkerID: "ksp-1", LastUpdate: time.Unix(at, 0), SupportCode: 1,
 		Stats:          map[string][]float64{"C": {12.5, 0, 100}},
@@ -66,13 +82,6 @@ func testFleetItemsLikeKCL(t *testing.T, client *dynamodb.Client) {
 		t.Errorf("PutWorkerMetrics without a worker id: error = %v, want ErrInvalidArgument", err)
 	}
 
-	if _, found, err := s.GetLeaderLock(ctx); err != nil || found {
-		t.Fatalf("GetLeaderLock on a table without one = found %v, %v; want not found", found, err)
-	}
-	lock := kcltable.LeaderLock("java-1", 120000, "6f1c3e2a-8d4b-4f7e-9a51-2c0d8b7e4f13")
-	if _, err := client.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.Table()), Item: lock}); err != nil {
-		t.Fatal(err)
-	}
 	l, found, err := s.GetLeaderLock(ctx)
 	want := lease.LeaderLock{Owner: "java-1", LeaseDuration: 2 * time.Minute, RecordVersion: "6f1c3e2a-8d4b-4f7e-9a51-2c0d8b7e4f13"}
 	if err != nil || !found || l != want {
