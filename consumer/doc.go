@@ -64,6 +64,10 @@
 // child's lease has left TRIM_HORIZON, as the KCL does. Leases handed to a
 // worker (by another ksp worker or a KCL 3.x leader) are found through the
 // lease table's LeaseOwnerToLeaseKeyIndex, as the KCL 3.x finds them.
+// With WithWorkerMetrics the worker publishes a KCL 3.x worker-metrics item,
+// so a KCL 3.x leader assigns it leases, and while that leader's lock is
+// alive it takes only what the leader assigns (no taking nor balancing of
+// its own); ksp never becomes the leader.
 //
 // WithStreams and WithStreamTracker follow several streams with one lease
 // table, the KCL's multi-stream mode: lease keys

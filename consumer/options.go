@@ -69,6 +69,10 @@ type config struct {
 	fanOut      string // stream consumer name; "" reads by polling
 	failure     failureConfig
 	raw         bool // deliver Kinesis records as stored: no deaggregation
+	// fleet: a member of a KCL 3.x fleet (kclfleet.go), publishing worker
+	// metrics every metricsEvery.
+	fleet        bool
+	metricsEvery time.Duration
 }
 
 // WithStream names the stream to consume. Exactly one of WithStream,
@@ -211,6 +215,7 @@ func (c *config) validate() error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf("consumer: "+format, args...)) }
 	c.validateStreams(bad)
+	c.validateFleet(bad)
 	if c.kinesis == nil {
 		bad("no Kinesis client: WithKinesis is required")
 	}

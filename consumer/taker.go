@@ -39,8 +39,15 @@ type observation struct {
 // checkpoints and lets go, and only then is the lease taken, so balancing
 // replays nothing. A dead holder's lease expires; a live holder that never
 // lets go loses it after the hand-off timeout.
+//
+// In a KCL 3.x fleet with a live leader (WithWorkerMetrics) the worker only
+// takes the leases assigned to it: see kclfleet.go.
 func (w *worker) take(ctx context.Context) {
 	w.discover(ctx)
+	if w.followLeader(ctx) {
+		w.cfg.hooks.leasesHeld(len(w.held()))
+		return
+	}
 	opCtx, cancel := context.WithTimeout(ctx, w.opTimeout())
 	all, err := w.cfg.store.ListLeases(opCtx)
 	cancel()

@@ -41,6 +41,10 @@ type worker struct {
 	// identifier); only the run loop touches it.
 	streams []followed
 	former  map[string]time.Time
+
+	// leader is what the run loop last saw of a KCL 3.x leader's lock
+	// (WithWorkerMetrics, kclfleet.go).
+	leader leaderState
 }
 
 func newWorker(cfg *config) *worker {
@@ -103,6 +107,9 @@ func (w *worker) run(ctx context.Context) {
 	renewCtx, stopRenew := context.WithCancel(w.bg)
 	var loops sync.WaitGroup
 	loops.Go(func() { w.renewLoop(renewCtx) })
+	if w.cfg.fleet {
+		loops.Go(func() { w.publishMetrics(renewCtx) })
+	}
 	w.log.Info("worker started")
 
 	w.syncShards(ctx)

@@ -78,6 +78,8 @@ func TestDynamo(t *testing.T) {
 	t.Run("NoOwnerIndexScans", func(t *testing.T) { testNoOwnerIndexScans(t, client) })
 	t.Run("MultiStreamItemsLikeKCL", func(t *testing.T) { testMultiStreamItems(t, client) })
 	t.Run("UnknownAttributesKept", func(t *testing.T) { testUnknownAttributesKept(t, client) })
+	t.Run("FleetItemsLikeKCL", func(t *testing.T) { testFleetItemsLikeKCL(t, client) })
+	t.Run("LegacyLeaderLock", func(t *testing.T) { testLegacyLeaderLock(t, client) })
 }
 
 // testNonLeaseItems: the items a KCL 3.5 application keeps in its lease
