@@ -78,6 +78,7 @@ func TestDynamo(t *testing.T) {
 	t.Run("NoOwnerIndexScans", func(t *testing.T) { testNoOwnerIndexScans(t, client) })
 	t.Run("MultiStreamItemsLikeKCL", func(t *testing.T) { testMultiStreamItems(t, client) })
 	t.Run("UnknownAttributesKept", func(t *testing.T) { testUnknownAttributesKept(t, client) })
+	t.Run("StoreOverLateHTTP11", func(t *testing.T) { testStoreOverLateHTTP11(t, p.URL) })
 }
 
 // testNonLeaseItems: the items a KCL 3.5 application keeps in its lease
