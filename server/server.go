@@ -143,6 +143,13 @@ type Options struct {
 	// before it ends and the client re-subscribes (default 5 minutes, as on
 	// AWS; tests shorten it).
 	SubscriptionLifetime time.Duration
+
+	// ConnectionGrace is how long Shutdown lets HTTP/2 connections, told to
+	// go away once their requests ended, close by themselves (so their last
+	// frames are read, not cut by a reset) before it closes them. Default
+	// 1 s, x/net's own GOAWAY wait, safe over any network; over loopback a
+	// few milliseconds suffice (servertest uses 20 ms).
+	ConnectionGrace time.Duration
 }
 
 // Server is a running (or ready to run) Kinesis-compatible server.
@@ -208,6 +215,9 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.MaxConcurrentRequests == 0 {
 		opts.MaxConcurrentRequests = 256
+	}
+	if opts.ConnectionGrace <= 0 {
+		opts.ConnectionGrace = time.Second
 	}
 	if opts.SubscriptionLifetime <= 0 {
 		opts.SubscriptionLifetime = defaultSubscriptionLifetime
