@@ -79,14 +79,18 @@ func Run(ctx context.Context, cfg Config) error {
 	return s.Run(ctx)
 }
 
-// Run decides every Interval until ctx ends, then returns nil.
+// Run decides every Interval until ctx ends, then returns nil. The Interval
+// runs from the end of one step to the start of the next (not a ticker): a
+// slow step is never followed at once by another, so every sample spans at
+// least an Interval rather than a sliver of time.
 func (s *Scaler) Run(ctx context.Context) error {
-	t := time.NewTicker(s.cfg.Interval)
+	t := time.NewTimer(s.cfg.Interval)
 	defer t.Stop()
 	for {
 		if _, err := s.Step(ctx); err != nil && ctx.Err() == nil {
 			s.cfg.Logger.Warn("autoscale: step failed; trying again next interval", "err", err)
 		}
+		t.Reset(s.cfg.Interval)
 		select {
 		case <-ctx.Done():
 			return nil

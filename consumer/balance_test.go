@@ -187,10 +187,10 @@ func TestRollingDeployMovesEachLeaseOnce(t *testing.T) {
 	workers := map[string]*running{}
 	add := func(id string) {
 		hooks[id] = &takenHook{}
-		// 3 s failover: the stopped worker counts for 3 s, ample for its
+		// 10 s failover: the stopped worker counts for 10 s, ample for its
 		// successor to start even on a loaded machine.
 		workers[id] = start(t, append(fast("deploy", client, store, id), consumer.WithHandler(sk.handler(id)), consumer.WithHooks(hooks[id]),
-			consumer.WithFailoverTime(3*time.Second))...)
+			consumer.WithFailoverTime(10*time.Second))...)
 	}
 	for _, id := range []string{"w1", "w2", "w3"} {
 		add(id)

@@ -11,7 +11,9 @@ var (
 	ErrLeaseLost = errors.New("consumer: lease lost")
 	// ErrInvalidCheckpoint reports a checkpoint outside what may be
 	// checkpointed: before the last checkpoint, after the last record
-	// delivered, or not a sequence number of the shard.
+	// delivered, or not a well-formed sequence number (the KCL's
+	// ShardRecordProcessorCheckpointer range check; like it, a number
+	// within the range is not looked up among the records delivered).
 	ErrInvalidCheckpoint = errors.New("consumer: invalid checkpoint")
 	// ErrShutdown reports a checkpoint attempted after the shard's
 	// processor was shut down.

@@ -67,7 +67,7 @@ func generated(t *testing.T, dir string) map[string]string {
 // exit 8 and fail too).
 func TestTemplatesPassCfnLint(t *testing.T) {
 	t.Parallel() // cfn-lint runs while moto's test does
-	bin, err := exec.LookPath("cfn-lint")
+	bin, err := peers.LookPath("cfn-lint")
 	if err != nil {
 		peers.Unavailable(t, err)
 	}

@@ -1,6 +1,7 @@
 package producer_test
 
 import (
+	"context"
 	"encoding/binary"
 	"sync/atomic"
 	"testing"
@@ -127,3 +128,15 @@ var _ interface {
 } = (*counter)(nil)
 
 const testTimeout = 2 * time.Minute
+
+// untilTestDeadline is a context for a test whose duration is the machine's
+// business (a long run under -race on a loaded machine): it ends shortly
+// before the test binary's -timeout, so a hang fails with the test's own
+// message rather than a panic, and never earlier.
+func untilTestDeadline(t *testing.T) (context.Context, context.CancelFunc) {
+	dl, ok := t.Deadline()
+	if !ok {
+		return context.WithCancel(t.Context())
+	}
+	return context.WithDeadline(t.Context(), dl.Add(-30*time.Second))
+}

@@ -49,8 +49,16 @@ func TestMillionRecords(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	// No deadline of its own: a loaded machine may take minutes, which is
+	// slow, not wrong. A hang still fails, before the test binary's timeout.
+	ctx, cancel := untilTestDeadline(t)
 	defer cancel()
+	// Whatever ends the test, the producer stops before the next test runs.
+	defer func() {
+		closeCtx, cancelClose := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancelClose()
+		p.Close(closeCtx)
+	}()
 
 	type put struct {
 		id uint64
@@ -66,7 +74,9 @@ func TestMillionRecords(t *testing.T) {
 			for id := uint64(w); id < total; id += writers {
 				h, err := p.Put(ctx, producer.Record{PartitionKey: keys[id%users], Data: idData(id, 8)})
 				if err != nil {
-					t.Errorf("Put %d: %v", id, err)
+					if ctx.Err() == nil { // else the reader failed and canceled
+						t.Errorf("Put %d: %v", id, err)
+					}
 					return
 				}
 				handles <- put{id, h}
@@ -74,6 +84,13 @@ func TestMillionRecords(t *testing.T) {
 		}()
 	}
 	go func() { wg.Wait(); close(handles) }()
+	// Should a check below fail, the writers stop (canceled) and are
+	// waited for: none outlives the test.
+	defer func() {
+		cancel()
+		for range handles {
+		}
+	}()
 	results := 0
 	for ph := range handles {
 		res, err := ph.h.Wait(ctx)

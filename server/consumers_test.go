@@ -23,6 +23,9 @@ func TestStreamConsumerLifecycle(t *testing.T) {
 	ctx := context.Background()
 	servertest.CreateStream(t, c, "s", 1)
 	sARN := streamARN(srv, "s")
+	// Held delays: the consumer stays CREATING (then DELETING) until
+	// released, however slow the machine.
+	release := srv.HoldDelays()
 	before := time.Now().Truncate(time.Second)
 	out, err := c.RegisterStreamConsumer(ctx, &kinesis.RegisterStreamConsumerInput{StreamARN: aws.String(sARN), ConsumerName: aws.String("app")})
 	if err != nil {
@@ -50,6 +53,10 @@ func TestStreamConsumerLifecycle(t *testing.T) {
 	}
 	byARN := &kinesis.DescribeStreamConsumerInput{ConsumerARN: cons.ConsumerARN}
 	byName := &kinesis.DescribeStreamConsumerInput{StreamARN: aws.String(sARN), ConsumerName: aws.String("app")}
+	if st := describe(byARN).ConsumerStatus; st != types.ConsumerStatusCreating {
+		t.Fatalf("before the create delay ended: %s, want CREATING", st)
+	}
+	release()
 	waitFor(t, "the consumer to become ACTIVE", func() bool { return describe(byARN).ConsumerStatus == types.ConsumerStatusActive })
 	d := describe(byName)
 	if aws.ToString(d.ConsumerARN) != wantARN || aws.ToString(d.StreamARN) != sARN || d.ConsumerStatus != types.ConsumerStatusActive {
@@ -57,12 +64,14 @@ func TestStreamConsumerLifecycle(t *testing.T) {
 	}
 	subscribe(t, efoServer{srv, "h2c"}, wantARN, "shardId-000000000000", trimHorizon)
 
+	release = srv.HoldDelays()
 	if _, err := c.DeregisterStreamConsumer(ctx, &kinesis.DeregisterStreamConsumerInput{StreamARN: aws.String(sARN), ConsumerName: aws.String("app")}); err != nil {
 		t.Fatal(err)
 	}
 	if st := describe(byARN).ConsumerStatus; st != types.ConsumerStatusDeleting {
 		t.Fatalf("after DeregisterStreamConsumer: %s, want DELETING", st)
 	}
+	release()
 	waitFor(t, "the consumer to be gone", func() bool {
 		_, err := c.DescribeStreamConsumer(ctx, byARN)
 		return err != nil

@@ -1,6 +1,9 @@
 package server
 
-import "sort"
+import (
+	"sort"
+	"sync"
+)
 
 // ImplementedOperations lists the actions ksp serves, sorted, so that the
 // fuzz targets cover every one.
@@ -18,3 +21,16 @@ func ImplementedOperations() []string {
 // ActiveRequests is the number of API requests being served (subscriptions
 // included), so tests can see a handler return.
 func (s *Server) ActiveRequests() int { return s.active.count() }
+
+// HoldDelays makes every CreateDelay that starts from now on end only once
+// release is called (and its time has passed), so a test can see the
+// transitional status (CREATING, DELETING, UPDATING) however slow the
+// machine is. release is idempotent.
+func (s *Server) HoldDelays() (release func()) {
+	ch := make(chan struct{})
+	s.held.Store(&ch)
+	return sync.OnceFunc(func() {
+		s.held.CompareAndSwap(&ch, nil)
+		close(ch)
+	})
+}

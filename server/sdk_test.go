@@ -235,6 +235,9 @@ func TestCreateDelay(t *testing.T) {
 	srv := servertest.Start(t, server.Options{CreateDelay: 150 * time.Millisecond})
 	c := servertest.Client(t, srv, servertest.NoRetries)
 	ctx := context.Background()
+	// Held delays: CREATING and DELETING last until released, however
+	// slow the machine.
+	release := srv.HoldDelays()
 	if _, err := c.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String("slow"), ShardCount: aws.Int32(1)}); err != nil {
 		t.Fatal(err)
 	}
@@ -244,9 +247,11 @@ func TestCreateDelay(t *testing.T) {
 	}
 	_, err = c.PutRecord(ctx, &kinesis.PutRecordInput{StreamName: aws.String("slow"), PartitionKey: aws.String("k"), Data: []byte("x")})
 	wantCode(t, err, kds.ErrCodeResourceNotFound)
+	release()
 	if err := servertest.WaitActive(ctx, c, "slow"); err != nil {
 		t.Fatal(err)
 	}
+	release = srv.HoldDelays()
 	if _, err := c.DeleteStream(ctx, &kinesis.DeleteStreamInput{StreamName: aws.String("slow")}); err != nil {
 		t.Fatal(err)
 	}
@@ -254,6 +259,7 @@ func TestCreateDelay(t *testing.T) {
 	if err != nil || d.StreamDescriptionSummary.StreamStatus != types.StreamStatusDeleting {
 		t.Fatalf("right after DeleteStream: %v %+v", err, d)
 	}
+	release()
 	w := kinesis.NewStreamNotExistsWaiter(c, func(o *kinesis.StreamNotExistsWaiterOptions) { o.MinDelay = 20 * time.Millisecond })
 	if err := w.Wait(ctx, &kinesis.DescribeStreamInput{StreamName: aws.String("slow")}, 10*time.Second); err != nil {
 		t.Fatal(err)

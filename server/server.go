@@ -143,6 +143,13 @@ type Options struct {
 	// before it ends and the client re-subscribes (default 5 minutes, as on
 	// AWS; tests shorten it).
 	SubscriptionLifetime time.Duration
+
+	// ConnectionGrace is how long Shutdown lets HTTP/2 connections, told to
+	// go away once their requests ended, close by themselves (so their last
+	// frames are read, not cut by a reset) before it closes them. Default
+	// 1 s, x/net's own GOAWAY wait, safe over any network; over loopback a
+	// few milliseconds suffice (servertest uses 20 ms).
+	ConnectionGrace time.Duration
 }
 
 // Server is a running (or ready to run) Kinesis-compatible server.
@@ -163,14 +170,15 @@ type Server struct {
 
 	ln      net.Listener
 	http    *http.Server
-	tlsCert *tls.Certificate // nil: cleartext
-	certPEM []byte           // PEM of tlsCert's leaf
-	slots   chan struct{}    // concurrent request slots; nil: no cap
-	bodies  bodyBudget       // request body bytes in flight
-	wg      sync.WaitGroup   // background goroutines (serve loop, status timers)
-	active  requests         // API requests being served
-	conns   connSet          // accepted connections, closed at shutdown
-	closing chan struct{}    // closed when background work must stop
+	tlsCert *tls.Certificate              // nil: cleartext
+	certPEM []byte                        // PEM of tlsCert's leaf
+	slots   chan struct{}                 // concurrent request slots; nil: no cap
+	bodies  bodyBudget                    // request body bytes in flight
+	wg      sync.WaitGroup                // background goroutines (serve loop, status timers)
+	active  requests                      // API requests being served
+	conns   connSet                       // accepted connections, closed at shutdown
+	closing chan struct{}                 // closed when background work must stop
+	held    atomic.Pointer[chan struct{}] // tests: delays end only once this closes (export_test.go)
 	closed  atomic.Bool
 	reqSeq  atomic.Uint64
 	reqBase [8]byte
@@ -207,6 +215,9 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.MaxConcurrentRequests == 0 {
 		opts.MaxConcurrentRequests = 256
+	}
+	if opts.ConnectionGrace <= 0 {
+		opts.ConnectionGrace = time.Second
 	}
 	if opts.SubscriptionLifetime <= 0 {
 		opts.SubscriptionLifetime = defaultSubscriptionLifetime
@@ -387,11 +398,16 @@ func (s *Server) SetFaults(f Faults) error {
 }
 
 // after runs fn after d in a tracked goroutine, unless the server closes
-// first (then fn is skipped). d <= 0 runs fn now, synchronously.
+// first (then fn is skipped). d <= 0 runs fn now, synchronously. Tests may
+// hold fn back further (export_test.go).
 func (s *Server) after(d time.Duration, fn func()) {
 	if d <= 0 {
 		fn()
 		return
+	}
+	var held <-chan struct{}
+	if h := s.held.Load(); h != nil {
+		held = *h
 	}
 	s.wg.Add(1)
 	go func() {
@@ -400,8 +416,16 @@ func (s *Server) after(d time.Duration, fn func()) {
 		defer t.Stop()
 		select {
 		case <-t.C:
-			fn()
 		case <-s.closing:
+			return
 		}
+		if held != nil { // a test holds delays: see HoldDelays
+			select {
+			case <-held:
+			case <-s.closing:
+				return
+			}
+		}
+		fn()
 	}()
 }

@@ -101,7 +101,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	// Hijacked (h2c) connections are not net/http's to close: they were told
 	// to go away; those still open after a moment (their last answers
 	// flushed) are closed.
-	s.conns.closeAll(ctx, connGrace)
+	s.conns.closeAll(ctx, s.opts.ConnectionGrace)
 	close(s.closing)
 	s.wg.Wait()
 	if cerr := s.store.Close(); err == nil {
@@ -109,10 +109,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	return err
 }
-
-// connGrace is how long connections may take to close by themselves once
-// their requests are done.
-const connGrace = time.Second
 
 // closeTimeout is how long Close waits for requests in flight.
 const closeTimeout = 5 * time.Second

@@ -155,7 +155,7 @@ type awsCLI struct {
 
 func newAWSCLI(t *testing.T) *awsCLI {
 	t.Helper()
-	path, err := exec.LookPath("aws")
+	path, err := peers.LookPath("aws")
 	if err != nil {
 		if peers.Required() {
 			t.Fatalf("aws CLI not installed (CI=true makes this a failure): %v", err)

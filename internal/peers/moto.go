@@ -12,7 +12,7 @@ import (
 // test in CI and skips it elsewhere.
 func StartMoto(t TB) string {
 	t.Helper()
-	bin, err := exec.LookPath("moto_server")
+	bin, err := LookPath("moto_server")
 	if err != nil {
 		Unavailable(t, err)
 	}

@@ -80,6 +80,7 @@ func TestDynamo(t *testing.T) {
 	t.Run("UnknownAttributesKept", func(t *testing.T) { testUnknownAttributesKept(t, client) })
 	t.Run("FleetItemsLikeKCL", func(t *testing.T) { testFleetItemsLikeKCL(t, client) })
 	t.Run("LegacyLeaderLock", func(t *testing.T) { testLegacyLeaderLock(t, client) })
+	t.Run("StoreOverLateHTTP11", func(t *testing.T) { testStoreOverLateHTTP11(t, p.URL) })
 }
 
 // testNonLeaseItems: the items a KCL 3.5 application keeps in its lease

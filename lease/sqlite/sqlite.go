@@ -22,7 +22,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -89,10 +88,13 @@ type Store struct {
 
 	db    *sql.DB
 	table string
-	// writeMu serializes this process's writes, so they queue here instead
-	// of polling SQLite's lock; other processes are serialized by the lock.
-	writeMu sync.Mutex
-	closed  atomic.Bool
+	// writeTurn (capacity 1) serializes this process's writes, so they
+	// queue here instead of polling SQLite's lock; other processes are
+	// serialized by the lock. Unlike a mutex, waiting for it ends with the
+	// caller's context, so a write queued behind slow ones (a renewal with
+	// its deadline) returns at its deadline instead of after the queue.
+	writeTurn chan struct{}
+	closed    atomic.Bool
 }
 
 var _ lease.Store = (*Store)(nil)
@@ -117,7 +119,7 @@ func Open(ctx context.Context, path, table string, opts ...Option) (*Store, erro
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
-	s := &Store{db: db, table: table}
+	s := &Store{db: db, table: table, writeTurn: make(chan struct{}, 1)}
 	s.Writes = rules.Writes{Mutate: s.mutate}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
@@ -158,6 +160,18 @@ func (s *Store) wrap(op, key string, err error) error {
 	return fmt.Errorf("sqlite: %s %q in table %q: %w", op, key, s.table, err)
 }
 
+// lockWrite waits for this process's turn to write, or for ctx to end.
+func (s *Store) lockWrite(ctx context.Context) error {
+	select {
+	case s.writeTurn <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s *Store) unlockWrite() { <-s.writeTurn }
+
 func (s *Store) open() error {
 	if s.closed.Load() {
 		return lease.ErrClosed
@@ -191,8 +205,10 @@ func (s *Store) CreateTableIfNotExists(ctx context.Context) (bool, error) {
 	if err := s.open(); err != nil {
 		return false, err
 	}
-	s.writeMu.Lock()
-	defer s.writeMu.Unlock()
+	if err := s.lockWrite(ctx); err != nil {
+		return false, err
+	}
+	defer s.unlockWrite()
 	res, err := s.db.ExecContext(ctx, "INSERT OR IGNORE INTO lease_tables (name) VALUES (?)", s.table)
 	if err != nil {
 		return false, s.wrap("create table", "", err)
@@ -254,8 +270,10 @@ func (s *Store) CreateLeaseIfNotExists(ctx context.Context, l lease.Lease) (bool
 		return false, err
 	}
 	l = l.Normalize()
-	s.writeMu.Lock()
-	defer s.writeMu.Unlock()
+	if err := s.lockWrite(ctx); err != nil {
+		return false, err
+	}
+	defer s.unlockWrite()
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return false, s.wrap("create", l.LeaseKey, err)
@@ -433,8 +451,10 @@ func (s *Store) mutate(ctx context.Context, op, key string, m rules.Mutation) (l
 	if err := s.open(); err != nil {
 		return lease.Lease{}, err
 	}
-	s.writeMu.Lock()
-	defer s.writeMu.Unlock()
+	if err := s.lockWrite(ctx); err != nil {
+		return lease.Lease{}, err
+	}
+	defer s.unlockWrite()
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return lease.Lease{}, s.wrap(op, key, err)
@@ -483,8 +503,10 @@ func (s *Store) DeleteLease(ctx context.Context, key string) error {
 	if err := s.open(); err != nil {
 		return err
 	}
-	s.writeMu.Lock()
-	defer s.writeMu.Unlock()
+	if err := s.lockWrite(ctx); err != nil {
+		return err
+	}
+	defer s.unlockWrite()
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return s.wrap("delete", key, err)

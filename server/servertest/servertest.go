@@ -35,6 +35,11 @@ type TB interface {
 // closes it when the test ends.
 func Start(t TB, opts server.Options) *server.Server {
 	t.Helper()
+	if opts.ConnectionGrace == 0 {
+		// Over loopback a GOAWAY is read at once: no test waits the
+		// 1 s default for each h2c connection at Close.
+		opts.ConnectionGrace = 20 * time.Millisecond
+	}
 	srv, err := server.New(opts)
 	if err != nil {
 		t.Fatalf("server.New: %v", err)
