@@ -329,11 +329,13 @@ func (c *converter) mapping(n *yaml.Node, where string, depth int) (any, error) 
 		m[k] = v
 		keys = append(keys, k)
 	}
-	if depth == 1 {
+	// The order of a top-level section's keys (a root under a short-form
+	// tag is a depth-1 mapping too, but no section).
+	if section, ok := strings.CutPrefix(where, "template."); ok && depth == 1 {
 		if c.order == nil {
 			c.order = map[string][]string{}
 		}
-		c.order[where[len("template."):]] = keys
+		c.order[section] = keys
 	}
 	for k := range m {
 		if k == "Ref" || strings.HasPrefix(k, "Fn::") {
