@@ -227,13 +227,7 @@ func (s *Server) put(c *call, st *stream, entries []putRecordsEntry) ([]putResul
 			g.sh.changed.notify() // wake subscriptions (SubscribeToShard)
 		}
 	}
-	st.countPut(c.op, entries, results, groups)
-	failed := 0
-	for i := range results {
-		if results[i].err != nil {
-			failed++
-		}
-	}
+	failed := st.countPut(c.op, entries, results, groups)
 	return results, failed, nil
 }
 

@@ -64,17 +64,19 @@ type shardStats struct {
 }
 
 // countPut counts a put whose entries are answered by results (committed
-// unless they carry an error).
-func (st *stream) countPut(op string, entries []putRecordsEntry, results []putResult, groups []putGroup) {
+// unless they carry an error) and returns how many failed.
+func (st *stream) countPut(op string, entries []putRecordsEntry, results []putResult, groups []putGroup) (failedEntries int) {
 	var bytes, records, throttled, failed int64
 	for _, g := range groups {
-		var b int64
+		// A group's entries were admitted; one carries an error only when
+		// its log's commit failed (uncommitted), and is not counted in.
+		var b, n int64
 		for _, i := range g.idx {
 			if results[i].err == nil {
 				b += int64(entries[i].size())
+				n++
 			}
 		}
-		n := int64(len(g.idx))
 		g.sh.stats.c[shIncomingBytes].Add(b)
 		g.sh.stats.c[shIncomingRecords].Add(n)
 		bytes += b
@@ -93,12 +95,13 @@ func (st *stream) countPut(op string, entries []putRecordsEntry, results []putRe
 	st.stats.add(stIncomingBytes, bytes)
 	st.stats.add(stIncomingRecords, records)
 	st.stats.add(stWriteExceeded, throttled)
+	failedEntries = int(throttled + failed)
 	if op == "PutRecord" {
 		if records == 1 {
 			st.stats.add(stPutRecordSuccess, 1)
 			st.stats.add(stPutRecordBytes, bytes)
 		}
-		return
+		return failedEntries
 	}
 	st.stats.add(stPutRecordsSuccess, 1)
 	st.stats.add(stPutRecordsBytes, bytes)
@@ -106,6 +109,7 @@ func (st *stream) countPut(op string, entries []putRecordsEntry, results []putRe
 	st.stats.add(stPutRecordsSuccessful, records)
 	st.stats.add(stPutRecordsFailed, failed)
 	st.stats.add(stPutRecordsThrottled, throttled)
+	return failedEntries
 }
 
 // countRead counts records read from sh by GetRecords (fanOut false) or a
