@@ -33,9 +33,8 @@ type nullServer struct {
 	hs   *http.Server
 	done chan struct{}
 
-	mu     sync.Mutex // guards: shards
-	shards []atomic.Int64
-	next   atomic.Uint64 // round-robin shard of the next PutRecords
+	shards atomic.Pointer[[]atomic.Int64] // entries put per shard of the current stream
+	next   atomic.Uint64                  // round-robin shard of the next PutRecords
 
 	putAnswers sync.Map // "entries/shard" -> prepared PutRecords answer
 	page       []byte   // a GetRecords page of readLimit records, comma separated
@@ -129,25 +128,24 @@ func (n *nullServer) createStream(w http.ResponseWriter, body []byte) {
 	if err := json.Unmarshal(body, &req); err != nil || req.ShardCount < 1 {
 		req.ShardCount = 1
 	}
-	n.mu.Lock()
-	n.shards = make([]atomic.Int64, req.ShardCount)
-	n.mu.Unlock()
+	counts := make([]atomic.Int64, req.ShardCount)
+	n.shards.Store(&counts)
 	io.WriteString(w, "{}")
 }
 
 func (n *nullServer) shardCount() int {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return len(n.shards)
+	if p := n.shards.Load(); p != nil {
+		return len(*p)
+	}
+	return 0
 }
 
 func (n *nullServer) counter(shard int) *atomic.Int64 {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if shard < 0 || shard >= len(n.shards) {
+	p := n.shards.Load()
+	if p == nil || shard < 0 || shard >= len(*p) {
 		return nil
 	}
-	return &n.shards[shard]
+	return &(*p)[shard]
 }
 
 func (n *nullServer) describe(w http.ResponseWriter, op string) {
