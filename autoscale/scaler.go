@@ -13,6 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+
+	"github.com/ksp-project/ksp/sdkhttp"
 )
 
 // Action is what a decision does.
@@ -150,7 +152,7 @@ func (s *Scaler) Step(ctx context.Context) (Decision, error) {
 	if d.Action != Hold && !s.cfg.DryRun {
 		_, d.Err = s.cfg.Kinesis.UpdateShardCount(ctx, &kinesis.UpdateShardCountInput{
 			StreamName: aws.String(s.cfg.Stream), TargetShardCount: aws.Int32(int32(d.Target)), ScalingType: types.ScalingTypeUniformScaling,
-		})
+		}, sdkhttp.FixKinesis)
 		if d.Err == nil || !isClientError(d.Err) {
 			// A call that may have reached Kinesis counts against the
 			// rolling 24 hours whatever its answer.
@@ -162,7 +164,7 @@ func (s *Scaler) Step(ctx context.Context) (Decision, error) {
 }
 
 func (s *Scaler) describe(ctx context.Context) (streamState, error) {
-	out, err := s.cfg.Kinesis.DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String(s.cfg.Stream)})
+	out, err := s.cfg.Kinesis.DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String(s.cfg.Stream)}, sdkhttp.FixKinesis)
 	if err != nil {
 		return streamState{}, fmt.Errorf("autoscale: describing stream %s: %w", s.cfg.Stream, err)
 	}
@@ -175,7 +177,7 @@ func (s *Scaler) describe(ctx context.Context) (streamState, error) {
 }
 
 func (s *Scaler) limits(ctx context.Context) (open, limit int, err error) {
-	out, err := s.cfg.Kinesis.DescribeLimits(ctx, &kinesis.DescribeLimitsInput{})
+	out, err := s.cfg.Kinesis.DescribeLimits(ctx, &kinesis.DescribeLimitsInput{}, sdkhttp.FixKinesis)
 	if err != nil {
 		return 0, 0, fmt.Errorf("autoscale: DescribeLimits: %w", err)
 	}

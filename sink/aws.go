@@ -8,6 +8,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/ksp-project/ksp/sdkhttp"
 )
 
 // SQSAPI is the part of the aws-sdk-go-v2 SQS client SQS uses; *sqs.Client
@@ -103,7 +105,7 @@ func (s *Kinesis) Send(ctx context.Context, m Message) error {
 		return err
 	}
 	if _, err := s.client.PutRecord(ctx, &kinesis.PutRecordInput{StreamName: aws.String(s.stream),
-		PartitionKey: aws.String(partitionKey(m.Key)), Data: m.Body}); err != nil {
+		PartitionKey: aws.String(partitionKey(m.Key)), Data: m.Body}, sdkhttp.FixKinesis); err != nil {
 		return fmt.Errorf("sink: putting into %s: %w", s.stream, err)
 	}
 	return nil
