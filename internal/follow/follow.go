@@ -220,19 +220,26 @@ func (f *follower) skipInitial() {
 }
 
 // followedLocked reports whether shard id is in scope: all shards, or
-// Options.Shard and its descendants.
+// Options.Shard and its descendants. The walk up the lineage visits each
+// shard once, so a listing whose parents loop (a bad server) ends it.
 func (f *follower) followedLocked(id string) bool {
-	if f.opts.Shard == "" || id == f.opts.Shard {
+	if f.opts.Shard == "" {
 		return true
 	}
-	s, ok := f.shards[id]
-	if !ok {
-		return false
-	}
-	for _, p := range parents(s) {
-		if f.followedLocked(p) {
+	seen := map[string]bool{}
+	todo := []string{id}
+	for len(todo) > 0 {
+		id = todo[len(todo)-1]
+		todo = todo[:len(todo)-1]
+		if id == f.opts.Shard {
 			return true
 		}
+		s, ok := f.shards[id]
+		if !ok || seen[id] {
+			continue
+		}
+		seen[id] = true
+		todo = append(todo, parents(s)...)
 	}
 	return false
 }
