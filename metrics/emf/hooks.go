@@ -120,18 +120,20 @@ func (m *Metrics) Flush() error {
 	return errors.Join(errs...)
 }
 
-// Run flushes every interval, and once more when ctx ends; it returns nil
-// then, or the first error a flush met.
+// Run flushes every interval, and once more when ctx ends. A failed flush
+// loses that interval's documents but not the next ones: Run goes on and,
+// when ctx ends, returns the first error a flush met (nil if none).
 func (m *Metrics) Run(ctx context.Context, every time.Duration) error {
 	t := time.NewTicker(every)
 	defer t.Stop()
+	var first error
 	for {
 		select {
 		case <-ctx.Done():
-			return m.Flush()
+			return errors.Join(first, m.Flush())
 		case <-t.C:
-			if err := m.Flush(); err != nil {
-				return err
+			if err := m.Flush(); err != nil && first == nil {
+				first = err
 			}
 		}
 	}
