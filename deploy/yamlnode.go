@@ -75,7 +75,6 @@ func sub(s string) *yaml.Node               { return tagged("!Sub", s) }
 func condition(name string) *yaml.Node      { return tagged("!Condition", name) }
 func fnNot(arg *yaml.Node) *yaml.Node       { return withTag("!Not", list(arg)) }
 func fnEquals(a, b any) *yaml.Node          { return withTag("!Equals", list(a, b)) }
-func fnIf(cond string, a, b any) *yaml.Node { return withTag("!If", list(cond, a, b)) }
 
 func withTag(tag string, n *yaml.Node) *yaml.Node {
 	n.Tag = tag
