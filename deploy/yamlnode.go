@@ -69,12 +69,12 @@ func tagged(tag, value string) *yaml.Node {
 	return &yaml.Node{Kind: yaml.ScalarNode, Tag: tag, Value: value}
 }
 
-func ref(name string) *yaml.Node            { return tagged("!Ref", name) }
-func getAtt(res, attr string) *yaml.Node    { return tagged("!GetAtt", res+"."+attr) }
-func sub(s string) *yaml.Node               { return tagged("!Sub", s) }
-func condition(name string) *yaml.Node      { return tagged("!Condition", name) }
-func fnNot(arg *yaml.Node) *yaml.Node       { return withTag("!Not", list(arg)) }
-func fnEquals(a, b any) *yaml.Node          { return withTag("!Equals", list(a, b)) }
+func ref(name string) *yaml.Node         { return tagged("!Ref", name) }
+func getAtt(res, attr string) *yaml.Node { return tagged("!GetAtt", res+"."+attr) }
+func sub(s string) *yaml.Node            { return tagged("!Sub", s) }
+func condition(name string) *yaml.Node   { return tagged("!Condition", name) }
+func fnNot(arg *yaml.Node) *yaml.Node    { return withTag("!Not", list(arg)) }
+func fnEquals(a, b any) *yaml.Node       { return withTag("!Equals", list(a, b)) }
 
 func withTag(tag string, n *yaml.Node) *yaml.Node {
 	n.Tag = tag

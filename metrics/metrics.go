@@ -152,12 +152,13 @@ func Rates(prev, cur *Snapshot) *Snapshot {
 		if prev != nil {
 			ps = prev.Stream(cs.StreamName)
 		}
-		rs := cs
-		rs.Counters = rate(nil, cs.Counters, secs)
-		rs.Shards = make([]ShardMetrics, len(cs.Shards))
+		var before map[string]float64
 		if ps != nil {
-			rs.Counters = rate(ps.Counters, cs.Counters, secs)
+			before = ps.Counters
 		}
+		rs := cs
+		rs.Counters = rate(before, cs.Counters, secs)
+		rs.Shards = make([]ShardMetrics, len(cs.Shards))
 		for j, csh := range cs.Shards {
 			var before map[string]float64
 			if ps != nil {

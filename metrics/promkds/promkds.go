@@ -148,13 +148,29 @@ func (v *sink) Record(d *hookmetrics.Def, val float64, labels hookmetrics.Values
 	if d.Unit == hookmetrics.Milliseconds {
 		val /= 1000
 	}
+	// The update happens under the lock Forget takes for writing, so a
+	// series is never updated after it was deleted from its vec (it would
+	// then stay cached and never be exported again).
 	k := seriesKey{d, labels}
 	v.mu.RLock()
 	s, ok := v.series[k]
-	v.mu.RUnlock()
-	if !ok {
-		s = v.add(k)
+	if ok {
+		s.record(val)
 	}
+	v.mu.RUnlock()
+	if ok {
+		return
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if s, ok = v.series[k]; !ok {
+		s = v.newSeries(k)
+		v.series[k] = s
+	}
+	s.record(val)
+}
+
+func (s series) record(val float64) {
 	switch {
 	case s.counter != nil:
 		s.counter.Add(val)
@@ -165,8 +181,8 @@ func (v *sink) Record(d *hookmetrics.Def, val float64, labels hookmetrics.Values
 	}
 }
 
-// add finds k's series in its vec and remembers it.
-func (v *sink) add(k seriesKey) series {
+// newSeries finds k's series in its vec. Caller holds v.mu for writing.
+func (v *sink) newSeries(k seriesKey) series {
 	lv := k.labels[:len(k.def.Labels)]
 	var s series
 	switch x := v.byDef[k.def]; {
@@ -177,9 +193,6 @@ func (v *sink) add(k seriesKey) series {
 	case x.hist != nil:
 		s.hist = x.hist.WithLabelValues(lv...)
 	}
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	v.series[k] = s
 	return s
 }
 
