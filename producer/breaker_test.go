@@ -26,7 +26,11 @@ func TestBreakerFailsFastAndRecovers(t *testing.T) {
 	var mu sync.Mutex // guards: changes
 	var changes []string
 	b, err := breaker.New(breaker.Name("kinesis"), breaker.ConsecutiveFailures(0), breaker.FailureRate(1, 3),
-		breaker.Window(time.Second), breaker.OpenFor(200*time.Millisecond),
+		// Open for 2 s: the refused Put below must come before the breaker
+		// turns half-open, and a loaded machine can take longer than a few
+		// hundred milliseconds between the two. (The producer waits out the
+		// breaker's real open time, so its clock cannot be faked here.)
+		breaker.Window(time.Second), breaker.OpenFor(2*time.Second),
 		breaker.OnStateChange(func(c breaker.Change) {
 			mu.Lock()
 			defer mu.Unlock()
