@@ -114,13 +114,23 @@ func TestRefusedRecordHoldsTheShard(t *testing.T) {
 	if n := out.unique(); n != 50 {
 		t.Fatalf("%d records arrived while record 50 was refused; want the 50 before it", n)
 	}
-	cpMu.Lock()
-	last := cps[len(cps)-1]
-	cpMu.Unlock()
+	// The checkpoint is written after the destination acknowledged: wait
+	// for it to reach record 49 (a slow machine may not be there yet), then
+	// check that it never went past.
 	posMu.Lock()
 	want := pos[keyed(0, 49)]
 	posMu.Unlock()
-	if last.String() != want {
+	lastCheckpoint := func() string {
+		cpMu.Lock()
+		defer cpMu.Unlock()
+		if len(cps) == 0 {
+			return ""
+		}
+		return cps[len(cps)-1].String()
+	}
+	waitFor(t, 10*time.Second, "the checkpoint at record 49", func() bool { return lastCheckpoint() == want })
+	time.Sleep(300 * time.Millisecond) // more retries of the refused record
+	if last := lastCheckpoint(); last != want {
 		t.Fatalf("checkpoint %s while record 50 was refused; want record 49's, %s", last, want)
 	}
 
