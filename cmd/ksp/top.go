@@ -9,9 +9,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
-	"github.com/aws/aws-sdk-go-v2/service/cloudwatch/schemas"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
-	"github.com/aws/smithy-go/transport/http/protocol/awsquery"
+	"github.com/ksp-project/ksp/autoscale"
 	"github.com/ksp-project/ksp/internal/leaseview"
 	"github.com/ksp-project/ksp/internal/progress"
 	"github.com/ksp-project/ksp/internal/top"
@@ -168,7 +167,7 @@ func topSource(cmd *cobra.Command, l *leaseFlags, kc *kinesis.Client, hc *http.C
 		switch cwProtocol {
 		case "cbor": // the SDK's default
 		case "query":
-			opts = append(opts, func(o *cloudwatch.Options) { o.Protocol = awsquery.New(schemas.GraniteServiceVersion20100801) })
+			opts = append(opts, autoscale.QueryProtocol)
 		default:
 			return nil, "", usageError{fmt.Errorf("--cloudwatch-protocol must be cbor or query, not %q", cwProtocol)}
 		}
