@@ -78,10 +78,7 @@ func Processor(t TB, lang string) (argv, env []string) {
 
 // python finds the interpreter itself, once: not a version manager's shim
 // (pyenv's takes a second to start on a busy machine).
-var python = sync.OnceValues(func() (string, error) {
-	exe, err := exec.Command("python3", "-c", "import sys; print(sys.executable)").Output()
-	return strings.TrimSpace(string(exe)), err
-})
+var python = sync.OnceValues(func() (string, error) { return peers.LookPath("python3") })
 
 // ReadOut reads the records processed so far from the processors' file.
 func ReadOut(t TB, path string) []Record {
