@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"time"
 	"testing"
 
 	"github.com/ksp-project/ksp/esm"
@@ -36,6 +37,8 @@ func startPowertools(t *testing.T) string {
 	}
 	t.Cleanup(func() {
 		stdin.Close() // the server exits at the end of its stdin
+		kill := time.AfterFunc(10*time.Second, func() { cmd.Process.Kill() }) // or is made to
+		defer kill.Stop()
 		if err := cmd.Wait(); err != nil {
 			t.Errorf("invoke server: %v", err)
 		}
