@@ -7,8 +7,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"time"
 	"testing"
+	"time"
 
 	"github.com/ksp-project/ksp/esm"
 	"github.com/ksp-project/ksp/internal/peers"
@@ -36,7 +36,7 @@ func startPowertools(t *testing.T) string {
 		peers.Unavailable(t, err)
 	}
 	t.Cleanup(func() {
-		stdin.Close() // the server exits at the end of its stdin
+		stdin.Close()                                                         // the server exits at the end of its stdin
 		kill := time.AfterFunc(10*time.Second, func() { cmd.Process.Kill() }) // or is made to
 		defer kill.Stop()
 		if err := cmd.Wait(); err != nil {
