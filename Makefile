@@ -27,7 +27,7 @@ $(NPM_DIR)/node_modules/.package-lock.json: $(NPM_DIR)/package-lock.json $(NPM_D
 	@touch $@
 
 unit:
-	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+	$(GO) test -race -count=1 -timeout 12m $(PKGS)
 
 # A short run of every fuzz target (FUZZTIME each). Targets are found by name.
 # Go 1.26's fuzz coordinator can end a run with a bare "context deadline

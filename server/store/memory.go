@@ -15,8 +15,12 @@ type Memory struct {
 	meta   []byte
 	closed bool
 
-	dirtyMu sync.Mutex // guards: dirty
-	dirty   []*memLog  // logs appended to since the last Commit
+	// commitMu is held by a Commit from taking the dirty logs until they
+	// are published, so a Commit that finds none still returns only after
+	// an earlier Commit, which may have taken the caller's log, published it.
+	commitMu sync.Mutex
+	dirtyMu  sync.Mutex // guards: dirty
+	dirty    []*memLog  // logs appended to since the last Commit
 }
 
 var _ Store = (*Memory)(nil)
@@ -53,9 +57,11 @@ func (m *Memory) DropStream(stream string, created int64) error {
 	return nil
 }
 
-// Commit publishes the records appended since the last Commit. Only logs
+// Commit publishes the records appended since the last Commit: when it
+// returns, every record appended before it was called is visible. Only logs
 // that were appended to are touched.
 func (m *Memory) Commit() error {
+	m.commitMu.Lock()
 	m.dirtyMu.Lock()
 	dirty := m.dirty
 	m.dirty = nil
@@ -63,6 +69,7 @@ func (m *Memory) Commit() error {
 	for _, l := range dirty {
 		l.publish()
 	}
+	m.commitMu.Unlock()
 	m.mu.Lock()
 	closed := m.closed
 	m.mu.Unlock()

@@ -431,6 +431,14 @@ func testConcurrent(t *testing.T, s store.Store) {
 	)
 	var wg sync.WaitGroup
 	errs := make(chan error, logs*2)
+	// failed stops the readers when a writer fails: they wait for records
+	// that will never come.
+	failed := make(chan struct{})
+	var failOnce sync.Once
+	fail := func(err error) {
+		errs <- err
+		failOnce.Do(func() { close(failed) })
+	}
 	for k := range logs {
 		l := mustLog(t, s, idOf(k))
 		wg.Go(func() {
@@ -454,7 +462,7 @@ func testConcurrent(t *testing.T, s store.Store) {
 					}
 				}
 				if err != nil {
-					errs <- err
+					fail(err)
 					return
 				}
 			}
@@ -463,15 +471,20 @@ func testConcurrent(t *testing.T, s store.Store) {
 		wg.Go(func() {
 			var from uint64
 			for from < batches*batch {
+				select {
+				case <-failed:
+					return
+				default:
+				}
 				recs, err := l.Read(from, 50, 1<<20)
 				if err != nil {
-					errs <- err
+					fail(err)
 					return
 				}
 				for j, r := range recs {
 					want := Rec(int(from)+j, rising(int(from)+j))
 					if r.Position != from+uint64(j) || !bytes.Equal(r.Data, want.Data) {
-						errs <- fmt.Errorf("log %d: reader got position %d data %q, want %d %q", k, r.Position, r.Data, from+uint64(j), want.Data)
+						fail(fmt.Errorf("log %d: reader got position %d data %q, want %d %q", k, r.Position, r.Data, from+uint64(j), want.Data))
 						return
 					}
 				}
