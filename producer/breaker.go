@@ -3,7 +3,6 @@ package producer
 import (
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -71,25 +70,13 @@ func (p *Producer) admit(req *request) (*breaker.Call, bool) {
 			c.shard.recTok = min(p.recRate(c.shard), c.shard.recTok+1)
 			c.shard.byteTok = min(p.byteRate(c.shard), c.shard.byteTok+float64(c.putSize))
 		}
-		for _, pd := range c.recs {
-			if pd.tries--; pd.tries == 0 {
-				pd.sentAt = time.Time{} // never sent: BufferingTime keeps running
+		for j := range c.recs {
+			e := &c.recs[j]
+			if e.tries--; e.tries == 0 {
+				e.sentAt = time.Time{} // never sent: BufferingTime keeps running
 			}
 		}
-		switch {
-		case p.aborted != nil:
-			for _, pd := range c.recs {
-				p.completeLocked(pd, Result{Attempts: pd.tries, Err: wrapLast(p.aborted, pd.lastErr)})
-			}
-		case c.shard.retired || p.byID[c.shard.id] != c.shard:
-			for _, pd := range c.recs {
-				p.routeLocked(pd)
-			}
-		default:
-			c.notBefore = now.Add(wait)
-			c.shard.queue = slices.Insert(c.shard.queue, 0, c)
-			p.queued++
-		}
+		p.requeueLocked(c, now, wait)
 	}
 	list := p.takeCompletedLocked()
 	p.mu.Unlock()

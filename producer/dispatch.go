@@ -120,19 +120,14 @@ func (p *Producer) pumpLocked() (time.Duration, *fillReport) {
 
 // expireLocked fails the records whose TTL has passed before they were put.
 func (p *Producer) expireLocked(now time.Time) {
-	expire := func(pd *Pending, cause error) {
-		if pd.lastErr != nil {
-			cause = pd.lastErr
-		}
-		p.completeLocked(pd, Result{Attempts: pd.tries, Err: fmt.Errorf("%w after %s: %w", ErrRecordExpired, p.cfg.ttl, cause)})
-	}
 	if len(p.unrouted) > 0 {
 		keep := p.unrouted[:0]
-		for _, pd := range p.unrouted {
-			if now.Sub(pd.putAt) >= p.cfg.ttl {
-				expire(pd, errNoShardMap)
+		for i := range p.unrouted {
+			e := &p.unrouted[i]
+			if now.Sub(e.putAt) >= p.cfg.ttl {
+				p.expireLocked1(e, errNoShardMap)
 			} else {
-				keep = append(keep, pd)
+				keep = append(keep, *e)
 			}
 		}
 		clear(p.unrouted[len(keep):])
@@ -148,14 +143,23 @@ func (p *Producer) expireLocked(now time.Time) {
 				keep = append(keep, c)
 				continue
 			}
-			for _, pd := range c.recs {
-				expire(pd, errNotSent)
+			for i := range c.recs {
+				p.expireLocked1(&c.recs[i], errNotSent)
 			}
 			p.queued--
 		}
 		clear(s.queue[len(keep):])
 		s.queue = keep
 	}
+}
+
+// expireLocked1 fails a record whose TTL has passed, with its last error,
+// else with cause.
+func (p *Producer) expireLocked1(e *entry, cause error) {
+	if e.lastErr != nil {
+		cause = e.lastErr
+	}
+	p.completeLocked(e, Result{Attempts: e.tries, Err: fmt.Errorf("%w after %s: %w", ErrRecordExpired, p.cfg.ttl, cause)})
 }
 
 // request is one PutRecords call in the making.
@@ -291,10 +295,11 @@ func (p *Producer) collectLocked(now time.Time, flush bool) (*request, time.Time
 	p.rr = (p.rr + 1) % n
 	for _, c := range req.cs {
 		c.tries++
-		for _, pd := range c.recs {
-			pd.tries++
-			if pd.sentAt.IsZero() {
-				pd.sentAt = now
+		for i := range c.recs {
+			e := &c.recs[i]
+			e.tries++
+			if e.sentAt.IsZero() {
+				e.sentAt = now
 			}
 		}
 	}
@@ -307,27 +312,41 @@ func (p *Producer) build(c *container) {
 		return
 	}
 	c.built = true
+	first := &c.recs[0]
 	if !p.cfg.aggregation {
-		r := &c.recs[0].rec
-		c.pk, c.ehk, c.data = r.PartitionKey, r.ExplicitHashKey, r.Data
+		c.pk, c.ehk, c.data = first.rec.PartitionKey, first.rec.ExplicitHashKey, first.rec.Data
 		c.putSize = len(c.data) + len(c.pk)
 		return
 	}
 	a := p.aggregator()
 	defer p.aggs.Put(a)
-	for i, pd := range c.recs {
-		if err := a.Add(pd.rec.PartitionKey, pd.rec.ExplicitHashKey, pd.rec.Data); err != nil {
+	for i := range c.recs {
+		r := &c.recs[i].rec
+		if err := a.Add(r.PartitionKey, r.ExplicitHashKey, r.Data); err != nil {
 			// The size bound said it fits: keep the rest for another container.
 			c.leftover = slices.Clone(c.recs[i:])
+			clear(c.recs[i:])
 			c.recs = c.recs[:i]
 			break
 		}
 	}
-	c.aggregated = a.Len() > 1 || a.PartitionKey() == aggregation.AggregatePartitionKey
-	c.pk, c.ehk = a.PartitionKey(), a.ExplicitHashKey()
-	out := a.Build(nil)
-	c.data = out.Data
+	c.pk = a.PartitionKey()
+	// Raw unless the data grew: aggregated, or alone but starting with the magic.
+	c.aggregated = a.Len() > 1 || a.Size() != len(first.rec.Data)
+	c.ehk = first.rec.ExplicitHashKey
+	if c.aggregated {
+		// The first record's hash key, known already: the Aggregator would
+		// hash its partition key again.
+		c.ehk = hashKeyDecimal(first.hash)
+	}
+	var buf []byte
+	if b, ok := p.bufs.Get().(*[]byte); ok {
+		buf = (*b)[:0]
+	}
+	c.data = a.AppendEncoded(slices.Grow(buf, a.Size()))
+	c.pooled = true
 	c.putSize = len(c.data) + len(c.pk)
+	a.Reset()
 }
 
 // pooledAggregator is an Aggregator kept for the next container: its
@@ -415,9 +434,7 @@ func (p *Producer) send(req *request) {
 	case err != nil && p.aborted != nil:
 		for _, c := range sent {
 			p.noteErrLocked(c, err) // a cancellation keeps the earlier cause
-			for _, pd := range c.recs {
-				p.completeLocked(pd, Result{Attempts: pd.tries, Err: wrapLast(p.aborted, pd.lastErr)})
-			}
+			p.failLocked(c.recs, p.aborted)
 		}
 	case err != nil:
 		p.stats.requestErrors.Add(1)
@@ -428,8 +445,8 @@ func (p *Producer) send(req *request) {
 			// denied, ...): retrying cannot help.
 			p.log.Error("PutRecords failed", "err", err)
 			for _, c := range sent {
-				for _, pd := range c.recs {
-					p.completeLocked(pd, Result{Attempts: pd.tries, Err: err})
+				for i := range c.recs {
+					p.completeLocked(&c.recs[i], Result{Attempts: c.recs[i].tries, Err: err})
 				}
 			}
 			break
@@ -504,11 +521,10 @@ type entryErr struct {
 // Kinesis: that is what the caller needs to see.
 func (p *Producer) noteErrLocked(c *container, err error) {
 	canceled := errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
-	for _, pd := range c.recs {
-		if canceled && pd.lastErr != nil {
-			continue
+	for i := range c.recs {
+		if e := &c.recs[i]; !canceled || e.lastErr == nil {
+			e.lastErr = err
 		}
-		pd.lastErr = err
 	}
 }
 
@@ -532,13 +548,7 @@ func (p *Producer) settleLocked(c *container, shardID, seq string, now time.Time
 			return
 		}
 	}
-	for j, pd := range c.recs {
-		res := Result{ShardID: shardID, SequenceNumber: seq, Aggregated: c.aggregated, Attempts: pd.tries}
-		if c.aggregated {
-			res.SubSequenceNumber = int64(j)
-		}
-		p.completeLocked(pd, res)
-	}
+	p.settleAllLocked(c, shardID, seq)
 }
 
 // cutRateLocked halves a throttled shard's rate (multiplicative decrease),
@@ -563,31 +573,34 @@ func (p *Producer) cutRateLocked(s *shard, now time.Time) bool {
 // queue after a backoff, or expires its records, or, when its shard has
 // closed, routes them anew.
 func (p *Producer) retryLocked(c *container, now time.Time) {
-	if p.aborted != nil {
-		for _, pd := range c.recs {
-			p.completeLocked(pd, Result{Attempts: pd.tries, Err: wrapLast(p.aborted, pd.lastErr)})
-		}
-		return
+	if p.requeueLocked(c, now, backoff.Delay(p.cfg.backoffMin, p.cfg.backoffMax, c.tries-1)) {
+		p.stats.retries.Add(int64(len(c.recs)))
 	}
-	if !now.Before(c.expires) {
-		for _, pd := range c.recs {
-			cause := pd.lastErr
-			if cause == nil {
-				cause = errNotSent
-			}
-			p.completeLocked(pd, Result{Attempts: pd.tries, Err: fmt.Errorf("%w after %s: %w", ErrRecordExpired, p.cfg.ttl, cause)})
+}
+
+// requeueLocked puts a container back at the front of its shard's queue,
+// not to be sent before wait has passed; or fails its records when Close
+// gave up or their TTL has passed; or, when its shard has closed, routes
+// them anew. It reports whether the records stay on their way.
+func (p *Producer) requeueLocked(c *container, now time.Time, wait time.Duration) bool {
+	switch {
+	case p.aborted != nil:
+		p.failLocked(c.recs, p.aborted)
+		return false
+	case !now.Before(c.expires):
+		for i := range c.recs {
+			p.expireLocked1(&c.recs[i], errNotSent)
 		}
-		return
-	}
-	p.stats.retries.Add(int64(len(c.recs)))
-	if c.shard.retired || p.byID[c.shard.id] != c.shard {
-		for _, pd := range c.recs {
-			p.routeLocked(pd)
+		return false
+	case c.shard.retired || p.byID[c.shard.id] != c.shard:
+		for _, e := range c.recs {
+			p.routeLocked(e)
 		}
-		return
+		return true
 	}
-	c.notBefore = now.Add(backoff.Delay(p.cfg.backoffMin, p.cfg.backoffMax, c.tries-1))
+	c.notBefore = now.Add(wait)
 	s := c.shard
 	s.queue = slices.Insert(s.queue, 0, c)
 	p.queued++
+	return true
 }

@@ -8,6 +8,11 @@
 //	res, err := h.Wait(ctx) // res.ShardID, res.SequenceNumber, res.SubSequenceNumber
 //	err = p.Close(ctx)
 //
+// PutCallback takes a function instead of returning a handle, for callers
+// that put millions of records a second and need no handle per record:
+//
+//	err := p.PutCallback(ctx, rec, func(res producer.Result) { ... })
+//
 // # How records travel
 //
 // Put validates a record (partition key, explicit hash key, size against
@@ -28,15 +33,20 @@
 //
 // # Guarantees
 //
-//   - Every record Put accepted ends in exactly one Result, delivered on its
-//     handle: success (shard id, sequence number, sub-sequence number,
-//     attempts), or an error: ErrRecordExpired wrapping the last cause when
-//     RecordTTL passes, a non-retryable Kinesis error, or ErrClosed wrapping
-//     the cause when Close's context ends first. Records are never dropped
-//     without a result.
+//   - Every record Put or PutCallback accepted ends in exactly one Result,
+//     delivered on its handle or to its callback: success (shard id,
+//     sequence number, sub-sequence number, attempts), or an error:
+//     ErrRecordExpired wrapping the last cause when RecordTTL passes, a
+//     non-retryable Kinesis error, or ErrClosed wrapping the cause when
+//     Close's context ends first. Records are never dropped without a
+//     result.
 //   - Bad input fails in Put with a *kds.Error (ValidationException or
 //     InvalidArgumentException) naming the field and value; Put after Close
-//     fails with ErrClosed.
+//     fails with ErrClosed. A record PutCallback refuses never reaches its
+//     callback.
+//   - Callbacks run on the producer's goroutines, after their request;
+//     those of the records in one Kinesis record in Put order. When Close
+//     returns, every callback has returned.
 //   - Delivery is at least once: a request whose answer is lost (timeout,
 //     connection reset) is retried, and Kinesis may then hold its records
 //     twice.

@@ -6,35 +6,18 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/kinesis"
-
 	"github.com/ksp-project/ksp/breaker"
 	"github.com/ksp-project/ksp/producer"
 	"github.com/ksp-project/ksp/server"
-	"github.com/ksp-project/ksp/server/servertest"
 )
 
 // A breaker opens when every PutRecords of the last second failed (here the
 // server fails them on purpose); Put then fails fast, and once Kinesis
 // answers again a probe closes the breaker and the waiting record is put.
 func ExampleWithBreaker() {
-	srv, err := server.New(server.Options{Faults: server.Faults{ErrorRate: map[string]float64{"PutRecords": 1}}})
-	if err != nil {
-		panic(err)
-	}
-	if err := srv.Start(); err != nil {
-		panic(err)
-	}
-	defer srv.Close()
 	ctx := context.Background()
-	client := servertest.NewClient(srv.URL(), srv.Region())
-	if _, err := client.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String("events"), ShardCount: aws.Int32(1)}); err != nil {
-		panic(err)
-	}
-	if err := servertest.WaitActive(ctx, client, "events"); err != nil {
-		panic(err)
-	}
+	srv, client := exampleStream(ctx, server.Options{Faults: server.Faults{ErrorRate: map[string]float64{"PutRecords": 1}}}, "events", 1)
+	defer srv.Close()
 
 	opened := make(chan struct{}, 1)
 	b, err := breaker.New(breaker.Name("kinesis"), breaker.ConsecutiveFailures(0), breaker.FailureRate(1, 3),

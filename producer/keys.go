@@ -4,6 +4,7 @@ import (
 	"crypto/md5"
 	"encoding/hex"
 	"math/big"
+	"math/bits"
 	"math/rand/v2"
 	"strconv"
 
@@ -47,4 +48,36 @@ func ExplicitHashKey(i, n int) string {
 func Midpoint(r kds.HashKeyRange) string {
 	sum := new(big.Int).Add(r.Start.Big(), r.End.Big())
 	return sum.Rsh(sum, 1).String()
+}
+
+// hashKeyDecimal formats a hash key in decimal, as ExplicitHashKey takes
+// it, without the big.Int kds.HashKey.String goes through.
+func hashKeyDecimal(h kds.HashKey) string {
+	const base = 1e19 // the largest power of ten below 2^64
+	var buf [40]byte
+	if h.Hi == 0 {
+		return string(strconv.AppendUint(buf[:0], h.Lo, 10))
+	}
+	// h = (hi·2^64 + lo) = q·10^19 + r, with q < 2^128/10^19 < 2·2^64.
+	qHi := h.Hi / base
+	qLo, r := bits.Div64(h.Hi%base, h.Lo, base)
+	b := buf[:0]
+	if qHi == 0 {
+		b = strconv.AppendUint(b, qLo, 10)
+	} else {
+		top, mid := bits.Div64(qHi, qLo, base)
+		b = strconv.AppendUint(b, top, 10)
+		b = appendPadded(b, mid)
+	}
+	return string(appendPadded(b, r))
+}
+
+// appendPadded appends v < 10^19 in exactly 19 decimal digits.
+func appendPadded(b []byte, v uint64) []byte {
+	var d [19]byte
+	for i := len(d) - 1; i >= 0; i-- {
+		d[i] = byte('0' + v%10)
+		v /= 10
+	}
+	return append(b, d[:]...)
 }

@@ -52,7 +52,9 @@ type Producer struct {
 
 	stats stats
 
-	aggs sync.Pool // of *pooledAggregator, emptied by Build
+	aggs  sync.Pool // of *pooledAggregator, emptied by Build
+	bufs  sync.Pool // of *[]byte: aggregate data of settled containers
+	slabs sync.Pool // of *[]entry: emptied slabs of settled containers
 
 	mu            sync.Mutex // guards: every field below
 	closed        bool       // intake stopped
@@ -62,7 +64,7 @@ type Producer struct {
 	ranges        map[string]kds.HashKeyRange // every listed shard, closed ones too
 	mapLoaded     bool
 	mapStale      bool // a record landed off its predicted shard; sending waits for a new map
-	unrouted      []*Pending
+	unrouted      []entry
 	unverified    []misrouted
 	bufRecords    int
 	bufBytes      int64
@@ -77,7 +79,9 @@ type Producer struct {
 	lastScan      time.Time
 	lastFill      time.Time
 	reportedEmpty bool
-	completed     []*Pending // results to deliver once mu is released
+	completed     []completion // results to deliver once mu is released
+	settled       []settled    // containers put, whose results to deliver once mu is released
+	handles       []Pending    // the rest of the slab Put takes handles from
 }
 
 // New returns a producer for stream, putting through client. It does not
@@ -151,6 +155,28 @@ func (p *Producer) Stream() string { return p.stream }
 // ends or fails with ErrBufferFull, as BufferFullPolicy says. Otherwise the
 // record's Result arrives on the handle, exactly once.
 func (p *Producer) Put(ctx context.Context, r Record) (*Pending, error) {
+	return p.put(ctx, r, true, nil)
+}
+
+// PutCallback is Put without a handle: when it returns nil, fn is called
+// with the record's Result exactly once (on success, on failure, and when
+// Close gives up); when it returns an error (the same as Put's), fn is
+// never called. It saves the handle Put allocates, for producers that put
+// millions of records a second. fn may be nil when Stats and hooks are
+// enough.
+//
+// fn runs on one of the producer's goroutines after the record's request
+// is settled. The callbacks of the records that share a Kinesis record run
+// one after another in Put order; others may run concurrently. Keep fn
+// short: a slow fn delays the results after it, and Close waits for it.
+func (p *Producer) PutCallback(ctx context.Context, r Record, fn func(Result)) error {
+	_, err := p.put(ctx, r, false, fn)
+	return err
+}
+
+// put admits a record under the buffer budget and routes it. The result
+// goes to a new handle (withHandle) or to fn.
+func (p *Producer) put(ctx context.Context, r Record, withHandle bool, fn func(Result)) (*Pending, error) {
 	h, err := validate(&r, int(p.maxRecordSize.Load()))
 	if err != nil {
 		return nil, err
@@ -158,18 +184,19 @@ func (p *Producer) Put(ctx context.Context, r Record) (*Pending, error) {
 	if err := p.refusal(); err != nil {
 		return nil, err
 	}
-	pd := &Pending{rec: r, hash: h}
-	pd.size = int64(len(r.Data)+len(r.PartitionKey)+len(r.ExplicitHashKey)) + bookkeeping
+	e := entry{rec: r, hash: h, fn: fn}
+	e.size = int64(len(r.Data)+len(r.PartitionKey)+len(r.ExplicitHashKey)) + bookkeeping
 	if p.cfg.aggregation {
-		pd.size += int64(len(r.Data)) // the container's copy
+		e.size += int64(len(r.Data)) // the container's copy
 	}
+	now := p.cfg.now()
 	p.mu.Lock()
 	for {
 		if p.closed {
 			p.mu.Unlock()
 			return nil, ErrClosed
 		}
-		if p.bufRecords == 0 || (p.bufRecords < p.cfg.bufRecords && p.bufBytes+pd.size <= p.cfg.bufBytes) {
+		if p.bufRecords == 0 || (p.bufRecords < p.cfg.bufRecords && p.bufBytes+e.size <= p.cfg.bufBytes) {
 			break
 		}
 		if p.cfg.policy == FailFast {
@@ -189,13 +216,27 @@ func (p *Producer) Put(ctx context.Context, r Record) (*Pending, error) {
 			p.mu.Unlock()
 			return nil, context.Cause(ctx)
 		}
+		now = p.cfg.now()
 		p.mu.Lock()
 	}
+	if withHandle {
+		if len(p.handles) == 0 {
+			p.handles = make([]Pending, pendingSlab)
+		}
+		e.pd = &p.handles[0]
+		p.handles = p.handles[1:]
+	}
 	p.bufRecords++
-	p.bufBytes += pd.size
-	pd.putAt = p.cfg.now()
-	wake := p.routeLocked(pd)
+	p.bufBytes += e.size
+	e.putAt = now
+	wake := p.routeLocked(e)
+	pd := e.pd
+	var failed results
+	if len(p.completed) > 0 { // the record failed at once (Close gave up)
+		failed = p.takeCompletedLocked()
+	}
 	p.mu.Unlock()
+	p.deliver(failed)
 	if wake {
 		p.nudge()
 	}
@@ -293,30 +334,22 @@ func (p *Producer) Close(ctx context.Context) error {
 func (p *Producer) abort(cause error) {
 	p.mu.Lock()
 	p.aborted = cause
-	fail := func(pd *Pending) {
-		p.completeLocked(pd, Result{Attempts: pd.tries, Err: wrapLast(cause, pd.lastErr)})
-	}
 	for _, s := range p.shards {
 		for _, c := range s.queue {
-			for _, pd := range c.recs {
-				fail(pd)
-			}
+			p.failLocked(c.recs, cause)
 		}
 		p.queued -= len(s.queue)
 		s.queue = nil
-		for _, pd := range s.open {
-			fail(pd)
-		}
+		p.failLocked(s.open, cause)
 		s.open = nil
 	}
-	for _, pd := range p.unrouted {
-		fail(pd)
-	}
+	p.failLocked(p.unrouted, cause)
 	p.unrouted = nil
 	// Misrouted containers are in the stream: report them put.
 	for _, u := range p.unverified {
-		for j, pd := range u.c.recs {
-			p.completeLocked(pd, Result{ShardID: u.shardID, SequenceNumber: u.seq, SubSequenceNumber: int64(j), Aggregated: true, Attempts: pd.tries})
+		for j := range u.c.recs {
+			e := &u.c.recs[j]
+			p.completeLocked(e, Result{ShardID: u.shardID, SequenceNumber: u.seq, SubSequenceNumber: int64(j), Aggregated: true, Attempts: e.tries})
 		}
 	}
 	p.unverified = nil
@@ -340,64 +373,12 @@ func (p *Producer) nudge() {
 	}
 }
 
-// completeLocked ends a record with res, once; the result is delivered by
-// deliver after mu is released.
-func (p *Producer) completeLocked(pd *Pending, res Result) {
-	if !pd.finished.CompareAndSwap(false, true) {
-		return
-	}
-	pd.final = res
-	p.bufRecords--
-	p.bufBytes -= pd.size
-	p.freeSpaceLocked()
-	if p.bufRecords == 0 && p.idleWaiters > 0 {
-		close(p.idle)
-		p.idle = make(chan struct{})
-		p.idleWaiters = 0
-	}
-	p.completed = append(p.completed, pd)
-}
-
 func (p *Producer) freeSpaceLocked() {
 	if p.spaceWaiters > 0 {
 		close(p.space)
 		p.space = make(chan struct{})
 		p.spaceWaiters = 0
 	}
-}
-
-func (p *Producer) takeCompletedLocked() []*Pending {
-	list := p.completed
-	p.completed = nil
-	return list
-}
-
-// deliver publishes results: hooks, then the handles.
-func (p *Producer) deliver(list []*Pending) {
-	if len(list) == 0 {
-		return
-	}
-	now := p.cfg.now()
-	var ok, failed int64
-	for _, pd := range list {
-		if pd.final.Err == nil {
-			ok++
-		} else {
-			failed++
-		}
-		if len(p.hooks.done) > 0 {
-			d := UserRecordDone{Stream: p.stream, Result: pd.final, Latency: now.Sub(pd.putAt)}
-			if !pd.sentAt.IsZero() {
-				d.Buffered = pd.sentAt.Sub(pd.putAt)
-			}
-			for _, h := range p.hooks.done {
-				h.OnUserRecordDone(d)
-			}
-		}
-		pd.publish(pd.final)
-	}
-	p.stats.put.Add(ok)
-	p.stats.failed.Add(failed)
 }
 
 // Stats are running totals since New.

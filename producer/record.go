@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -59,20 +58,9 @@ type Result struct {
 // Pending is the handle of a record accepted by Put: its result arrives
 // later, exactly once.
 type Pending struct {
-	rec     Record
-	hash    kds.HashKey
-	size    int64 // charged to the buffer budget
-	putAt   time.Time
-	sentAt  time.Time // first attempt
-	tries   int
-	lastErr error
-
-	finished atomic.Bool // the result is decided (under Producer.mu)
-	final    Result      // set with finished, published by deliver
-
 	// The done channel is made on first use: most callers of a fast
 	// producer never wait on single records.
-	mu        sync.Mutex // guards: done, delivered, res after delivery
+	mu        sync.Mutex // guards: done, delivered, res
 	done      chan struct{}
 	delivered bool
 	res       Result
@@ -116,20 +104,48 @@ func (p *Pending) Wait(ctx context.Context) (Result, error) {
 	}
 }
 
-// publish makes the result visible and wakes waiters.
+// publish makes the result visible and wakes waiters, once.
 func (p *Pending) publish(res Result) {
 	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.delivered {
+		return
+	}
 	p.res = res
 	p.delivered = true
-	p.rec.Data = nil // the caller's buffer is theirs again
 	if p.done != nil {
 		close(p.done)
 	}
-	p.mu.Unlock()
+}
+
+// pendingSlab is how many handles Put allocates at once: one allocation
+// per slab instead of one per record. A handle the caller keeps holds its
+// slab (a few KiB) in memory.
+const pendingSlab = 128
+
+// entry is a user record in the producer's care, held by value in its
+// shard's container (a slab of entries per Kinesis record), so a record
+// costs no allocation of its own. Each entry sits in exactly one place
+// (a shard's open container or queue, a request in flight, the unrouted
+// list) until completeLocked ends it.
+type entry struct {
+	rec     Record
+	hash    kds.HashKey
+	size    int64 // charged to the buffer budget
+	putAt   time.Time
+	sentAt  time.Time // first attempt
+	tries   int
+	lastErr error
+
+	// Whoever receives the result: a handle (Put) or a callback
+	// (PutCallback), or neither (a nil callback).
+	pd *Pending
+	fn func(Result)
 }
 
 // bookkeeping approximates the memory a buffered record holds besides its
-// data and keys (the Pending, its channel, queue slots), for the budget.
+// data and keys (its entry, handle and completion, queue slots), for the
+// budget.
 const bookkeeping = 400
 
 // validate checks a record as Kinesis would, and returns its hash key. The

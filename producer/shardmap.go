@@ -22,9 +22,10 @@ type shard struct {
 	rng     kds.HashKeyRange
 	retired bool // closed by resharding; its records were routed anew
 
-	open      []*Pending // the container being filled
-	openSize  int        // upper bound of its PutSize when aggregated
-	openSince time.Time  // Put time of its oldest record
+	open      []entry   // the container being filled
+	openSize  int       // upper bound of its PutSize when aggregated
+	openSince time.Time // Put time of its oldest record
+	lastCount int       // records of its last sealed container: the next slab's size
 
 	queue    []*container // sealed, in order, not in flight
 	inflight int          // containers in flight
@@ -41,8 +42,8 @@ type shard struct {
 // aggregated, all predicted for one shard.
 type container struct {
 	shard     *shard
-	recs      []*Pending
-	putSize   int // upper bound until built, exact after
+	recs      []entry // a slab of its own
+	putSize   int     // upper bound until built, exact after
 	due       time.Time
 	expires   time.Time
 	notBefore time.Time // backoff
@@ -52,7 +53,8 @@ type container struct {
 	aggregated bool
 	pk, ehk    string
 	data       []byte
-	leftover   []*Pending // did not fit when built (a size estimate bug); requeued
+	leftover   []entry // did not fit when built (a size estimate bug); requeued
+	pooled     bool    // data came from Producer.bufs
 }
 
 // misrouted is an aggregate that landed on a shard other than predicted,
@@ -68,13 +70,13 @@ const aggBase = 20 + 1
 
 // aggGrow bounds what the n-th record (0-based) adds to an aggregate,
 // assuming its keys are new to the tables.
-func aggGrow(pd *Pending, n int) int {
+func aggGrow(r *Record, n int) int {
 	idx := protowire.SizeVarint(uint64(n))
-	inner := 1 + idx + 1 + protowire.SizeBytes(len(pd.rec.Data))
-	grow := 1 + protowire.SizeBytes(len(pd.rec.PartitionKey))
-	if pd.rec.ExplicitHashKey != "" {
+	inner := 1 + idx + 1 + protowire.SizeBytes(len(r.Data))
+	grow := 1 + protowire.SizeBytes(len(r.PartitionKey))
+	if r.ExplicitHashKey != "" {
 		inner += 1 + idx
-		grow += 1 + protowire.SizeBytes(len(pd.rec.ExplicitHashKey))
+		grow += 1 + protowire.SizeBytes(len(r.ExplicitHashKey))
 	}
 	return grow + 1 + protowire.SizeBytes(inner)
 }
@@ -98,40 +100,43 @@ func (p *Producer) lookupLocked(h kds.HashKey) *shard {
 // routeLocked adds a record to its predicted shard's container, sealing
 // the container first when the record would not fit. It reports whether
 // the dispatcher should look.
-func (p *Producer) routeLocked(pd *Pending) bool {
+func (p *Producer) routeLocked(e entry) bool {
 	if p.aborted != nil { // Close gave up: nothing will send it
-		p.completeLocked(pd, Result{Attempts: pd.tries, Err: wrapLast(p.aborted, pd.lastErr)})
+		p.completeLocked(&e, Result{Attempts: e.tries, Err: wrapLast(p.aborted, e.lastErr)})
 		return false
 	}
 	var s *shard
 	if p.mapLoaded {
-		s = p.lookupLocked(pd.hash)
+		s = p.lookupLocked(e.hash)
 	}
 	if s == nil {
 		if p.mapLoaded { // the map has a hole: ask for a new one
 			p.staleLocked()
 		}
-		p.unrouted = append(p.unrouted, pd)
+		p.unrouted = append(p.unrouted, e)
 		return false
 	}
 	if !p.cfg.aggregation {
-		c := &container{shard: s, recs: []*Pending{pd}, putSize: len(pd.rec.Data) + len(pd.rec.PartitionKey)}
-		c.due, c.expires = pd.putAt.Add(p.cfg.linger), pd.putAt.Add(p.cfg.ttl)
+		c := &container{shard: s, recs: []entry{e}, putSize: len(e.rec.Data) + len(e.rec.PartitionKey)}
+		c.due, c.expires = e.putAt.Add(p.cfg.linger), e.putAt.Add(p.cfg.ttl)
 		p.enqueueLocked(c)
 		return len(s.queue) == 1 || p.queued%p.cfg.collectCount == 0
 	}
-	grow := aggGrow(pd, len(s.open))
+	grow := aggGrow(&e.rec, len(s.open))
 	sealed := false
 	if len(s.open) > 0 && s.openSize+grow > int(p.aggLimit.Load()) {
 		p.sealLocked(s)
-		grow, sealed = aggGrow(pd, 0), true
+		grow, sealed = aggGrow(&e.rec, 0), true
 	}
 	if len(s.open) == 0 {
-		s.openSize, s.openSince = aggBase, pd.putAt
-	} else if pd.putAt.Before(s.openSince) {
-		s.openSince = pd.putAt
+		s.openSize, s.openSince = aggBase, e.putAt
+		if s.open == nil {
+			s.open = p.slab(s.lastCount)
+		}
+	} else if e.putAt.Before(s.openSince) {
+		s.openSince = e.putAt
 	}
-	s.open = append(s.open, pd)
+	s.open = append(s.open, e)
 	s.openSize += grow
 	return sealed || len(s.open) == 1
 }
@@ -151,13 +156,9 @@ func (p *Producer) sealLocked(s *shard) {
 	if len(c.recs) == 1 {
 		c.putSize = min(c.putSize, len(c.recs[0].rec.Data)+len(c.recs[0].rec.PartitionKey)+aggBase+64)
 	}
-	oldest := c.recs[0].putAt
-	for _, pd := range c.recs[1:] {
-		if pd.putAt.Before(oldest) {
-			oldest = pd.putAt
-		}
-	}
-	c.expires = oldest.Add(p.cfg.ttl)
+	// openSince is the oldest Put time of the container's records.
+	c.expires = s.openSince.Add(p.cfg.ttl)
+	s.lastCount = len(c.recs)
 	s.open, s.openSize = nil, 0
 	p.enqueueLocked(c)
 }
@@ -282,7 +283,7 @@ func (p *Producer) applyShardMap(all []shardDesc) {
 		byID[d.id] = s
 	}
 	slices.SortFunc(open, func(a, b *shard) int { return a.rng.Start.Cmp(b.rng.Start) })
-	var moved []*Pending
+	var moved []entry
 	for _, s := range p.shards {
 		if byID[s.id] == s {
 			continue
@@ -306,13 +307,13 @@ func (p *Producer) applyShardMap(all []shardDesc) {
 		}
 		p.resolveMisroutedLocked(u, rng)
 	}
-	for _, pd := range moved {
-		p.routeLocked(pd)
+	for _, e := range moved {
+		p.routeLocked(e)
 	}
 	unrouted := p.unrouted
 	p.unrouted = nil
-	for _, pd := range unrouted {
-		p.routeLocked(pd)
+	for _, e := range unrouted {
+		p.routeLocked(e)
 	}
 	n := len(open)
 	list := p.takeCompletedLocked()
@@ -327,13 +328,14 @@ func (p *Producer) applyShardMap(all []shardDesc) {
 // by consumers that filter by hash range (the KCL), so they are put again.
 func (p *Producer) resolveMisroutedLocked(u misrouted, rng kds.HashKeyRange) {
 	again := 0
-	for j, pd := range u.c.recs {
-		if rng.Contains(pd.hash) {
-			p.completeLocked(pd, Result{ShardID: u.shardID, SequenceNumber: u.seq, SubSequenceNumber: int64(j), Aggregated: true, Attempts: pd.tries})
+	for j := range u.c.recs {
+		e := &u.c.recs[j]
+		if rng.Contains(e.hash) {
+			p.completeLocked(e, Result{ShardID: u.shardID, SequenceNumber: u.seq, SubSequenceNumber: int64(j), Aggregated: true, Attempts: e.tries})
 			continue
 		}
 		again++
-		p.routeLocked(pd)
+		p.routeLocked(*e)
 	}
 	if again > 0 {
 		p.stats.misrouted.Add(int64(again))
