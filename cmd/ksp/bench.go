@@ -102,9 +102,10 @@ func benchProduceCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "produce",
 		Short: "User records/s through the producer into the embedded server, aggregation on and off",
-		Long: `Put records with producer.Put from several goroutines into the embedded
-server (limits off, in-memory store, producer rate limit off), with
-aggregation on and then off, and print user records/s, CPU time and
+		Long: `Put records with producer.Put (a handle per record) and producer.PutCallback
+(a callback, no handle) from several goroutines into the embedded server
+(limits off, in-memory store, producer rate limit off), with aggregation on
+and then off, and print user records/s, CPU time and
 allocations per user record (the in-process server included), Kinesis
 records and average bytes per PutRecords request.`,
 		Args: cobra.NoArgs,
@@ -124,6 +125,7 @@ records and average bytes per PutRecords request.`,
 	f.IntVar(&cfg.Shards, "shards", 4, "shards of the benchmark stream")
 	f.IntVar(&cfg.Size, "size", 100, "bytes of data per record")
 	f.IntVar(&cfg.Writers, "writers", 4, "goroutines calling Put")
+	f.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
 	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
 	return cmd
 }

@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
 	"io"
 	"runtime"
@@ -363,34 +362,7 @@ func fill(ctx context.Context, client *kinesis.Client, size, n int, agg bool) (f
 // number: the producer does not copy data, and the benchmarks measure the
 // producer, not the caller.
 func putAll(ctx context.Context, p *producer.Producer, keys []string, n, writers, size int) error {
-	var (
-		wg       sync.WaitGroup
-		errOnce  sync.Once
-		firstErr error
-	)
-	for w := range writers {
-		wg.Go(func() {
-			data := make([]byte, max(size, 8))[:size]
-			binary.BigEndian.PutUint64(data[:8:8], uint64(w))
-			for i := w; i < n; i += writers {
-				if _, err := p.Put(ctx, producer.Record{PartitionKey: keys[i%len(keys)], Data: data}); err != nil {
-					errOnce.Do(func() { firstErr = err })
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	if err := p.Close(ctx); err != nil && firstErr == nil {
-		firstErr = err
-	}
-	if firstErr != nil {
-		return firstErr
-	}
-	if st := p.Stats(); st.UserRecordsPut != int64(n) {
-		return fmt.Errorf("%d of %d records put (%d failed)", st.UserRecordsPut, n, st.UserRecordsFailed)
-	}
-	return nil
+	return putAllWith(ctx, p, APIPut, keys, n, writers, size)
 }
 
 // runConsumer starts c.Run in a goroutine: stop ends it (a graceful
