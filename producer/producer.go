@@ -189,7 +189,14 @@ func (p *Producer) put(ctx context.Context, r Record, withHandle bool, fn func(R
 	if p.cfg.aggregation {
 		e.size += int64(len(r.Data)) // the container's copy
 	}
-	now := p.cfg.now()
+	// With aggregation, a record joining an open container takes the
+	// container's Put time (routeLocked): reading the clock costs more than
+	// the rest of Put. Latency hooks get the true time.
+	var now time.Time
+	exactTime := len(p.hooks.done) > 0
+	if exactTime {
+		now = p.cfg.now()
+	}
 	p.mu.Lock()
 	for {
 		if p.closed {
@@ -216,7 +223,9 @@ func (p *Producer) put(ctx context.Context, r Record, withHandle bool, fn func(R
 			p.mu.Unlock()
 			return nil, context.Cause(ctx)
 		}
-		now = p.cfg.now()
+		if exactTime {
+			now = p.cfg.now()
+		}
 		p.mu.Lock()
 	}
 	if withHandle {

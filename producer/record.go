@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -58,32 +59,50 @@ type Result struct {
 // Pending is the handle of a record accepted by Put: its result arrives
 // later, exactly once.
 type Pending struct {
+	state atomic.Uint32 // pendingOpen, pendingWaited or pendingDone
+	res   Result        // written before state becomes pendingDone
+
 	// The done channel is made on first use: most callers of a fast
-	// producer never wait on single records.
-	mu        sync.Mutex // guards: done, delivered, res
-	done      chan struct{}
-	delivered bool
-	res       Result
+	// producer never wait on single records, and their results are
+	// published with one compare-and-swap.
+	mu   sync.Mutex // guards: done
+	done chan struct{}
 }
+
+// States of a Pending.
+const (
+	pendingOpen   = iota // no result, no channel
+	pendingWaited        // no result; done is made and publish must close it
+	pendingDone          // the result is in
+)
+
+// closedChan is the Done channel of every handle whose result was in
+// before anyone asked for one.
+var closedChan = func() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()
 
 // Done is closed when the result is in.
 func (p *Pending) Done() <-chan struct{} {
+	if p.state.Load() == pendingDone {
+		return closedChan
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.done == nil {
 		p.done = make(chan struct{})
-		if p.delivered {
-			close(p.done)
-		}
 	}
-	return p.done
+	if p.state.CompareAndSwap(pendingOpen, pendingWaited) || p.state.Load() == pendingWaited {
+		return p.done // publish closes it
+	}
+	return closedChan // published meanwhile, without looking at done
 }
 
 // Result returns the result once it is in; before, ok is false.
 func (p *Pending) Result() (r Result, ok bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if !p.delivered {
+	if p.state.Load() != pendingDone {
 		return Result{}, false
 	}
 	return p.res, true
@@ -104,18 +123,17 @@ func (p *Pending) Wait(ctx context.Context) (Result, error) {
 	}
 }
 
-// publish makes the result visible and wakes waiters, once.
+// publish makes the result visible and wakes waiters. It is called once
+// per handle.
 func (p *Pending) publish(res Result) {
+	p.res = res
+	if p.state.CompareAndSwap(pendingOpen, pendingDone) {
+		return // nobody waits
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.delivered {
-		return
-	}
-	p.res = res
-	p.delivered = true
-	if p.done != nil {
-		close(p.done)
-	}
+	p.state.Store(pendingDone)
+	close(p.done)
 }
 
 // pendingSlab is how many handles Put allocates at once: one allocation
@@ -131,8 +149,8 @@ const pendingSlab = 128
 type entry struct {
 	rec     Record
 	hash    kds.HashKey
-	size    int64 // charged to the buffer budget
-	putAt   time.Time
+	size    int64     // charged to the buffer budget
+	putAt   time.Time // with aggregation, its container's: at most MaxBufferedTime early
 	sentAt  time.Time // first attempt
 	tries   int
 	lastErr error

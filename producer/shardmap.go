@@ -109,6 +109,9 @@ func (p *Producer) routeLocked(e entry) bool {
 	if p.mapLoaded {
 		s = p.lookupLocked(e.hash)
 	}
+	if s == nil || !p.cfg.aggregation {
+		e.stampLocked(p)
+	}
 	if s == nil {
 		if p.mapLoaded { // the map has a hole: ask for a new one
 			p.staleLocked()
@@ -128,6 +131,13 @@ func (p *Producer) routeLocked(e entry) bool {
 		p.sealLocked(s)
 		grow, sealed = aggGrow(&e.rec, 0), true
 	}
+	if e.putAt.IsZero() {
+		if len(s.open) > 0 {
+			e.putAt = s.openSince // at most MaxBufferedTime early
+		} else {
+			e.stampLocked(p)
+		}
+	}
 	if len(s.open) == 0 {
 		s.openSize, s.openSince = aggBase, e.putAt
 		if s.open == nil {
@@ -139,6 +149,13 @@ func (p *Producer) routeLocked(e entry) bool {
 	s.open = append(s.open, e)
 	s.openSize += grow
 	return sealed || len(s.open) == 1
+}
+
+// stampLocked sets the record's Put time to now, unless Put did.
+func (e *entry) stampLocked(p *Producer) {
+	if e.putAt.IsZero() {
+		e.putAt = p.cfg.now()
+	}
 }
 
 // enqueueLocked appends a sealed container to its shard's queue.
