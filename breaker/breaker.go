@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -89,6 +90,8 @@ type Breaker struct {
 	pending  []Change // transitions not yet told to the hooks
 
 	hookMu sync.Mutex // held while hooks run, so they run one at a time, in order
+
+	closed atomic.Bool // state == Closed, for Ready without mu (a producer asks per record)
 }
 
 // New returns a closed breaker. Invalid options are refused with an error
@@ -103,6 +106,7 @@ func New(opts ...Option) (*Breaker, error) {
 	}
 	b := &Breaker{cfg: cfg}
 	b.win = newWindow(cfg.window, cfg.now())
+	b.closed.Store(true)
 	return b, nil
 }
 
@@ -134,6 +138,9 @@ func (b *Breaker) Stats() Stats {
 // Ready reports, without taking a probe slot, whether a call would be
 // admitted now: nil, or the *OpenError Allow would return.
 func (b *Breaker) Ready() error {
+	if b.closed.Load() { // closed lets every call through; only calls change that
+		return nil
+	}
 	b.mu.Lock()
 	err := b.refusalLocked(b.cfg.now())
 	b.mu.Unlock()
@@ -295,6 +302,7 @@ func (b *Breaker) toLocked(to State, now time.Time, reason string) {
 		b.pending = append(b.pending, Change{Name: b.cfg.name, From: b.state, To: to, At: now, Reason: reason})
 	}
 	b.state = to
+	b.closed.Store(to == Closed)
 	b.gen++
 	b.probing, b.probed, b.consec = 0, 0, 0
 	switch to {
