@@ -205,7 +205,7 @@ func TestPutCallbackExactlyOnce(t *testing.T) {
 		tl.check(t, n, func(producer.Result) bool { return true })
 	})
 
-	t.Run("Close flushes pending records", func(t *testing.T) {
+	t.Run("Flush delivers every result before it returns", func(t *testing.T) {
 		const n = 500
 		p, err := producer.New(c, "callbacks", producer.MaxBufferedTime(time.Hour))
 		if err != nil {
@@ -228,14 +228,17 @@ func TestPutCallbackExactlyOnce(t *testing.T) {
 			hs = append(hs, h)
 			tl.fn(i)(producer.Result{Err: nil, SequenceNumber: "handle"})
 		}
-		if err := p.Close(ctx); err != nil {
+		if err := p.Flush(ctx); err != nil {
 			t.Fatal(err)
 		}
 		tl.check(t, n, func(r producer.Result) bool { return r.Err == nil && r.SequenceNumber != "" })
 		for i, h := range hs {
 			if res, ok := h.Result(); !ok || res.Err != nil || res.SequenceNumber == "" {
-				t.Fatalf("handle %d after Close: %+v, %v", i, res, ok)
+				t.Fatalf("handle %d after Flush: %+v, %v", i, res, ok)
 			}
+		}
+		if err := p.Close(ctx); err != nil {
+			t.Fatal(err)
 		}
 	})
 }

@@ -72,6 +72,7 @@ type Producer struct {
 	spaceWaiters  int
 	idle          chan struct{} // closed when the buffer empties, for Flush
 	idleWaiters   int
+	undelivered   int // records ended, their results not yet delivered
 	inflight      int
 	queued        int // containers in shard queues
 	flushing      int
@@ -282,7 +283,7 @@ func (p *Producer) Flush(ctx context.Context) error {
 	}()
 	for {
 		p.mu.Lock()
-		if p.bufRecords == 0 {
+		if p.idleLocked() {
 			p.mu.Unlock()
 			return nil
 		}

@@ -32,6 +32,7 @@ type results struct {
 // wherever it was: each entry is completed once.
 func (p *Producer) completeLocked(e *entry, res Result) {
 	p.freeBudgetLocked(1, e.size)
+	p.undelivered++
 	p.completed = append(p.completed, completion{pd: e.pd, fn: e.fn, res: res, putAt: e.putAt, sentAt: e.sentAt})
 }
 
@@ -43,6 +44,7 @@ func (p *Producer) settleAllLocked(c *container, shardID, seq string) {
 		bytes += c.recs[i].size
 	}
 	p.freeBudgetLocked(len(c.recs), bytes)
+	p.undelivered += len(c.recs)
 	p.settled = append(p.settled, settled{c: c, shardID: shardID, seq: seq})
 }
 
@@ -56,12 +58,20 @@ func (p *Producer) failLocked(es []entry, cause error) {
 }
 
 // freeBudgetLocked gives back what ended records held of the buffer budget,
-// waking blocked Puts and, when the buffer is empty, Flush.
+// waking blocked Puts.
 func (p *Producer) freeBudgetLocked(records int, bytes int64) {
 	p.bufRecords -= records
 	p.bufBytes -= bytes
 	p.freeSpaceLocked()
-	if p.bufRecords == 0 && p.idleWaiters > 0 {
+}
+
+// idleLocked reports whether every record Put accepted has its result
+// delivered.
+func (p *Producer) idleLocked() bool { return p.bufRecords == 0 && p.undelivered == 0 }
+
+// wakeIdleLocked wakes Flush when the producer is idle.
+func (p *Producer) wakeIdleLocked() {
+	if p.idleLocked() && p.idleWaiters > 0 {
 		close(p.idle)
 		p.idle = make(chan struct{})
 		p.idleWaiters = 0
@@ -99,6 +109,12 @@ func (p *Producer) deliver(r results) {
 	// Counted first, so whoever sees a result sees it in Stats.
 	p.stats.put.Add(ok)
 	p.stats.failed.Add(failed)
+	defer func() { // then Flush may return
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		p.undelivered -= int(ok + failed)
+		p.wakeIdleLocked()
+	}()
 	for i := range r.list {
 		c := &r.list[i]
 		p.hand(c.pd, c.fn, c.res, c.putAt, c.sentAt, now)
