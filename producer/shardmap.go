@@ -55,6 +55,8 @@ type container struct {
 	data       []byte
 	leftover   []entry // did not fit when built (a size estimate bug); requeued
 	pooled     bool    // data came from Producer.bufs
+
+	one [1]entry // recs of an unaggregated container: one allocation, not two
 }
 
 // misrouted is an aggregate that landed on a shard other than predicted,
@@ -120,7 +122,9 @@ func (p *Producer) routeLocked(e entry) bool {
 		return false
 	}
 	if !p.cfg.aggregation {
-		c := &container{shard: s, recs: []entry{e}, putSize: len(e.rec.Data) + len(e.rec.PartitionKey)}
+		c := &container{shard: s, putSize: len(e.rec.Data) + len(e.rec.PartitionKey)}
+		c.one[0] = e
+		c.recs = c.one[:]
 		c.due, c.expires = e.putAt.Add(p.cfg.linger), e.putAt.Add(p.cfg.ttl)
 		p.enqueueLocked(c)
 		return len(s.queue) == 1 || p.queued%p.cfg.collectCount == 0
