@@ -125,7 +125,7 @@ func (p *Producer) expireLocked(now time.Time) {
 		for i := range p.unrouted {
 			e := &p.unrouted[i]
 			if now.Sub(e.putAt) >= p.cfg.ttl {
-				p.expireLocked1(e, errNoShardMap)
+				p.expireEntryLocked(e, errNoShardMap)
 			} else {
 				keep = append(keep, *e)
 			}
@@ -144,7 +144,7 @@ func (p *Producer) expireLocked(now time.Time) {
 				continue
 			}
 			for i := range c.recs {
-				p.expireLocked1(&c.recs[i], errNotSent)
+				p.expireEntryLocked(&c.recs[i], errNotSent)
 			}
 			p.queued--
 		}
@@ -153,9 +153,9 @@ func (p *Producer) expireLocked(now time.Time) {
 	}
 }
 
-// expireLocked1 fails a record whose TTL has passed, with its last error,
+// expireEntryLocked fails a record whose TTL has passed, with its last error,
 // else with cause.
-func (p *Producer) expireLocked1(e *entry, cause error) {
+func (p *Producer) expireEntryLocked(e *entry, cause error) {
 	if e.lastErr != nil {
 		cause = e.lastErr
 	}
@@ -589,7 +589,7 @@ func (p *Producer) requeueLocked(c *container, now time.Time, wait time.Duration
 		return false
 	case !now.Before(c.expires):
 		for i := range c.recs {
-			p.expireLocked1(&c.recs[i], errNotSent)
+			p.expireEntryLocked(&c.recs[i], errNotSent)
 		}
 		return false
 	case c.shard.retired || p.byID[c.shard.id] != c.shard:
