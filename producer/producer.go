@@ -169,7 +169,10 @@ func (p *Producer) Put(ctx context.Context, r Record) (*Pending, error) {
 // fn runs on one of the producer's goroutines after the record's request
 // is settled. The callbacks of the records that share a Kinesis record run
 // one after another in Put order; others may run concurrently. Keep fn
-// short: a slow fn delays the results after it, and Close waits for it.
+// short: a slow fn delays the results after it, and Flush and Close wait
+// for it (so fn must not call them). fn may put records; with the Block
+// policy give that Put a context with a deadline, as the goroutine that
+// would free room may be the one running fn.
 func (p *Producer) PutCallback(ctx context.Context, r Record, fn func(Result)) error {
 	_, err := p.put(ctx, r, false, fn)
 	return err
