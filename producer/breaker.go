@@ -73,7 +73,7 @@ func (p *Producer) admit(req *request) (*breaker.Call, bool) {
 		for j := range c.recs {
 			e := &c.recs[j]
 			if e.tries--; e.tries == 0 {
-				e.sentAt = time.Time{} // never sent: BufferingTime keeps running
+				e.sentAt = 0 // never sent: BufferingTime keeps running
 			}
 		}
 		p.requeueLocked(c, now, wait)

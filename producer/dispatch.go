@@ -82,7 +82,7 @@ func (p *Producer) pumpLocked() (time.Duration, *fillReport) {
 		if len(s.open) == 0 {
 			continue
 		}
-		due := s.openSince.Add(p.cfg.linger)
+		due := p.timeOf(s.openStamp).Add(p.cfg.linger)
 		if flush || !due.After(now) {
 			p.sealLocked(s)
 		} else {
@@ -124,7 +124,7 @@ func (p *Producer) expireLocked(now time.Time) {
 		keep := p.unrouted[:0]
 		for i := range p.unrouted {
 			e := &p.unrouted[i]
-			if now.Sub(e.putAt) >= p.cfg.ttl {
+			if now.Sub(p.timeOf(e.putAt)) >= p.cfg.ttl {
 				p.expireEntryLocked(e, errNoShardMap)
 			} else {
 				keep = append(keep, *e)
@@ -293,13 +293,14 @@ func (p *Producer) collectLocked(now time.Time, flush bool) (*request, time.Time
 		s.tRec, s.tByte = 0, 0
 	}
 	p.rr = (p.rr + 1) % n
+	sent := p.stampOf(now)
 	for _, c := range req.cs {
 		c.tries++
 		for i := range c.recs {
 			e := &c.recs[i]
 			e.tries++
-			if e.sentAt.IsZero() {
-				e.sentAt = now
+			if e.sentAt == 0 {
+				e.sentAt = sent
 			}
 		}
 	}

@@ -40,6 +40,8 @@ type Producer struct {
 	maxRecordSize atomic.Int64
 	aggLimit      atomic.Int64
 
+	epoch time.Time // records' Put and send times are stamps: nanoseconds since epoch
+
 	runCtx  context.Context // canceled when Close gives up: aborts requests
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup // dispatcher, refresher, requests
@@ -122,6 +124,7 @@ func New(client Client, stream string, opts ...Option) (*Producer, error) {
 		space:     make(chan struct{}),
 		idle:      make(chan struct{}),
 	}
+	p.epoch = cfg.now()
 	p.setMaxRecordSize(cmp0(cfg.maxRecordSize, kds.DefaultMaxRecordSize))
 	p.runCtx, p.cancel = context.WithCancel(context.Background())
 	p.refresh <- struct{}{}
@@ -241,7 +244,9 @@ func (p *Producer) put(ctx context.Context, r Record, withHandle bool, fn func(R
 	}
 	p.bufRecords++
 	p.bufBytes += e.size
-	e.putAt = now
+	if exactTime {
+		e.putAt = p.stampOf(now)
+	}
 	wake := p.routeLocked(e)
 	pd := e.pd
 	var failed results

@@ -149,9 +149,9 @@ const pendingSlab = 128
 type entry struct {
 	rec     Record
 	hash    kds.HashKey
-	size    int64     // charged to the buffer budget
-	putAt   time.Time // with aggregation, its container's: at most MaxBufferedTime early
-	sentAt  time.Time // first attempt
+	size    int64 // charged to the buffer budget
+	putAt   stamp // with aggregation, its container's: at most MaxBufferedTime early
+	sentAt  stamp // first attempt
 	tries   int
 	lastErr error
 
@@ -202,3 +202,14 @@ func shorten(s string) string {
 	}
 	return fmt.Sprintf("%s…(%d bytes)", s[:64], len(s))
 }
+
+// stamp is a time as nanoseconds since Producer.epoch plus one (0: not
+// set): a record carries two, and a time.Time is three words with a
+// pointer the garbage collector must trace.
+type stamp int64
+
+// stampOf is t as a stamp.
+func (p *Producer) stampOf(t time.Time) stamp { return stamp(t.Sub(p.epoch)) + 1 }
+
+// timeOf is the time of a set stamp.
+func (p *Producer) timeOf(s stamp) time.Time { return p.epoch.Add(time.Duration(s - 1)) }

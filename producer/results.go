@@ -11,7 +11,7 @@ type completion struct {
 	pd            *Pending
 	fn            func(Result)
 	res           Result
-	putAt, sentAt time.Time
+	putAt, sentAt stamp
 }
 
 // settled is a container Kinesis accepted: its records' results are
@@ -135,11 +135,11 @@ func (p *Producer) deliver(r results) {
 
 // hand gives one record's result to the hooks, then to its handle or
 // callback.
-func (p *Producer) hand(pd *Pending, fn func(Result), res Result, putAt, sentAt, now time.Time) {
+func (p *Producer) hand(pd *Pending, fn func(Result), res Result, putAt, sentAt stamp, now time.Time) {
 	if len(p.hooks.done) > 0 {
-		d := UserRecordDone{Stream: p.stream, Result: res, Latency: now.Sub(putAt)}
-		if !sentAt.IsZero() {
-			d.Buffered = sentAt.Sub(putAt)
+		d := UserRecordDone{Stream: p.stream, Result: res, Latency: now.Sub(p.timeOf(putAt))}
+		if sentAt != 0 {
+			d.Buffered = time.Duration(sentAt - putAt)
 		}
 		for _, h := range p.hooks.done {
 			h.OnUserRecordDone(d)

@@ -22,10 +22,10 @@ type shard struct {
 	rng     kds.HashKeyRange
 	retired bool // closed by resharding; its records were routed anew
 
-	open      []entry   // the container being filled
-	openSize  int       // upper bound of its PutSize when aggregated
-	openSince time.Time // Put time of its oldest record
-	lastCount int       // records of its last sealed container: the next slab's size
+	open      []entry // the container being filled
+	openSize  int     // upper bound of its PutSize when aggregated
+	openStamp stamp   // Put time of its oldest record
+	lastCount int     // records of its last sealed container: the next slab's size
 
 	queue    []*container // sealed, in order, not in flight
 	inflight int          // containers in flight
@@ -125,7 +125,8 @@ func (p *Producer) routeLocked(e entry) bool {
 		c := &container{shard: s, putSize: len(e.rec.Data) + len(e.rec.PartitionKey)}
 		c.one[0] = e
 		c.recs = c.one[:]
-		c.due, c.expires = e.putAt.Add(p.cfg.linger), e.putAt.Add(p.cfg.ttl)
+		putAt := p.timeOf(e.putAt)
+		c.due, c.expires = putAt.Add(p.cfg.linger), putAt.Add(p.cfg.ttl)
 		p.enqueueLocked(c)
 		return len(s.queue) == 1 || p.queued%p.cfg.collectCount == 0
 	}
@@ -135,20 +136,20 @@ func (p *Producer) routeLocked(e entry) bool {
 		p.sealLocked(s)
 		grow, sealed = aggGrow(&e.rec, 0), true
 	}
-	if e.putAt.IsZero() {
+	if e.putAt == 0 {
 		if len(s.open) > 0 {
-			e.putAt = s.openSince // at most MaxBufferedTime early
+			e.putAt = s.openStamp // at most MaxBufferedTime early
 		} else {
 			e.stampLocked(p)
 		}
 	}
 	if len(s.open) == 0 {
-		s.openSize, s.openSince = aggBase, e.putAt
+		s.openSize, s.openStamp = aggBase, e.putAt
 		if s.open == nil {
 			s.open = p.slab(s.lastCount)
 		}
-	} else if e.putAt.Before(s.openSince) {
-		s.openSince = e.putAt
+	} else if e.putAt < s.openStamp {
+		s.openStamp = e.putAt
 	}
 	s.open = append(s.open, e)
 	s.openSize += grow
@@ -157,8 +158,8 @@ func (p *Producer) routeLocked(e entry) bool {
 
 // stampLocked sets the record's Put time to now, unless Put did.
 func (e *entry) stampLocked(p *Producer) {
-	if e.putAt.IsZero() {
-		e.putAt = p.cfg.now()
+	if e.putAt == 0 {
+		e.putAt = p.stampOf(p.cfg.now())
 	}
 }
 
@@ -173,12 +174,13 @@ func (p *Producer) sealLocked(s *shard) {
 	if len(s.open) == 0 {
 		return
 	}
-	c := &container{shard: s, recs: s.open, putSize: s.openSize, due: s.openSince.Add(p.cfg.linger)}
+	openSince := p.timeOf(s.openStamp)
+	c := &container{shard: s, recs: s.open, putSize: s.openSize, due: openSince.Add(p.cfg.linger)}
 	if len(c.recs) == 1 {
 		c.putSize = min(c.putSize, len(c.recs[0].rec.Data)+len(c.recs[0].rec.PartitionKey)+aggBase+64)
 	}
-	// openSince is the oldest Put time of the container's records.
-	c.expires = s.openSince.Add(p.cfg.ttl)
+	// openStamp is the oldest Put time of the container's records.
+	c.expires = openSince.Add(p.cfg.ttl)
 	s.lastCount = len(c.recs)
 	s.open, s.openSize = nil, 0
 	p.enqueueLocked(c)
