@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
@@ -128,14 +129,15 @@ func putBuffer(b *[]byte) {
 	}
 }
 
-// readAll appends r to b; size is the expected length (-1: unknown).
+// readAll appends r to b; size is the expected length (-1: unknown, as
+// for an answer the server streams).
 func readAll(b []byte, r io.Reader, size int64) ([]byte, error) {
-	if size > 0 && size <= maxPooled && cap(b)-len(b) < int(size)+1 {
-		b = append(b[:cap(b)], make([]byte, int(size)+1-(cap(b)-len(b)))...)[:len(b)]
+	if size > 0 && size <= maxPooled {
+		b = slices.Grow(b, int(size)+1) // +1: the read that sees io.EOF
 	}
 	for {
 		if len(b) == cap(b) {
-			b = append(b, 0)[:len(b)]
+			b = slices.Grow(b, max(len(b), 64<<10)) // doubling: a streamed answer is copied about once
 		}
 		n, err := r.Read(b[len(b):cap(b)])
 		b = b[:len(b)+n]
