@@ -118,15 +118,47 @@ func sdkDecode(ctx context.Context, next smithyhttp.ClientProtocol, schema *smit
 	return next.DeserializeResponse(ctx, schema, types, resp, out)
 }
 
-var buffers = sync.Pool{New: func() any { return new([]byte) }}
+// buffers are the request and answer buffers kept between calls: at most
+// maxKept bytes of them, the most recently used first. Not a sync.Pool: it
+// empties at every garbage collection, and a client busy enough to need
+// megabyte buffers collects garbage about once per call, so a pool would
+// hand out a fresh buffer (grown and zeroed again) nearly every time.
+var buffers freeList
 
-func getBuffer() *[]byte { return buffers.Get().(*[]byte) }
+const maxKept = 64 << 20
+
+type freeList struct {
+	mu    sync.Mutex // guards bufs and bytes
+	bufs  []*[]byte
+	bytes int
+}
+
+func getBuffer() *[]byte {
+	buffers.mu.Lock()
+	defer buffers.mu.Unlock()
+	n := len(buffers.bufs)
+	if n == 0 {
+		return new([]byte)
+	}
+	b := buffers.bufs[n-1]
+	buffers.bufs[n-1] = nil
+	buffers.bufs = buffers.bufs[:n-1]
+	buffers.bytes -= cap(*b)
+	return b
+}
 
 func putBuffer(b *[]byte) {
-	if cap(*b) <= maxPooled {
-		*b = (*b)[:0]
-		buffers.Put(b)
+	*b = (*b)[:0]
+	if cap(*b) > maxPooled {
+		return
 	}
+	buffers.mu.Lock()
+	defer buffers.mu.Unlock()
+	if buffers.bytes+cap(*b) > maxKept {
+		return // the collector's
+	}
+	buffers.bufs = append(buffers.bufs, b)
+	buffers.bytes += cap(*b)
 }
 
 // readAll appends r to b; size is the expected length (-1: unknown, as

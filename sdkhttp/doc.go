@@ -55,6 +55,9 @@
 //     so the result is always the SDK's; tests and FuzzGetRecordsDecode
 //     compare the two.
 //
+// The buffers kept between calls take at most 64 MiB of the process's
+// memory, and only as much as calls used at once.
+//
 // ksp's producer and consumer pass FastCodecs to their PutRecords and
 // GetRecords calls, also on clients you build yourself; to give it to every
 // call of your own client:
