@@ -102,7 +102,9 @@ func (p *fastProtocol) DeserializeResponse(ctx context.Context, schema *smithy.O
 	if decodeGetRecords(*b, get) {
 		return nil
 	}
+	orig := resp.Body // read to its end; the call's middleware still closes it
 	resp.Body = io.NopCloser(bytes.NewReader(*b))
+	defer func() { resp.Body = orig }()
 	return sdkDecode(ctx, p.ClientProtocol, schema, types, resp, out)
 }
 

@@ -10,8 +10,10 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/schemas"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
@@ -191,5 +193,64 @@ func TestPutRecordsEncodeMatchesSDK(t *testing.T) {
 				t.Errorf("fast body %.300s\nSDK body  %.300s", fast, sdk)
 			}
 		})
+	}
+}
+
+// attempts answers PutRecords with a 500 InternalFailure fails times, then
+// with a success, and notes how many buffers the free list held during
+// each attempt.
+type attempts struct {
+	fails  int
+	kept   []int
+	bodies [][]byte
+}
+
+func (a *attempts) Do(r *http.Request) (*http.Response, error) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return nil, err
+	}
+	buffers.mu.Lock()
+	a.kept = append(a.kept, len(buffers.bufs))
+	buffers.mu.Unlock()
+	a.bodies = append(a.bodies, body)
+	status, answer := 200, `{"FailedRecordCount":0,"Records":[{"SequenceNumber":"1","ShardId":"shardId-000000000000"}]}`
+	if len(a.bodies) <= a.fails {
+		status, answer = 500, `{"__type":"InternalFailure","message":"again"}`
+	}
+	return &http.Response{StatusCode: status, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Request: r,
+		Header: http.Header{"Content-Type": {jsonContentType}}, ContentLength: int64(len(answer)),
+		Body: io.NopCloser(strings.NewReader(answer))}, nil
+}
+
+// TestPutRecordsBufferKeptUntilCallEnds: the pooled request body stays out
+// of the free list through every attempt of a retried call, each attempt
+// sends it whole, and it is back in the list once the call returns.
+func TestPutRecordsBufferKeptUntilCallEnds(t *testing.T) {
+	buffers.mu.Lock()
+	buffers.bufs, buffers.bytes = nil, 0
+	buffers.mu.Unlock()
+	a := &attempts{fails: 2}
+	c := kinesis.New(kinesis.Options{Region: "us-east-1", BaseEndpoint: aws.String("http://127.0.0.1:1"), HTTPClient: a,
+		Credentials: aws.AnonymousCredentials{}, Retryer: retry.AddWithMaxBackoffDelay(retry.NewStandard(), time.Millisecond)}, FastCodecs)
+	in := &kinesis.PutRecordsInput{StreamName: aws.String("s"), Records: []types.PutRecordsRequestEntry{{Data: bytes.Repeat([]byte("x"), 100_000), PartitionKey: aws.String("k")}}}
+	if _, err := c.PutRecords(context.Background(), in); err != nil {
+		t.Fatal(err)
+	}
+	if len(a.bodies) != 3 {
+		t.Fatalf("%d attempts, want 3", len(a.bodies))
+	}
+	for i, n := range a.kept {
+		if n != 0 {
+			t.Errorf("attempt %d: the free list held %d buffers while the body was in use", i, n)
+		}
+		if !bytes.Equal(a.bodies[i], a.bodies[0]) || len(a.bodies[i]) < 100_000 {
+			t.Errorf("attempt %d sent %d bytes, unlike the first (%d)", i, len(a.bodies[i]), len(a.bodies[0]))
+		}
+	}
+	buffers.mu.Lock()
+	defer buffers.mu.Unlock()
+	if len(buffers.bufs) != 1 {
+		t.Fatalf("after the call the free list holds %d buffers, want the body's", len(buffers.bufs))
 	}
 }
