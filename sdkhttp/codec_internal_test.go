@@ -85,7 +85,11 @@ var getRecordsBodies = []struct {
 	{"null record", `{"Records":[null]}`, false},
 	{"null members", `{"Records":[{"Data":null,"PartitionKey":null,"SequenceNumber":"1","ApproximateArrivalTimestamp":null}],"ChildShards":null}`, false},
 	{"escaped key", `{"Records":[{"SequenceNumber":"1","Data":"AA==","PartitionKey":"a\"b\\c\u00e9\n"}]}`, false},
-	{"unknown member", `{"Records":[{"SequenceNumber":"1","Extra":{"a":[1,2]}}],"Future":true}`, false},
+	{"unknown members", `{"Records":[{"SequenceNumber":"1","Extra":{"a":[1,-2.5e3,null,true,false,"s",{}],"b":[]}}],"Future":true,` +
+		`"ChildShards":[{"ShardId":"s","New":1,"HashKeyRange":{"StartingHashKey":"0","EndingHashKey":"1","Mid":"x"}}]}`, true},
+	{"unknown member with escapes", `{"Records":[],"Future":"a\nb"}`, false},
+	{"unknown member, bad literal", `{"Records":[],"Future":nul}`, false},
+	{"unknown member nested deep", `{"Future":` + strings.Repeat("[", 40) + strings.Repeat("]", 40) + `}`, false},
 	{"repeated member", `{"MillisBehindLatest":1,"MillisBehindLatest":2}`, false},
 	{"null body", `null`, false},
 	{"bad base64", `{"Records":[{"Data":"!!!"}]}`, false},

@@ -49,11 +49,11 @@
 //     kinesis.GetRecordsOutput: the records' data in one slab per answer,
 //     their strings in one string, timestamps as the SDK reads them (epoch
 //     seconds, truncated to milliseconds). The output owns all of it; the
-//     pooled buffer is not referenced once the call returns. An answer of
-//     another shape (escapes in strings, nulls, unknown or repeated
-//     members, bad base64) is handed to the SDK's decoder as it was read,
-//     so the result is always the SDK's; tests and FuzzGetRecordsDecode
-//     compare the two.
+//     pooled buffer is not referenced once the call returns. Members the
+//     SDK does not know are skipped, as the SDK skips them. An answer of
+//     another shape (escapes in strings, nulls, repeated members, bad
+//     base64) is handed to the SDK's decoder as it was read, so the result
+//     is always the SDK's; tests and FuzzGetRecordsDecode compare the two.
 //
 // The buffers kept between calls take at most 64 MiB of the process's
 // memory, and only as much as calls used at once.

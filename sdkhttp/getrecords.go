@@ -15,8 +15,9 @@ import (
 
 // decodeGetRecords decodes a GetRecords answer of the shape Kinesis and ksp
 // write into out and reports true, or reports false and leaves out as it
-// was: strings with escapes, nulls, unknown or repeated members, numbers
-// out of range and bad base64 are left to the SDK's decoder.
+// was: strings with escapes, nulls, repeated members, numbers out of range
+// and bad base64 are left to the SDK's decoder. Members the SDK does not
+// know are skipped, as the SDK skips them.
 //
 // The records' data share one slab, their strings one string, and their
 // pointed-to strings and times one slice each: a handful of allocations per
@@ -40,7 +41,7 @@ func decodeGetRecords(body []byte, out *kinesis.GetRecordsOutput) bool {
 		case "ChildShards":
 			return res.ChildShards == nil && d.childShards(&res.ChildShards)
 		}
-		return false
+		return d.skip(0)
 	}) || !d.p.End() {
 		return false
 	}
@@ -88,6 +89,39 @@ func (d *getRecordsDecoder) array(elem func() bool) bool {
 		}
 	}
 	return true
+}
+
+// skip reads a value of a member the SDK's model does not know (Kinesis
+// may add members), as the SDK skips it. Only the plainest JSON is taken:
+// strings without escapes, nulls, numbers, booleans, and objects and arrays
+// of those up to a small depth; anything else is left to the SDK.
+func (d *getRecordsDecoder) skip(depth int) bool {
+	if depth > 16 {
+		return false
+	}
+	c, ok := d.p.Peek()
+	if !ok {
+		return false
+	}
+	switch {
+	case c == '"':
+		_, ok := d.p.Str()
+		return ok
+	case c == '{':
+		return d.object(func([]byte) bool { return d.skip(depth + 1) })
+	case c == '[':
+		return d.array(func() bool { return d.skip(depth + 1) })
+	case c == '-' || c >= '0' && c <= '9':
+		_, ok := d.p.Number()
+		return ok
+	}
+	for _, lit := range []string{"null", "true", "false"} {
+		if bytes.HasPrefix(d.p.B[d.p.I:], []byte(lit)) {
+			d.p.I += len(lit)
+			return true
+		}
+	}
+	return false
 }
 
 func (d *getRecordsDecoder) string() (string, bool) {
@@ -159,7 +193,7 @@ func (d *getRecordsDecoder) records(dst *[]types.Record) bool {
 				r.ApproximateArrivalTimestamp = &times[len(times)-1]
 				return ok
 			}
-			return false
+			return d.skip(0)
 		}) {
 			return false
 		}
@@ -235,10 +269,10 @@ func (d *getRecordsDecoder) childShards(dst *[]types.ChildShard) bool {
 					case "EndingHashKey":
 						return c.HashKeyRange.EndingHashKey == nil && d.stringPtr(&c.HashKeyRange.EndingHashKey)
 					}
-					return false
+					return d.skip(0)
 				})
 			}
-			return false
+			return d.skip(0)
 		}) {
 			return false
 		}

@@ -34,6 +34,15 @@ func (p *Scanner) Consume(c byte) bool {
 	return false
 }
 
+// Peek returns the next byte after any whitespace, without reading it.
+func (p *Scanner) Peek() (byte, bool) {
+	p.skip()
+	if p.I < len(p.B) {
+		return p.B[p.I], true
+	}
+	return 0, false
+}
+
 // Str reads a string without escapes or control characters, in valid UTF-8,
 // and returns its contents (aliasing B).
 func (p *Scanner) Str() ([]byte, bool) {
