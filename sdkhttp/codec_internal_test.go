@@ -84,7 +84,11 @@ var getRecordsBodies = []struct {
 	{"null iterator", `{"Records":[],"NextShardIterator":null,"MillisBehindLatest":0}`, false},
 	{"null record", `{"Records":[null]}`, false},
 	{"null members", `{"Records":[{"Data":null,"PartitionKey":null,"SequenceNumber":"1","ApproximateArrivalTimestamp":null}],"ChildShards":null}`, false},
-	{"escaped key", `{"Records":[{"SequenceNumber":"1","Data":"AA==","PartitionKey":"a\"b\\c\u00e9\n"}]}`, false},
+	{"escaped key", `{"Records":[{"SequenceNumber":"1","Data":"AA==","PartitionKey":"a\"b\\c\u00e9\n\/\b\f\r\t\u2028\u0000é"}]}`, true},
+	{"escaped surrogates", `{"Records":[{"SequenceNumber":"1","PartitionKey":"\ud83d\udd11"}]}`, false},
+	{"lone surrogate", `{"Records":[{"SequenceNumber":"1","PartitionKey":"\ud83d"}]}`, false},
+	{"escaped apostrophe", `{"Records":[{"SequenceNumber":"1","PartitionKey":"\'"}]}`, false},
+	{"bad escape", `{"Records":[{"SequenceNumber":"1","PartitionKey":"\x41"}]}`, false},
 	{"unknown members", `{"Records":[{"SequenceNumber":"1","Extra":{"a":[1,-2.5e3,null,true,false,"s",{}],"b":[]}}],"Future":true,` +
 		`"ChildShards":[{"ShardId":"s","New":1,"HashKeyRange":{"StartingHashKey":"0","EndingHashKey":"1","Mid":"x"}}]}`, true},
 	{"unknown member with escapes", `{"Records":[],"Future":"a\nb"}`, false},

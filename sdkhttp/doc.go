@@ -51,8 +51,8 @@
 //     seconds, truncated to milliseconds). The output owns all of it; the
 //     pooled buffer is not referenced once the call returns. Members the
 //     SDK does not know are skipped, as the SDK skips them. An answer of
-//     another shape (escapes in strings, nulls, repeated members, bad
-//     base64) is handed to the SDK's decoder as it was read, so the result
+//     another shape (escaped UTF-16 surrogates, nulls, repeated members,
+//     bad base64) is handed to the SDK's decoder as it was read, so the result
 //     is always the SDK's; tests and FuzzGetRecordsDecode compare the two.
 //
 // The buffers kept between calls take at most 64 MiB of the process's

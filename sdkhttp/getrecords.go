@@ -15,8 +15,8 @@ import (
 
 // decodeGetRecords decodes a GetRecords answer of the shape Kinesis and ksp
 // write into out and reports true, or reports false and leaves out as it
-// was: strings with escapes, nulls, repeated members, numbers out of range
-// and bad base64 are left to the SDK's decoder. Members the SDK does not
+// was: escapes of UTF-16 surrogates, nulls, repeated members, numbers out
+// of range and bad base64 are left to the SDK's decoder. Members the SDK does not
 // know are skipped, as the SDK skips them.
 //
 // The records' data share one slab, their strings one string, and their
@@ -51,10 +51,11 @@ func decodeGetRecords(body []byte, out *kinesis.GetRecordsOutput) bool {
 }
 
 type getRecordsDecoder struct {
-	p    jsonwire.Scanner
-	slab []byte          // the records' data
-	strs strings.Builder // the strings; never rewritten, so slices of String() stay valid
-	ptrs []string        // what the records' *string point to
+	p       jsonwire.Scanner
+	slab    []byte          // the records' data
+	strs    strings.Builder // the strings; never rewritten, so slices of String() stay valid
+	ptrs    []string        // what the records' *string point to
+	scratch []byte          // a string being unescaped
 }
 
 // object reads an object, calling member for each key with the scanner at
@@ -125,12 +126,12 @@ func (d *getRecordsDecoder) skip(depth int) bool {
 }
 
 func (d *getRecordsDecoder) string() (string, bool) {
-	v, ok := d.p.Str()
-	if !ok {
+	var ok bool
+	if d.scratch, ok = d.p.AppendStr(d.scratch[:0]); !ok {
 		return "", false
 	}
 	start := d.strs.Len()
-	d.strs.Write(v)
+	d.strs.Write(d.scratch)
 	return d.strs.String()[start:], true
 }
 

@@ -2,6 +2,7 @@ package jsonwire
 
 import (
 	"bytes"
+	"unicode/utf16"
 	"unicode/utf8"
 )
 
@@ -65,6 +66,92 @@ func (p *Scanner) Str() ([]byte, bool) {
 		}
 	}
 	return nil, false
+}
+
+// AppendStr reads a string and appends its value to dst. It takes what Str
+// takes, and the escapes \" \\ \/ \b \f \n \r \t and \uXXXX outside the
+// surrogate range; anything else (a surrogate escape, which decoders turn
+// into U+FFFD when unpaired) reports false.
+func (p *Scanner) AppendStr(dst []byte) ([]byte, bool) {
+	if !p.Consume('"') {
+		return dst, false
+	}
+	start := p.I
+	ascii := true
+	for p.I < len(p.B) {
+		c := p.B[p.I]
+		switch {
+		case c == '"':
+			v := p.B[start:p.I]
+			p.I++
+			return append(dst, v...), ascii || utf8.Valid(v)
+		case c < 0x20:
+			return dst, false
+		case c >= 0x80:
+			ascii = false
+			p.I++
+		case c != '\\':
+			p.I++
+		default:
+			if !ascii && !utf8.Valid(p.B[start:p.I]) {
+				return dst, false
+			}
+			dst = append(dst, p.B[start:p.I]...)
+			r, n := unescape(p.B[p.I:])
+			if n == 0 {
+				return dst, false
+			}
+			dst = utf8.AppendRune(dst, r)
+			p.I += n
+			start, ascii = p.I, true
+		}
+	}
+	return dst, false
+}
+
+// unescape reads one escape at the start of b, and returns its rune and
+// length (0: not one AppendStr takes).
+func unescape(b []byte) (rune, int) {
+	if len(b) < 2 {
+		return 0, 0
+	}
+	switch b[1] {
+	case '"', '\\', '/':
+		return rune(b[1]), 2
+	case 'b':
+		return '\b', 2
+	case 'f':
+		return '\f', 2
+	case 'n':
+		return '\n', 2
+	case 'r':
+		return '\r', 2
+	case 't':
+		return '\t', 2
+	case 'u':
+		if len(b) < 6 {
+			return 0, 0
+		}
+		var r rune
+		for _, c := range b[2:6] {
+			switch {
+			case c >= '0' && c <= '9':
+				c -= '0'
+			case c >= 'a' && c <= 'f':
+				c -= 'a' - 10
+			case c >= 'A' && c <= 'F':
+				c -= 'A' - 10
+			default:
+				return 0, 0
+			}
+			r = r<<4 | rune(c)
+		}
+		if utf16.IsSurrogate(r) {
+			return 0, 0
+		}
+		return r, 6
+	}
+	return 0, 0
 }
 
 // RawStr reads a string up to the next quote without looking inside it: for

@@ -53,3 +53,24 @@ func TestAppendStringMatchesEncodingJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestScannerAppendStr reads what encoding/json reads, and refuses
+// surrogate escapes and invalid UTF-8, which decoders replace.
+func TestScannerAppendStr(t *testing.T) {
+	for in, want := range map[string]bool{
+		`"abc"`: true, `"a\"b\\c\/d\b\f\n\r\t"`: true, `"\u00e9\u2028\u0000x"`: true, `"ü\nü"`: true, `""`: true,
+		`"\ud83d\udd11"`: false, `"\ud83d"`: false, `"\'"`: false, `"\x41"`: false, `"\u12"`: false, "\"\xff\\n\"": false,
+		"\"a\nb\"": false, `"abc`: false, `"ab\`: false,
+	} {
+		p := Scanner{B: []byte(in)}
+		got, ok := p.AppendStr([]byte("prefix:"))
+		if ok != want {
+			t.Errorf("AppendStr(%s) ok = %v, want %v", in, ok, want)
+			continue
+		}
+		var s string
+		if ok && (json.Unmarshal([]byte(in), &s) != nil || string(got) != "prefix:"+s) {
+			t.Errorf("AppendStr(%s) = %q, encoding/json reads %q", in, got, s)
+		}
+	}
+}
