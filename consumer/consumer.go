@@ -66,7 +66,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 		return err
 	}
 	w := newWorker(&c.cfg)
-	w.streams = streams
+	w.setStreams(streams)
 	w.run(ctx)
 	return nil
 }
