@@ -2,6 +2,7 @@ package consumer_test
 
 import (
 	"context"
+	"errors"
 	"reflect"
 	"slices"
 	"strconv"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/ksp-project/ksp/consumer"
 	"github.com/ksp-project/ksp/internal/kcltable"
+	"github.com/ksp-project/ksp/lease"
 	"github.com/ksp-project/ksp/lease/dynamo"
 	"github.com/ksp-project/ksp/lease/memory"
 	"github.com/ksp-project/ksp/server"
@@ -344,4 +346,54 @@ func TestWorkerMetricsBadOptions(t *testing.T) {
 	if _, err := consumer.New(append(base, consumer.WithLeaseStore(store), consumer.WithWorkerMetrics(0))...); err != nil {
 		t.Errorf("New with a DynamoDB store: %v", err)
 	}
+}
+
+// A worker without WithWorkerMetrics meeting a live KCL 3.x fleet's table
+// (the leader's lock held, a worker's metrics fresh) stops before taking
+// anything, with an error naming the leader and the live workers. The
+// same table whose fleet stopped reporting is taken over.
+func TestLiveKCL3FleetTableRefusedBeforeTaking(t *testing.T) {
+	t.Parallel()
+	const table, stream = "kcl3-live-app", "kcl3live"
+	ddbClient, store := dynaliteTable(t, table)
+	_, client := startServer(t, server.Options{})
+	servertest.CreateStream(t, client, stream, 2)
+	for _, sh := range servertest.Shards(t, client, stream) {
+		if _, err := store.CreateLeaseIfNotExists(bg, lease.Lease{LeaseKey: aws.ToString(sh.ShardId), Checkpoint: lease.TrimHorizon}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put := func(item map[string]ddb.AttributeValue) {
+		t.Helper()
+		if _, err := ddbClient.PutItem(bg, &dynamodb.PutItemInput{TableName: aws.String(table), Item: item}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(kcltable.LeaderLock("java-leader", 10000, "rvn-0"))
+	put(kcltable.WorkerMetrics("java-1", time.Now().Unix(), 20))
+	put(kcltable.WorkerMetrics("java-gone", time.Now().Add(-time.Hour).Unix(), 20))
+
+	opts := append(fast(stream, client, store, "ksp-1"), consumer.WithHandler(newSink().handler("ksp-1")))
+	c, err := consumer.New(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(bg, 20*time.Second)
+	defer cancel()
+	err = c.Run(ctx)
+	var fe *consumer.FleetTableError
+	if !errors.Is(err, consumer.ErrFleetTable) || !errors.As(err, &fe) {
+		t.Fatalf("Run = %v, want a *FleetTableError matching ErrFleetTable", err)
+	}
+	if fe.Leader != "java-leader" || !slices.Equal(fe.Workers, []string{"java-1"}) || fe.Table != "the lease table" {
+		t.Errorf("FleetTableError = %+v, want leader java-leader, live workers [java-1], in the lease table", fe)
+	}
+	if o := owners(t, store); o[""] != 2 {
+		t.Fatalf("owners = %v: a lease was taken", o)
+	}
+
+	// The fleet stops reporting: its table is taken over.
+	put(kcltable.WorkerMetrics("java-1", time.Now().Add(-time.Hour).Unix(), 20))
+	start(t, opts...)
+	waitFor(t, 20*time.Second, "ksp-1 taking the gone fleet's 2 leases", func() bool { return owners(t, store)["ksp-1"] == 2 })
 }
