@@ -1,11 +1,16 @@
 package multilang
 
 import (
+	"context"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+
 	"github.com/ksp-project/ksp/consumer"
+	"github.com/ksp-project/ksp/lease/memory"
 )
 
 // TestParseProperties reads a MultiLangDaemon properties file written as
@@ -183,4 +188,32 @@ func FuzzParseProperties(f *testing.F) {
 			t.Fatalf("parsed without a required key: %+v", p)
 		}
 	})
+}
+
+// TestWorkerMetricsPropertyReachesTheConsumer: clientVersionConfig =
+// CLIENT_VERSION_CONFIG_3X gives the daemon's consumer WithWorkerMetrics,
+// which refuses a lease store that cannot hold a KCL 3.x fleet's items
+// (here an in-memory one) before anything starts; without the key the
+// option is not given.
+func TestWorkerMetricsPropertyReachesTheConsumer(t *testing.T) {
+	t.Parallel()
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		extra string
+		want  bool
+	}{{"", false}, {"clientVersionConfig = CLIENT_VERSION_CONFIG_3X\n", true}} {
+		props, err := ParseProperties(strings.NewReader("executableName = " + sh + "\napplicationName = a\nstreamName = s\n" + tc.extra))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel() // a consumer that starts at all stops at once
+		err = Run(ctx, Config{Properties: props, Kinesis: kinesis.New(kinesis.Options{Region: "us-east-1"}), LeaseStore: memory.New()})
+		if got := err != nil && strings.Contains(err.Error(), "WithWorkerMetrics needs a lease store that implements lease.FleetStore"); got != tc.want {
+			t.Errorf("%q: Run = %v; want the consumer's WithWorkerMetrics store check: %v", tc.extra, err, tc.want)
+		}
+	}
 }
