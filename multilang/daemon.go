@@ -137,6 +137,9 @@ func Run(ctx context.Context, cfg Config) error {
 	if p.FanOut {
 		opts = append(opts, consumer.WithFanOut(p.ApplicationName))
 	}
+	if p.WorkerMetrics {
+		opts = append(opts, consumer.WithWorkerMetrics(p.WorkerMetricsInterval))
+	}
 	c, err := consumer.New(append(opts, cfg.Options...)...)
 	if err != nil {
 		return err
