@@ -103,7 +103,8 @@ type shardRunner struct {
 
 	// The batching window (see batching.go).
 	pending []consumer.Record // read and kept by the filters, not yet run
-	bytes   int               // their event JSON's size (with a batching window)
+	sizes   []int             // sizes[i]: pending[i]'s event JSON size
+	bytes   int               // the sum of sizes, plus one comma each
 	since   time.Time         // when the first of pending was read
 	read    consumer.Record   // the last record read; zero: none since the checkpoint
 }
@@ -122,15 +123,16 @@ func (p *shardRunner) Initialize(_ context.Context, in consumer.InitializeInput)
 // given) is handled or given up.
 type commitFunc func(ctx context.Context, rec consumer.Record) error
 
-// runRecords cuts recs into batches and runs each to its end, in order.
-// book (nil: none) keeps the retry state of a failing batch with the lease.
-func (r *runner) runRecords(ctx context.Context, recs []consumer.Record, w *window, book *retryBook, commit commitFunc) error {
+// runRecords cuts recs (sizes[i]: recs[i]'s event JSON size) into batches
+// and runs each to its end, in order. book (nil: none) keeps the retry
+// state of a failing batch with the lease.
+func (r *runner) runRecords(ctx context.Context, recs []consumer.Record, sizes []int, w *window, book *retryBook, commit commitFunc) error {
 	for len(recs) > 0 {
-		n := r.src.cutBatch(recs, r.s.BatchSize)
+		n := r.src.cutBatch(sizes, r.s.BatchSize)
 		if err := r.runBatch(ctx, recs[:n], w, book, commit); err != nil {
 			return err
 		}
-		recs = recs[n:]
+		recs, sizes = recs[n:], sizes[n:]
 	}
 	return nil
 }
