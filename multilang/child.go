@@ -19,6 +19,12 @@ import (
 // (a child only ever sends short status and checkpoint messages).
 const maxLine = 1 << 20
 
+// outputDrain bounds how long close waits, after the child exited, for
+// the end of its stdout and stderr: a process the child started (and that
+// left its process group) may hold them open for ever. After it the pipes
+// are closed under the readers.
+const outputDrain = 2 * time.Second
+
 // errTimeout reports a child that did not answer within the timeout.
 var errTimeout = errors.New("multilang: child did not answer in time")
 
@@ -33,6 +39,8 @@ type child struct {
 	// before lines is closed.
 	readErr error
 	done    chan struct{} // closed by close: stops the readers
+	stdout  *os.File      // our read ends, closed by their readers at EOF,
+	stderr  *os.File      // or by close after outputDrain
 	wg      sync.WaitGroup
 	once    sync.Once
 	log     *slog.Logger
@@ -78,18 +86,18 @@ func startChild(argv, env []string, log *slog.Logger) (*child, error) {
 		errR.Close()
 		return nil, err
 	}
-	c := &child{proc: p, stdin: inW, lines: make(chan []byte, 16), done: make(chan struct{}), log: log.With("pid", p.Pid())}
+	c := &child{proc: p, stdin: inW, lines: make(chan []byte, 16), done: make(chan struct{}), stdout: outR, stderr: errR, log: log.With("pid", p.Pid())}
 	c.wg.Add(2)
-	go c.readStdout(outR)
-	go c.readStderr(errR)
+	go c.readStdout()
+	go c.readStderr()
 	return c, nil
 }
 
-func (c *child) readStdout(r *os.File) {
+func (c *child) readStdout() {
 	defer c.wg.Done()
-	defer r.Close()
+	defer c.stdout.Close()
 	defer close(c.lines)
-	sc := bufio.NewScanner(r)
+	sc := bufio.NewScanner(c.stdout)
 	sc.Buffer(make([]byte, 0, 4096), maxLine)
 	for sc.Scan() {
 		line := append([]byte(nil), sc.Bytes()...)
@@ -99,15 +107,17 @@ func (c *child) readStdout(r *os.File) {
 			return
 		}
 	}
-	c.readErr = sc.Err() // published by close(c.lines)
+	if err := sc.Err(); !errors.Is(err, os.ErrClosed) { // closed by drain: not the child's fault
+		c.readErr = err // published by close(c.lines)
+	}
 }
 
 // readStderr forwards the child's stderr to the log, line by line, as the
 // Java daemon's DrainChildSTDERRTask does.
-func (c *child) readStderr(r *os.File) {
+func (c *child) readStderr() {
 	defer c.wg.Done()
-	defer r.Close()
-	sc := bufio.NewScanner(r)
+	defer c.stderr.Close()
+	sc := bufio.NewScanner(c.stderr)
 	sc.Buffer(make([]byte, 0, 4096), maxLine)
 	for sc.Scan() {
 		c.log.Info("child stderr", "line", sc.Text())
@@ -197,7 +207,8 @@ func (c *child) why(ctx context.Context, err error) error {
 func (c *child) kill() { c.proc.Stop(0) }
 
 // close ends the child: its stdin is closed so it can exit by itself within
-// grace, then it is killed; the readers are stopped and waited for.
+// grace, then it is killed; the readers are stopped and waited for, at most
+// outputDrain once the child is gone (then its output pipes are closed).
 func (c *child) close(grace time.Duration) {
 	c.once.Do(func() {
 		c.stdin.Close()
@@ -212,8 +223,30 @@ func (c *child) close(grace time.Duration) {
 		t.Stop()
 		c.proc.Stop(0)
 		close(c.done)
-		c.wg.Wait()
+		c.drain(outputDrain)
 	})
+}
+
+// drain waits for the readers to reach the end of the child's output. A
+// process the child left behind may hold its stdout or stderr open: after
+// limit the pipes are closed, which ends the readers' reads.
+func (c *child) drain(limit time.Duration) {
+	drained := make(chan struct{})
+	go func() {
+		c.wg.Wait()
+		close(drained)
+	}()
+	t := time.NewTimer(limit)
+	defer t.Stop()
+	select {
+	case <-drained:
+		return
+	case <-t.C:
+	}
+	c.log.Warn("a process the child started still holds its output; closing the pipes", "waited", limit)
+	c.stdout.Close()
+	c.stderr.Close()
+	<-drained
 }
 
 func exitStatus(err error) string {
