@@ -306,31 +306,25 @@ func (r *runner) expired(recs []consumer.Record) int {
 // is invalid (an empty itemIdentifier, or one not in the batch): Lambda
 // then counts the whole batch as failed. With Deaggregate, the records of
 // one KPL aggregate share a sequence number; the first of them is the one
-// retried from.
+// retried from. The batch is indexed once: a response naming every record
+// costs one pass over the batch, not one per item.
 func lowestFailure(resp events.KinesisTimeWindowEventResponse, recs []consumer.Record) (idx int, ok bool) {
-	idx = -1
+	if len(resp.BatchItemFailures) == 0 {
+		return -1, true
+	}
+	first := make(map[string]int, len(recs)) // sequence number -> its first record
+	for i := len(recs) - 1; i >= 0; i-- {
+		first[recs[i].SequenceNumber] = i
+	}
+	idx = len(recs)
 	for _, f := range resp.BatchItemFailures {
-		i := indexOf(recs, f.ItemIdentifier)
-		if i < 0 {
+		i, found := first[f.ItemIdentifier]
+		if !found || f.ItemIdentifier == "" {
 			return 0, false
 		}
-		if idx < 0 || i < idx {
-			idx = i
-		}
+		idx = min(idx, i)
 	}
 	return idx, true
-}
-
-func indexOf(recs []consumer.Record, seq string) int {
-	if seq == "" {
-		return -1
-	}
-	for i, rec := range recs {
-		if rec.SequenceNumber == seq {
-			return i
-		}
-	}
-	return -1
 }
 
 // giveUp delivers the invocation record of the n records first…last to the
