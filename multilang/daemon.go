@@ -213,7 +213,10 @@ func (d *daemon) killAll() {
 	}
 	clear(d.children)
 	d.mu.Unlock()
+	// At once: each close may wait out outputDrain.
+	var wg sync.WaitGroup
 	for _, c := range left {
-		c.close(0)
+		wg.Go(func() { c.close(0) })
 	}
+	wg.Wait()
 }
