@@ -19,8 +19,9 @@ import (
 // (a child only ever sends short status and checkpoint messages).
 const maxLine = 1 << 20
 
-// outputDrain bounds how long close waits, after the child exited, for
-// the end of its stdout and stderr: a process the child started (and that
+// outputDrain bounds how long close and next wait, after the child exited,
+// for the end of its stdout (and close for its stderr), and how long a
+// write to its stdin may block then: a process the child started (and that
 // left its process group) may hold them open for ever. After it the pipes
 // are closed under the readers.
 const outputDrain = 2 * time.Second
@@ -40,7 +41,8 @@ type child struct {
 	readErr error
 	done    chan struct{} // closed by close: stops the readers
 	stdout  *os.File      // our read ends, closed by their readers at EOF,
-	stderr  *os.File      // or by close after outputDrain
+	stderr  *os.File      // or by close after drain
+	drain   time.Duration // outputDrain (tests shorten it)
 	wg      sync.WaitGroup
 	once    sync.Once
 	log     *slog.Logger
@@ -48,8 +50,9 @@ type child struct {
 
 // startChild starts argv with its stdin, stdout and stderr on pipes; stderr
 // lines go to log. The child dies with the daemon (Linux) and takes its own
-// children down when it is killed.
-func startChild(argv, env []string, log *slog.Logger) (*child, error) {
+// children down when it is killed. drain bounds the waits for its pipes
+// once it exited (outputDrain).
+func startChild(argv, env []string, drain time.Duration, log *slog.Logger) (*child, error) {
 	inR, inW, err := os.Pipe()
 	if err != nil {
 		return nil, err
@@ -86,11 +89,31 @@ func startChild(argv, env []string, log *slog.Logger) (*child, error) {
 		errR.Close()
 		return nil, err
 	}
-	c := &child{proc: p, stdin: inW, lines: make(chan []byte, 16), done: make(chan struct{}), stdout: outR, stderr: errR, log: log.With("pid", p.Pid())}
-	c.wg.Add(2)
+	c := &child{proc: p, stdin: inW, lines: make(chan []byte, 16), done: make(chan struct{}), stdout: outR, stderr: errR, drain: drain, log: log.With("pid", p.Pid())}
+	c.wg.Add(3)
 	go c.readStdout()
 	go c.readStderr()
+	go c.closeStdinAfterExit()
 	return c, nil
+}
+
+// closeStdinAfterExit closes our end of the child's stdin c.drain after the
+// child exited: a process it started may hold the other end without
+// reading it, and a write blocked on the full pipe would never end.
+func (c *child) closeStdinAfterExit() {
+	defer c.wg.Done()
+	select {
+	case <-c.proc.Done():
+	case <-c.done:
+		return
+	}
+	t := time.NewTimer(c.drain)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		c.stdin.Close()
+	case <-c.done:
+	}
 }
 
 func (c *child) readStdout() {
@@ -142,22 +165,36 @@ func (c *child) next(ctx context.Context, timeout time.Duration) ([]byte, error)
 		defer t.Stop()
 		expired = t.C
 	}
-	select {
-	case line, ok := <-c.lines:
-		if !ok {
-			if c.readErr != nil {
-				c.kill()
-				return nil, fmt.Errorf("%w: %v", ErrMalformed, c.readErr)
+	// Once the child exited, the lines it wrote before are still read,
+	// for at most outputDrain: a process it started may hold its stdout
+	// open, and no EOF would ever come.
+	exited := c.proc.Done()
+	var drained <-chan time.Time
+	for {
+		select {
+		case line, ok := <-c.lines:
+			if !ok {
+				if c.readErr != nil {
+					c.kill()
+					return nil, fmt.Errorf("%w: %v", ErrMalformed, c.readErr)
+				}
+				return nil, c.closedStdout()
 			}
-			return nil, c.closedStdout()
+			return line, nil
+		case <-exited:
+			exited = nil
+			t := time.NewTimer(c.drain)
+			defer t.Stop()
+			drained = t.C
+		case <-drained:
+			return nil, fmt.Errorf("child exited (%v); a process it started still holds its stdout", exitStatus(c.proc.Err()))
+		case <-expired:
+			c.kill()
+			return nil, fmt.Errorf("%w: nothing within %s", errTimeout, timeout)
+		case <-ctx.Done():
+			c.kill()
+			return nil, context.Cause(ctx)
 		}
-		return line, nil
-	case <-expired:
-		c.kill()
-		return nil, fmt.Errorf("%w: nothing within %s", errTimeout, timeout)
-	case <-ctx.Done():
-		c.kill()
-		return nil, context.Cause(ctx)
 	}
 }
 
@@ -223,27 +260,27 @@ func (c *child) close(grace time.Duration) {
 		t.Stop()
 		c.proc.Stop(0)
 		close(c.done)
-		c.drain(outputDrain)
+		c.drainOutput()
 	})
 }
 
-// drain waits for the readers to reach the end of the child's output. A
-// process the child left behind may hold its stdout or stderr open: after
-// limit the pipes are closed, which ends the readers' reads.
-func (c *child) drain(limit time.Duration) {
+// drainOutput waits for the readers to reach the end of the child's
+// output. A process the child left behind may hold its stdout or stderr
+// open: after c.drain the pipes are closed, which ends the readers' reads.
+func (c *child) drainOutput() {
 	drained := make(chan struct{})
 	go func() {
 		c.wg.Wait()
 		close(drained)
 	}()
-	t := time.NewTimer(limit)
+	t := time.NewTimer(c.drain)
 	defer t.Stop()
 	select {
 	case <-drained:
 		return
 	case <-t.C:
 	}
-	c.log.Warn("a process the child started still holds its output; closing the pipes", "waited", limit)
+	c.log.Warn("a process the child started still holds its output; closing the pipes", "waited", c.drain)
 	c.stdout.Close()
 	c.stderr.Close()
 	<-drained

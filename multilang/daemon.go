@@ -173,7 +173,7 @@ func (d *daemon) grace() time.Duration {
 }
 
 func (d *daemon) startChild(log *slog.Logger) (*child, error) {
-	c, err := startChild(d.argv, d.env, log)
+	c, err := startChild(d.argv, d.env, outputDrain, log)
 	if err != nil {
 		return nil, fmt.Errorf("multilang: starting %q: %w", d.props.Executable[0], err)
 	}
