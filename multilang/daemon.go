@@ -176,7 +176,7 @@ func (d *daemon) grace() time.Duration {
 }
 
 func (d *daemon) startChild(log *slog.Logger) (*child, error) {
-	c, err := startChild(d.argv, d.env, log)
+	c, err := startChild(d.argv, d.env, outputDrain, log)
 	if err != nil {
 		return nil, fmt.Errorf("multilang: starting %q: %w", d.props.Executable[0], err)
 	}
@@ -216,7 +216,10 @@ func (d *daemon) killAll() {
 	}
 	clear(d.children)
 	d.mu.Unlock()
+	// At once: each close may wait out outputDrain.
+	var wg sync.WaitGroup
 	for _, c := range left {
-		c.close(0)
+		wg.Go(func() { c.close(0) })
 	}
+	wg.Wait()
 }
