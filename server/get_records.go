@@ -39,6 +39,7 @@ type getRecordsOutput struct {
 	next        *string
 	behind      int64
 	childShards []childShard
+	seq         seqCursor // formats the records' sequence numbers
 }
 
 // jsonSize estimates the encoded size of the response (a little over).
@@ -126,7 +127,10 @@ func (o *getRecordsOutput) appendRecord(b []byte, i int) []byte {
 	b = append(b, `,"PartitionKey":`...)
 	b = appendJSONString(b, r.PartitionKey)
 	b = append(b, `,"SequenceNumber":"`...)
-	b = o.sh.seq.append(b, r.Position)
+	if o.seq.p == nil {
+		o.seq = newSeqCursor(&o.sh.seq)
+	}
+	b = o.seq.append(b, r.Position)
 	return append(b, `"}`...)
 }
 
