@@ -3,6 +3,7 @@ package store
 import (
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"unsafe"
 )
@@ -298,20 +299,28 @@ func (l *memLog) Read(from uint64, maxRecords, maxBytes int) ([]Record, error) {
 		size += n
 		end++
 	}
-	buf := make([]byte, size)
+	// The copy goes into a Builder, whose buffer is not zeroed first (a
+	// GetRecords page is megabytes); nothing writes to it afterwards.
+	var sb strings.Builder
+	sb.Grow(size)
+	for j := i; j < end; j++ {
+		sb.Write(l.bytes(l.at(j)))
+	}
+	all := sb.String()
 	out := make([]Record, end-i)
 	p := 0
 	for j := i; j < end; j++ {
 		e := l.at(j)
-		copy(buf[p:], l.bytes(e))
 		r := &out[j-i]
 		r.Position = from + uint64(j-i)
 		r.ArrivalMilli = e.arrival
 		k, n := int(e.keyLen), int(e.size)
-		if k > 0 {
-			r.PartitionKey = unsafe.String(&buf[p], k)
+		r.PartitionKey = all[p : p+k]
+		if n > 0 {
+			r.Data = unsafe.Slice(unsafe.StringData(all[p:]), n)[k:n:n]
+		} else {
+			r.Data = []byte{}
 		}
-		r.Data = buf[p+k : p+n : p+n]
 		p += n
 	}
 	return out, nil
