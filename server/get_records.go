@@ -4,6 +4,7 @@ import (
 	"io"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/ksp-project/ksp/kds"
@@ -39,7 +40,21 @@ type getRecordsOutput struct {
 	next        *string
 	behind      int64
 	childShards []childShard
-	seq         seqCursor // formats the records' sequence numbers
+	seq         seqCursor         // formats the records' sequence numbers
+	buf         *store.ReadBuffer // records live here; nil: not pooled
+}
+
+// readBuffers hold what GetRecords reads records into: megabytes per call
+// that would otherwise be garbage after each answer.
+var readBuffers = sync.Pool{New: func() any { return new(store.ReadBuffer) }}
+
+// release gives the read buffer back once the answer is written; the
+// records may not be used afterwards.
+func (o *getRecordsOutput) release() {
+	if o.buf != nil {
+		readBuffers.Put(o.buf)
+		o.buf, o.records = nil, nil
+	}
 }
 
 // jsonSize estimates the encoded size of the response (a little over).
@@ -207,8 +222,18 @@ func getRecords(s *Server, c *call) (any, error) {
 	if req.Limit != nil {
 		limit = int(*req.Limit)
 	}
-	recs, err := sh.log.Read(it.position, limit, kds.MaxGetRecordsBytes)
+	var rb *store.ReadBuffer
+	var recs []store.Record
+	if br, ok := sh.log.(store.BufferedReader); ok {
+		rb = readBuffers.Get().(*store.ReadBuffer)
+		recs, err = br.ReadInto(rb, it.position, limit, kds.MaxGetRecordsBytes)
+	} else {
+		recs, err = sh.log.Read(it.position, limit, kds.MaxGetRecordsBytes)
+	}
 	if err != nil {
+		if rb != nil {
+			readBuffers.Put(rb)
+		}
 		return nil, err
 	}
 	_, visible, lastArrival := sh.log.Bounds()
@@ -224,7 +249,7 @@ func getRecords(s *Server, c *call) (any, error) {
 		sh.limiter.chargeRead(bytes)
 	}
 	st.countRead(sh, recs, nowMs, false)
-	out := &getRecordsOutput{st: st, sh: sh, records: recs}
+	out := &getRecordsOutput{st: st, sh: sh, records: recs, buf: rb}
 	if n := len(recs); n > 0 && next < visible {
 		out.behind = max(0, lastArrival-recs[n-1].ArrivalMilli)
 	}

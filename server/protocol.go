@@ -298,8 +298,15 @@ func (s *Server) serveCall(w http.ResponseWriter, r *http.Request, c *call, fn h
 		return es
 	}
 	s.writeResponse(w, c, resp)
+	if r, ok := resp.(releaser); ok {
+		r.release()
+	}
 	return nil
 }
+
+// releaser is implemented by answers that hold pooled memory, given back
+// once they are written.
+type releaser interface{ release() }
 
 // isObject reports whether a body starts with an object: '{' in JSON, a map
 // (major type 5) in CBOR. Anything else (empty, null, a list, a string) is a

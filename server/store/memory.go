@@ -278,6 +278,13 @@ func (l *memLog) Append(recs []Record) (uint64, error) {
 // Read copies the records into one new buffer; the keys are strings over
 // it, never changed after.
 func (l *memLog) Read(from uint64, maxRecords, maxBytes int) ([]Record, error) {
+	return l.ReadInto(nil, from, maxRecords, maxBytes)
+}
+
+var _ BufferedReader = (*memLog)(nil)
+
+// ReadInto is Read into buf (nil: a new buffer).
+func (l *memLog) ReadInto(buf *ReadBuffer, from uint64, maxRecords, maxBytes int) ([]Record, error) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	if l.gone != nil {
@@ -299,15 +306,36 @@ func (l *memLog) Read(from uint64, maxRecords, maxBytes int) ([]Record, error) {
 		size += n
 		end++
 	}
-	// The copy goes into a Builder, whose buffer is not zeroed first (a
-	// GetRecords page is megabytes); nothing writes to it afterwards.
-	var sb strings.Builder
-	sb.Grow(size)
-	for j := i; j < end; j++ {
-		sb.Write(l.bytes(l.at(j)))
+	var all []byte
+	var out []Record
+	if buf == nil {
+		// A Builder's buffer is not zeroed first (a GetRecords page is
+		// megabytes); nothing writes to it after the copy.
+		var sb strings.Builder
+		sb.Grow(size)
+		for j := i; j < end; j++ {
+			sb.Write(l.bytes(l.at(j)))
+		}
+		if s := sb.String(); len(s) > 0 {
+			all = unsafe.Slice(unsafe.StringData(s), len(s))
+		}
+		out = make([]Record, end-i)
+	} else {
+		if cap(buf.Bytes) < size {
+			buf.Bytes = make([]byte, 0, size)
+		}
+		all = buf.Bytes[:0]
+		for j := i; j < end; j++ {
+			all = append(all, l.bytes(l.at(j))...)
+		}
+		if cap(buf.Records) < end-i {
+			buf.Records = make([]Record, end-i)
+		}
+		out = buf.Records[:end-i]
 	}
-	all := sb.String()
-	out := make([]Record, end-i)
+	if all == nil {
+		all = []byte{} // empty records carry empty, not nil, data
+	}
 	p := 0
 	for j := i; j < end; j++ {
 		e := l.at(j)
@@ -315,12 +343,11 @@ func (l *memLog) Read(from uint64, maxRecords, maxBytes int) ([]Record, error) {
 		r.Position = from + uint64(j-i)
 		r.ArrivalMilli = e.arrival
 		k, n := int(e.keyLen), int(e.size)
-		r.PartitionKey = all[p : p+k]
-		if n > 0 {
-			r.Data = unsafe.Slice(unsafe.StringData(all[p:]), n)[k:n:n]
-		} else {
-			r.Data = []byte{}
+		r.PartitionKey = ""
+		if k > 0 {
+			r.PartitionKey = unsafe.String(&all[p], k)
 		}
+		r.Data = all[p+k : p+n : p+n]
 		p += n
 	}
 	return out, nil
