@@ -4,7 +4,6 @@ import (
 	"io"
 	"slices"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/ksp-project/ksp/kds"
@@ -45,14 +44,15 @@ type getRecordsOutput struct {
 }
 
 // readBuffers hold what GetRecords reads records into: megabytes per call
-// that would otherwise be garbage after each answer.
-var readBuffers = sync.Pool{New: func() any { return new(store.ReadBuffer) }}
+// that would otherwise be garbage after each answer. A few are kept (a
+// handful of megabytes at most), as many as concurrent large reads need.
+var readBuffers = newKeepPool(4, func() *store.ReadBuffer { return new(store.ReadBuffer) })
 
 // release gives the read buffer back once the answer is written; the
 // records may not be used afterwards.
 func (o *getRecordsOutput) release() {
 	if o.buf != nil {
-		readBuffers.Put(o.buf)
+		readBuffers.put(o.buf)
 		o.buf, o.records = nil, nil
 	}
 }
@@ -225,14 +225,14 @@ func getRecords(s *Server, c *call) (any, error) {
 	var rb *store.ReadBuffer
 	var recs []store.Record
 	if br, ok := sh.log.(store.BufferedReader); ok {
-		rb = readBuffers.Get().(*store.ReadBuffer)
+		rb = readBuffers.get()
 		recs, err = br.ReadInto(rb, it.position, limit, kds.MaxGetRecordsBytes)
 	} else {
 		recs, err = sh.log.Read(it.position, limit, kds.MaxGetRecordsBytes)
 	}
 	if err != nil {
 		if rb != nil {
-			readBuffers.Put(rb)
+			readBuffers.put(rb)
 		}
 		return nil, err
 	}
