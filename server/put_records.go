@@ -90,6 +90,9 @@ func (o *putRecordsOutput) appendJSON(b []byte) []byte {
 	b = append(b, `,"FailedRecordCount":`...)
 	b = strconv.AppendInt(b, int64(o.failed), 10)
 	b = append(b, `,"Records":[`...)
+	// A shard's entries have consecutive positions: a cursor per shard
+	// formats their sequence numbers (a request names a few shards).
+	var curs []seqCursor
 	for i, r := range o.results {
 		if i > 0 {
 			b = append(b, ',')
@@ -103,7 +106,21 @@ func (o *putRecordsOutput) appendJSON(b []byte) []byte {
 			continue
 		}
 		b = append(b, `{"SequenceNumber":"`...)
-		b = r.shard.seq.append(b, r.pos)
+		c := -1
+		for j := range curs {
+			if curs[j].p == &r.shard.seq {
+				c = j
+				break
+			}
+		}
+		if c < 0 {
+			if len(curs) == 8 {
+				curs = curs[:0] // many shards: start over rather than search long
+			}
+			curs = append(curs, newSeqCursor(&r.shard.seq))
+			c = len(curs) - 1
+		}
+		b = curs[c].append(b, r.pos)
 		b = append(b, `","ShardId":"`...)
 		b = append(b, r.shard.id...)
 		b = append(b, `"}`...)
