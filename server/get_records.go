@@ -49,13 +49,19 @@ type getRecordsOutput struct {
 var readBuffers = newKeepPool(4, func() *store.ReadBuffer { return new(store.ReadBuffer) })
 
 // release gives the read buffer back once the answer is written; the
-// records may not be used afterwards.
+// records may not be used afterwards. Buffers grown past maxKeptRead (pages
+// of large records) are left to the collector, so what the pool keeps stays
+// a few megabytes.
 func (o *getRecordsOutput) release() {
 	if o.buf != nil {
-		readBuffers.put(o.buf)
+		if cap(o.buf.Bytes) <= maxKeptRead {
+			readBuffers.put(o.buf)
+		}
 		o.buf, o.records = nil, nil
 	}
 }
+
+const maxKeptRead = 2 << 20
 
 // jsonSize estimates the encoded size of the response (a little over).
 func (o *getRecordsOutput) jsonSize() int {
