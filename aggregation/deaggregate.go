@@ -1,9 +1,12 @@
 package aggregation
 
 import (
+	"crypto/md5"
 	"fmt"
 	"slices"
 	"time"
+
+	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/ksp-project/ksp/kds"
 )
@@ -60,6 +63,32 @@ func Deaggregate(dst []UserRecord, rec KinesisRecord) []UserRecord {
 // the sub-sequence numbers of the others.
 func DeaggregateShard(dst []UserRecord, rec KinesisRecord, hashRange kds.HashKeyRange) ([]UserRecord, int) {
 	return deaggregate(dst, &rec, &hashRange)
+}
+
+// Count returns how many user records Deaggregate takes out of a Kinesis
+// record's data at most, reading only the protobuf's framing (no MD5, no
+// key tables): for sizing a slice before deaggregating a batch. It is
+// exact for a valid aggregate, and at least 1.
+func Count(data []byte) int {
+	if len(data) < overhead || string(data[:len(magic)]) != magic {
+		return 1
+	}
+	n := 0
+	for p := data[len(magic) : len(data)-md5.Size]; len(p) > 0; {
+		num, typ, k := protowire.ConsumeTag(p)
+		if k < 0 {
+			break
+		}
+		p = p[k:]
+		if k = protowire.ConsumeFieldValue(num, typ, p); k < 0 {
+			break
+		}
+		p = p[k:]
+		if num == fieldRecords && typ == protowire.BytesType {
+			n++
+		}
+	}
+	return max(n, 1)
 }
 
 func deaggregate(dst []UserRecord, rec *KinesisRecord, hashRange *kds.HashKeyRange) ([]UserRecord, int) {

@@ -58,6 +58,9 @@ func FuzzDeaggregate(f *testing.F) {
 		if len(got) == 0 {
 			t.Fatal("no records")
 		}
+		if n := Count(data); n < len(got) || (got[0].Aggregated && n != len(got)) {
+			t.Fatalf("Count %d, Deaggregate took out %d records (aggregated: %v)", n, len(got), got[0].Aggregated)
+		}
 		if !got[0].Aggregated {
 			hasMagic := bytes.HasPrefix(data, []byte(magic))
 			if len(got) != 1 || !bytes.Equal(got[0].Data, data) || (got[0].Err != nil) != hasMagic {

@@ -32,24 +32,47 @@ func QueryProtocol(o *cloudwatch.Options) {
 // CloudWatchSource measures a stream on AWS from its AWS/Kinesis metrics
 // (IncomingBytes, IncomingRecords and WriteProvisionedThroughputExceeded,
 // Sum per period) with GetMetricData. CloudWatch publishes them a minute or
-// two late: each Sample is the newest complete period, and a period already
-// returned yields a Sample without interval (ignored by the scaler). Its
-// OpenShards is 0: the scaler uses the stream's current count. It is safe
-// for concurrent use.
+// two late, so a period that ended just now may hold only part of its
+// data: each Sample is the newest period that ended at least the settle
+// delay ago (SettleDelay; one period by default), a metric without data in
+// it counting zero (a stream without writes). A period already returned
+// yields a Sample without interval (ignored by the scaler). Its OpenShards
+// is 0: the scaler uses the stream's current count. It is safe for
+// concurrent use.
 type CloudWatchSource struct {
 	client CloudWatchAPI
 	period time.Duration
+	settle time.Duration
 	now    func() time.Time
 
 	mu   sync.Mutex // guards: last
 	last time.Time  // start of the newest period returned
 }
 
+// CloudWatchOption configures a CloudWatchSource.
+type CloudWatchOption func(*CloudWatchSource)
+
+// SettleDelay is how long after a period's end CloudWatch is trusted to
+// hold all of its data; the source reads no period that ended more
+// recently. Default (and with d 0 or less): one period. Raise it where
+// datapoints arrive later.
+func SettleDelay(d time.Duration) CloudWatchOption {
+	return func(s *CloudWatchSource) {
+		if d > 0 {
+			s.settle = d
+		}
+	}
+}
+
 // NewCloudWatchSource measures through client over periods of period
 // rounded up to whole minutes (CloudWatch's basic resolution; at least one).
-func NewCloudWatchSource(client CloudWatchAPI, period time.Duration) *CloudWatchSource {
+func NewCloudWatchSource(client CloudWatchAPI, period time.Duration, opts ...CloudWatchOption) *CloudWatchSource {
 	period = max(time.Minute, ((period+time.Minute-1)/time.Minute)*time.Minute)
-	return &CloudWatchSource{client: client, period: period, now: time.Now}
+	s := &CloudWatchSource{client: client, period: period, settle: period, now: time.Now}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
 }
 
 var cloudWatchQueries = []struct{ id, metric string }{
@@ -58,14 +81,13 @@ var cloudWatchQueries = []struct{ id, metric string }{
 	{"throttled", metrics.WriteProvisionedThroughputExceeded},
 }
 
-// Sample returns the stream's rates over the newest complete period of the
-// last 15 minutes.
+// Sample returns the stream's rates over the newest settled period.
 func (s *CloudWatchSource) Sample(ctx context.Context, stream string) (Sample, error) {
-	end := s.now().Truncate(time.Minute)
-	in := &cloudwatch.GetMetricDataInput{
-		StartTime: aws.Time(end.Add(-15 * time.Minute)), EndTime: aws.Time(end),
-		ScanBy: cwtypes.ScanByTimestampDescending,
-	}
+	// Periods are aligned on multiples of their length: successive
+	// samples never overlap.
+	end := s.now().Add(-s.settle).Truncate(s.period)
+	start := end.Add(-s.period)
+	in := &cloudwatch.GetMetricDataInput{StartTime: aws.Time(start), EndTime: aws.Time(end)}
 	for _, q := range cloudWatchQueries {
 		in.MetricDataQueries = append(in.MetricDataQueries, cwtypes.MetricDataQuery{
 			Id: aws.String(q.id),
@@ -76,20 +98,17 @@ func (s *CloudWatchSource) Sample(ctx context.Context, stream string) (Sample, e
 			},
 		})
 	}
-	sums := map[string]map[time.Time]float64{}
+	// One period: each query has at most one datapoint, its Sum.
+	sums := map[string]float64{}
 	for page := 0; ; page++ {
 		out, err := s.client.GetMetricData(ctx, in)
 		if err != nil {
 			return Sample{}, fmt.Errorf("autoscale: CloudWatch GetMetricData for stream %s: %w", stream, err)
 		}
 		for _, r := range out.MetricDataResults {
-			id := aws.ToString(r.Id)
-			if sums[id] == nil {
-				sums[id] = map[time.Time]float64{}
-			}
 			for i, ts := range r.Timestamps {
-				if i < len(r.Values) {
-					sums[id][ts.UTC()] += r.Values[i]
+				if i < len(r.Values) && !ts.Before(start) && ts.Before(end) {
+					sums[aws.ToString(r.Id)] += r.Values[i]
 				}
 			}
 		}
@@ -98,28 +117,17 @@ func (s *CloudWatchSource) Sample(ctx context.Context, stream string) (Sample, e
 		}
 		in.NextToken = out.NextToken
 	}
-	// The newest period with incoming data; a stream without writes has
-	// none, which is a zero load over the newest complete period.
-	var newest time.Time
-	for ts := range sums["records"] {
-		if ts.After(newest) {
-			newest = ts
-		}
-	}
-	if newest.IsZero() {
-		newest = end.Add(-s.period)
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := Sample{Time: newest.Add(s.period)}
-	if !newest.After(s.last) {
-		return out, nil // no new period since the last Sample
+	out := Sample{Time: end}
+	if !start.After(s.last) {
+		return out, nil // no new settled period since the last Sample
 	}
-	s.last = newest
+	s.last = start
 	secs := s.period.Seconds()
 	out.Interval = s.period
-	out.IncomingBytes = sums["bytes"][newest] / secs
-	out.IncomingRecords = sums["records"][newest] / secs
-	out.WriteThrottled = sums["throttled"][newest] / secs
+	out.IncomingBytes = sums["bytes"] / secs
+	out.IncomingRecords = sums["records"] / secs
+	out.WriteThrottled = sums["throttled"] / secs
 	return out, nil
 }

@@ -14,9 +14,11 @@ import (
 )
 
 // TestCloudWatchSource puts AWS/Kinesis metric data for two minutes into
-// moto_server and reads it back as per-second rates of the newest minute;
-// asked again before a newer minute is published, the source returns a
-// sample without interval.
+// moto_server and reads it back as per-second rates, a minute at a time:
+// a minute is read only once it ended a settle delay (a minute) ago, so a
+// minute CloudWatch may still be filling is never read; asked again before
+// a newer minute settled, the source returns a sample without interval; a
+// settled minute without data is a zero load.
 func TestCloudWatchSource(t *testing.T) {
 	url := peers.StartMoto(t)
 	client := cloudwatch.New(cloudwatch.Options{
@@ -41,22 +43,21 @@ func TestCloudWatchSource(t *testing.T) {
 	put(minute.Add(time.Minute), "IncomingBytes", 30e6) // two data points in one minute add up
 	put(minute.Add(time.Minute), "IncomingRecords", 60000)
 	s := NewCloudWatchSource(client, time.Minute)
-	s.now = func() time.Time { return minute.Add(2*time.Minute + 30*time.Second) }
-
-	got, err := s.Sample(ctx, "orders")
-	if err != nil {
-		t.Fatal(err)
+	sample := func(now time.Time, want Sample) {
+		t.Helper()
+		s.now = func() time.Time { return now }
+		got, err := s.Sample(ctx, "orders")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !got.Time.Equal(want.Time) || got.Interval != want.Interval || got.IncomingBytes != want.IncomingBytes ||
+			got.IncomingRecords != want.IncomingRecords || got.WriteThrottled != want.WriteThrottled {
+			t.Fatalf("at %v: got %+v; want %+v", now, got, want)
+		}
 	}
-	want := Sample{Time: minute.Add(2 * time.Minute), Interval: time.Minute, IncomingBytes: 1e6, IncomingRecords: 2000, WriteThrottled: 20}
-	if !got.Time.Equal(want.Time) || got.Interval != want.Interval || got.IncomingBytes != want.IncomingBytes ||
-		got.IncomingRecords != want.IncomingRecords || got.WriteThrottled != want.WriteThrottled {
-		t.Fatalf("got %+v; want %+v", got, want)
-	}
-	again, err := s.Sample(ctx, "orders")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if again.Interval != 0 {
-		t.Fatalf("the same minute was returned twice: %+v", again)
-	}
+	// The second minute ended 30 s ago: not settled; the first is read.
+	sample(minute.Add(2*time.Minute+30*time.Second), Sample{Time: minute.Add(time.Minute), Interval: time.Minute, IncomingBytes: 1e5, IncomingRecords: 100})
+	sample(minute.Add(3*time.Minute), Sample{Time: minute.Add(2 * time.Minute), Interval: time.Minute, IncomingBytes: 1e6, IncomingRecords: 2000, WriteThrottled: 20})
+	sample(minute.Add(3*time.Minute+59*time.Second), Sample{Time: minute.Add(2 * time.Minute)})         // the same minute again
+	sample(minute.Add(4*time.Minute), Sample{Time: minute.Add(3 * time.Minute), Interval: time.Minute}) // no writes
 }

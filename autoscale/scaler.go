@@ -53,10 +53,14 @@ type Decision struct {
 type Scaler struct {
 	cfg Config
 
-	mu         sync.Mutex // guards: samples, calls, lastChange
+	mu         sync.Mutex // guards: samples, calls, lastChange, changes, calling
 	samples    []Sample   // since the last change, within the quiet period
 	calls      []time.Time
 	lastChange time.Time
+	// changes counts UpdateShardCount calls reserved and ended: a Step
+	// that measured before another's call may not act on what it measured.
+	changes int
+	calling bool // an UpdateShardCount call is reserved (in calls) and under way
 }
 
 // New validates cfg and returns a Scaler.
@@ -121,7 +125,15 @@ type streamState struct {
 // decision is logged and given to OnDecision; err is set when the
 // measurement or the stream's description failed (no decision is made) —
 // a failed UpdateShardCount is in the decision's Err.
+//
+// Concurrent Steps make at most one call at a time, and only on a decision
+// measured after the last call ended: the decision and the call's record
+// are one step under the lock (the call is reserved before it is made, not
+// while it is made), so two Steps never both scale on the same measurement.
 func (s *Scaler) Step(ctx context.Context) (Decision, error) {
+	s.mu.Lock()
+	measured := s.changes // the calls this Step's measurement follows
+	s.mu.Unlock()
 	sample, err := s.cfg.Metrics.Sample(ctx, s.cfg.Stream)
 	if err != nil {
 		return Decision{}, err
@@ -150,17 +162,59 @@ func (s *Scaler) Step(ctx context.Context) (Decision, error) {
 		}
 	}
 	if d.Action != Hold && !s.cfg.DryRun {
-		_, d.Err = s.cfg.Kinesis.UpdateShardCount(ctx, &kinesis.UpdateShardCountInput{
-			StreamName: aws.String(s.cfg.Stream), TargetShardCount: aws.Int32(int32(d.Target)), ScalingType: types.ScalingTypeUniformScaling,
-		}, sdkhttp.FixKinesis)
-		if d.Err == nil || !isClientError(d.Err) {
+		if why := s.reserve(measured, now); why != "" {
+			d.Action, d.Target = Hold, d.Shards
+			d.Reason += "; held: " + why
+		} else {
+			_, d.Err = s.cfg.Kinesis.UpdateShardCount(ctx, &kinesis.UpdateShardCountInput{
+				StreamName: aws.String(s.cfg.Stream), TargetShardCount: aws.Int32(int32(d.Target)), ScalingType: types.ScalingTypeUniformScaling,
+			}, sdkhttp.FixKinesis)
 			// A call that may have reached Kinesis counts against the
 			// rolling 24 hours whatever its answer.
-			s.changed(now)
+			s.called(now, d.Err == nil || !isClientError(d.Err))
 		}
 	}
 	s.report(d)
 	return d, nil
+}
+
+// reserve records an UpdateShardCount call at now before it is made, so
+// the rules of every other Step count it, unless a call is under way or
+// one was reserved since the calls the caller's measurement followed
+// (measured): then it returns why the caller holds.
+func (s *Scaler) reserve(measured int, now time.Time) (why string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.calling:
+		return "another UpdateShardCount call is under way"
+	case s.changes != measured:
+		return "the shard count changed since this step measured"
+	}
+	s.calling = true
+	s.changes++
+	s.calls = append(s.calls, now)
+	return ""
+}
+
+// called ends the call reserve recorded: one that may have reached Kinesis
+// stays recorded and restarts the measurement (the load measured before it
+// says nothing about the new shard count); one refused before it changed
+// anything is forgotten.
+func (s *Scaler) called(now time.Time, reached bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calling = false
+	s.changes++ // a Step that measured during the call measured the old count
+	if !reached {
+		s.calls = s.calls[:len(s.calls)-1] // the reserved call: none is added while one is under way
+		return
+	}
+	for len(s.calls) > 0 && !s.calls[0].After(now.Add(-24*time.Hour)) {
+		s.calls = s.calls[1:]
+	}
+	s.lastChange = now
+	s.samples = nil
 }
 
 func (s *Scaler) describe(ctx context.Context) (streamState, error) {
@@ -199,19 +253,6 @@ func (s *Scaler) observe(x Sample) {
 	for len(s.samples) > 0 && !s.samples[0].Time.After(keep) {
 		s.samples = s.samples[1:]
 	}
-}
-
-// changed records an UpdateShardCount call at now: the load measured before
-// it no longer says anything about the new shard count.
-func (s *Scaler) changed(now time.Time) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.calls = append(s.calls, now)
-	for len(s.calls) > 0 && !s.calls[0].After(now.Add(-24*time.Hour)) {
-		s.calls = s.calls[1:]
-	}
-	s.lastChange = now
-	s.samples = nil
 }
 
 // window sums the samples that ended within d of the latest one; full

@@ -2,7 +2,9 @@ package autoscale_test
 
 import (
 	"context"
+	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -241,5 +243,108 @@ func TestConfigErrors(t *testing.T) {
 		if _, err := autoscale.New(cfg); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("got %v; want an error containing %q", err, tc.want)
 		}
+	}
+}
+
+// gatedLoad is a load safe for concurrent Steps: each Sample moves the
+// clock on by a minute, and once gate is set, Sample holds its callers
+// until gate of them have measured, so they all decide on measurements
+// taken before any of them scaled.
+type gatedLoad struct {
+	mu      sync.Mutex // guards: now, arrived
+	now     time.Time
+	bytes   float64
+	gate    int
+	arrived int
+	all     chan struct{} // closed when gate callers arrived
+}
+
+func (g *gatedLoad) Now() time.Time {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.now
+}
+
+func (g *gatedLoad) Sample(ctx context.Context, _ string) (autoscale.Sample, error) {
+	g.mu.Lock()
+	g.now = g.now.Add(time.Minute)
+	x := autoscale.Sample{Time: g.now, Interval: time.Minute, IncomingBytes: g.bytes, IncomingRecords: g.bytes / 10000}
+	gated := g.gate > 0
+	if gated {
+		if g.arrived++; g.arrived == g.gate {
+			close(g.all)
+		}
+	}
+	g.mu.Unlock()
+	if !gated {
+		return x, nil
+	}
+	t := time.NewTimer(10 * time.Second)
+	defer t.Stop()
+	select {
+	case <-g.all:
+		return x, nil
+	case <-t.C:
+		return autoscale.Sample{}, errors.New("not every concurrent Step measured")
+	case <-ctx.Done():
+		return autoscale.Sample{}, ctx.Err()
+	}
+}
+
+// TestScalerConcurrentStepsScaleOnce: Steps called at once, all measuring
+// the same overload before any decides, make one UpdateShardCount call
+// between them; the others hold, and one call is recorded.
+func TestScalerConcurrentStepsScaleOnce(t *testing.T) {
+	srv := servertest.Start(t, server.Options{DisableLimits: true})
+	client := servertest.Client(t, srv)
+	servertest.CreateStream(t, client, "s", 2)
+	load := &gatedLoad{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), bytes: 2.1 * mib} // 105% of 2 shards
+	s, err := autoscale.New(autoscale.Config{Stream: "s", Kinesis: client, Metrics: load, Now: load.Now,
+		Interval: time.Minute, UpWindow: 3 * time.Minute, QuietPeriod: 30 * time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, n := steps(t, s, 2); d.Action != autoscale.Hold || n != 2 {
+		t.Fatalf("got %s after %d steps (%s); want the window still measuring", d.Action, n, d.Reason)
+	}
+	const callers = 8
+	load.mu.Lock()
+	load.gate, load.all = callers, make(chan struct{})
+	load.mu.Unlock()
+	decisions := make(chan autoscale.Decision, callers)
+	var wg sync.WaitGroup
+	for range callers {
+		wg.Go(func() {
+			d, err := s.Step(bg)
+			if err != nil {
+				t.Error(err)
+			}
+			decisions <- d
+		})
+	}
+	wg.Wait()
+	close(decisions)
+	scaled, held := 0, 0
+	for d := range decisions {
+		switch {
+		case d.Err != nil:
+			t.Errorf("a concurrent step's UpdateShardCount failed: %v (%s)", d.Err, d.Reason)
+		case d.Action == autoscale.ScaleUp && d.Target == 3:
+			scaled++
+		case d.Action == autoscale.Hold:
+			held++ // the call under way, or one made since it measured, holds it
+		default:
+			t.Errorf("got %s to %d (%s); want scale-up to 3 or a hold", d.Action, d.Target, d.Reason)
+		}
+	}
+	if scaled != 1 || held != callers-1 || len(s.Calls()) != 1 {
+		t.Fatalf("%d scale-ups, %d holds, %d calls recorded; want 1, %d, 1", scaled, held, len(s.Calls()), callers-1)
+	}
+	out, err := client.DescribeStreamSummary(bg, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String("s")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := aws.ToInt32(out.StreamDescriptionSummary.OpenShardCount); n != 3 {
+		t.Fatalf("the stream has %d open shards; want 3", n)
 	}
 }

@@ -64,7 +64,12 @@ func (s *SnapshotSource) Sample(ctx context.Context, stream string) (Sample, err
 	}
 	s.mu.Lock()
 	prev := s.prev
-	s.prev = cur
+	if prev == nil || cur.Time.After(prev.Time) {
+		// A concurrent Sample that fetched earlier and got here later
+		// must not take the next rate's start back in time: the rates
+		// of two samples would then overlap.
+		s.prev = cur
+	}
 	s.mu.Unlock()
 	sm := cur.Stream(stream)
 	if sm == nil {

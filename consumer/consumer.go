@@ -47,8 +47,10 @@ func (c *Consumer) WorkerID() string { return c.cfg.workerID }
 // it stops taking leases and reading, lets every processor finish its batch
 // and checkpoint (ShutdownRequested), releases its leases so other workers
 // take them at once, and waits for all its goroutines. It returns an error
-// only when it cannot start (the lease table cannot be created, or in
-// multi-stream mode a stream cannot be described). A Consumer
+// only when it cannot start (the lease table cannot be created, it belongs
+// to a live KCL 3.x fleet and WithWorkerMetrics is not given
+// (ErrFleetTable), or in multi-stream mode a stream cannot be described),
+// and then before taking any lease. A Consumer
 // runs once at a time; Run may be called again after it returned.
 func (c *Consumer) Run(ctx context.Context) error {
 	if !c.running.CompareAndSwap(false, true) {
@@ -61,12 +63,15 @@ func (c *Consumer) Run(ctx context.Context) error {
 	if err := c.cfg.store.WaitUntilTableExists(ctx); err != nil {
 		return fmt.Errorf("consumer: waiting for the lease table: %w", err)
 	}
+	if err := c.cfg.checkFleetTable(ctx); err != nil {
+		return err
+	}
 	streams, err := c.cfg.resolveStreams(ctx)
 	if err != nil {
 		return err
 	}
 	w := newWorker(&c.cfg)
-	w.streams = streams
+	w.setStreams(streams)
 	w.run(ctx)
 	return nil
 }

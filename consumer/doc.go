@@ -62,8 +62,12 @@
 // sync (at start, every WithShardSyncInterval and when a shard ends) creates
 // leases for new shards and deletes a finished parent's lease once every
 // child's lease has left TRIM_HORIZON, as the KCL does. Leases handed to a
-// worker (by another ksp worker or a KCL 3.x leader) are found through the
-// lease table's LeaseOwnerToLeaseKeyIndex, as the KCL 3.x finds them.
+// worker by another ksp worker are found in the scan of the lease table
+// each taking round makes; while it follows a KCL 3.x leader, the leases
+// the leader assigns are found through the lease table's
+// LeaseOwnerToLeaseKeyIndex, as the KCL 3.x finds them. A worker without
+// WithWorkerMetrics refuses, before taking anything, the table of a live
+// KCL 3.x fleet (ErrFleetTable).
 // With WithWorkerMetrics the worker publishes a KCL 3.x worker-metrics item,
 // so a KCL 3.x leader assigns it leases, and while that leader's lock is
 // alive it takes only what the leader assigns (no taking nor balancing of

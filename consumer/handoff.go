@@ -18,8 +18,9 @@ import (
 //  2. The holder sees checkpointOwner on its next write, stops after the
 //     batch in hand, checkpoints (ShutdownRequested) and evicts itself,
 //     which removes checkpointOwner: next now holds the lease.
-//  3. next finds the lease under its id in the LeaseOwnerToLeaseKeyIndex
-//     (discover) or in its next scan, and takes it from the checkpoint.
+//  3. next finds the lease under its id in its next scan of the table (takeOwned) or, while it follows a
+//     KCL 3.x leader, in the LeaseOwnerToLeaseKeyIndex (discover), and
+//     takes it from the checkpoint.
 //
 // Both waits are bounded by the hand-off timeout (WithHandOffTimeout, the
 // KCL's gracefulLeaseHandoffTimeoutMillis): a holder whose processor has not
@@ -100,10 +101,10 @@ func (w *worker) incomingOverdue(l lease.Lease, now time.Time) bool {
 // discover takes the leases this worker owns but does not hold, found as
 // the KCL 3.x DynamoDBLeaseDiscoverer finds them: the keys from the
 // LeaseOwnerToLeaseKeyIndex (lease.Store.ListLeaseKeysForWorker), then each
-// lease read again, as the index lags, and taken only when this worker is
-// still its owner and no hand-off to it is pending. So a hand-off completes
-// as soon as the holder lets go, and a lease a KCL 3.x leader assigns to
-// this worker is picked up, without a scan of the table.
+// lease read again, as the index lags. So a lease a KCL 3.x leader assigns
+// to this worker, or hands over to it, is picked up without a scan of the
+// table. It serves the rounds that follow a leader; the other rounds scan
+// the table anyway and take the same leases from the scan (takeOwned).
 func (w *worker) discover(ctx context.Context) {
 	opCtx, cancel := context.WithTimeout(ctx, w.opTimeout())
 	keys, err := w.cfg.store.ListLeaseKeysForWorker(opCtx, w.id)
@@ -114,10 +115,7 @@ func (w *worker) discover(ctx context.Context) {
 		}
 		return
 	}
-	held := map[string]bool{}
-	for _, s := range w.held() {
-		held[s.key] = true
-	}
+	held := w.heldKeys()
 	for _, key := range keys {
 		if held[key] {
 			continue
@@ -128,11 +126,36 @@ func (w *worker) discover(ctx context.Context) {
 		opCtx, cancel := context.WithTimeout(ctx, w.opTimeout())
 		l, err := w.cfg.store.GetLease(opCtx, key)
 		cancel()
-		if err != nil || l.LeaseOwner != w.id || l.HandOffRequested() || l.Checkpoint.IsShardEnd() || !w.follows(l) {
+		if err != nil || !w.mineToTake(l) {
 			continue
 		}
 		if w.takeLease(ctx, l) {
 			held[key] = true
 		}
 	}
+}
+
+// takeOwned is discover over a scan of the table: it takes the leases of
+// all that this worker owns but does not hold. So a hand-off completes as
+// soon as the holder lets go.
+func (w *worker) takeOwned(ctx context.Context, all []lease.Lease) {
+	held := w.heldKeys()
+	for _, l := range all {
+		if held[l.LeaseKey] || !w.mineToTake(l) {
+			continue
+		}
+		if w.cfg.maxLeases > 0 && len(held) >= w.cfg.maxLeases {
+			return
+		}
+		if w.takeLease(ctx, l) {
+			held[l.LeaseKey] = true
+		}
+	}
+}
+
+// mineToTake reports whether l is this worker's to take at once: it owns
+// it, no hand-off to it is pending (the holder has let go), and the shard
+// is not finished.
+func (w *worker) mineToTake(l lease.Lease) bool {
+	return l.LeaseOwner == w.id && !l.HandOffRequested() && !l.Checkpoint.IsShardEnd() && w.follows(l)
 }

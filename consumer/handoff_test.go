@@ -3,10 +3,12 @@ package consumer_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -46,9 +48,11 @@ func (q *indexQueries) Do(req *http.Request) (*http.Response, error) {
 // Two ksp workers on a lease table in dynalite, next to the tables a KCL
 // 3.0–3.4 application keeps (worker metrics, coordinator state): the second
 // worker asks the first for one of its two leases, the first finishes its
-// batch, checkpoints and lets go, the second takes it, found through the
-// LeaseOwnerToLeaseKeyIndex. No record is processed twice, and the KCL's
-// other tables are untouched.
+// batch, checkpoints and lets go, the second takes it, found in its next
+// scan of the table (the scan it balances from: no query of the
+// LeaseOwnerToLeaseKeyIndex on top, which only a worker following a KCL 3.x
+// leader needs). No record is processed twice, and the KCL's other tables
+// are untouched.
 func TestGracefulHandOffOnDynalite(t *testing.T) {
 	t.Parallel()
 	const app, stream = "handoff-app", "handoff"
@@ -104,8 +108,8 @@ func TestGracefulHandOffOnDynalite(t *testing.T) {
 	if d := sk.duplicates(); d != 0 {
 		t.Fatalf("%d records replayed across a graceful hand-off", d)
 	}
-	if queries.n.Load() == 0 {
-		t.Fatal("no worker queried the LeaseOwnerToLeaseKeyIndex")
+	if n := queries.n.Load(); n != 0 {
+		t.Fatalf("workers queried the LeaseOwnerToLeaseKeyIndex %d times on top of their scans", n)
 	}
 	out, err := client.DescribeTable(bg, &dynamodb.DescribeTableInput{TableName: aws.String(app)})
 	if err != nil {
@@ -259,5 +263,177 @@ func TestHandOffTimeoutTakesFromDeafHolder(t *testing.T) {
 		if l.LeaseOwner == "asker" && l.CheckpointOwner != "" {
 			t.Fatalf("taken lease still has checkpointOwner %q", l.CheckpointOwner)
 		}
+	}
+}
+
+// giveBackStore, once armed, holds the reads of the leases a worker gives
+// back on shutdown until all of them are in flight together and the
+// worker's own shard has been asked to shut down; the read of fail then
+// fails.
+type giveBackStore struct {
+	lease.Store
+	armed    atomic.Bool
+	reads    int           // the reads to hold together
+	fail     string        // the lease key whose read fails
+	shutdown chan struct{} // closed when the shard is asked to shut down
+	all      chan struct{} // closed when reads are in flight together
+	mu       sync.Mutex    // guards: inFlight, most
+	inFlight int
+	most     int
+}
+
+func (s *giveBackStore) GetLease(ctx context.Context, key string) (lease.Lease, error) {
+	if !s.armed.Load() {
+		return s.Store.GetLease(ctx, key)
+	}
+	s.mu.Lock()
+	s.inFlight++
+	s.most = max(s.most, s.inFlight)
+	if s.inFlight == s.reads {
+		close(s.all)
+	}
+	s.mu.Unlock()
+	defer func() { s.mu.Lock(); s.inFlight--; s.mu.Unlock() }()
+	for _, ch := range []chan struct{}{s.all, s.shutdown} {
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return lease.Lease{}, ctx.Err()
+		}
+	}
+	if key == s.fail {
+		return lease.Lease{}, errors.New("injected read failure")
+	}
+	return s.Store.GetLease(ctx, key)
+}
+
+// shutdownSignal is a processor that closes requested when it is asked to
+// shut down.
+type shutdownSignal struct {
+	once      *sync.Once
+	requested chan struct{}
+}
+
+func (p shutdownSignal) Initialize(context.Context, consumer.InitializeInput) error { return nil }
+func (p shutdownSignal) ProcessRecords(context.Context, consumer.ProcessRecordsInput) error {
+	return nil
+}
+func (p shutdownSignal) ShardEnded(ctx context.Context, in consumer.ShardEndedInput) error {
+	return in.Checkpointer.Checkpoint(ctx)
+}
+func (p shutdownSignal) ShutdownRequested(context.Context, consumer.ShutdownRequestedInput) error {
+	p.once.Do(func() { close(p.requested) })
+	return nil
+}
+func (p shutdownSignal) LeaseLost(context.Context, consumer.LeaseLostInput) {}
+
+// attrLog collects each log message with its shard_id.
+type attrLog struct {
+	mu   sync.Mutex // guards: msgs
+	msgs []string   // "message shard_id"
+}
+
+func (l *attrLog) Enabled(context.Context, slog.Level) bool { return true }
+func (l *attrLog) Handle(_ context.Context, r slog.Record) error {
+	shard := ""
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "shard_id" {
+			shard = a.Value.String()
+		}
+		return true
+	})
+	l.mu.Lock()
+	l.msgs = append(l.msgs, r.Message+" "+shard)
+	l.mu.Unlock()
+	return nil
+}
+func (l *attrLog) WithAttrs([]slog.Attr) slog.Handler { return l }
+func (l *attrLog) WithGroup(string) slog.Handler      { return l }
+
+// A worker shutting down with three leases on their way to it gives them
+// back all at once, while its own shard is being stopped (the store holds
+// each read until all three are in flight and the shard was asked to shut
+// down), and names the shard whose read failed. The two read back go to
+// their holder again; the third waits for its expiry.
+func TestShutdownGivesBackHandOffsTogether(t *testing.T) {
+	t.Parallel()
+	_, kc := startServer(t, server.Options{})
+	servertest.CreateStream(t, kc, "giveback", 4)
+	mem := memory.NewWithTable()
+	var keys []string
+	for _, sh := range servertest.Shards(t, kc, "giveback") {
+		keys = append(keys, aws.ToString(sh.ShardId))
+	}
+	// Three leases held by kcl2 and being handed over to w; the fourth is
+	// w's, not yet held.
+	for i, key := range keys {
+		if _, err := mem.CreateLeaseIfNotExists(bg, lease.Lease{LeaseKey: key, LeaseOwner: "kcl2", Checkpoint: lease.TrimHorizon}); err != nil {
+			t.Fatal(err)
+		}
+		var err error
+		if i < 3 {
+			_, err = mem.HandOffLease(bg, key, "kcl2", "w")
+		} else {
+			_, err = mem.EvictLease(bg, key, "kcl2")
+			if err == nil {
+				var l lease.Lease
+				l, err = mem.GetLease(bg, key)
+				if err == nil {
+					_, err = mem.TakeLease(bg, key, "", l.LeaseCounter, "w")
+				}
+			}
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// kcl2 keeps renewing its three, so none expires while w runs.
+	ctx, cancel := context.WithCancel(bg)
+	var wg sync.WaitGroup
+	defer func() { cancel(); wg.Wait() }()
+	for _, key := range keys[:3] {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				time.Sleep(100 * time.Millisecond)
+				l, err := mem.GetLease(bg, key)
+				if err == nil && l.Holder() == "kcl2" {
+					_, _ = mem.RenewLease(bg, key, "kcl2", l.LeaseCounter)
+				}
+			}
+		})
+	}
+
+	store := &giveBackStore{Store: mem, reads: 3, fail: keys[2], shutdown: make(chan struct{}), all: make(chan struct{})}
+	proc := shutdownSignal{once: &sync.Once{}, requested: store.shutdown}
+	logs := &attrLog{}
+	taken := &takenHook{}
+	w := start(t, append(fast("giveback", kc, store, "w"), consumer.WithProcessor(func(string) consumer.RecordProcessor { return proc }),
+		consumer.WithLogger(slog.New(logs)), consumer.WithHooks(taken))...)
+	waitFor(t, 20*time.Second, "w holding its own lease", func() bool { return tookAll(taken, keys[3]) })
+	store.armed.Store(true)
+	w.stop(t)
+
+	store.mu.Lock()
+	most := store.most
+	store.mu.Unlock()
+	if most != 3 {
+		t.Fatalf("at most %d of the 3 leases were given back at once, want all 3", most)
+	}
+	for i, l := range mustList(t, mem) {
+		want := [2]string{"kcl2", ""} // given back
+		switch i {
+		case 2:
+			want = [2]string{"w", "kcl2"} // its read failed: it expires
+		case 3:
+			want = [2]string{"", ""} // released
+		}
+		if got := [2]string{l.LeaseOwner, l.CheckpointOwner}; got != want {
+			t.Errorf("lease %s: owner, checkpointOwner = %q, want %q", l.LeaseKey, got, want)
+		}
+	}
+	logs.mu.Lock()
+	defer logs.mu.Unlock()
+	if want := "giving back a lease asked for failed; it will expire " + keys[2]; !slices.Contains(logs.msgs, want) {
+		t.Errorf("logs %q lack %q", logs.msgs, want)
 	}
 }

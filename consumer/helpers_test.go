@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -101,6 +102,20 @@ func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// roundCounter counts a worker's lease-taking rounds (HookLeasesHeld, six
+// to a failover time): "nothing happened for so many rounds" is then
+// counted on the worker's own clock, not on the wall clock.
+type roundCounter struct{ n atomic.Int64 }
+
+func (r *roundCounter) OnLeasesHeld(int) { r.n.Add(1) }
+
+// wait waits for n more rounds (at most 20 s, generous under -race).
+func (r *roundCounter) wait(t *testing.T, n int64) {
+	t.Helper()
+	from := r.n.Load()
+	waitFor(t, 20*time.Second, fmt.Sprintf("%d more lease-taking rounds", n), func() bool { return r.n.Load() >= from+n })
 }
 
 // sink records what handlers processed.

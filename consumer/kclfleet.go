@@ -2,6 +2,10 @@ package consumer
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/ksp-project/ksp/lease"
@@ -79,6 +83,83 @@ func (c *config) validateFleet(bad func(string, ...any)) {
 	if _, ok := c.store.(lease.FleetStore); c.store != nil && !ok {
 		bad("WithWorkerMetrics needs a lease store that implements lease.FleetStore (lease/dynamo), not %T", c.store)
 	}
+}
+
+// ErrFleetTable reports, when Run starts, a lease table whose leases a live
+// KCL 3.x fleet's leader assigns, met by a worker without WithWorkerMetrics:
+// such a worker would take and balance leases on its own, against the
+// leader's assignments. Nothing is taken. The error is a *FleetTableError.
+var ErrFleetTable = errors.New("consumer: the lease table belongs to a live KCL 3.x fleet")
+
+// FleetTableError says what Run found that makes the lease table a live
+// KCL 3.x fleet's: the leader's lock, not released, and the workers whose
+// metrics items are fresh. It matches ErrFleetTable.
+type FleetTableError struct {
+	Table  string // where the lock is: the lease table or <table>-CoordinatorState
+	Leader string // the lock's owner
+	// Workers are the other workers that reported their metrics within
+	// the lock's lease duration (at least a minute).
+	Workers []string
+}
+
+func (e *FleetTableError) Error() string {
+	return fmt.Sprintf("%v: leader lock held by %q in %s, worker metrics reported lately by %s; "+
+		"use WithWorkerMetrics (ksp kcl: clientVersionConfig = CLIENT_VERSION_CONFIG_3X) to take the leases the leader assigns",
+		ErrFleetTable, e.Leader, e.Table, strings.Join(e.Workers, ", "))
+}
+
+func (e *FleetTableError) Unwrap() error { return ErrFleetTable }
+
+// minFleetLiveness is the least time since a worker's last metrics report
+// for which it counts as alive: twice the KCL's default reporting interval
+// (workerMetricsReporterFreqInMillis, 30 s), the leader's own rule.
+const minFleetLiveness = time.Minute
+
+// checkFleetTable reads the lease table's KCL 3.x markers before the
+// worker takes anything: with WithWorkerMetrics the worker follows a live
+// leader anyway, and a store without fleet items (not lease.FleetStore)
+// cannot have one. Without the option, a lock that is held (not released)
+// while some other worker's metrics item is fresh means a live fleet
+// whose leader assigns the leases: Run stops with a *FleetTableError. A
+// lock whose workers all stopped reporting is a fleet that is gone, whose
+// leases the worker may take over. Markers that cannot be read are warned
+// about and the worker goes on, as it did before they existed.
+func (c *config) checkFleetTable(ctx context.Context) error {
+	fs, ok := c.store.(lease.FleetStore)
+	if !ok || c.fleet {
+		return nil
+	}
+	lock, found, err := fs.GetLeaderLock(ctx)
+	if err == nil && (!found || lock.Released) {
+		return nil
+	}
+	var reports []lease.WorkerReport
+	if err == nil {
+		reports, err = fs.ListWorkerReports(ctx)
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		c.log.Warn("cannot read the lease table's KCL 3.x markers; going on as if there were none", "err", err)
+		return nil
+	}
+	window := max(lock.LeaseDuration, minFleetLiveness)
+	var live []string
+	for _, r := range reports {
+		if r.WorkerID != c.workerID && time.Since(r.LastUpdate) <= window {
+			live = append(live, r.WorkerID)
+		}
+	}
+	if len(live) == 0 {
+		return nil
+	}
+	slices.Sort(live)
+	where := "the lease table"
+	if lock.Legacy {
+		where = "the lease table's -CoordinatorState table"
+	}
+	return &FleetTableError{Table: where, Leader: lock.Owner, Workers: live}
 }
 
 // leaderState is what the worker last saw of the leader's lock; only the

@@ -2,6 +2,7 @@ package consumer_test
 
 import (
 	"context"
+	"errors"
 	"reflect"
 	"slices"
 	"strconv"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/ksp-project/ksp/consumer"
 	"github.com/ksp-project/ksp/internal/kcltable"
+	"github.com/ksp-project/ksp/lease"
 	"github.com/ksp-project/ksp/lease/dynamo"
 	"github.com/ksp-project/ksp/lease/memory"
 	"github.com/ksp-project/ksp/server"
@@ -170,7 +172,8 @@ func TestKCL3LeaderAssignsToKSPWorker(t *testing.T) {
 	t.Parallel()
 	const table, stream = "kcl3-fleet-app", "kcl3fleet"
 	const lockTTL = 3 * time.Second // 15 heartbeats: a slow machine does not make the leader look dead
-	ddbClient, store := dynaliteTable(t, table)
+	queries := &indexQueries{}
+	ddbClient, store := dynaliteTableVia(t, table, queries)
 	_, client := startServer(t, server.Options{})
 	servertest.CreateStream(t, client, stream, 4)
 	prod := newProducer(client, stream, 24)
@@ -188,12 +191,12 @@ func TestKCL3LeaderAssignsToKSPWorker(t *testing.T) {
 	}()
 
 	sk := newSink()
-	hook1 := &takenHook{}
-	opts := func(id string, h *takenHook) []consumer.Option {
+	hook1, rounds1 := &takenHook{}, &roundCounter{}
+	opts := func(id string, h *takenHook, r *roundCounter) []consumer.Option {
 		return append(fast(stream, client, store, id), consumer.WithHandler(sk.handler(id)),
-			consumer.WithWorkerMetrics(300*time.Millisecond), consumer.WithHooks(h))
+			consumer.WithWorkerMetrics(300*time.Millisecond), consumer.WithHooks(h, r))
 	}
-	start(t, opts("ksp-1", hook1)...)
+	start(t, opts("ksp-1", hook1, rounds1)...)
 
 	waitFor(t, 10*time.Second, "ksp-1 active for the leader", func() bool {
 		return slices.Equal(leader.activeWorkers(t), []string{"ksp-1"})
@@ -216,23 +219,27 @@ func TestKCL3LeaderAssignsToKSPWorker(t *testing.T) {
 	leader.assign(t, keys[0], "ksp-1")
 	leader.assign(t, keys[1], "ksp-1")
 	waitFor(t, 10*time.Second, "ksp-1 taking the 2 leases assigned to it", func() bool { return tookAll(hook1, keys[0], keys[1]) })
-	for range 8 { // 8 × 200 ms: more than ten of ksp-1's lease-taking rounds
+	if queries.n.Load() == 0 {
+		t.Fatal("ksp-1 found its assigned leases without the LeaseOwnerToLeaseKeyIndex")
+	}
+	for range 12 { // two failover times of ksp-1's rounds
+		rounds1.wait(t, 1)
 		if o := owners(t, store); o[""] != 2 || o["ksp-1"] != 2 {
 			t.Fatalf("owners = %v: ksp-1 took a lease the leader did not assign", o)
 		}
-		time.Sleep(200 * time.Millisecond)
 	}
 	leader.assign(t, keys[2], "ksp-1")
 	leader.assign(t, keys[3], "ksp-1")
 	waitFor(t, 10*time.Second, "every record, by ksp-1", func() bool { return sk.unique() == prod.total() })
 
 	// A second ksp worker leaves balancing to the leader: nothing moves.
-	hook2 := &takenHook{}
-	start(t, opts("ksp-2", hook2)...)
+	hook2, rounds2 := &takenHook{}, &roundCounter{}
+	start(t, opts("ksp-2", hook2, rounds2)...)
 	waitFor(t, 10*time.Second, "ksp-2 active for the leader", func() bool {
 		return slices.Equal(leader.activeWorkers(t), []string{"ksp-1", "ksp-2"})
 	})
-	for range 8 {
+	for range 12 { // two failover times of ksp-2's rounds
+		rounds2.wait(t, 1)
 		ls, err := store.ListLeases(bg)
 		if err != nil {
 			t.Fatal(err)
@@ -242,7 +249,6 @@ func TestKCL3LeaderAssignsToKSPWorker(t *testing.T) {
 				t.Fatalf("lease %s: owner %q, checkpointOwner %q while the leader lives; want ksp-1 and none", l.LeaseKey, l.LeaseOwner, l.CheckpointOwner)
 			}
 		}
-		time.Sleep(200 * time.Millisecond)
 	}
 
 	// The leader dies: its lock goes stale, and the ksp workers balance.
@@ -340,4 +346,54 @@ func TestWorkerMetricsBadOptions(t *testing.T) {
 	if _, err := consumer.New(append(base, consumer.WithLeaseStore(store), consumer.WithWorkerMetrics(0))...); err != nil {
 		t.Errorf("New with a DynamoDB store: %v", err)
 	}
+}
+
+// A worker without WithWorkerMetrics meeting a live KCL 3.x fleet's table
+// (the leader's lock held, a worker's metrics fresh) stops before taking
+// anything, with an error naming the leader and the live workers. The
+// same table whose fleet stopped reporting is taken over.
+func TestLiveKCL3FleetTableRefusedBeforeTaking(t *testing.T) {
+	t.Parallel()
+	const table, stream = "kcl3-live-app", "kcl3live"
+	ddbClient, store := dynaliteTable(t, table)
+	_, client := startServer(t, server.Options{})
+	servertest.CreateStream(t, client, stream, 2)
+	for _, sh := range servertest.Shards(t, client, stream) {
+		if _, err := store.CreateLeaseIfNotExists(bg, lease.Lease{LeaseKey: aws.ToString(sh.ShardId), Checkpoint: lease.TrimHorizon}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put := func(item map[string]ddb.AttributeValue) {
+		t.Helper()
+		if _, err := ddbClient.PutItem(bg, &dynamodb.PutItemInput{TableName: aws.String(table), Item: item}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(kcltable.LeaderLock("java-leader", 10000, "rvn-0"))
+	put(kcltable.WorkerMetrics("java-1", time.Now().Unix(), 20))
+	put(kcltable.WorkerMetrics("java-gone", time.Now().Add(-time.Hour).Unix(), 20))
+
+	opts := append(fast(stream, client, store, "ksp-1"), consumer.WithHandler(newSink().handler("ksp-1")))
+	c, err := consumer.New(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(bg, 20*time.Second)
+	defer cancel()
+	err = c.Run(ctx)
+	var fe *consumer.FleetTableError
+	if !errors.Is(err, consumer.ErrFleetTable) || !errors.As(err, &fe) {
+		t.Fatalf("Run = %v, want a *FleetTableError matching ErrFleetTable", err)
+	}
+	if fe.Leader != "java-leader" || !slices.Equal(fe.Workers, []string{"java-1"}) || fe.Table != "the lease table" {
+		t.Errorf("FleetTableError = %+v, want leader java-leader, live workers [java-1], in the lease table", fe)
+	}
+	if o := owners(t, store); o[""] != 2 {
+		t.Fatalf("owners = %v: a lease was taken", o)
+	}
+
+	// The fleet stops reporting: its table is taken over.
+	put(kcltable.WorkerMetrics("java-1", time.Now().Add(-time.Hour).Unix(), 20))
+	start(t, opts...)
+	waitFor(t, 20*time.Second, "ksp-1 taking the gone fleet's 2 leases", func() bool { return owners(t, store)["ksp-1"] == 2 })
 }

@@ -39,8 +39,10 @@ func (k fixedKinesis) GetShardIterator(ctx context.Context, in *kinesis.GetShard
 	return k.api.GetShardIterator(ctx, in, withFix(optFns)...)
 }
 
+// GetRecords carries sdkhttp.FastCodecs too: ksp's decoder of GetRecords
+// answers, which reads them into pooled buffers.
 func (k fixedKinesis) GetRecords(ctx context.Context, in *kinesis.GetRecordsInput, optFns ...func(*kinesis.Options)) (*kinesis.GetRecordsOutput, error) {
-	return k.api.GetRecords(ctx, in, withFix(optFns)...)
+	return k.api.GetRecords(ctx, in, append(optFns[:len(optFns):len(optFns)], sdkhttp.FixKinesis, sdkhttp.FastCodecs)...)
 }
 
 // fixedFanOut is fixedKinesis for a client that can also fan out.

@@ -232,7 +232,7 @@ func (w *worker) trackStreams(ctx context.Context) {
 		delete(cur, name)
 		next = append(next, f)
 	}
-	w.streams = next
+	w.setStreams(next)
 	for name := range cur {
 		w.log.Info("no longer following stream", "stream", name)
 	}
@@ -285,14 +285,30 @@ func (w *worker) deleteFormerStreams(ctx context.Context, leases []lease.Lease) 
 	}
 }
 
-// streamOf returns the followed stream a lease key belongs to.
-func (w *worker) streamOf(key string) (followed, bool) {
-	for _, f := range w.streams {
-		if f.prefix == "" || (strings.HasPrefix(key, f.prefix) && !strings.Contains(key[len(f.prefix):], ":")) {
-			return f, true
-		}
+// setStreams makes fs the followed streams and indexes them by lease key
+// prefix, so finding a lease's stream costs one map look-up whatever the
+// number of streams.
+func (w *worker) setStreams(fs []followed) {
+	w.streams = fs
+	w.byPrefix = make(map[string]followed, len(fs))
+	for _, f := range fs {
+		w.byPrefix[f.prefix] = f
 	}
-	return followed{}, false
+}
+
+// streamOf returns the followed stream a lease key belongs to: in
+// multi-stream mode the one whose prefix is all of the key up to the
+// shard id (which holds no ':').
+func (w *worker) streamOf(key string) (followed, bool) {
+	if f, ok := w.byPrefix[""]; ok {
+		return f, true // single-stream mode: every key is a shard id
+	}
+	i := strings.LastIndexByte(key, ':')
+	if i < 0 {
+		return followed{}, false
+	}
+	f, ok := w.byPrefix[key[:i+1]]
+	return f, ok
 }
 
 // follows reports whether the worker processes l: in multi-stream mode only

@@ -187,7 +187,8 @@ func TestStreamTrackerFollowsChanges(t *testing.T) {
 	tracker := func(context.Context) ([]string, error) { return list.Load().([]string), nil }
 	ps := &perStream{}
 	count := ps.count
-	start(t, append(fast("", kc, store, "w1"), consumer.WithStreamTracker(tracker), consumer.WithHandler(ps.handler))...)
+	rounds := &roundCounter{}
+	start(t, append(fast("", kc, store, "w1"), consumer.WithStreamTracker(tracker), consumer.WithHandler(ps.handler), consumer.WithHooks(rounds))...)
 	waitFor(t, 20*time.Second, "tr-a's records", func() bool { return count("tr-a") == prods["tr-a"].total() })
 	if n := count("tr-b"); n != 0 || len(mustList(t, store)) != 1 {
 		t.Fatalf("before tr-b is tracked: %d of its records processed, %d leases; want 0 and tr-a's one", n, len(mustList(t, store)))
@@ -209,9 +210,14 @@ func TestStreamTrackerFollowsChanges(t *testing.T) {
 	prods["tr-a"].round(t)
 	prods["tr-b"].round(t)
 	waitFor(t, 20*time.Second, "tr-b's new records", func() bool { return count("tr-b") == prods["tr-b"].total() })
-	time.Sleep(300 * time.Millisecond) // tr-a's would show by now
+	rounds.wait(t, 12) // two failover times of chances to take tr-a's lease
 	if n := count("tr-a"); n != before {
 		t.Fatalf("%d records of tr-a processed after it stopped being tracked", n-before)
+	}
+	for _, l := range mustList(t, store) {
+		if strings.Contains(l.LeaseKey, ":tr-a:") && l.LeaseOwner != "" {
+			t.Fatalf("tr-a's lease taken by %q after it stopped being tracked", l.LeaseOwner)
+		}
 	}
 	if o := owners(t, store); o["w1"] != 1 {
 		t.Fatalf("owners = %v, want w1 holding tr-b's lease only", o)
@@ -297,10 +303,15 @@ func streamsWith(t *testing.T, kc *kinesis.Client, rounds int, names ...string) 
 	return prods
 }
 
-// perStream counts the records processed of each stream.
+// endMark is the data of a stream's last record in a test (perStream.ended).
+const endMark = "end-of-test"
+
+// perStream counts the records processed of each stream, and notes which
+// streams' endMark record was processed.
 type perStream struct {
-	mu   sync.Mutex // guards: seen
+	mu   sync.Mutex // guards: seen, end
 	seen map[string]int
+	end  map[string]bool
 }
 
 func (p *perStream) handler(ctx context.Context, recs []consumer.Record) error {
@@ -309,10 +320,22 @@ func (p *perStream) handler(ctx context.Context, recs []consumer.Record) error {
 	if p.seen == nil {
 		p.seen = map[string]int{}
 	}
+	if p.end == nil {
+		p.end = map[string]bool{}
+	}
 	for _, r := range recs {
 		p.seen[r.Stream]++
+		if string(r.Data) == endMark {
+			p.end[r.Stream] = true
+		}
 	}
 	return nil
+}
+
+func (p *perStream) ended(stream string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.end[stream]
 }
 
 func (p *perStream) count(stream string) int {
@@ -337,12 +360,18 @@ func TestStreamInitialPosition(t *testing.T) {
 	ps := &perStream{}
 	start(t, append(fast("", kc, memory.NewWithTable(), "w1"), consumer.WithStreams("ip-a", "ip-b"),
 		consumer.WithStreamInitialPosition("ip-b", consumer.AtTimestamp(t0)), consumer.WithHandler(ps.handler))...)
-	waitFor(t, 20*time.Second, "ip-a from its start, ip-b from the timestamp", func() bool {
-		return ps.count("ip-a") == prods["ip-a"].total() && ps.count("ip-b") == prods["ip-b"].total()-before
-	})
-	time.Sleep(300 * time.Millisecond) // records of ip-b before t0 would show by now
-	if n := ps.count("ip-b"); n != prods["ip-b"].total()-before {
-		t.Fatalf("ip-b: %d records processed, want the %d put after the timestamp", n, prods["ip-b"].total()-before)
+	// A last record in each stream's one shard: once it is processed,
+	// everything from where the shard started has been (records come in
+	// shard order), the records of ip-b before t0 too had it started there.
+	for name := range prods {
+		putData(t, kc, name, endMark)
+	}
+	waitFor(t, 20*time.Second, "the last record of ip-a and ip-b", func() bool { return ps.ended("ip-a") && ps.ended("ip-b") })
+	if n := ps.count("ip-a"); n != prods["ip-a"].total()+1 {
+		t.Errorf("ip-a: %d records processed, want all %d", n, prods["ip-a"].total()+1)
+	}
+	if n := ps.count("ip-b"); n != prods["ip-b"].total()-before+1 {
+		t.Fatalf("ip-b: %d records processed, want the %d put after the timestamp", n, prods["ip-b"].total()-before+1)
 	}
 }
 

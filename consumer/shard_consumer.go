@@ -344,46 +344,53 @@ func (w *worker) waitForParents(s *shardLease) (outcome, bool) {
 // returns the rest with their total data size.
 func (w *worker) userRecords(s *shardLease, in []types.Record, buf *[]aggregation.UserRecord, resumeAfter lease.Checkpoint,
 	hashRange kds.HashKeyRange, hasRange bool, st *readState) ([]Record, int) {
-	// The batch's user records are collected in *buf, kept from call to
-	// call, so that out is made once at its final size: an aggregate
-	// carries hundreds of user records, and growing out from len(in)
-	// copied and cleared it over and over.
-	*buf = (*buf)[:0]
-	dropped := 0
+	// out is made once, at the batch's size: aggregation.Count reads only
+	// an aggregate's framing, and an aggregate carries hundreds of user
+	// records, so growing out copied and cleared it over and over. Each
+	// Kinesis record's user records pass through *buf, kept from call to
+	// call: it holds one aggregate at a time, so it stays small.
+	n := len(in)
+	if !w.cfg.raw {
+		n = 0
+		for _, kr := range in {
+			n += aggregation.Count(kr.Data)
+		}
+	}
+	out := make([]Record, 0, n)
+	bytes, dropped := 0, 0
 	for _, kr := range in {
 		rec := aggregation.KinesisRecord{
 			Data: kr.Data, PartitionKey: aws.ToString(kr.PartitionKey),
 			SequenceNumber: aws.ToString(kr.SequenceNumber), ApproximateArrivalTimestamp: aws.ToTime(kr.ApproximateArrivalTimestamp),
 		}
+		*buf = (*buf)[:0]
 		if w.cfg.raw {
 			*buf = append(*buf, aggregation.UserRecord{Data: rec.Data, PartitionKey: rec.PartitionKey,
 				SequenceNumber: rec.SequenceNumber, ApproximateArrivalTimestamp: rec.ApproximateArrivalTimestamp})
 		} else if hasRange {
-			var n int
-			*buf, n = aggregation.DeaggregateShard(*buf, rec, hashRange)
+			var d int
+			*buf, d = aggregation.DeaggregateShard(*buf, rec, hashRange)
 			if st.dropsCounted == "" || kds.CompareSequenceNumbers(rec.SequenceNumber, st.dropsCounted) > 0 {
-				dropped += n // count a record once, however often it is read again
+				dropped += d // count a record once, however often it is read again
 				st.dropsCounted = rec.SequenceNumber
 			}
 		} else {
 			*buf = aggregation.Deaggregate(*buf, rec)
 		}
-	}
-	out := make([]Record, 0, len(*buf))
-	bytes := 0
-	for _, u := range *buf {
-		if u.Err != nil {
-			s.log.Warn("malformed aggregate passed through as one record", "sequence", u.SequenceNumber, "err", u.Err)
+		for _, u := range *buf {
+			if u.Err != nil {
+				s.log.Warn("malformed aggregate passed through as one record", "sequence", u.SequenceNumber, "err", u.Err)
+			}
+			if !resumeAfter.IsZero() && (lease.Checkpoint{SequenceNumber: u.SequenceNumber, SubSequenceNumber: u.SubSequenceNumber}).Compare(resumeAfter) <= 0 {
+				continue
+			}
+			bytes += len(u.Data)
+			out = append(out, Record{
+				Data: u.Data, PartitionKey: u.PartitionKey, ExplicitHashKey: u.ExplicitHashKey,
+				SequenceNumber: u.SequenceNumber, SubSequenceNumber: u.SubSequenceNumber,
+				ApproximateArrivalTimestamp: u.ApproximateArrivalTimestamp, ShardID: s.shardID, Stream: s.stream, Aggregated: u.Aggregated,
+			})
 		}
-		if !resumeAfter.IsZero() && (lease.Checkpoint{SequenceNumber: u.SequenceNumber, SubSequenceNumber: u.SubSequenceNumber}).Compare(resumeAfter) <= 0 {
-			continue
-		}
-		bytes += len(u.Data)
-		out = append(out, Record{
-			Data: u.Data, PartitionKey: u.PartitionKey, ExplicitHashKey: u.ExplicitHashKey,
-			SequenceNumber: u.SequenceNumber, SubSequenceNumber: u.SubSequenceNumber,
-			ApproximateArrivalTimestamp: u.ApproximateArrivalTimestamp, ShardID: s.shardID, Stream: s.stream, Aggregated: u.Aggregated,
-		})
 	}
 	clear(*buf) // hold no batch's data until the next one
 	if dropped > 0 {

@@ -39,14 +39,16 @@ func (w *worker) syncShards(ctx context.Context) {
 		}
 		return
 	}
-	for _, f := range w.streams {
-		var own []lease.Lease
-		for _, l := range leases {
-			if g, ok := w.streamOf(l.LeaseKey); ok && g == f {
-				own = append(own, l)
-			}
+	// One pass sorts the leases by stream, so a sync costs streams +
+	// leases, not streams × leases.
+	byStream := make(map[string][]lease.Lease, len(w.streams))
+	for _, l := range leases {
+		if f, ok := w.streamOf(l.LeaseKey); ok {
+			byStream[f.prefix] = append(byStream[f.prefix], l)
 		}
-		w.syncStream(ctx, f, own)
+	}
+	for _, f := range w.streams {
+		w.syncStream(ctx, f, byStream[f.prefix])
 	}
 	if w.cfg.formerWait > 0 && w.cfg.stream == "" {
 		w.deleteFormerStreams(ctx, leases)

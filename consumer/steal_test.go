@@ -9,6 +9,7 @@ import (
 
 	"github.com/ksp-project/ksp/consumer"
 	"github.com/ksp-project/ksp/lease/memory"
+	"github.com/ksp-project/ksp/metrics"
 	"github.com/ksp-project/ksp/server"
 	"github.com/ksp-project/ksp/server/servertest"
 )
@@ -23,6 +24,7 @@ type gatedProc struct {
 	first      sync.Once
 	stolen     *atomic.Bool
 	after      *atomic.Int64
+	lost       chan struct{} // closed by LeaseLost, the processor's last call
 }
 
 func (p *gatedProc) Initialize(context.Context, consumer.InitializeInput) error { return nil }
@@ -49,7 +51,17 @@ func (p *gatedProc) ShutdownRequested(context.Context, consumer.ShutdownRequeste
 	return nil
 }
 
-func (p *gatedProc) LeaseLost(context.Context, consumer.LeaseLostInput) {}
+func (p *gatedProc) LeaseLost(context.Context, consumer.LeaseLostInput) { close(p.lost) }
+
+// recordsRead is how many records GetRecords returned from stream.
+func recordsRead(srv *server.Server, stream string) float64 {
+	for _, sm := range srv.Metrics().Streams {
+		if sm.StreamName == stream {
+			return sm.Counters[metrics.GetRecordsRecords]
+		}
+	}
+	return 0
+}
 
 type lostHook struct{ n atomic.Int64 }
 
@@ -74,13 +86,13 @@ func TestStolenLeaseStopsDelivering(t *testing.T) {
 		{"RenewalFindsIt", false, 600 * time.Millisecond},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, client := startServer(t, server.Options{})
+			srv, client := startServer(t, server.Options{})
 			servertest.CreateStream(t, client, "steal", 1)
 			putTo(t, client, "steal", "1", plain("k", 100)...)
 			store := memory.NewWithTable()
 			var stolen atomic.Bool
 			var after atomic.Int64
-			proc := &gatedProc{checkpoint: tc.checkpoint, gate: make(chan struct{}), held: make(chan int, 1), stolen: &stolen, after: &after}
+			proc := &gatedProc{checkpoint: tc.checkpoint, gate: make(chan struct{}), held: make(chan int, 1), stolen: &stolen, after: &after, lost: make(chan struct{})}
 			lost := &lostHook{}
 			start(t, append(fast("steal", client, store, "old"), consumer.WithProcessor(func(string) consumer.RecordProcessor { return proc }),
 				consumer.WithMaxRecords(10), consumer.WithPrefetch(3), consumer.WithFailoverTime(tc.failover), consumer.WithHooks(lost))...)
@@ -91,7 +103,9 @@ func TestStolenLeaseStopsDelivering(t *testing.T) {
 			case <-time.After(10 * time.Second):
 				t.Fatal("the first batch never arrived")
 			}
-			time.Sleep(100 * time.Millisecond) // let the reader fill its prefetch buffer
+			// The reader fills its prefetch buffer: 3 batches of 10 read
+			// behind the one being processed.
+			waitFor(t, 10*time.Second, "the reader's prefetched batches", func() bool { return recordsRead(srv, "steal") >= 40 })
 			l := mustList(t, store)[0]
 			stolen.Store(true)
 			if _, err := store.TakeLease(bg, l.LeaseKey, "old", l.LeaseCounter, "thief"); err != nil {
@@ -101,8 +115,13 @@ func TestStolenLeaseStopsDelivering(t *testing.T) {
 				waitFor(t, 10*time.Second, "a renewal finding the steal", func() bool { return lost.n.Load() > 0 })
 			}
 			close(proc.gate)
-			waitFor(t, 10*time.Second, "the old owner letting go", func() bool { return lost.n.Load() > 0 })
-			time.Sleep(300 * time.Millisecond) // deliveries after the loss would show now
+			// LeaseLost is the processor's last call: every delivery
+			// after the loss would have come before it.
+			select {
+			case <-proc.lost:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the old owner's processor was never told the lease was lost")
+			}
 			if n := after.Load(); n > 0 {
 				t.Fatalf("the old owner delivered %d records after the steal, beyond the %d-record batch being processed", n, batch)
 			}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/ksp-project/ksp/lease"
@@ -43,8 +44,8 @@ type observation struct {
 // In a KCL 3.x fleet with a live leader (WithWorkerMetrics) the worker only
 // takes the leases assigned to it: see kclfleet.go.
 func (w *worker) take(ctx context.Context) {
-	w.discover(ctx)
 	if w.followLeader(ctx) {
+		w.discover(ctx)
 		w.cfg.hooks.leasesHeld(len(w.held()))
 		return
 	}
@@ -61,11 +62,12 @@ func (w *worker) take(ctx context.Context) {
 		}
 		return
 	}
+	// The scan already holds what discover would read through the owner
+	// index, so the leases handed to this worker are taken from it: one
+	// read of the table per round.
+	w.takeOwned(ctx, all)
 	now := time.Now()
-	held := map[string]bool{}
-	for _, s := range w.held() {
-		held[s.key] = true
-	}
+	held := w.heldKeys()
 	seen := make(map[string]bool, len(all))
 	var available []lease.Lease
 	counts := map[string]int{w.id: 0}
@@ -231,22 +233,42 @@ func (w *worker) requestHandOff(ctx context.Context, l lease.Lease) {
 // giveBackIncoming, on shutdown, lets go of the leases this worker asked to
 // be handed over and has not taken: one still being handed over goes back
 // to its holder, one already let go is evicted, so neither waits a failover
-// time for an owner that is leaving.
-func (w *worker) giveBackIncoming() {
+// time for an owner that is leaving. The leases are given back concurrently
+// (at most maxRenewals at once) while the shards stop; the returned wait
+// waits for them.
+func (w *worker) giveBackIncoming() (wait func()) {
+	keys := make([]string, 0, len(w.incoming))
 	for key := range w.incoming {
-		ctx, cancel := context.WithTimeout(w.bg, w.opTimeout())
-		l, err := w.cfg.store.GetLease(ctx, key)
-		switch {
-		case err != nil || l.LeaseOwner != w.id:
-		case l.HandOffRequested():
-			_, err = w.cfg.store.TakeLease(ctx, key, w.id, l.LeaseCounter, l.CheckpointOwner)
-		default:
-			_, err = w.cfg.store.EvictLease(ctx, key, w.id)
+		keys = append(keys, key)
+	}
+	clear(w.incoming)
+	var wg sync.WaitGroup
+	slots := make(chan struct{}, maxRenewals)
+	wg.Go(func() {
+		for _, key := range keys {
+			slots <- struct{}{}
+			wg.Go(func() {
+				defer func() { <-slots }()
+				w.giveBack(key)
+			})
 		}
-		cancel()
-		if err != nil {
-			w.log.Debug("giving back a lease asked for failed; it will expire", "shard_id", l.ShardID(), "err", err)
-		}
-		delete(w.incoming, key)
+	})
+	return wg.Wait
+}
+
+// giveBack lets go of one lease asked for (giveBackIncoming).
+func (w *worker) giveBack(key string) {
+	ctx, cancel := context.WithTimeout(w.bg, w.opTimeout())
+	defer cancel()
+	l, err := w.cfg.store.GetLease(ctx, key)
+	switch {
+	case err != nil || l.LeaseOwner != w.id:
+	case l.HandOffRequested():
+		_, err = w.cfg.store.TakeLease(ctx, key, w.id, l.LeaseCounter, l.CheckpointOwner)
+	default:
+		_, err = w.cfg.store.EvictLease(ctx, key, w.id)
+	}
+	if err != nil {
+		w.log.Debug("giving back a lease asked for failed; it will expire", "shard_id", lease.Lease{LeaseKey: key}.ShardID(), "err", err)
 	}
 }

@@ -35,12 +35,14 @@ type worker struct {
 	live     map[string]time.Time
 	incoming map[string]time.Time
 
-	// streams are the streams followed; only the run loop touches them
-	// (trackStreams may change them). former is when each stream not
-	// followed but with leases in the table was first found so (by stream
+	// streams are the streams followed, byPrefix the same by lease key
+	// prefix; only the run loop touches them (setStreams, called by
+	// trackStreams, changes them). former is when each stream not followed
+	// but with leases in the table was first found so (by stream
 	// identifier); only the run loop touches it.
-	streams []followed
-	former  map[string]time.Time
+	streams  []followed
+	byPrefix map[string]followed
+	former   map[string]time.Time
 
 	// leader is what the run loop last saw of a KCL 3.x leader's lock
 	// (WithWorkerMetrics, kclfleet.go).
@@ -89,6 +91,17 @@ func (w *worker) requestSync() {
 	}
 }
 
+// heldKeys returns the keys of the leases the worker holds, as a set.
+func (w *worker) heldKeys() map[string]bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := make(map[string]bool, len(w.shards))
+	for key := range w.shards {
+		out[key] = true
+	}
+	return out
+}
+
 func (w *worker) held() []*shardLease {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -101,7 +114,8 @@ func (w *worker) held() []*shardLease {
 
 // run runs the worker until ctx ends, then shuts down in order: stop
 // taking and syncing, stop the shards (each lets its processor finish and
-// checkpoint, then releases its lease), stop renewing, wait.
+// checkpoint, then releases its lease) while giving back the leases on
+// their way to it, stop renewing, wait.
 func (w *worker) run(ctx context.Context) {
 	w.bg = context.WithoutCancel(ctx)
 	renewCtx, stopRenew := context.WithCancel(w.bg)
@@ -132,8 +146,9 @@ func (w *worker) run(ctx context.Context) {
 	syncT.Stop()
 
 	w.log.Info("worker shutting down")
-	w.giveBackIncoming()
+	givenBack := w.giveBackIncoming()
 	w.stopShards()
+	givenBack()
 	stopRenew()
 	loops.Wait()
 	w.log.Info("worker stopped")

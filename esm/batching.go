@@ -22,42 +22,44 @@ var _ consumer.IdleProcessor = (*shardRunner)(nil)
 func (p *shardRunner) ProcessRecords(ctx context.Context, in consumer.ProcessRecordsInput) (err error) {
 	defer p.rewindOnError(&err)
 	p.useCheckpointer(in.Checkpointer)
-	// The records' data is only valid during this call, and a timed-out
-	// invoke may still read its event after it: copy. Records at or before
-	// the last one read come again after the consumer restarted its reader
-	// from the checkpoint; the pending ones are still here.
-	var recs []consumer.Record
+	// Records at or before the last one read come again after the consumer
+	// restarted its reader from the checkpoint; the pending ones are still
+	// here. The records' data is only valid during this call, and a
+	// timed-out invoke may still read its event after it: the records the
+	// filters keep are copied (and sized once, for cutting batches).
+	polled, filtered := 0, 0
+	var last consumer.Record
 	for _, rec := range in.Records {
 		if p.read.SequenceNumber != "" && recordBefore(rec, p.read) {
 			continue
 		}
+		polled++
+		last = rec
+		if len(p.r.s.filters) > 0 && !matchAny(p.r.s.filters, rec.Data) {
+			filtered++
+			continue
+		}
 		rec.Data = append([]byte(nil), rec.Data...)
-		recs = append(recs, rec)
+		p.add(rec)
 	}
-	if len(recs) == 0 {
+	if polled == 0 {
 		return p.tick(ctx, in.Checkpointer)
 	}
-	p.read = recs[len(recs)-1]
-	kept := recs
-	if len(p.r.s.filters) > 0 {
-		kept = nil
-		for _, rec := range recs {
-			if matchAny(p.r.s.filters, rec.Data) {
-				kept = append(kept, rec)
-			}
-		}
-	}
-	hooks(p.r.s.Hooks).events(in.ShardID, len(recs), len(recs)-len(kept))
-	if len(p.pending) == 0 && len(kept) > 0 {
+	last.Data = nil // only its position is kept
+	p.read = last
+	hooks(p.r.s.Hooks).events(in.ShardID, polled, filtered)
+	return p.flush(ctx, in.Checkpointer, false)
+}
+
+// add appends rec to the pending records, keeping the running size total.
+func (p *shardRunner) add(rec consumer.Record) {
+	if len(p.pending) == 0 {
 		p.since = time.Now()
 	}
-	p.pending = append(p.pending, kept...)
-	if p.r.s.MaximumBatchingWindowInSeconds > 0 {
-		for _, rec := range kept {
-			p.bytes += p.r.src.recordSize(rec) + 1 // and a comma
-		}
-	}
-	return p.flush(ctx, in.Checkpointer, false)
+	size := p.r.src.recordSize(rec)
+	p.pending = append(p.pending, rec)
+	p.sizes = append(p.sizes, size)
+	p.bytes += size + 1 // and a comma
 }
 
 // ProcessIdle ends a batching window or a tumbling window whose time has
@@ -93,14 +95,16 @@ func (p *shardRunner) flush(ctx context.Context, ckp *consumer.Checkpointer, all
 		}
 	}
 	if due > 0 {
-		if err := p.run(ctx, p.pending[:due], ckp); err != nil {
+		if err := p.run(ctx, p.pending[:due], p.sizes[:due], ckp); err != nil {
 			return err
 		}
-		p.pending = append([]consumer.Record(nil), p.pending[due:]...)
-		p.bytes = 0
-		for _, rec := range p.pending { // none without a batching window
-			p.bytes += p.r.src.recordSize(rec) + 1
+		for _, n := range p.sizes[:due] {
+			p.bytes -= n + 1
 		}
+		// The rest (less than a batch; none without a batching window)
+		// moves to new arrays, so the run records' data can be collected.
+		p.pending = append([]consumer.Record(nil), p.pending[due:]...)
+		p.sizes = append([]int(nil), p.sizes[due:]...)
 		p.since = time.Now() // the rest starts a new window
 	}
 	if len(p.pending) > 0 || p.win != nil || p.r.s.TumblingWindowInSeconds > 0 || p.read.SequenceNumber == "" {
@@ -118,8 +122,8 @@ func (p *shardRunner) flush(ctx context.Context, ckp *consumer.Checkpointer, all
 // fullBatches returns how many pending records make whole batches.
 func (p *shardRunner) fullBatches() int {
 	n := 0
-	for n < len(p.pending) {
-		rest := p.pending[n:]
+	for n < len(p.sizes) {
+		rest := p.sizes[n:]
 		k := p.r.src.cutBatch(rest, p.r.s.BatchSize)
 		if k == len(rest) && k < p.r.s.BatchSize {
 			break // fits with room to spare: wait for more
@@ -130,15 +134,16 @@ func (p *shardRunner) fullBatches() int {
 }
 
 // run runs records kept by the filters, in shard order, to their end.
-func (p *shardRunner) run(ctx context.Context, recs []consumer.Record, ckp *consumer.Checkpointer) error {
+// sizes[i] is recs[i]'s event JSON size.
+func (p *shardRunner) run(ctx context.Context, recs []consumer.Record, sizes []int, ckp *consumer.Checkpointer) error {
 	switch {
 	case p.r.s.TumblingWindowInSeconds > 0:
 		// The open window's records are checkpointed when it closes.
-		return p.runWindows(ctx, recs, ckp)
+		return p.runWindows(ctx, recs, sizes, ckp)
 	case p.r.s.ParallelizationFactor > 1:
-		return p.r.runParallel(ctx, recs, ckp)
+		return p.r.runParallel(ctx, recs, sizes, ckp)
 	}
-	return p.r.runRecords(ctx, recs, nil, p.book, ckp.CheckpointRecord)
+	return p.r.runRecords(ctx, recs, sizes, nil, p.book, ckp.CheckpointRecord)
 }
 
 func (p *shardRunner) useCheckpointer(ckp *consumer.Checkpointer) {
@@ -155,6 +160,6 @@ func (p *shardRunner) rewindOnError(err *error) {
 		return
 	}
 	p.win = nil
-	p.pending, p.bytes, p.read = nil, 0, consumer.Record{}
+	p.pending, p.sizes, p.bytes, p.read = nil, nil, 0, consumer.Record{}
 	p.book.rewind()
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -84,4 +85,44 @@ func TestBatchingWindowInvokesOnceThePayloadCapIsReached(t *testing.T) {
 	expectLog(t, withoutShardEnd(got),
 		"invoke r0,r1,r2,r3", "checkpoint r3",
 		"invoke r4", "checkpoint r4")
+}
+
+// The filters read a record's data in place: only the records they keep
+// are copied (and sized, once), so a read the filters mostly drop does not
+// copy the whole read.
+func TestFiltersRunBeforeRecordsAreCopied(t *testing.T) {
+	f, err := compileFilter(`{"data":{"kind":["order"]}}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := exampleSource(t)
+	// A long batching window keeps what is read pending, invoking nothing.
+	s := settings{Config: Config{BatchSize: 100, MaximumBatchingWindowInSeconds: 300}, filters: []filter{f}}
+	p := &shardRunner{r: &runner{s: s, src: src}}
+	dropped := bytes.Repeat([]byte{'x'}, 1<<20) // not JSON: matches no filter
+	in := consumer.ProcessRecordsInput{ShardID: "shardId-000000000000"}
+	for i := range 16 {
+		in.Records = append(in.Records, consumer.Record{Data: dropped, PartitionKey: "k", SequenceNumber: fmt.Sprint(100 + i), ShardID: in.ShardID})
+	}
+	kept := []byte(`{"kind":"order"}`)
+	in.Records = append(in.Records, consumer.Record{Data: kept, PartitionKey: "k", SequenceNumber: "200", ShardID: in.ShardID})
+
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	if err := p.ProcessRecords(t.Context(), in); err != nil {
+		t.Fatal(err)
+	}
+	runtime.ReadMemStats(&after)
+	if n := after.TotalAlloc - before.TotalAlloc; n > 2<<20 {
+		t.Errorf("reading 16 MiB of records the filters drop allocated %d bytes: they were copied", n)
+	}
+	if len(p.pending) != 1 || !bytes.Equal(p.pending[0].Data, kept) || &p.pending[0].Data[0] == &kept[0] {
+		t.Fatalf("pending %+v: want a copy of the kept record", p.pending)
+	}
+	if size := src.recordSize(p.pending[0]); len(p.sizes) != 1 || p.sizes[0] != size || p.bytes != size+1 {
+		t.Fatalf("sizes %v, bytes %d: want [%d], %d", p.sizes, p.bytes, size, size+1)
+	}
+	if p.read.SequenceNumber != "200" || p.read.Data != nil {
+		t.Fatalf("last read %+v: want sequence 200 without its data", p.read)
+	}
 }

@@ -70,18 +70,19 @@ func (s source) eventRecord(r consumer.Record) events.KinesisEventRecord {
 // eventEnvelope is the JSON around the records: {"Records":[ … ]}.
 const eventEnvelope = len(`{"Records":[]}`)
 
-// cutBatch returns how many of recs (at least one) go in the next invoke:
-// at most batchSize, and no more than fit in MaxPayloadBytes of event JSON
-// (s.maxPayload).
+// cutBatch returns how many records (at least one) go in the next invoke,
+// given their event JSON sizes (recordSize, computed once per record when
+// it is read): at most batchSize, and no more than fit in MaxPayloadBytes
+// of event JSON (s.maxPayload).
 // A single record over the cap still goes alone; Kinesis records are at
 // most 1 MiB, so that never happens with a real stream.
-func (s source) cutBatch(recs []consumer.Record, batchSize int) int {
+func (s source) cutBatch(sizes []int, batchSize int) int {
 	size := eventEnvelope
-	for i, r := range recs {
+	for i, n := range sizes {
 		if i == batchSize {
 			return i
 		}
-		size += s.recordSize(r)
+		size += n
 		if i > 0 {
 			size++ // the comma
 		}
@@ -89,7 +90,7 @@ func (s source) cutBatch(recs []consumer.Record, batchSize int) int {
 			return max(i, 1)
 		}
 	}
-	return len(recs)
+	return len(sizes)
 }
 
 // event builds the event of one invoke.

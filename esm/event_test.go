@@ -98,21 +98,23 @@ func TestEventDefaultsFromStreamARN(t *testing.T) {
 func TestBatchCutAtSixMegabytes(t *testing.T) {
 	src := exampleSource(t)
 	recs := make([]consumer.Record, 10)
+	sizes := make([]int, len(recs))
 	for i := range recs {
 		recs[i] = consumer.Record{Data: make([]byte, 1<<20), PartitionKey: "k", SequenceNumber: "1", ShardID: "shardId-000000000000"}
+		sizes[i] = src.recordSize(recs[i])
 	}
 	// 1 MiB of data is 1.33 MiB of base64: four records fit in 6 MB, five do not.
-	if n := src.cutBatch(recs, 100); n != 4 {
+	if n := src.cutBatch(sizes, 100); n != 4 {
 		t.Fatalf("cut at %d, want 4", n)
 	}
 	b, _ := json.Marshal(src.event(recs[:4]))
 	if len(b) > MaxPayloadBytes {
 		t.Fatalf("4 records make %d bytes", len(b))
 	}
-	if n := src.cutBatch(recs[:3], 2); n != 2 {
+	if n := src.cutBatch(sizes[:3], 2); n != 2 {
 		t.Fatalf("batch size 2 cut at %d", n)
 	}
-	if n := src.cutBatch(recs[:1], 100); n != 1 {
+	if n := src.cutBatch(sizes[:1], 100); n != 1 {
 		t.Fatalf("cut at %d", n)
 	}
 }

@@ -18,19 +18,22 @@ func keyGroup(partitionKey string, n int) int {
 	return int(h.Sum32() % uint32(n))
 }
 
-// runParallel runs recs with ParallelizationFactor batchers at once, each
-// taking the records of its partition keys in shard order. The shard is
-// checkpointed only up to the longest prefix of recs that is entirely
-// handled (or given up), so nothing is checkpointed past a record another
-// batcher is still retrying. This goroutine alone writes checkpoints.
-func (r *runner) runParallel(ctx context.Context, recs []consumer.Record, ckp *consumer.Checkpointer) error {
+// runParallel runs recs (sizes[i]: recs[i]'s event JSON size) with
+// ParallelizationFactor batchers at once, each taking the records of its
+// partition keys in shard order. The shard is checkpointed only up to the
+// longest prefix of recs that is entirely handled (or given up), so nothing
+// is checkpointed past a record another batcher is still retrying. This
+// goroutine alone writes checkpoints.
+func (r *runner) runParallel(ctx context.Context, recs []consumer.Record, sizes []int, ckp *consumer.Checkpointer) error {
 	n := r.s.ParallelizationFactor
 	groups := make([][]consumer.Record, n)
-	index := make([][]int, n) // index[g][j]: position in recs of groups[g][j]
+	groupSizes := make([][]int, n)
+	marks := newProgressMarks(len(recs), n)
 	for i, rec := range recs {
 		g := keyGroup(rec.PartitionKey, n)
 		groups[g] = append(groups[g], rec)
-		index[g] = append(index[g], i)
+		groupSizes[g] = append(groupSizes[g], sizes[i])
+		marks.index[g] = append(marks.index[g], i)
 	}
 	type progress struct{ group, upTo int } // groups[group][:upTo] done
 	// Each commit covers at least one record: len(recs) never blocks a sender.
@@ -56,26 +59,18 @@ func (r *runner) runParallel(ctx context.Context, recs []consumer.Record, ckp *c
 				done <- progress{g, pos}
 				return nil
 			}
-			finished <- r.runRecords(ctx, groups[g], nil, nil, commit)
+			finished <- r.runRecords(ctx, groups[g], groupSizes[g], nil, nil, commit)
 		})
 	}
 
-	handled := make([]bool, len(recs))
-	prefix := 0
 	var errs []error
 	apply := func(p progress) {
-		for _, i := range index[p.group][:p.upTo] {
-			handled[i] = true
+		if !marks.mark(p.group, p.upTo) {
+			return
 		}
-		from := prefix
-		for prefix < len(recs) && handled[prefix] {
-			prefix++
-		}
-		if prefix > from {
-			if err := ckp.CheckpointRecord(parent, recs[prefix-1]); err != nil {
-				errs = append(errs, err)
-				cancel()
-			}
+		if err := ckp.CheckpointRecord(parent, recs[marks.prefix-1]); err != nil {
+			errs = append(errs, err)
+			cancel()
 		}
 	}
 	for running > 0 {
@@ -94,6 +89,38 @@ func (r *runner) runParallel(ctx context.Context, recs []consumer.Record, ckp *c
 		apply(<-done)
 	}
 	return errors.Join(errs...)
+}
+
+// progressMarks tracks which records of a parallel run are handled, group
+// by group in any order between groups, and the longest prefix of the run
+// entirely handled. Each record is marked once, however many commits
+// cover it.
+type progressMarks struct {
+	index   [][]int // index[g][j]: the run position of group g's j-th record
+	marked  []int   // marked[g]: how many of index[g] are marked
+	handled []bool  // by run position
+	prefix  int     // handled[:prefix] are all true
+}
+
+func newProgressMarks(records, groups int) *progressMarks {
+	return &progressMarks{index: make([][]int, groups), marked: make([]int, groups), handled: make([]bool, records)}
+}
+
+// mark notes that group g's first upTo records are handled, and reports
+// whether the handled prefix grew.
+func (m *progressMarks) mark(g, upTo int) bool {
+	if upTo <= m.marked[g] {
+		return false
+	}
+	for _, i := range m.index[g][m.marked[g]:upTo] {
+		m.handled[i] = true
+	}
+	m.marked[g] = upTo
+	from := m.prefix
+	for m.prefix < len(m.handled) && m.handled[m.prefix] {
+		m.prefix++
+	}
+	return m.prefix > from
 }
 
 // recordBefore reports that a is at or before b in the shard.

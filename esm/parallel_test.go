@@ -89,3 +89,35 @@ func TestParallelizationFactorKeepsPerKeyOrder(t *testing.T) {
 		t.Fatalf("checkpoints %q", checkpoints)
 	}
 }
+
+// Progress marks of a parallel run: the checkpointable prefix moves only
+// over records every batcher has handled, and each commit marks only the
+// records it newly covers (a batcher's commits come in order, each
+// covering all of the group's records before it).
+func TestParallelProgressMarksAreIncremental(t *testing.T) {
+	// Run positions 0…5; group 0 holds 0, 2, 4 and group 1 holds 1, 3, 5.
+	m := newProgressMarks(6, 2)
+	m.index[0] = []int{0, 2, 4}
+	m.index[1] = []int{1, 3, 5}
+	steps := []struct {
+		group, upTo int
+		grew        bool
+		prefix      int
+	}{
+		{0, 2, true, 1},  // 0 and 2 handled; 1 is not
+		{0, 2, false, 1}, // the same mark again marks nothing
+		{1, 1, true, 3},  // 1 handled: 0…2
+		{0, 1, false, 3}, // a stale mark changes nothing
+		{1, 3, true, 4},  // 3 and 5 handled; 4 is not
+		{0, 3, true, 6},
+	}
+	for i, st := range steps {
+		before := slices.Clone(m.marked)
+		if grew := m.mark(st.group, st.upTo); grew != st.grew || m.prefix != st.prefix {
+			t.Fatalf("step %d: mark(%d, %d) grew %v, prefix %d; want %v, %d", i, st.group, st.upTo, grew, m.prefix, st.grew, st.prefix)
+		}
+		if want := max(before[st.group], st.upTo); m.marked[st.group] != want {
+			t.Fatalf("step %d: group %d marked up to %d, want %d", i, st.group, m.marked[st.group], want)
+		}
+	}
+}

@@ -103,7 +103,8 @@ type shardRunner struct {
 
 	// The batching window (see batching.go).
 	pending []consumer.Record // read and kept by the filters, not yet run
-	bytes   int               // their event JSON's size (with a batching window)
+	sizes   []int             // sizes[i]: pending[i]'s event JSON size
+	bytes   int               // the sum of sizes, plus one comma each
 	since   time.Time         // when the first of pending was read
 	read    consumer.Record   // the last record read; zero: none since the checkpoint
 }
@@ -122,15 +123,16 @@ func (p *shardRunner) Initialize(_ context.Context, in consumer.InitializeInput)
 // given) is handled or given up.
 type commitFunc func(ctx context.Context, rec consumer.Record) error
 
-// runRecords cuts recs into batches and runs each to its end, in order.
-// book (nil: none) keeps the retry state of a failing batch with the lease.
-func (r *runner) runRecords(ctx context.Context, recs []consumer.Record, w *window, book *retryBook, commit commitFunc) error {
+// runRecords cuts recs (sizes[i]: recs[i]'s event JSON size) into batches
+// and runs each to its end, in order. book (nil: none) keeps the retry
+// state of a failing batch with the lease.
+func (r *runner) runRecords(ctx context.Context, recs []consumer.Record, sizes []int, w *window, book *retryBook, commit commitFunc) error {
 	for len(recs) > 0 {
-		n := r.src.cutBatch(recs, r.s.BatchSize)
+		n := r.src.cutBatch(sizes, r.s.BatchSize)
 		if err := r.runBatch(ctx, recs[:n], w, book, commit); err != nil {
 			return err
 		}
-		recs = recs[n:]
+		recs, sizes = recs[n:], sizes[n:]
 	}
 	return nil
 }
@@ -304,31 +306,25 @@ func (r *runner) expired(recs []consumer.Record) int {
 // is invalid (an empty itemIdentifier, or one not in the batch): Lambda
 // then counts the whole batch as failed. With Deaggregate, the records of
 // one KPL aggregate share a sequence number; the first of them is the one
-// retried from.
+// retried from. The batch is indexed once: a response naming every record
+// costs one pass over the batch, not one per item.
 func lowestFailure(resp events.KinesisTimeWindowEventResponse, recs []consumer.Record) (idx int, ok bool) {
-	idx = -1
+	if len(resp.BatchItemFailures) == 0 {
+		return -1, true
+	}
+	first := make(map[string]int, len(recs)) // sequence number -> its first record
+	for i := len(recs) - 1; i >= 0; i-- {
+		first[recs[i].SequenceNumber] = i
+	}
+	idx = len(recs)
 	for _, f := range resp.BatchItemFailures {
-		i := indexOf(recs, f.ItemIdentifier)
-		if i < 0 {
+		i, found := first[f.ItemIdentifier]
+		if !found || f.ItemIdentifier == "" {
 			return 0, false
 		}
-		if idx < 0 || i < idx {
-			idx = i
-		}
+		idx = min(idx, i)
 	}
 	return idx, true
-}
-
-func indexOf(recs []consumer.Record, seq string) int {
-	if seq == "" {
-		return -1
-	}
-	for i, rec := range recs {
-		if rec.SequenceNumber == seq {
-			return i
-		}
-	}
-	return -1
 }
 
 // giveUp delivers the invocation record of the n records first…last to the

@@ -405,3 +405,34 @@ func TestEnhancedFanOutAsPolling(t *testing.T) {
 		"invoke r0,r1,r2,r3,r4", "checkpoint r2",
 		"invoke r3,r4", "checkpoint r4")
 }
+
+// lowestFailure finds the lowest failed item of a partial batch response,
+// the first record of an aggregate for its shared sequence number, and
+// refuses an empty or unknown item identifier.
+func TestLowestFailure(t *testing.T) {
+	// r0, an aggregate of two (r1, r2 share sequence 2), r3.
+	recs := []consumer.Record{{SequenceNumber: "1"}, {SequenceNumber: "2"}, {SequenceNumber: "2", SubSequenceNumber: 1}, {SequenceNumber: "3"}}
+	resp := func(ids ...string) events.KinesisTimeWindowEventResponse {
+		var r events.KinesisTimeWindowEventResponse
+		for _, id := range ids {
+			r.BatchItemFailures = append(r.BatchItemFailures, events.KinesisBatchItemFailure{ItemIdentifier: id})
+		}
+		return r
+	}
+	for _, tc := range []struct {
+		ids []string
+		idx int
+		ok  bool
+	}{
+		{nil, -1, true},
+		{[]string{"3"}, 3, true},
+		{[]string{"3", "2", "3"}, 1, true},
+		{[]string{"1", "3"}, 0, true},
+		{[]string{"3", ""}, 0, false},
+		{[]string{"9"}, 0, false},
+	} {
+		if idx, ok := lowestFailure(resp(tc.ids...), recs); idx != tc.idx || ok != tc.ok {
+			t.Errorf("items %q: got %d, %v; want %d, %v", tc.ids, idx, ok, tc.idx, tc.ok)
+		}
+	}
+}

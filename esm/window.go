@@ -58,7 +58,7 @@ func (w *window) commit(context.Context, consumer.Record) error { return nil }
 // and a record of a later window first closes the open one.
 // After an error the consumer delivers again from the last checkpoint, the
 // open window's start: it begins again with empty state (rewindOnError).
-func (p *shardRunner) runWindows(ctx context.Context, recs []consumer.Record, ckp *consumer.Checkpointer) error {
+func (p *shardRunner) runWindows(ctx context.Context, recs []consumer.Record, sizes []int, ckp *consumer.Checkpointer) error {
 	length := time.Duration(p.r.s.TumblingWindowInSeconds) * time.Second
 	for len(recs) > 0 {
 		start := windowStart(recs[0].ApproximateArrivalTimestamp, length)
@@ -75,13 +75,13 @@ func (p *shardRunner) runWindows(ctx context.Context, recs []consumer.Record, ck
 			k++
 		}
 		// One batch at a time, to check the state's size after each.
-		n := p.r.src.cutBatch(recs[:k], p.r.s.BatchSize)
+		n := p.r.src.cutBatch(sizes[:k], p.r.s.BatchSize)
 		if err := p.r.runBatch(ctx, recs[:n], p.win, nil, p.win.commit); err != nil {
 			return err
 		}
 		p.win.last = recs[n-1]
 		p.win.n += n
-		recs = recs[n:]
+		recs, sizes = recs[n:], sizes[n:]
 		if p.win.stateSize() > MaxWindowStateBytes {
 			// Lambda terminates the window early; its later records
 			// start a window of the same bounds with empty state.

@@ -19,6 +19,17 @@ type FleetStore interface {
 	// GetLeaderLock returns the KCL 3.x leader-election lock, found false
 	// when the table holds none.
 	GetLeaderLock(ctx context.Context) (l LeaderLock, found bool, err error)
+	// ListWorkerReports returns when each worker of the fleet last wrote
+	// its metrics item, from every table a leader reads them in (the
+	// lease table and the legacy <table>-WorkerMetricStats), so a worker
+	// can tell a live KCL 3.x fleet from one that is gone.
+	ListWorkerReports(ctx context.Context) ([]WorkerReport, error)
+}
+
+// WorkerReport is when a worker last wrote its metrics item (its lut).
+type WorkerReport struct {
+	WorkerID   string
+	LastUpdate time.Time
 }
 
 // WorkerMetrics is a worker's load as a KCL 3.x worker reports it

@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 )
@@ -140,34 +141,36 @@ func (sm *StreamMetrics) Shard(id string) *ShardMetrics {
 // zero, and so does a counter that went down (the stream was created again
 // or the server restarted). prev may be nil: the rates are then over the
 // time since cur's counters started, which is unknown, so every rate is 0.
+//
+// prev's streams and shards are looked up by name through maps made once,
+// so a snapshot of many streams or shards costs linear time.
 func Rates(prev, cur *Snapshot) *Snapshot {
 	out := &Snapshot{Time: cur.Time, Streams: make([]StreamMetrics, len(cur.Streams))}
 	secs := 0.0
+	prevStreams := map[string]*StreamMetrics{}
 	if prev != nil {
 		out.Interval = cur.Time.Sub(prev.Time)
 		secs = out.Interval.Seconds()
+		for i := range slices.Backward(prev.Streams) { // the first of a name wins, as in Stream
+			prevStreams[prev.Streams[i].StreamName] = &prev.Streams[i]
+		}
 	}
 	for i, cs := range cur.Streams {
-		var ps *StreamMetrics
-		if prev != nil {
-			ps = prev.Stream(cs.StreamName)
-		}
+		ps := prevStreams[cs.StreamName]
 		var before map[string]float64
+		prevShards := map[string]map[string]float64{}
 		if ps != nil {
 			before = ps.Counters
+			for _, psh := range slices.Backward(ps.Shards) {
+				prevShards[psh.ShardID] = psh.Counters
+			}
 		}
 		rs := cs
 		rs.Counters = rate(before, cs.Counters, secs)
 		rs.Shards = make([]ShardMetrics, len(cs.Shards))
 		for j, csh := range cs.Shards {
-			var before map[string]float64
-			if ps != nil {
-				if psh := ps.Shard(csh.ShardID); psh != nil {
-					before = psh.Counters
-				}
-			}
 			rsh := csh
-			rsh.Counters = rate(before, csh.Counters, secs)
+			rsh.Counters = rate(prevShards[csh.ShardID], csh.Counters, secs)
 			rs.Shards[j] = rsh
 		}
 		out.Streams[i] = rs

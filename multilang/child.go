@@ -19,6 +19,13 @@ import (
 // (a child only ever sends short status and checkpoint messages).
 const maxLine = 1 << 20
 
+// outputDrain bounds how long close and next wait, after the child exited,
+// for the end of its stdout (and close for its stderr), and how long a
+// write to its stdin may block then: a process the child started (and that
+// left its process group) may hold them open for ever. After it the pipes
+// are closed under the readers.
+const outputDrain = 2 * time.Second
+
 // errTimeout reports a child that did not answer within the timeout.
 var errTimeout = errors.New("multilang: child did not answer in time")
 
@@ -33,6 +40,9 @@ type child struct {
 	// before lines is closed.
 	readErr error
 	done    chan struct{} // closed by close: stops the readers
+	stdout  *os.File      // our read ends, closed by their readers at EOF,
+	stderr  *os.File      // or by close after drain
+	drain   time.Duration // outputDrain (tests shorten it)
 	wg      sync.WaitGroup
 	once    sync.Once
 	log     *slog.Logger
@@ -40,8 +50,9 @@ type child struct {
 
 // startChild starts argv with its stdin, stdout and stderr on pipes; stderr
 // lines go to log. The child dies with the daemon (Linux) and takes its own
-// children down when it is killed.
-func startChild(argv, env []string, log *slog.Logger) (*child, error) {
+// children down when it is killed. drain bounds the waits for its pipes
+// once it exited (outputDrain).
+func startChild(argv, env []string, drain time.Duration, log *slog.Logger) (*child, error) {
 	inR, inW, err := os.Pipe()
 	if err != nil {
 		return nil, err
@@ -78,18 +89,38 @@ func startChild(argv, env []string, log *slog.Logger) (*child, error) {
 		errR.Close()
 		return nil, err
 	}
-	c := &child{proc: p, stdin: inW, lines: make(chan []byte, 16), done: make(chan struct{}), log: log.With("pid", p.Pid())}
-	c.wg.Add(2)
-	go c.readStdout(outR)
-	go c.readStderr(errR)
+	c := &child{proc: p, stdin: inW, lines: make(chan []byte, 16), done: make(chan struct{}), stdout: outR, stderr: errR, drain: drain, log: log.With("pid", p.Pid())}
+	c.wg.Add(3)
+	go c.readStdout()
+	go c.readStderr()
+	go c.closeStdinAfterExit()
 	return c, nil
 }
 
-func (c *child) readStdout(r *os.File) {
+// closeStdinAfterExit closes our end of the child's stdin c.drain after the
+// child exited: a process it started may hold the other end without
+// reading it, and a write blocked on the full pipe would never end.
+func (c *child) closeStdinAfterExit() {
 	defer c.wg.Done()
-	defer r.Close()
+	select {
+	case <-c.proc.Done():
+	case <-c.done:
+		return
+	}
+	t := time.NewTimer(c.drain)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		c.stdin.Close()
+	case <-c.done:
+	}
+}
+
+func (c *child) readStdout() {
+	defer c.wg.Done()
+	defer c.stdout.Close()
 	defer close(c.lines)
-	sc := bufio.NewScanner(r)
+	sc := bufio.NewScanner(c.stdout)
 	sc.Buffer(make([]byte, 0, 4096), maxLine)
 	for sc.Scan() {
 		line := append([]byte(nil), sc.Bytes()...)
@@ -99,15 +130,17 @@ func (c *child) readStdout(r *os.File) {
 			return
 		}
 	}
-	c.readErr = sc.Err() // published by close(c.lines)
+	if err := sc.Err(); !errors.Is(err, os.ErrClosed) { // closed by drain: not the child's fault
+		c.readErr = err // published by close(c.lines)
+	}
 }
 
 // readStderr forwards the child's stderr to the log, line by line, as the
 // Java daemon's DrainChildSTDERRTask does.
-func (c *child) readStderr(r *os.File) {
+func (c *child) readStderr() {
 	defer c.wg.Done()
-	defer r.Close()
-	sc := bufio.NewScanner(r)
+	defer c.stderr.Close()
+	sc := bufio.NewScanner(c.stderr)
 	sc.Buffer(make([]byte, 0, 4096), maxLine)
 	for sc.Scan() {
 		c.log.Info("child stderr", "line", sc.Text())
@@ -132,22 +165,36 @@ func (c *child) next(ctx context.Context, timeout time.Duration) ([]byte, error)
 		defer t.Stop()
 		expired = t.C
 	}
-	select {
-	case line, ok := <-c.lines:
-		if !ok {
-			if c.readErr != nil {
-				c.kill()
-				return nil, fmt.Errorf("%w: %v", ErrMalformed, c.readErr)
+	// Once the child exited, the lines it wrote before are still read,
+	// for at most outputDrain: a process it started may hold its stdout
+	// open, and no EOF would ever come.
+	exited := c.proc.Done()
+	var drained <-chan time.Time
+	for {
+		select {
+		case line, ok := <-c.lines:
+			if !ok {
+				if c.readErr != nil {
+					c.kill()
+					return nil, fmt.Errorf("%w: %v", ErrMalformed, c.readErr)
+				}
+				return nil, c.closedStdout()
 			}
-			return nil, c.closedStdout()
+			return line, nil
+		case <-exited:
+			exited = nil
+			t := time.NewTimer(c.drain)
+			defer t.Stop()
+			drained = t.C
+		case <-drained:
+			return nil, fmt.Errorf("child exited (%v); a process it started still holds its stdout", exitStatus(c.proc.Err()))
+		case <-expired:
+			c.kill()
+			return nil, fmt.Errorf("%w: nothing within %s", errTimeout, timeout)
+		case <-ctx.Done():
+			c.kill()
+			return nil, context.Cause(ctx)
 		}
-		return line, nil
-	case <-expired:
-		c.kill()
-		return nil, fmt.Errorf("%w: nothing within %s", errTimeout, timeout)
-	case <-ctx.Done():
-		c.kill()
-		return nil, context.Cause(ctx)
 	}
 }
 
@@ -197,7 +244,8 @@ func (c *child) why(ctx context.Context, err error) error {
 func (c *child) kill() { c.proc.Stop(0) }
 
 // close ends the child: its stdin is closed so it can exit by itself within
-// grace, then it is killed; the readers are stopped and waited for.
+// grace, then it is killed; the readers are stopped and waited for, at most
+// outputDrain once the child is gone (then its output pipes are closed).
 func (c *child) close(grace time.Duration) {
 	c.once.Do(func() {
 		c.stdin.Close()
@@ -212,8 +260,30 @@ func (c *child) close(grace time.Duration) {
 		t.Stop()
 		c.proc.Stop(0)
 		close(c.done)
-		c.wg.Wait()
+		c.drainOutput()
 	})
+}
+
+// drainOutput waits for the readers to reach the end of the child's
+// output. A process the child left behind may hold its stdout or stderr
+// open: after c.drain the pipes are closed, which ends the readers' reads.
+func (c *child) drainOutput() {
+	drained := make(chan struct{})
+	go func() {
+		c.wg.Wait()
+		close(drained)
+	}()
+	t := time.NewTimer(c.drain)
+	defer t.Stop()
+	select {
+	case <-drained:
+		return
+	case <-t.C:
+	}
+	c.log.Warn("a process the child started still holds its output; closing the pipes", "waited", c.drain)
+	c.stdout.Close()
+	c.stderr.Close()
+	<-drained
 }
 
 func exitStatus(err error) string {

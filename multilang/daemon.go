@@ -137,6 +137,9 @@ func Run(ctx context.Context, cfg Config) error {
 	if p.FanOut {
 		opts = append(opts, consumer.WithFanOut(p.ApplicationName))
 	}
+	if p.WorkerMetrics {
+		opts = append(opts, consumer.WithWorkerMetrics(p.WorkerMetricsInterval))
+	}
 	c, err := consumer.New(append(opts, cfg.Options...)...)
 	if err != nil {
 		return err
@@ -173,7 +176,7 @@ func (d *daemon) grace() time.Duration {
 }
 
 func (d *daemon) startChild(log *slog.Logger) (*child, error) {
-	c, err := startChild(d.argv, d.env, log)
+	c, err := startChild(d.argv, d.env, outputDrain, log)
 	if err != nil {
 		return nil, fmt.Errorf("multilang: starting %q: %w", d.props.Executable[0], err)
 	}
@@ -213,7 +216,10 @@ func (d *daemon) killAll() {
 	}
 	clear(d.children)
 	d.mu.Unlock()
+	// At once: each close may wait out outputDrain.
+	var wg sync.WaitGroup
 	for _, c := range left {
-		c.close(0)
+		wg.Go(func() { c.close(0) })
 	}
+	wg.Wait()
 }

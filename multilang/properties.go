@@ -63,6 +63,18 @@ type Properties struct {
 	// FanOut reads with enhanced fan-out (retrievalMode = FANOUT), under the
 	// consumer name ApplicationName.
 	FanOut bool
+	// WorkerMetrics makes the worker a member of a KCL 3.x fleet
+	// (consumer.WithWorkerMetrics): clientVersionConfig =
+	// CLIENT_VERSION_CONFIG_3X, the KCL 3.x mode whose leader assigns leases
+	// by the workers' metrics. Unlike the Java daemon, whose default is that
+	// mode, ksp leaves it off unless the key says so: a table without a
+	// KCL 3.x leader needs none of it, and a worker that finds a leader's
+	// lock without it stops with consumer.ErrFleetTable.
+	WorkerMetrics bool
+	// WorkerMetricsInterval is how often the worker publishes its metrics
+	// (workerMetricsReporterFreqInMillis); 0: the consumer's default, 30 s,
+	// as the KCL's.
+	WorkerMetricsInterval time.Duration
 
 	// Warnings name every key that was read but has no effect in ksp, and
 	// every key that is not a MultiLangDaemon key at all.
@@ -89,6 +101,7 @@ var (
 		"maxLeasesForWorker", "maxLeasesToStealAtOneTime", "callProcessRecordsEvenForEmptyRecordList",
 		"kinesisEndpoint", "dynamoDBEndpoint", "AWSCredentialsProvider", "AWSCredentialsProviderDynamoDB",
 		"timeoutInSeconds", "shutdownGraceMillis", "retrievalMode",
+		"clientVersionConfig", "workerMetricsReporterFreqInMillis",
 	}
 	ignoredKeys = map[string]string{
 		"AWSCredentialsProviderCloudWatch":                 "ksp publishes no CloudWatch metrics (see package consumer's hooks)",
@@ -120,10 +133,25 @@ var (
 		"enablePriorityLeaseAssignment":                    "not implemented",
 		"leaseTableDeletionProtectionEnabled":              "not implemented",
 		"leaseTablePitrEnabled":                            "not implemented",
-		"clientVersionConfig":                              "ksp speaks the KCL 3.x lease table and reads 2.x tables",
 		"userAgent":                                        "not implemented",
+		// The KCL 3.x leader's settings (WorkerUtilizationAwareAssignmentConfig,
+		// WorkerMetricsTableConfig): ksp never becomes the leader.
+		"inMemoryWorkerMetricsCaptureFrequencyMillis": "ksp samples its CPU once per report (workerMetricsReporterFreqInMillis)",
+		"noOfPersistedMetricsPerWorkerMetrics":        "ksp keeps the KCL's default, 10 values",
+		"disableWorkerMetrics":                        leaderOnly,
+		"maxThroughputPerHostKBps":                    leaderOnly,
+		"dampeningPercentage":                         leaderOnly,
+		"reBalanceThresholdPercentage":                leaderOnly,
+		"allowThroughputOvershoot":                    leaderOnly,
+		"varianceBalancingFrequency":                  leaderOnly,
+		"workerMetricsEMAAlpha":                       leaderOnly,
+		"staleWorkerMetricsEntryCleanupDuration":      leaderOnly,
+		"workerMetricsTableName":                      "ksp writes its metrics where the leader reads them, found from the lease table's name",
 	}
 )
+
+// leaderOnly is why a KCL 3.x leader's settings are ignored.
+const leaderOnly = "a setting of the KCL 3.x leader, which ksp never becomes"
 
 // LoadProperties reads a properties file.
 func LoadProperties(path string) (*Properties, error) {
@@ -252,6 +280,20 @@ func ParseProperties(r io.Reader) (*Properties, error) {
 		default:
 			bad("retrievalMode", "want POLLING, FANOUT or DEFAULT")
 		}
+	}
+	if v, ok := get("clientVersionConfig"); ok {
+		// The Java daemon upper-cases the value before ClientVersionConfig.valueOf.
+		switch strings.ToUpper(v) {
+		case "CLIENT_VERSION_CONFIG_3X":
+			p.WorkerMetrics = true
+		case "CLIENT_VERSION_CONFIG_COMPATIBLE_WITH_2X", "CLIENT_VERSION_CONFIG_COMPATIBLE_WITH_2X_PHASE1":
+		default:
+			bad("clientVersionConfig", "want CLIENT_VERSION_CONFIG_3X, CLIENT_VERSION_CONFIG_COMPATIBLE_WITH_2X or CLIENT_VERSION_CONFIG_COMPATIBLE_WITH_2X_PHASE1")
+		}
+	}
+	p.WorkerMetricsInterval = millis("workerMetricsReporterFreqInMillis", 10)
+	if p.WorkerMetricsInterval > 0 && !p.WorkerMetrics {
+		p.Warnings = append(p.Warnings, "workerMetricsReporterFreqInMillis is ignored: ksp publishes worker metrics only with clientVersionConfig = CLIENT_VERSION_CONFIG_3X")
 	}
 	for _, key := range []string{"AWSCredentialsProvider", "AWSCredentialsProviderDynamoDB"} {
 		v, ok := get(key)

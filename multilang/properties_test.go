@@ -1,11 +1,16 @@
 package multilang
 
 import (
+	"context"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+
 	"github.com/ksp-project/ksp/consumer"
+	"github.com/ksp-project/ksp/lease/memory"
 )
 
 // TestParseProperties reads a MultiLangDaemon properties file written as
@@ -101,6 +106,42 @@ func TestParsePropertiesDefaults(t *testing.T) {
 	}
 }
 
+// TestParsePropertiesWorkerMetrics: the KCL 3.x keys that make a Java
+// worker publish its metrics for a leader (clientVersionConfig, upper-cased
+// as the Java daemon does, and workerMetricsReporterFreqInMillis) turn on
+// consumer.WithWorkerMetrics; the 2.x-compatible modes and a missing key
+// leave it off, and the leader's own settings are warned about.
+func TestParsePropertiesWorkerMetrics(t *testing.T) {
+	t.Parallel()
+	const ok = "executableName=x\napplicationName=a\nstreamName=s\n"
+	for _, tc := range []struct {
+		name, file string
+		on         bool
+		every      time.Duration
+		warning    string
+	}{
+		{"absent", ok, false, 0, ""},
+		{"3x as in the KCL's sample", ok + "clientVersionConfig = CLIENT_VERSION_CONFIG_3x\n", true, 0, ""},
+		{"3x with its interval", ok + "clientVersionConfig = CLIENT_VERSION_CONFIG_3X\nworkerMetricsReporterFreqInMillis = 60000\n", true, time.Minute, ""},
+		{"compatible with 2.x", ok + "clientVersionConfig = CLIENT_VERSION_CONFIG_COMPATIBLE_WITH_2x\n", false, 0, ""},
+		{"phase 1", ok + "clientVersionConfig = CLIENT_VERSION_CONFIG_COMPATIBLE_WITH_2X_PHASE1\n", false, 0, ""},
+		{"interval without 3x", ok + "workerMetricsReporterFreqInMillis = 60000\n", false, time.Minute, "workerMetricsReporterFreqInMillis is ignored"},
+		{"a leader's setting", ok + "clientVersionConfig = CLIENT_VERSION_CONFIG_3X\ndampeningPercentage = 60\n", true, 0, "dampeningPercentage is ignored: a setting of the KCL 3.x leader"},
+	} {
+		p, err := ParseProperties(strings.NewReader(tc.file))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if p.WorkerMetrics != tc.on || p.WorkerMetricsInterval != tc.every {
+			t.Errorf("%s: WorkerMetrics %v every %v, want %v every %v", tc.name, p.WorkerMetrics, p.WorkerMetricsInterval, tc.on, tc.every)
+		}
+		warnings := strings.Join(p.Warnings, "\n")
+		if tc.warning == "" && warnings != "" || !strings.Contains(warnings, tc.warning) {
+			t.Errorf("%s: warnings %q, want %q", tc.name, p.Warnings, tc.warning)
+		}
+	}
+}
+
 // TestParsePropertiesErrors: each bad file is one line naming every key
 // that is wrong, and its value.
 func TestParsePropertiesErrors(t *testing.T) {
@@ -118,6 +159,8 @@ func TestParsePropertiesErrors(t *testing.T) {
 		{ok + "callProcessRecordsEvenForEmptyRecordList = yes please\n", "want true or false"},
 		{ok + "retrievalMode = push\n", "want POLLING, FANOUT or DEFAULT"},
 		{ok + "tableName = bad\\u12\n", `malformed \u escape`},
+		{ok + "clientVersionConfig = 3\n", `clientVersionConfig "3": want CLIENT_VERSION_CONFIG_3X, CLIENT_VERSION_CONFIG_COMPATIBLE_WITH_2X or`},
+		{ok + "workerMetricsReporterFreqInMillis = 1\n", `workerMetricsReporterFreqInMillis "1": want an integer from 10`},
 		{"executableName = x\nmaxRecords = -1\n", `missing required applicationName, streamName (or streamArn); maxRecords "-1"`},
 	} {
 		_, err := ParseProperties(strings.NewReader(tc.file))
@@ -145,4 +188,32 @@ func FuzzParseProperties(f *testing.F) {
 			t.Fatalf("parsed without a required key: %+v", p)
 		}
 	})
+}
+
+// TestWorkerMetricsPropertyReachesTheConsumer: clientVersionConfig =
+// CLIENT_VERSION_CONFIG_3X gives the daemon's consumer WithWorkerMetrics,
+// which refuses a lease store that cannot hold a KCL 3.x fleet's items
+// (here an in-memory one) before anything starts; without the key the
+// option is not given.
+func TestWorkerMetricsPropertyReachesTheConsumer(t *testing.T) {
+	t.Parallel()
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		extra string
+		want  bool
+	}{{"", false}, {"clientVersionConfig = CLIENT_VERSION_CONFIG_3X\n", true}} {
+		props, err := ParseProperties(strings.NewReader("executableName = " + sh + "\napplicationName = a\nstreamName = s\n" + tc.extra))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel() // a consumer that starts at all stops at once
+		err = Run(ctx, Config{Properties: props, Kinesis: kinesis.New(kinesis.Options{Region: "us-east-1"}), LeaseStore: memory.New()})
+		if got := err != nil && strings.Contains(err.Error(), "WithWorkerMetrics needs a lease store that implements lease.FleetStore"); got != tc.want {
+			t.Errorf("%q: Run = %v; want the consumer's WithWorkerMetrics store check: %v", tc.extra, err, tc.want)
+		}
+	}
 }

@@ -405,7 +405,7 @@ func (p *Producer) send(req *request) {
 	)
 	if len(in.Records) > 0 {
 		ctx, cancel := context.WithTimeout(p.runCtx, p.cfg.requestTimeout)
-		out, err = p.client.PutRecords(ctx, in, noSDKRetries, sdkhttp.FixKinesis)
+		out, err = p.client.PutRecords(ctx, in, noSDKRetries, sdkhttp.FixKinesis, sdkhttp.FastCodecs)
 		cancel()
 		if err == nil && len(out.Records) != len(in.Records) {
 			err = fmt.Errorf("PutRecords answered %d entries for %d records", len(out.Records), len(in.Records))

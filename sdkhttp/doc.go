@@ -1,6 +1,6 @@
-// Package sdkhttp builds the HTTP clients ksp gives aws-sdk-go-v2, and
-// carries ksp's workaround for a smithy-go bug that cuts responses over
-// HTTP/1.1.
+// Package sdkhttp builds the HTTP clients ksp gives aws-sdk-go-v2, carries
+// ksp's workaround for a smithy-go bug that cuts responses over HTTP/1.1,
+// and ksp's codecs for the two hot Kinesis calls.
 //
 // # The workaround
 //
@@ -28,6 +28,41 @@
 // Remove the workaround once ksp requires a smithy-go release with commit
 // 700b4367 ("safeWriteToReadCloser.WriteTo reports a closed body as a
 // finished write").
+//
+// # Codecs
+//
+// [FastCodecs] is a kinesis.Options function that replaces the SDK's JSON
+// codec for PutRecords requests and GetRecords answers, through the SDK's
+// own extension point (kinesis.Options.Protocol, wrapped; every other call
+// and every error answer goes to the SDK's codec unchanged, so typed errors
+// such as ProvisionedThroughputExceededException stay typed):
+//
+//   - PutRecords is written into a pooled buffer sized for the request at
+//     once, which goes back to the pool when the call has finished, retries
+//     included (a middleware of the call's Initialize step; by then
+//     smithy-go has closed every attempt's body, and the SigV4 hash, which
+//     needs the seekable body, is done). smithy-go's encoder never returns
+//     its buffer to its pool, so each request grows one from zero.
+//   - A 2xx GetRecords answer is read into a pooled buffer (smithy-go drops
+//     the buffers over 64 KB it reads answers into, so each large answer
+//     was read into a fresh one) and decoded straight into
+//     kinesis.GetRecordsOutput: the records' data in one slab per answer,
+//     their strings in one string, timestamps as the SDK reads them (epoch
+//     seconds, truncated to milliseconds). The output owns all of it; the
+//     pooled buffer is not referenced once the call returns. Members the
+//     SDK does not know are skipped, as the SDK skips them. An answer of
+//     another shape (escaped UTF-16 surrogates, nulls, repeated members,
+//     bad base64) is handed to the SDK's decoder as it was read, so the result
+//     is always the SDK's; tests and FuzzGetRecordsDecode compare the two.
+//
+// The buffers kept between calls take at most 64 MiB of the process's
+// memory, and only as much as calls used at once.
+//
+// ksp's producer and consumer pass FastCodecs to their PutRecords and
+// GetRecords calls, also on clients you build yourself; to give it to every
+// call of your own client:
+//
+//	client := kinesis.NewFromConfig(cfg, sdkhttp.FastCodecs)
 //
 // # Clients
 //

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -156,6 +157,7 @@ func (s *Server) serveEdgeCall(w http.ResponseWriter, r *http.Request) eventStre
 	}
 	body, held, err := s.readEdgeBody(r, rc, start, deadlines)
 	defer s.bodies.give(held)
+	defer putBodyBuffer(body) // nothing decoded keeps a reference into the body
 	if err != nil {
 		s.writeError(w, c, err)
 		return nil
@@ -199,15 +201,22 @@ func (s *Server) readEdgeBody(r *http.Request, rc *http.ResponseController, star
 		}()
 	}
 	length := r.ContentLength
+	var buf []byte // the pooled buffer body is in, given back on failure
+	defer func() {
+		if err != nil {
+			putBodyBuffer(buf)
+		}
+	}()
 	grow := func(n int64) error {
 		if !s.bodies.take(n, held, length) {
 			return kds.Errorf(kds.ErrCodeServiceUnavailable,
 				"The server is receiving its maximum of %d bytes of request bodies; retry later.", s.opts.MaxBodyBytesInFlight)
 		}
 		held += n
-		grown := make([]byte, len(body), int64(cap(body))+n)
+		grown := getBodyBuffer(held)[:len(body)]
 		copy(grown, body)
-		body = grown
+		putBodyBuffer(buf)
+		body, buf = grown, grown
 		return nil
 	}
 	first := int64(bodyChunk)
@@ -218,7 +227,7 @@ func (s *Server) readEdgeBody(r *http.Request, rc *http.ResponseController, star
 		return nil, held, err
 	}
 	for length < 0 || int64(len(body)) < length {
-		if len(body) == cap(body) {
+		if int64(len(body)) == held { // held, not cap(body): a pooled buffer may be larger
 			limit := s.opts.MaxBodyBytes + 1 // one byte more tells an unknown length is over
 			if length >= 0 {
 				limit = length
@@ -226,11 +235,11 @@ func (s *Server) readEdgeBody(r *http.Request, rc *http.ResponseController, star
 			if int64(len(body)) >= limit {
 				return nil, held, s.tooLarge(-1)
 			}
-			if err := grow(min(int64(cap(body)), limit-int64(cap(body)))); err != nil {
+			if err := grow(min(held, limit-held)); err != nil {
 				return nil, held, err
 			}
 		}
-		n, err := r.Body.Read(body[len(body):cap(body)])
+		n, err := r.Body.Read(body[len(body):held])
 		body = body[:len(body)+n]
 		if err == io.EOF {
 			break
@@ -269,4 +278,51 @@ func (s *Server) readEdgeBody(r *http.Request, rc *http.ResponseController, star
 		return nil, held, s.tooLarge(-1)
 	}
 	return body, held, nil
+}
+
+// Request bodies are read into buffers pooled by size class (powers of two
+// from bodyChunk up to maxPooledBody), so that a busy server reads them
+// without zeroing fresh memory for each one. A pooled buffer may be larger
+// than the bytes taken from the budget for it; the reader never reads past
+// those. Larger bodies are allocated plainly.
+const (
+	maxPooledBody = 32 << 20
+	bodyClasses   = 14 // bodyChunk<<13 == maxPooledBody
+)
+
+var bodyPools [bodyClasses]sync.Pool
+
+// bodyClass is the index of the smallest class of at least n bytes, or -1.
+func bodyClass(n int64) int {
+	if n > maxPooledBody {
+		return -1
+	}
+	c := 0
+	for size := int64(bodyChunk); size < n; size <<= 1 {
+		c++
+	}
+	return c
+}
+
+// getBodyBuffer returns an empty buffer of at least n bytes of capacity.
+func getBodyBuffer(n int64) []byte {
+	c := bodyClass(n)
+	if c < 0 {
+		return make([]byte, 0, n)
+	}
+	if p, _ := bodyPools[c].Get().(*[]byte); p != nil {
+		return (*p)[:0]
+	}
+	return make([]byte, 0, bodyChunk<<c)
+}
+
+// putBodyBuffer gives a buffer of getBodyBuffer back for reuse; nothing may
+// use it afterwards. Other buffers are left to the collector.
+func putBodyBuffer(b []byte) {
+	c := bodyClass(int64(cap(b)))
+	if c < 0 || cap(b) != bodyChunk<<c {
+		return
+	}
+	b = b[:0]
+	bodyPools[c].Put(&b)
 }

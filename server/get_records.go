@@ -39,7 +39,29 @@ type getRecordsOutput struct {
 	next        *string
 	behind      int64
 	childShards []childShard
+	seq         seqCursor         // formats the records' sequence numbers
+	buf         *store.ReadBuffer // records live here; nil: not pooled
 }
+
+// readBuffers hold what GetRecords reads records into: megabytes per call
+// that would otherwise be garbage after each answer. A few are kept (a
+// handful of megabytes at most), as many as concurrent large reads need.
+var readBuffers = newKeepPool(4, func() *store.ReadBuffer { return new(store.ReadBuffer) })
+
+// release gives the read buffer back once the answer is written; the
+// records may not be used afterwards. Buffers grown past maxKeptRead (pages
+// of large records) are left to the collector, so what the pool keeps stays
+// a few megabytes.
+func (o *getRecordsOutput) release() {
+	if o.buf != nil {
+		if cap(o.buf.Bytes) <= maxKeptRead {
+			readBuffers.put(o.buf)
+		}
+		o.buf, o.records = nil, nil
+	}
+}
+
+const maxKeptRead = 2 << 20
 
 // jsonSize estimates the encoded size of the response (a little over).
 func (o *getRecordsOutput) jsonSize() int {
@@ -126,7 +148,10 @@ func (o *getRecordsOutput) appendRecord(b []byte, i int) []byte {
 	b = append(b, `,"PartitionKey":`...)
 	b = appendJSONString(b, r.PartitionKey)
 	b = append(b, `,"SequenceNumber":"`...)
-	b = o.sh.seq.append(b, r.Position)
+	if o.seq.p == nil {
+		o.seq = newSeqCursor(&o.sh.seq)
+	}
+	b = o.seq.append(b, r.Position)
 	return append(b, `"}`...)
 }
 
@@ -203,8 +228,18 @@ func getRecords(s *Server, c *call) (any, error) {
 	if req.Limit != nil {
 		limit = int(*req.Limit)
 	}
-	recs, err := sh.log.Read(it.position, limit, kds.MaxGetRecordsBytes)
+	var rb *store.ReadBuffer
+	var recs []store.Record
+	if br, ok := sh.log.(store.BufferedReader); ok {
+		rb = readBuffers.get()
+		recs, err = br.ReadInto(rb, it.position, limit, kds.MaxGetRecordsBytes)
+	} else {
+		recs, err = sh.log.Read(it.position, limit, kds.MaxGetRecordsBytes)
+	}
 	if err != nil {
+		if rb != nil {
+			readBuffers.put(rb)
+		}
 		return nil, err
 	}
 	_, visible, lastArrival := sh.log.Bounds()
@@ -220,7 +255,7 @@ func getRecords(s *Server, c *call) (any, error) {
 		sh.limiter.chargeRead(bytes)
 	}
 	st.countRead(sh, recs, nowMs, false)
-	out := &getRecordsOutput{st: st, sh: sh, records: recs}
+	out := &getRecordsOutput{st: st, sh: sh, records: recs, buf: rb}
 	if n := len(recs); n > 0 && next < visible {
 		out.behind = max(0, lastArrival-recs[n-1].ArrivalMilli)
 	}

@@ -298,8 +298,15 @@ func (s *Server) serveCall(w http.ResponseWriter, r *http.Request, c *call, fn h
 		return es
 	}
 	s.writeResponse(w, c, resp)
+	if r, ok := resp.(releaser); ok {
+		r.release()
+	}
 	return nil
 }
+
+// releaser is implemented by answers that hold pooled memory, given back
+// once they are written.
+type releaser interface{ release() }
 
 // isObject reports whether a body starts with an object: '{' in JSON, a map
 // (major type 5) in CBOR. Anything else (empty, null, a list, a string) is a
@@ -334,12 +341,17 @@ func (s *Server) writeResponse(w http.ResponseWriter, c *call, resp any) {
 			return
 		}
 		if a, ok := resp.(jsonAppender); ok {
-			buf := responseBuffers.Get().(*[]byte)
+			pool := responseBuffers.Get
+			give := responseBuffers.Put
+			if st, ok := resp.(jsonStreamer); ok && st.jsonSize() > smallResponse {
+				pool, give = largeResponseBuffers.get, largeResponseBuffers.put
+			}
+			buf := pool().(*[]byte)
 			body = a.appendJSON((*buf)[:0])
 			defer func() {
 				if cap(body) <= streamThreshold {
 					*buf = body[:0]
-					responseBuffers.Put(buf)
+					give(buf)
 				}
 			}()
 		} else {
@@ -360,6 +372,13 @@ func (s *Server) writeResponse(w http.ResponseWriter, c *call, resp any) {
 // once the answer is written; buffers larger than streamThreshold are left
 // to the collector.
 var responseBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+// largeResponseBuffers hold the buffers of answers over smallResponse
+// (GetRecords pages), kept across collections: a few megabytes each, made
+// again after every collection otherwise.
+var largeResponseBuffers = newKeepPool(4, func() any { b := make([]byte, 0, smallResponse); return &b })
+
+const smallResponse = 64 << 10
 
 // readBody reads a request body, in one allocation when its length is known.
 func readBody(r io.Reader, length int64) ([]byte, error) {

@@ -90,6 +90,9 @@ func (o *putRecordsOutput) appendJSON(b []byte) []byte {
 	b = append(b, `,"FailedRecordCount":`...)
 	b = strconv.AppendInt(b, int64(o.failed), 10)
 	b = append(b, `,"Records":[`...)
+	// A shard's entries have consecutive positions: a cursor per shard
+	// formats their sequence numbers (a request names a few shards).
+	var curs []seqCursor
 	for i, r := range o.results {
 		if i > 0 {
 			b = append(b, ',')
@@ -103,7 +106,21 @@ func (o *putRecordsOutput) appendJSON(b []byte) []byte {
 			continue
 		}
 		b = append(b, `{"SequenceNumber":"`...)
-		b = r.shard.seq.append(b, r.pos)
+		c := -1
+		for j := range curs {
+			if curs[j].p == &r.shard.seq {
+				c = j
+				break
+			}
+		}
+		if c < 0 {
+			if len(curs) == 8 {
+				curs = curs[:0] // many shards: start over rather than search long
+			}
+			curs = append(curs, newSeqCursor(&r.shard.seq))
+			c = len(curs) - 1
+		}
+		b = curs[c].append(b, r.pos)
 		b = append(b, `","ShardId":"`...)
 		b = append(b, r.shard.id...)
 		b = append(b, `"}`...)
@@ -293,30 +310,50 @@ func (s *Server) appendEntries(c *call, st *stream, entries []putRecordsEntry) (
 	faults := s.faults.Load()
 	limits := !s.opts.DisableLimits
 	// Apply the limits; admitted entries of one shard keep request order.
+	// The groups' indexes share one slice, sized by a first pass.
 	var groups []putGroup
+	group := make([]int32, len(entries)) // entry i's group, -1 when refused
 	for i := range entries {
 		sh := results[i].shard
 		if (len(faults.Throttle) > 0 && faults.throttled(st.name, sh.id)) ||
 			(limits && !sh.limiter.takeWrite(entries[i].size(), c.now)) {
 			results[i].err = kds.Errorf(kds.ErrCodeProvisionedThroughput,
 				"Rate exceeded for shard %s in stream %s under account %s.", sh.id, st.name, s.opts.Account)
+			group[i] = -1
 			continue
 		}
 		g := -1
-		for j := range groups {
-			if groups[j].sh == sh {
-				g = j
-				break
+		if i > 0 && group[i-1] >= 0 && groups[group[i-1]].sh == sh {
+			g = int(group[i-1]) // runs of one shard are common
+		} else {
+			for j := range groups {
+				if groups[j].sh == sh {
+					g = j
+					break
+				}
 			}
 		}
 		if g < 0 {
 			groups = append(groups, putGroup{sh: sh})
 			g = len(groups) - 1
 		}
-		groups[g].idx = append(groups[g].idx, i)
+		group[i] = int32(g)
+		groups[g].n++
+	}
+	idx := make([]int, 0, len(entries))
+	largest := 0
+	for g := range groups {
+		groups[g].idx = idx[len(idx) : len(idx) : len(idx)+groups[g].n]
+		idx = idx[:len(idx)+groups[g].n]
+		largest = max(largest, groups[g].n)
+	}
+	for i, g := range group {
+		if g >= 0 {
+			groups[g].idx = append(groups[g].idx, i)
+		}
 	}
 	now := c.now.UnixMilli()
-	var recs []store.Record
+	recs := make([]store.Record, 0, largest)
 	for _, g := range groups {
 		var first uint64
 		var err error
@@ -366,6 +403,7 @@ func (sh *shard) append(now int64, idx []int, entries []putRecordsEntry, recs []
 type putGroup struct {
 	sh  *shard
 	idx []int // into the request's entries
+	n   int   // len(idx), counted before idx is filled
 }
 
 // uncommitted handles a failed commit. What a shard's log shows visible is

@@ -4,7 +4,8 @@ import (
 	"bytes"
 	"encoding/base64"
 	"strings"
-	"unicode/utf8"
+
+	"github.com/ksp-project/ksp/internal/jsonwire"
 )
 
 // decodePutRecordsJSON is the fast path for the hottest request, a
@@ -16,34 +17,38 @@ import (
 // members, other types, bad base64) returns ok=false and the caller decodes
 // with encoding/json, which also words the errors.
 func decodePutRecordsJSON(body []byte) (req *putRecordsInput, ok bool) {
-	p := jsonScanner{b: body}
-	if !p.consume('{') {
+	p := jsonwire.Scanner{B: body}
+	if !p.Consume('{') {
 		return nil, false
 	}
 	req = new(putRecordsInput)
 	type span struct{ a, b int }
+	// Every entry names its partition key once (base64 data holds no
+	// quote), so counting the member name sizes the slices once instead of
+	// growing them; a key that contains the name only over-sizes them.
+	n := bytes.Count(body, []byte(`"PartitionKey"`))
 	var (
 		slab  = make([]byte, 0, len(body)*3/4+4)
-		pks   []span
-		ehks  []span
-		hasEH []bool
+		pks   = make([]span, 0, n)
+		ehks  = make([]span, 0, n)
+		hasEH = make([]bool, 0, n)
 	)
 	first := true
 	for {
-		if p.consume('}') {
+		if p.Consume('}') {
 			break
 		}
-		if !first && !p.consume(',') {
+		if !first && !p.Consume(',') {
 			return nil, false
 		}
 		first = false
-		key, ok := p.str()
-		if !ok || !p.consume(':') {
+		key, ok := p.Str()
+		if !ok || !p.Consume(':') {
 			return nil, false
 		}
 		switch string(key) {
 		case "StreamName", "StreamARN":
-			v, ok := p.str()
+			v, ok := p.Str()
 			if !ok {
 				return nil, false
 			}
@@ -54,34 +59,34 @@ func decodePutRecordsJSON(body []byte) (req *putRecordsInput, ok bool) {
 				req.StreamARN = &s
 			}
 		case "Records":
-			if !p.consume('[') || req.Records != nil {
+			if !p.Consume('[') || req.Records != nil {
 				return nil, false
 			}
-			req.Records = make([]putRecordsEntry, 0, 16)
-			for i := 0; !p.consume(']'); i++ {
-				if i > 0 && !p.consume(',') {
+			req.Records = make([]putRecordsEntry, 0, n)
+			for i := 0; !p.Consume(']'); i++ {
+				if i > 0 && !p.Consume(',') {
 					return nil, false
 				}
-				if !p.consume('{') {
+				if !p.Consume('{') {
 					return nil, false
 				}
 				var e putRecordsEntry
 				pk, eh, has := span{-1, -1}, span{}, false
-				for j := 0; !p.consume('}'); j++ {
-					if j > 0 && !p.consume(',') {
+				for j := 0; !p.Consume('}'); j++ {
+					if j > 0 && !p.Consume(',') {
 						return nil, false
 					}
-					k, ok := p.str()
-					if !ok || !p.consume(':') {
+					k, ok := p.Str()
+					if !ok || !p.Consume(':') {
 						return nil, false
 					}
 					var v []byte
 					if string(k) == "Data" {
-						v, ok = p.rawStr() // base64 decoding rejects what str would
+						v, ok = p.RawStr() // base64 decoding rejects what str would
 					} else {
-						v, ok = p.str()
+						v, ok = p.Str()
 					}
-					a := p.i - 1 - len(v) // v ends just before the closing quote
+					a := p.I - 1 - len(v) // v ends just before the closing quote
 					if !ok {
 						return nil, false
 					}
@@ -123,7 +128,7 @@ func decodePutRecordsJSON(body []byte) (req *putRecordsInput, ok bool) {
 			return nil, false
 		}
 	}
-	if !p.end() {
+	if !p.End() {
 		return nil, false
 	}
 	// One string holds every key; entries point into it.
@@ -170,74 +175,4 @@ func countTrue(bs []bool) int {
 		}
 	}
 	return n
-}
-
-// jsonScanner reads the small JSON subset the fast path accepts.
-type jsonScanner struct {
-	b []byte
-	i int
-}
-
-func (p *jsonScanner) skip() {
-	for p.i < len(p.b) {
-		switch p.b[p.i] {
-		case ' ', '\t', '\n', '\r':
-			p.i++
-		default:
-			return
-		}
-	}
-}
-
-func (p *jsonScanner) consume(c byte) bool {
-	p.skip()
-	if p.i < len(p.b) && p.b[p.i] == c {
-		p.i++
-		return true
-	}
-	return false
-}
-
-// str reads a string without escapes or control characters, in valid UTF-8.
-func (p *jsonScanner) str() ([]byte, bool) {
-	if !p.consume('"') {
-		return nil, false
-	}
-	start := p.i
-	ascii := true
-	for ; p.i < len(p.b); p.i++ {
-		c := p.b[p.i]
-		switch {
-		case c == '"':
-			v := p.b[start:p.i]
-			p.i++
-			return v, ascii || utf8.Valid(v)
-		case c == '\\' || c < 0x20:
-			return nil, false
-		case c >= 0x80:
-			ascii = false
-		}
-	}
-	return nil, false
-}
-
-// rawStr reads a string up to the next quote without looking inside it: for
-// base64 data, whose decoder refuses escapes, control and non-ASCII bytes.
-func (p *jsonScanner) rawStr() ([]byte, bool) {
-	if !p.consume('"') {
-		return nil, false
-	}
-	n := bytes.IndexByte(p.b[p.i:], '"')
-	if n < 0 {
-		return nil, false
-	}
-	v := p.b[p.i : p.i+n]
-	p.i += n + 1
-	// The base64 decoder skips raw CR and LF, which JSON does not allow.
-	return v, bytes.IndexByte(v, '\n') < 0 && bytes.IndexByte(v, '\r') < 0
-}
-
-func (p *jsonScanner) end() bool {
-	p.skip()
-	return p.i == len(p.b)
 }

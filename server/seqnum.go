@@ -53,10 +53,64 @@ func newSeqPrefix(created int64, shardIdx int) seqPrefix {
 // append appends the sequence number of position pos; it equals
 // seqNum{created, shardIdx, pos}.append.
 func (p *seqPrefix) append(dst []byte, pos uint64) []byte {
-	dst = append(dst, p.head[:]...)
-	start := len(dst)
-	dst = appendPadded(dst, pos, 20)
-	return appendPadded(dst, uint64(fnv1aFrom(p.hash, dst[start:])), 10)
+	var b [seqLen]byte
+	copy(b[:26], p.head[:])
+	putDigits(b[26:46], pos)
+	putDigits(b[46:], uint64(fnv1aFrom(p.hash, b[26:46])))
+	return append(dst, b[:]...)
+}
+
+// seqCursor formats the sequence numbers of a run of one shard's positions
+// (a GetRecords page): the head, the first 18 of the position's 20 digits
+// and the FNV-1a state after them are kept while positions stay within one
+// hundred, so each record hashes and formats only its last two digits and
+// the check.
+type seqCursor struct {
+	p     *seqPrefix
+	valid bool
+	hi    uint64        // pos/100 of head
+	head  [26 + 18]byte // prefix and the position's first 18 digits
+	hash  uint32        // FNV-1a after head
+}
+
+func newSeqCursor(p *seqPrefix) seqCursor { return seqCursor{p: p} }
+
+// append appends the sequence number of pos: p.append(dst, pos).
+func (c *seqCursor) append(dst []byte, pos uint64) []byte {
+	if hi := pos / 100; !c.valid || hi != c.hi {
+		copy(c.head[:26], c.p.head[:])
+		putDigits(c.head[26:], hi)
+		c.hash = fnv1aFrom(c.p.hash, c.head[26:])
+		c.hi, c.valid = hi, true
+	}
+	var b [seqLen]byte
+	copy(b[:44], c.head[:])
+	lo := pos % 100
+	b[44], b[45] = digitPairs[2*lo], digitPairs[2*lo+1]
+	putDigits(b[46:], uint64(fnv1aFrom(c.hash, b[44:46])))
+	return append(dst, b[:]...)
+}
+
+// digitPairs holds "00" to "99".
+const digitPairs = "00010203040506070809" + "10111213141516171819" + "20212223242526272829" + "30313233343536373839" + "40414243444546474849" +
+	"50515253545556575859" + "60616263646566676869" + "70717273747576777879" + "80818283848586878889" + "90919293949596979899"
+
+// putDigits writes v in decimal right-aligned in b, zero-padded; b must be
+// wide enough.
+func putDigits(b []byte, v uint64) {
+	i := len(b)
+	for v >= 100 && i >= 2 {
+		q := v / 100
+		r := v - 100*q
+		b[i-1], b[i-2] = digitPairs[2*r+1], digitPairs[2*r]
+		i -= 2
+		v = q
+	}
+	for i > 0 {
+		i--
+		b[i] = byte('0' + v%10)
+		v /= 10
+	}
 }
 
 // fnv1a is FNV-1a, 32 bits (hash/fnv's, without the interface and its allocation).

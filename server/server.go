@@ -184,6 +184,7 @@ type Server struct {
 	reqBase [8]byte
 
 	metricsHandler func() http.Handler // GET /metrics and /ksp/metrics, built on first use (prometheus.go)
+	sigKeys        keyCache            // derived SigV4 signing keys (sigv4.go)
 }
 
 // New builds a server from opts and loads the store's streams. It does not

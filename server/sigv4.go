@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ksp-project/ksp/kds"
@@ -62,6 +63,7 @@ type signedRequest struct {
 	secret   string
 	dateText string // X-Amz-Date (or Date) in ISO-8601 basic format
 	claimed  string // X-Amz-Content-Sha256, when sent
+	keys     *keyCache
 }
 
 // checkSignatureHeaders checks r's signature as far as possible without its
@@ -111,7 +113,7 @@ func (s *Server) checkSignatureHeaders(r *http.Request) (*signedRequest, error) 
 		return nil, kds.Errorf(kds.ErrCodeInvalidSignature, "Signature not yet current: %s is still later than %s (%s + 5 min.)",
 			signedAt.UTC().Format(amzDateFormat), now.Add(maxClockSkew).Format(amzDateFormat), now.Format(amzDateFormat))
 	}
-	sr := &signedRequest{r: r, a: a, secret: secret, dateText: dateText, claimed: r.Header.Get("X-Amz-Content-Sha256")}
+	sr := &signedRequest{r: r, a: a, secret: secret, dateText: dateText, claimed: r.Header.Get("X-Amz-Content-Sha256"), keys: &s.sigKeys}
 	if sr.claimed != "" {
 		if !isLowerHex(sr.claimed, sha256.Size*2) {
 			return nil, kds.Errorf(kds.ErrCodeInvalidSignature, "x-amz-content-sha256 must be the hex SHA-256 of the body (unsigned payloads are not accepted), got '%s'.", sr.claimed)
@@ -146,10 +148,7 @@ func (sr *signedRequest) checkSignature(payloadHash string) error {
 	creq := sha256.Sum256([]byte(canonical))
 	scope := a.date + "/" + a.region + "/" + a.service + "/" + a.terminator
 	toSign := sigV4Algorithm + "\n" + sr.dateText + "\n" + scope + "\n" + hex.EncodeToString(creq[:])
-	key := hmacSHA256([]byte("AWS4"+sr.secret), a.date)
-	key = hmacSHA256(key, a.region)
-	key = hmacSHA256(key, a.service)
-	key = hmacSHA256(key, a.terminator)
+	key := sr.keys.get(sr.secret, a.date, a.region, a.service, a.terminator)
 	want := hex.EncodeToString(hmacSHA256(key, toSign))
 	if !hmac.Equal([]byte(want), []byte(strings.ToLower(a.signature))) {
 		return kds.Errorf(kds.ErrCodeInvalidSignature, "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.")
@@ -318,4 +317,37 @@ func hmacSHA256(key []byte, data string) []byte {
 	m := hmac.New(sha256.New, key)
 	m.Write([]byte(data))
 	return m.Sum(nil)
+}
+
+// keyCache holds derived signing keys: a key depends only on the secret and
+// the credential scope (a day, a region), so each client's requests of a day
+// share one instead of deriving it with four HMACs each.
+type keyCache struct {
+	mu   sync.Mutex // guards: keys
+	keys map[string][]byte
+}
+
+// maxSigningKeys bounds the cache; it starts over when full (a new day, or
+// many access keys).
+const maxSigningKeys = 256
+
+func (c *keyCache) get(secret, date, region, service, terminator string) []byte {
+	id := secret + "\x00" + date + "/" + region + "/" + service + "/" + terminator
+	c.mu.Lock()
+	key, ok := c.keys[id]
+	c.mu.Unlock()
+	if ok {
+		return key
+	}
+	key = hmacSHA256([]byte("AWS4"+secret), date)
+	key = hmacSHA256(key, region)
+	key = hmacSHA256(key, service)
+	key = hmacSHA256(key, terminator)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.keys == nil || len(c.keys) >= maxSigningKeys {
+		c.keys = make(map[string][]byte)
+	}
+	c.keys[id] = key
+	return key
 }

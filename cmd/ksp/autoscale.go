@@ -23,6 +23,7 @@ func autoscaleCmd() *cobra.Command {
 		source, metricsAt string
 		state             string
 		decisions         int
+		settle            time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "autoscale STREAM",
@@ -69,7 +70,7 @@ cloudwatch). One line per decision; --dry-run decides without scaling;
 				}
 				cfg.Metrics = autoscale.NewServerSource(nil, strings.TrimSuffix(metricsAt, "/"))
 			case "cloudwatch":
-				cfg.Metrics = autoscale.NewCloudWatchSource(cloudWatchFrom(awsCfg, metricsAt), cfg.Interval)
+				cfg.Metrics = autoscale.NewCloudWatchSource(cloudWatchFrom(awsCfg, metricsAt), cfg.Interval, autoscale.SettleDelay(settle))
 			default:
 				return usageError{fmt.Errorf("--metrics %q: want ksp or cloudwatch", source)}
 			}
@@ -111,6 +112,7 @@ cloudwatch). One line per decision; --dry-run decides without scaling;
 	f.BoolVar(&cfg.DryRun, "dry-run", false, "decide and print, never call UpdateShardCount")
 	f.StringVar(&state, "state", "", "JSON file keeping the UpdateShardCount calls of the last 24 hours across restarts")
 	f.IntVar(&decisions, "decisions", 0, "stop after this many decisions (0: never)")
+	f.DurationVar(&settle, "cloudwatch-settle", 0, "with --metrics cloudwatch, read only periods that ended at least this long ago (default: one period; CloudWatch publishes datapoints late)")
 	return cmd
 }
 

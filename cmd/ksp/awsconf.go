@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/logging"
@@ -75,6 +76,16 @@ func kinesisFrom(cfg aws.Config, endpoint string) *kinesis.Client {
 		kopts = append(kopts, func(o *kinesis.Options) { o.BaseEndpoint = aws.String(endpoint) })
 	}
 	return kinesis.NewFromConfig(cfg, kopts...)
+}
+
+// dynamoFrom is kinesisFrom for the DynamoDB client of a lease table, its
+// endpoint ("" for AWS's) given apart from the Kinesis one.
+func dynamoFrom(cfg aws.Config, endpoint string) *dynamodb.Client {
+	var opts []func(*dynamodb.Options)
+	if endpoint != "" {
+		opts = append(opts, func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(endpoint) })
+	}
+	return dynamodb.NewFromConfig(cfg, opts...)
 }
 
 // config loads the AWS configuration the flags select and returns it with

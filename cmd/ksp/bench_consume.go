@@ -1,15 +1,18 @@
 package main
 
 import (
+	"io"
+	"os"
+
 	"github.com/ksp-project/ksp/internal/bench"
 	"github.com/spf13/cobra"
-	"io"
 )
 
 func benchConsumeCmd() *cobra.Command {
 	var (
-		cfg    bench.ConsumeConfig
-		asJSON bool
+		cfg        bench.ConsumeConfig
+		asJSON     bool
+		cpuProfile string
 	)
 	cmd := &cobra.Command{
 		Use:   "consume",
@@ -54,6 +57,14 @@ peers (internal/peers/npm).`,
 			if err := cfg.Validate(); err != nil {
 				return usageError{err}
 			}
+			if cpuProfile != "" {
+				f, err := os.Create(cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				cfg.CPUProfile = f
+			}
 			return runBench(cmd, asJSON, func(phases io.Writer) (*bench.ConsumeReport, error) {
 				cfg.Progress = phases
 				return bench.RunConsume(cmd.Context(), cfg)
@@ -77,6 +88,7 @@ peers (internal/peers/npm).`,
 	f.BoolVar(&cfg.MultiLang, "multilang", false, "compare a no-op aws-kcl Node.js processor under ksp kcl with the same processor in Go")
 	f.IntVar(&cfg.MultiLangRecords, "multilang-records", 100000, "user records drained by each side of --multilang")
 	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
+	f.StringVar(&cpuProfile, "cpuprofile", "", "write a pprof CPU profile of the aggregated drain (not its fill) to this file")
 	cmd.AddCommand(benchConsumeWorkerCmd())
 	return cmd
 }

@@ -9,7 +9,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/ksp-project/ksp/lease"
 	"github.com/ksp-project/ksp/lease/dynamo"
 	"github.com/ksp-project/ksp/lease/sqlite"
@@ -129,12 +128,7 @@ func kclLeaseStore(ctx context.Context, props *multilang.Properties, leaseDB str
 	if err != nil {
 		return nil, err
 	}
-	client := dynamodb.NewFromConfig(ddb.cfg, func(o *dynamodb.Options) {
-		if props.DynamoDBEndpoint != "" {
-			o.BaseEndpoint = aws.String(props.DynamoDBEndpoint)
-		}
-	})
-	s, err := dynamo.New(client, props.TableName)
+	s, err := dynamo.New(dynamoFrom(ddb.cfg, props.DynamoDBEndpoint), props.TableName)
 	if err != nil {
 		return nil, err
 	}

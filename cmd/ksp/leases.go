@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/ksp-project/ksp/internal/leaseview"
@@ -92,11 +91,7 @@ func (l *leaseFlags) open(ctx context.Context, app string) (lease.Store, error) 
 		if err != nil {
 			return nil, err
 		}
-		var opts []func(*dynamodb.Options)
-		if l.dynEndpoint != "" {
-			opts = append(opts, func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(l.dynEndpoint) })
-		}
-		st, err := dynamo.New(dynamodb.NewFromConfig(cfg, opts...), app, dynamo.WithConsistentReads(true))
+		st, err := dynamo.New(dynamoFrom(cfg, l.dynEndpoint), app, dynamo.WithConsistentReads(true))
 		if err != nil {
 			return nil, err
 		}

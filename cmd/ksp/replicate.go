@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/ksp-project/ksp/consumer"
 	"github.com/ksp-project/ksp/lease"
 	"github.com/ksp-project/ksp/lease/dynamo"
@@ -151,11 +150,7 @@ func replicateLeases(ctx context.Context, cfg aws.Config, app, path, table, endp
 		}
 		return s, nil
 	}
-	var opts []func(*dynamodb.Options)
-	if endpoint != "" {
-		opts = append(opts, func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(endpoint) })
-	}
-	s, err := dynamo.New(dynamodb.NewFromConfig(cfg, opts...), table)
+	s, err := dynamo.New(dynamoFrom(cfg, endpoint), table)
 	if err != nil {
 		return nil, fmt.Errorf("--lease-table %s: %w", table, err)
 	}

@@ -25,6 +25,7 @@ func topCmd() *cobra.Command {
 		count    int
 
 		source, cwEndpoint, cwProtocol string
+		cwSettle                       time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "top [STREAM]",
@@ -39,7 +40,8 @@ place every --interval; otherwise it prints a plain frame each time.
 Against a ksp server (--endpoint / KSP_ENDPOINT) the rates are the server's
 counters (GET /ksp/metrics) between two refreshes. On AWS (or with --source
 cloudwatch) they come from CloudWatch GetMetricData: the AWS/Kinesis
-metrics' sums over their latest complete minute, per second; per-shard rows
+metrics' sums over the latest minute that ended at least --cloudwatch-settle
+ago (CloudWatch fills a minute late), per second; per-shard rows
 need enhanced (shard-level) monitoring on the stream and show 0 without it.
 
 With --app (and --lease-db or --dynamodb-endpoint for the lease table) each
@@ -75,7 +77,7 @@ is behind (as ` + "`ksp leases`" + ` measures it).`,
 			}
 			hc := &http.Client{Timeout: 10 * time.Second}
 			defer hc.CloseIdleConnections()
-			src, title, err := topSource(cmd, &l, kc, hc, streams, source, cwEndpoint, cwProtocol, interval)
+			src, title, err := topSource(cmd, &l, kc, hc, streams, source, cwEndpoint, cwProtocol, cwSettle, interval)
 			if err != nil {
 				return err
 			}
@@ -137,11 +139,12 @@ is behind (as ` + "`ksp leases`" + ` measures it).`,
 	f.StringVar(&source, "source", "auto", "where the rates come from: ksp (the server's /ksp/metrics), cloudwatch, or auto (ksp with --endpoint / KSP_ENDPOINT, else cloudwatch)")
 	f.StringVar(&cwEndpoint, "cloudwatch-endpoint", "", "CloudWatch endpoint URL (default: AWS)")
 	f.StringVar(&cwProtocol, "cloudwatch-protocol", "cbor", "CloudWatch wire protocol: cbor (the SDK's) or query (for emulators such as moto that lack CBOR)")
+	f.DurationVar(&cwSettle, "cloudwatch-settle", time.Minute, "read only CloudWatch minutes that ended at least this long ago (CloudWatch publishes a minute's datapoints late)")
 	return cmd
 }
 
 // topSource picks where top's rates come from, and its title.
-func topSource(cmd *cobra.Command, l *leaseFlags, kc *kinesis.Client, hc *http.Client, streams []string, source, cwEndpoint, cwProtocol string, interval time.Duration) (top.Source, string, error) {
+func topSource(cmd *cobra.Command, l *leaseFlags, kc *kinesis.Client, hc *http.Client, streams []string, source, cwEndpoint, cwProtocol string, cwSettle, interval time.Duration) (top.Source, string, error) {
 	ctx := cmd.Context()
 	cfg, endpoint, err := l.config(ctx)
 	if err != nil {
@@ -181,8 +184,8 @@ func topSource(cmd *cobra.Command, l *leaseFlags, kc *kinesis.Client, hc *http.C
 				streams = append(streams, out.StreamNames...)
 			}
 		}
-		return &top.CloudWatch{CW: cloudwatch.NewFromConfig(cfg, opts...), Kinesis: kc, Streams: streams},
-			"CloudWatch AWS/Kinesis, per second over the latest minute", nil
+		return &top.CloudWatch{CW: cloudwatch.NewFromConfig(cfg, opts...), Kinesis: kc, Streams: streams, Settle: cwSettle},
+			"CloudWatch AWS/Kinesis, per second over the latest settled minute", nil
 	}
 	return nil, "", usageError{fmt.Errorf("--source must be auto, ksp or cloudwatch, not %q", source)}
 }

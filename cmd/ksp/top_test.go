@@ -108,8 +108,10 @@ func TestTopWhileRecordsFlow(t *testing.T) {
 }
 
 // TestTopCloudWatch: with --source cloudwatch, top reads the AWS/Kinesis
-// shard-level sums of the latest minute from CloudWatch (moto here, with
-// datapoints put there) and shows them per second.
+// shard-level sums of the latest settled minute (one that ended at least
+// --cloudwatch-settle ago) from CloudWatch (moto here, with datapoints put
+// there) and shows them per second; the minute that just ended, which
+// CloudWatch may still be filling, is not read.
 func TestTopCloudWatch(t *testing.T) {
 	startServer(t)
 	mustRun(t, "stream", "create", "cw", "--shards", "2")
@@ -118,7 +120,7 @@ func TestTopCloudWatch(t *testing.T) {
 		Region: "us-east-1", BaseEndpoint: aws.String(url),
 		Credentials: credentials.NewStaticCredentialsProvider("ksp", "ksp", ""),
 	}, func(o *cloudwatch.Options) { o.Protocol = awsquery.New(schemas.GraniteServiceVersion20100801) }) // moto lacks CBOR
-	at := time.Now().Truncate(time.Minute).Add(-30 * time.Second) // inside the latest complete minute
+	at := time.Now().Truncate(time.Minute).Add(-90 * time.Second) // inside the latest settled minute
 	// Dimensions in the order top asks for them: moto compares them as
 	// lists (its Dimension ordering is broken), CloudWatch as sets.
 	put := func(name string, v float64, dims ...string) {
@@ -141,6 +143,8 @@ func TestTopCloudWatch(t *testing.T) {
 	put("IncomingRecords", 30000, shard1...) // 500/s
 	put("IteratorAgeMilliseconds", 2500, shard1...)
 	put("IncomingRecords", 36000, "StreamName", "cw")
+	at = at.Add(time.Minute) // the minute that just ended: not settled
+	put("IncomingRecords", 600000, shard0...)
 
 	out := mustRun(t, "top", "cw", "--source", "cloudwatch", "--cloudwatch-endpoint", url, "--cloudwatch-protocol", "query", "--count", "1")
 	for _, want := range []*regexp.Regexp{

@@ -117,6 +117,9 @@ type ConsumeConfig struct {
 	// Progress receives a line per phase (nil: none), and the workers'
 	// warnings.
 	Progress io.Writer
+	// CPUProfile receives a pprof CPU profile of the aggregated drain
+	// (nil: none): the drain itself, not the fill.
+	CPUProfile io.Writer
 }
 
 func (c *ConsumeConfig) setDefaults() {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -80,6 +81,12 @@ func runDrain(ctx context.Context, cfg ConsumeConfig, agg bool, n int) (*DrainRe
 	mem := startSampler(100*time.Millisecond, func() int64 { return max(0, childproc.RSS(os.Getpid())-rssBase) })
 	var m0, m1 runtime.MemStats
 	runtime.ReadMemStats(&m0)
+	profile := agg && cfg.CPUProfile != nil
+	if profile {
+		if err := pprof.StartCPUProfile(cfg.CPUProfile); err != nil {
+			return nil, err
+		}
+	}
 	cpu0 := cpuTime()
 	start := time.Now()
 	stop, wait := runConsumer(ctx, c)
@@ -87,6 +94,9 @@ func runDrain(ctx context.Context, cfg ConsumeConfig, agg bool, n int) (*DrainRe
 	go func() { _ = wait(); close(runDone) }()
 	err = waitCount(ctx, &count, int64(n), stallAfter, runDone)
 	cpu := cpuTime() - cpu0
+	if profile {
+		pprof.StopCPUProfile()
+	}
 	runtime.ReadMemStats(&m1)
 	peak := mem.stop()
 	stop()

@@ -70,6 +70,9 @@ func (c ReplicateConfig) Validate() error {
 	return nil
 }
 
+// runReplicator is replicate.Run; tests replace it to see when it returns.
+var runReplicator = replicate.Run
+
 // ReplicateResult is one phase of the benchmark.
 type ReplicateResult struct {
 	Phase     string  `json:"phase"`
@@ -142,11 +145,18 @@ func RunReplicate(ctx context.Context, cfg ReplicateConfig) (*ReplicateReport, e
 
 	lags := &lagSamples{}
 	runCtx, stop := context.WithCancel(ctx)
-	defer stop()
-	done := make(chan error, 1)
+	// The replicator ends before the servers and the producer close, on
+	// every path: an early return stops it and waits.
+	var runErr error // replicate.Run's; read once finished is closed
+	finished := make(chan struct{})
+	defer func() {
+		stop()
+		<-finished
+	}()
 	start := time.Now()
 	go func() {
-		done <- replicate.Run(runCtx, replicate.Config{
+		defer close(finished)
+		runErr = runReplicator(runCtx, replicate.Config{
 			From: streamName, Source: src, Leases: memory.New(), To: streamName, Destination: dst,
 			ConsumerOptions: []consumer.Option{consumer.WithIdleTime(cfg.Poll), consumer.WithShardSyncInterval(time.Second)},
 			ProducerOptions: []producer.Option{producer.RateLimit(0)},
@@ -154,7 +164,7 @@ func RunReplicate(ctx context.Context, cfg ReplicateConfig) (*ReplicateReport, e
 		})
 	}()
 	fmt.Fprintf(cfg.Progress, "replicate: backlog\n")
-	if err := lags.waitFor(ctx, cfg.Records, done); err != nil {
+	if err := lags.waitFor(ctx, cfg.Records, finished, &runErr); err != nil {
 		return nil, err
 	}
 	rep := &ReplicateReport{Shards: cfg.Shards, Size: cfg.Size, Poll: cfg.Poll}
@@ -173,13 +183,14 @@ func RunReplicate(ctx context.Context, cfg ReplicateConfig) (*ReplicateReport, e
 			return nil, err
 		}
 	}
-	if err := lags.waitFor(ctx, live, done); err != nil {
+	if err := lags.waitFor(ctx, live, finished, &runErr); err != nil {
 		return nil, err
 	}
 	rep.Results = append(rep.Results, lags.result(ReplicateLive, time.Since(start)))
 	stop()
-	if err := <-done; err != nil {
-		return nil, err
+	<-finished
+	if runErr != nil {
+		return nil, runErr
 	}
 	return rep, nil
 }
@@ -208,17 +219,17 @@ func (l *lagSamples) reset() {
 	l.mu.Unlock()
 }
 
-// waitFor waits until n records were acknowledged, the replicator stopped,
-// or ctx ended.
-func (l *lagSamples) waitFor(ctx context.Context, n int, done <-chan error) error {
+// waitFor waits until n records were acknowledged, the replicator stopped
+// (finished closed, *runErr its error), or ctx ended.
+func (l *lagSamples) waitFor(ctx context.Context, n int, finished <-chan struct{}, runErr *error) error {
 	t := time.NewTicker(5 * time.Millisecond)
 	defer t.Stop()
 	for l.count() < n {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case err := <-done:
-			return fmt.Errorf("the replicator stopped early: %v", err)
+		case <-finished:
+			return fmt.Errorf("the replicator stopped early: %v", *runErr)
 		case <-t.C:
 		}
 	}

@@ -29,8 +29,10 @@ type KinesisAPI interface {
 
 // CloudWatch reads the AWS/Kinesis metrics of Streams with GetMetricData:
 // stream-level, and shard-level where the stream has enhanced monitoring
-// (shards without datapoints show zero). Each rate is the Sum of the latest
-// complete Period divided by its length; iterator ages are its Maximum.
+// (shards without datapoints show zero). Each rate is the Sum of the
+// newest settled Period (one that ended at least Settle ago: CloudWatch
+// publishes a period's datapoints a minute or two after it ends) divided by
+// its length; iterator ages are its Maximum.
 type CloudWatch struct {
 	CW      CloudWatchAPI
 	Kinesis KinesisAPI
@@ -38,6 +40,9 @@ type CloudWatch struct {
 	// Period is the metrics' period (default 1 minute, the finest
 	// CloudWatch keeps for Kinesis).
 	Period time.Duration
+	// Settle is how long after a period's end its datapoints are trusted
+	// to be complete (default one Period).
+	Settle time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -74,7 +79,11 @@ func (c *CloudWatch) Rates(ctx context.Context) (*metrics.Snapshot, error) {
 	if c.Now != nil {
 		now = c.Now
 	}
-	end := now().Truncate(period)
+	settle := c.Settle
+	if settle <= 0 {
+		settle = period
+	}
+	end := now().Add(-settle).Truncate(period)
 	snap := &metrics.Snapshot{Time: end, Interval: period}
 	type target struct {
 		counters, gauges map[string]float64
@@ -134,14 +143,13 @@ func (c *CloudWatch) Rates(ctx context.Context) (*metrics.Snapshot, error) {
 			add([]cwtypes.Dimension{streamDim, {Name: aws.String("ShardId"), Value: aws.String(sh.ShardID)}}, cwShard, sh.Counters, sh.Gauges)
 		}
 	}
-	// Three periods back: CloudWatch may not have aggregated the latest yet.
-	start := end.Add(-3 * period)
+	// The one settled period: each query has at most one datapoint.
+	start := end.Add(-period)
 	for len(queries) > 0 {
 		batch := queries[:min(len(queries), maxQueries)]
 		queries = queries[len(batch):]
 		in := &cloudwatch.GetMetricDataInput{
 			StartTime: aws.Time(start), EndTime: aws.Time(end), MetricDataQueries: batch,
-			ScanBy: cwtypes.ScanByTimestampDescending,
 		}
 		for range 100 { // pages; bounded
 			out, err := c.CW.GetMetricData(ctx, in)
@@ -153,7 +161,7 @@ func (c *CloudWatch) Rates(ctx context.Context) (*metrics.Snapshot, error) {
 				if !ok || len(r.Values) == 0 {
 					continue
 				}
-				v := r.Values[0] // the latest: ScanByTimestampDescending
+				v := r.Values[0]
 				if t.metric.gauge() {
 					t.gauges[t.metric.name] = v
 				} else {

@@ -150,6 +150,67 @@ func (s *Store) GetLeaderLock(ctx context.Context) (lease.LeaderLock, bool, erro
 	return l, true, nil
 }
 
+// ListWorkerReports implements lease.FleetStore: a scan of the lease table
+// for the items with entityType WORKER_METRIC_STATS (as the KCL 3.5
+// leader's WorkerMetricStatsDAO.getAllWorkerMetricStats filters them) and a
+// scan of <table>-WorkerMetricStats when that table exists (KCL 3.0–3.4),
+// reading only each item's worker id and lut.
+func (s *Store) ListWorkerReports(ctx context.Context) ([]lease.WorkerReport, error) {
+	if err := s.open(); err != nil {
+		return nil, err
+	}
+	var out []lease.WorkerReport
+	add := func(item map[string]types.AttributeValue, idAttr string) {
+		id := strAttr(item, idAttr)
+		n, ok := item[attrLastUpdate].(*types.AttributeValueMemberN)
+		if id == "" || !ok {
+			return
+		}
+		if secs, err := strconv.ParseInt(n.Value, 10, 64); err == nil {
+			out = append(out, lease.WorkerReport{WorkerID: id, LastUpdate: time.Unix(secs, 0)})
+		}
+	}
+	in := &dynamodb.ScanInput{
+		TableName:                 aws.String(s.table),
+		FilterExpression:          aws.String("#et = :et"),
+		ProjectionExpression:      aws.String("#k, #lut"),
+		ExpressionAttributeNames:  map[string]string{"#et": attrEntityType, "#k": attrLeaseKey, "#lut": attrLastUpdate},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":et": avS(entityWorkerMetrics)},
+	}
+	if err := s.scanAll(ctx, in, func(item map[string]types.AttributeValue) { add(item, attrLeaseKey) }); err != nil {
+		return nil, s.wrap("list worker reports", "", err)
+	}
+	legacy := s.table + "-WorkerMetricStats"
+	in = &dynamodb.ScanInput{
+		TableName:                aws.String(legacy),
+		ProjectionExpression:     aws.String("#w, #lut"),
+		ExpressionAttributeNames: map[string]string{"#w": attrWorkerID, "#lut": attrLastUpdate},
+	}
+	err := s.scanAll(ctx, in, func(item map[string]types.AttributeValue) { add(item, attrWorkerID) })
+	var rnf *types.ResourceNotFoundException
+	if err != nil && !errors.As(err, &rnf) {
+		return nil, fmt.Errorf("dynamo: list worker reports in table %q: %w", legacy, err)
+	}
+	return out, nil
+}
+
+// scanAll runs in page by page, giving f every item.
+func (s *Store) scanAll(ctx context.Context, in *dynamodb.ScanInput, f func(map[string]types.AttributeValue)) error {
+	for {
+		page, err := s.client.Scan(ctx, in)
+		if err != nil {
+			return err
+		}
+		for _, item := range page.Items {
+			f(item)
+		}
+		if len(page.LastEvaluatedKey) == 0 {
+			return nil
+		}
+		in.ExclusiveStartKey = page.LastEvaluatedKey
+	}
+}
+
 // findLeaderItem returns the leader lock item, and whether it is in the
 // legacy table; nil when there is none.
 func (s *Store) findLeaderItem(ctx context.Context) (item map[string]types.AttributeValue, legacy bool, err error) {

@@ -3,6 +3,8 @@ package dynamo_test
 import (
 	"errors"
 	"reflect"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -65,6 +67,9 @@ func testFleetItemsLikeKCL(t *testing.T, client *dynamodb.Client) {
 	}
 	if ls, err := s.ListLeases(ctx); err != nil || len(ls) != 0 {
 		t.Errorf("ListLeases = %+v, %v; the metrics item is not a lease", ls, err)
+	}
+	if rs, err := s.ListWorkerReports(ctx); err != nil || !reflect.DeepEqual(rs, []lease.WorkerReport{{WorkerID: "ksp-1", LastUpdate: time.Unix(at+30, 0)}}) {
+		t.Errorf("ListWorkerReports = %+v, %v; want ksp-1's last report alone (the lock is no report)", rs, err)
 	}
 
 	if _, err := s.CreateLeaseIfNotExists(ctx, lease.Lease{LeaseKey: "shardId-000000000001", Checkpoint: lease.TrimHorizon}); err != nil {
@@ -155,6 +160,11 @@ func testLegacyLeaderLock(t *testing.T, client *dynamodb.Client) {
 	want["wid"] = sAV("ksp-1")
 	if !reflect.DeepEqual(out.Item, want) {
 		t.Errorf("legacy worker metrics item:\n got  %#v\n want %#v", out.Item, want)
+	}
+	rs, err := s.ListWorkerReports(ctx)
+	slices.SortFunc(rs, func(a, b lease.WorkerReport) int { return strings.Compare(a.WorkerID, b.WorkerID) })
+	if wantRs := []lease.WorkerReport{{WorkerID: "java-1", LastUpdate: time.Unix(at, 0)}, {WorkerID: "ksp-1", LastUpdate: time.Unix(at, 0)}}; err != nil || !reflect.DeepEqual(rs, wantRs) {
+		t.Errorf("ListWorkerReports = %+v, %v; want %+v from the legacy table", rs, err, wantRs)
 	}
 }
 

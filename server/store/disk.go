@@ -24,8 +24,10 @@ const (
 	// FsyncAlways: Commit returns only after every record appended before it
 	// is fsynced (data, file size and new directory entries), and only then
 	// publishes them to readers. Concurrent Commit callers share fsyncs: one
-	// caller syncs every dirty log while the others wait for that sync. An
-	// acknowledged record survives a process crash and a power loss.
+	// caller syncs every dirty log while the others queue for the next
+	// round, which may start before this one's sync ends but publishes only
+	// after it. An acknowledged record survives a process crash and a power
+	// loss.
 	FsyncAlways FsyncPolicy = iota
 	// FsyncInterval: Commit writes the appended records to the files (the OS
 	// page cache) and publishes them without waiting; a background goroutine
@@ -179,12 +181,18 @@ type Disk struct {
 	dirtyMu sync.Mutex // guards: dirty
 	dirty   []*diskLog // logs appended to since their last commit flush
 
-	// Group commit.
-	cmu        sync.Mutex // guards: requested, covered, committing
-	ccond      sync.Cond
-	requested  uint64 // Commit calls so far
-	covered    uint64 // Commit calls whose appends a finished commit covered
-	committing bool   // a leader is flushing and syncing
+	// Group commit. A round flushes (one round at a time), then syncs while
+	// the next round may already flush and sync (maxRoundsInFlight); rounds
+	// publish in the order they flushed.
+	cmu       sync.Mutex // guards: requested, started, covered, flushing, inflight, rounds, finished
+	ccond     sync.Cond
+	requested uint64 // Commit calls so far
+	started   uint64 // Commit calls whose appends a round that began covers
+	covered   uint64 // Commit calls whose appends a finished round covered
+	flushing  bool   // a round is flushing (or Close holds the store)
+	inflight  int    // rounds begun and not finished
+	rounds    uint64 // rounds begun
+	finished  uint64 // rounds finished (they finish in order)
 
 	metaMu sync.Mutex // guards: the meta files
 
@@ -415,8 +423,11 @@ func (d *Disk) markDirty(l *diskLog) {
 
 // Commit makes everything appended before it durable per the fsync policy
 // and visible to Read. Concurrent callers share the work: the first becomes
-// the leader and commits every dirty log; callers arriving meanwhile wait
-// for the next round, which a single leader again runs for all of them.
+// the leader of a round that commits every dirty log; callers arriving
+// meanwhile wait for the next round, which one of them leads for all. A
+// round's fsyncs overlap with the next round's flush and fsyncs (the device
+// and the file system journal take them together), but rounds publish in
+// order, so a round publishes only after every earlier one is durable.
 //
 // While a write fails for want of space or file handles, Commit returns that
 // error even when the caller's own logs went through (a caller that needs to
@@ -429,7 +440,7 @@ func (d *Disk) Commit() error {
 	d.requested++
 	me := d.requested
 	for d.covered < me {
-		if d.committing {
+		if d.started >= me || d.flushing || d.inflight >= maxRoundsInFlight {
 			d.ccond.Wait()
 			continue
 		}
@@ -440,11 +451,26 @@ func (d *Disk) Commit() error {
 		// Every Commit counted so far made its appends before counting
 		// itself, so this round covers all of them.
 		target := d.requested
-		d.committing = true
+		round := d.rounds
+		d.started, d.flushing = target, true
+		d.rounds++
+		d.inflight++
 		d.cmu.Unlock()
-		err := d.commitRound()
+		r := d.flushRound()
 		d.cmu.Lock()
-		d.committing = false
+		d.flushing = false
+		d.ccond.Broadcast() // the next round may flush while this one syncs
+		d.cmu.Unlock()
+		r.sync()
+		d.cmu.Lock()
+		for d.finished != round {
+			d.ccond.Wait()
+		}
+		d.cmu.Unlock()
+		err := d.finishRound(r)
+		d.cmu.Lock()
+		d.finished++
+		d.inflight--
 		d.covered = target
 		d.ccond.Broadcast()
 		if err != nil {
@@ -457,59 +483,89 @@ func (d *Disk) Commit() error {
 	return d.Health()
 }
 
-// commitRound flushes every dirty log, fsyncs per the policy and publishes.
-// A log whose write fails for want of space stays dirty for the next round;
-// the others are committed.
-func (d *Disk) commitRound() error {
+// maxRoundsInFlight is how many commit rounds may be under way at once: a
+// round syncing and the next one flushing and syncing behind it. Callers
+// arriving meanwhile queue for the round after, which takes them all: group
+// commit sized by the queue.
+const maxRoundsInFlight = 2
+
+// commitRound is one round of a commit: what flushRound wrote, to sync and
+// publish.
+type commitRound struct {
+	ws []struct {
+		l *diskLog
+		t pubTarget
+	}
+	jobs      []syncJob
+	transient error // a write failed for want of space; its log stays dirty
+	failed    error // the store failed (flushing or syncing)
+}
+
+// flushRound writes every dirty log's pending frames and takes, under
+// FsyncAlways, what each must fsync. A log whose write fails for want of
+// space stays dirty for the next round; the others are committed.
+func (d *Disk) flushRound() *commitRound {
 	d.dirtyMu.Lock()
 	logs := d.dirty
 	d.dirty = nil
 	d.dirtyMu.Unlock()
-	type work struct {
-		l   *diskLog
-		t   pubTarget
-		job syncJob
-	}
-	var (
-		ws        = make([]work, 0, len(logs))
-		transient error
-	)
+	r := &commitRound{}
 	for _, l := range logs {
 		l.dirty.Store(false)
 		t, job, err := l.flushForCommit(d.opts.Fsync == FsyncAlways)
 		if err != nil {
 			if !isTransient(err) {
-				return d.fail(err)
+				r.failed = d.fail(err)
+				return r
 			}
 			d.markDirty(l)
-			if transient == nil {
-				transient = fmt.Errorf("store: %w", err)
+			if r.transient == nil {
+				r.transient = fmt.Errorf("store: %w", err)
 			}
 		}
 		if t.ok || !job.empty() {
-			ws = append(ws, work{l, t, job})
+			r.ws = append(r.ws, struct {
+				l *diskLog
+				t pubTarget
+			}{l, t})
+		}
+		if !job.empty() {
+			r.jobs = append(r.jobs, job)
 		}
 	}
-	if d.opts.Fsync == FsyncAlways && len(ws) > 0 {
-		d.syncs.Add(1)
-		jobs := make([]syncJob, 0, len(ws))
-		for i := range ws {
-			if !ws[i].job.empty() {
-				jobs = append(jobs, ws[i].job)
-			}
-		}
-		if err := runSyncJobs(jobs); err != nil {
-			return d.fail(err)
-		}
+	return r
+}
+
+// sync runs the round's fsyncs.
+func (r *commitRound) sync() {
+	if r.failed != nil || len(r.jobs) == 0 {
+		return
 	}
-	for _, w := range ws {
+	r.jobs[0].d.syncs.Add(1)
+	if err := runSyncJobs(r.jobs); err != nil {
+		r.failed = r.jobs[0].d.fail(err)
+	}
+}
+
+// finishRound publishes a round once every earlier round has finished
+// (the caller waits for that), unless the store failed meanwhile: an
+// earlier round's failed fsync may have lost data this round's publication
+// would show.
+func (d *Disk) finishRound(r *commitRound) error {
+	if r.failed != nil {
+		return r.failed
+	}
+	if p := d.failed.Load(); p != nil {
+		return *p
+	}
+	for _, w := range r.ws {
 		w.l.publish(w.t)
 	}
-	if transient != nil {
-		if d.degraded.Swap(&transient) == nil {
-			d.log.Error("store cannot write; retrying", "err", transient)
+	if r.transient != nil {
+		if d.degraded.Swap(&r.transient) == nil {
+			d.log.Error("store cannot write; retrying", "err", r.transient)
 		}
-		return transient
+		return r.transient
 	}
 	if d.degraded.Swap(nil) != nil {
 		d.log.Info("store writes again")
@@ -734,12 +790,12 @@ func (d *Disk) Close() error {
 	}
 	close(d.stop)
 	d.wg.Wait()
-	// Wait for a commit round in flight, and keep new ones out.
+	// Wait for the commit rounds in flight, and keep new ones out.
 	d.cmu.Lock()
-	for d.committing {
+	for d.flushing || d.inflight > 0 {
 		d.ccond.Wait()
 	}
-	d.committing = true
+	d.flushing = true
 	d.cmu.Unlock()
 
 	d.mu.Lock()
@@ -755,8 +811,8 @@ func (d *Disk) Close() error {
 	d.lock.Close()
 
 	d.cmu.Lock()
-	d.committing = false
-	d.covered = d.requested
+	d.flushing = false
+	d.started, d.covered = d.requested, d.requested
 	d.ccond.Broadcast()
 	d.cmu.Unlock()
 	return err

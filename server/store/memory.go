@@ -3,6 +3,7 @@ package store
 import (
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"unsafe"
 )
@@ -277,6 +278,13 @@ func (l *memLog) Append(recs []Record) (uint64, error) {
 // Read copies the records into one new buffer; the keys are strings over
 // it, never changed after.
 func (l *memLog) Read(from uint64, maxRecords, maxBytes int) ([]Record, error) {
+	return l.ReadInto(nil, from, maxRecords, maxBytes)
+}
+
+var _ BufferedReader = (*memLog)(nil)
+
+// ReadInto is Read into buf (nil: a new buffer).
+func (l *memLog) ReadInto(buf *ReadBuffer, from uint64, maxRecords, maxBytes int) ([]Record, error) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	if l.gone != nil {
@@ -298,20 +306,48 @@ func (l *memLog) Read(from uint64, maxRecords, maxBytes int) ([]Record, error) {
 		size += n
 		end++
 	}
-	buf := make([]byte, size)
-	out := make([]Record, end-i)
+	var all []byte
+	var out []Record
+	if buf == nil {
+		// A Builder's buffer is not zeroed first (a GetRecords page is
+		// megabytes); nothing writes to it after the copy.
+		var sb strings.Builder
+		sb.Grow(size)
+		for j := i; j < end; j++ {
+			sb.Write(l.bytes(l.at(j)))
+		}
+		if s := sb.String(); len(s) > 0 {
+			all = unsafe.Slice(unsafe.StringData(s), len(s))
+		}
+		out = make([]Record, end-i)
+	} else {
+		if cap(buf.Bytes) < size {
+			buf.Bytes = make([]byte, 0, size)
+		}
+		all = buf.Bytes[:0]
+		for j := i; j < end; j++ {
+			all = append(all, l.bytes(l.at(j))...)
+		}
+		if cap(buf.Records) < end-i {
+			buf.Records = make([]Record, end-i)
+		}
+		out = buf.Records[:end-i]
+	}
+	if all == nil {
+		all = []byte{} // empty records carry empty, not nil, data
+	}
 	p := 0
 	for j := i; j < end; j++ {
 		e := l.at(j)
-		copy(buf[p:], l.bytes(e))
 		r := &out[j-i]
 		r.Position = from + uint64(j-i)
 		r.ArrivalMilli = e.arrival
 		k, n := int(e.keyLen), int(e.size)
+		r.PartitionKey = ""
 		if k > 0 {
-			r.PartitionKey = unsafe.String(&buf[p], k)
+			r.PartitionKey = unsafe.String(&all[p], k)
 		}
-		r.Data = buf[p+k : p+n : p+n]
+		r.Data = all[p+k : p+n : p+n]
 		p += n
 	}
 	return out, nil

@@ -94,5 +94,22 @@ type Log interface {
 	TrimBefore(milli int64) (uint64, error)
 }
 
+// ReadBuffer is memory a BufferedReader reads into instead of allocating.
+// Records read into it point into it: they are valid until the buffer is
+// used again.
+type ReadBuffer struct {
+	Records []Record
+	Bytes   []byte
+}
+
+// BufferedReader is implemented by logs that can Read into a caller's
+// ReadBuffer (the memory store's), so that a server reading megabytes per
+// call reuses the same memory instead of making garbage of it.
+type BufferedReader interface {
+	// ReadInto is Read, with the records and their bytes in buf (grown when
+	// too small).
+	ReadInto(buf *ReadBuffer, from uint64, maxRecords, maxBytes int) ([]Record, error)
+}
+
 // ErrClosed is returned by a store used after Close.
 var ErrClosed = errors.New("store: closed")

@@ -1,0 +1,310 @@
+package sdkhttp
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	smithy "github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/middleware"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+	"github.com/ksp-project/ksp/internal/jsonwire"
+)
+
+// FastCodecs is a kinesis.New option (or a per-operation option) that
+// gives the client ksp's codecs for its two hot calls, in place of the
+// SDK's generic JSON codec (see the package doc):
+//
+//	client := kinesis.NewFromConfig(cfg, sdkhttp.FastCodecs)
+//
+// Applying it twice is the same as once.
+func FastCodecs(o *kinesis.Options) {
+	if o.Protocol == nil {
+		return // not a client the SDK could serve either
+	}
+	if _, ok := o.Protocol.(*fastProtocol); ok {
+		return
+	}
+	o.Protocol = &fastProtocol{ClientProtocol: o.Protocol}
+	// A copy: o.APIOptions may share its array with the aws.Config's.
+	o.APIOptions = append(o.APIOptions[:len(o.APIOptions):len(o.APIOptions)], addReleaseBodies)
+}
+
+const (
+	putRecordsTarget = "Kinesis_20131202.PutRecords"
+	jsonContentType  = "application/x-amz-json-1.1"
+	// maxPooled is the largest buffer kept for reuse: above a full
+	// GetRecords answer (10 MB of data, base64) and a PutRecords request.
+	maxPooled = 32 << 20
+)
+
+// fastProtocol is the SDK's protocol with PutRecords requests and 2xx
+// GetRecords answers coded by ksp; everything else, errors included, goes
+// to the SDK's protocol it embeds.
+type fastProtocol struct {
+	smithyhttp.ClientProtocol
+}
+
+// SerializeRequest writes a PutRecords request into a pooled buffer, which
+// the call gives back once it has finished, retries included.
+func (p *fastProtocol) SerializeRequest(ctx context.Context, schema *smithy.OperationSchema, in smithy.Serializable, req *smithyhttp.Request) error {
+	put, ok := in.(*kinesis.PutRecordsInput)
+	if !ok {
+		return p.ClientProtocol.SerializeRequest(ctx, schema, in, req)
+	}
+	var b *[]byte
+	if h, ok := ctx.Value(heldKey{}).(*heldBuffers); ok {
+		b = getBuffer()
+		h.hold(b)
+	} else {
+		b = new([]byte) // no release after the call: the garbage collector's
+	}
+	*b = appendPutRecords((*b)[:0], put)
+
+	req.Method = http.MethodPost
+	if req.URL.Path == "" {
+		req.URL.Path = "/"
+	}
+	req.Header.Set("X-Amz-Target", putRecordsTarget)
+	req.Header.Set("Content-Type", jsonContentType)
+	// Seekable: SigV4 hashes the payload, and retries rewind it.
+	sreq, err := req.SetStream(bytes.NewReader(*b))
+	if err != nil {
+		return err
+	}
+	*req = *sreq
+	return nil
+}
+
+// DeserializeResponse decodes a 2xx GetRecords answer read into a pooled
+// buffer; a body the fast decoder does not take is handed to the SDK's
+// decoder as it was read, so the result is the SDK's in every case.
+func (p *fastProtocol) DeserializeResponse(ctx context.Context, schema *smithy.OperationSchema, types *smithy.TypeRegistry, resp *smithyhttp.Response, out smithy.Deserializable) error {
+	get, ok := out.(*kinesis.GetRecordsOutput)
+	if !ok || resp.StatusCode < 200 || resp.StatusCode >= 300 {
+		return p.ClientProtocol.DeserializeResponse(ctx, schema, types, resp, out)
+	}
+	b := getBuffer()
+	defer putBuffer(b)
+	var err error
+	if *b, err = readAll((*b)[:0], resp.Body, resp.ContentLength); err != nil {
+		return &smithy.DeserializationError{Err: err}
+	}
+	if len(*b) == 0 {
+		return nil
+	}
+	if decodeGetRecords(*b, get) {
+		return nil
+	}
+	orig := resp.Body // read to its end; the call's middleware still closes it
+	resp.Body = io.NopCloser(bytes.NewReader(*b))
+	defer func() { resp.Body = orig }()
+	return sdkDecode(ctx, p.ClientProtocol, schema, types, resp, out)
+}
+
+// sdkDecode is the SDK's decoder, with its panics (smithy-go v1.28.9 panics
+// on a timestamp written as the string "NaN") turned into the error a body
+// it cannot decode gets.
+func sdkDecode(ctx context.Context, next smithyhttp.ClientProtocol, schema *smithy.OperationSchema, types *smithy.TypeRegistry, resp *smithyhttp.Response, out smithy.Deserializable) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = &smithy.DeserializationError{Err: fmt.Errorf("the SDK's decoder panicked: %v", p)}
+		}
+	}()
+	return next.DeserializeResponse(ctx, schema, types, resp, out)
+}
+
+// buffers are the request and answer buffers kept between calls: at most
+// maxKept bytes of them, the most recently used first. Not a sync.Pool: it
+// empties at every garbage collection, and a client busy enough to need
+// megabyte buffers collects garbage about once per call, so a pool would
+// hand out a fresh buffer (grown and zeroed again) nearly every time.
+var buffers freeList
+
+const maxKept = 64 << 20
+
+type freeList struct {
+	mu    sync.Mutex // guards bufs and bytes
+	bufs  []*[]byte
+	bytes int
+}
+
+func getBuffer() *[]byte {
+	buffers.mu.Lock()
+	defer buffers.mu.Unlock()
+	n := len(buffers.bufs)
+	if n == 0 {
+		return new([]byte)
+	}
+	b := buffers.bufs[n-1]
+	buffers.bufs[n-1] = nil
+	buffers.bufs = buffers.bufs[:n-1]
+	buffers.bytes -= cap(*b)
+	return b
+}
+
+func putBuffer(b *[]byte) {
+	*b = (*b)[:0]
+	if cap(*b) > maxPooled {
+		return
+	}
+	buffers.mu.Lock()
+	defer buffers.mu.Unlock()
+	if buffers.bytes+cap(*b) > maxKept {
+		return // the collector's
+	}
+	buffers.bufs = append(buffers.bufs, b)
+	buffers.bytes += cap(*b)
+}
+
+// readAll appends r to b; size is the expected length (-1: unknown, as
+// for an answer the server streams).
+func readAll(b []byte, r io.Reader, size int64) ([]byte, error) {
+	if size > 0 && size <= maxPooled {
+		b = slices.Grow(b, int(size)+1) // +1: the read that sees io.EOF
+	}
+	for {
+		if len(b) == cap(b) {
+			b = slices.Grow(b, max(len(b), 64<<10)) // doubling: a streamed answer is copied about once
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+	}
+}
+
+// heldBuffers are the pooled request bodies of one call.
+type heldBuffers struct {
+	mu   sync.Mutex // guards bufs
+	bufs []*[]byte
+}
+
+type heldKey struct{}
+
+func (h *heldBuffers) hold(b *[]byte) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.bufs = append(h.bufs, b)
+}
+
+func (h *heldBuffers) release() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, b := range h.bufs {
+		putBuffer(b)
+	}
+	h.bufs = nil
+}
+
+// addReleaseBodies gives a PutRecords call's pooled request bodies back
+// once the call has finished: by then smithy-go has closed the body of
+// every attempt (its closed body reads nothing more from the buffer), and
+// the SigV4 hash and every retry are done.
+func addReleaseBodies(stack *middleware.Stack) error {
+	if stack.ID() != "PutRecords" {
+		return nil
+	}
+	return stack.Initialize.Add(releaseBodies{}, middleware.Before)
+}
+
+type releaseBodies struct{}
+
+func (releaseBodies) ID() string { return "ksp.ReleasePooledBodies" }
+
+func (releaseBodies) HandleInitialize(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+	h := new(heldBuffers)
+	defer h.release()
+	return next.HandleInitialize(context.WithValue(ctx, heldKey{}, h), in)
+}
+
+// appendPutRecords appends in as the SDK writes it: members that are nil
+// are left out.
+func appendPutRecords(b []byte, in *kinesis.PutRecordsInput) []byte {
+	size := 64
+	for _, r := range in.Records {
+		size += base64.StdEncoding.EncodedLen(len(r.Data)) + 64
+		if r.PartitionKey != nil {
+			size += len(*r.PartitionKey)
+		}
+		if r.ExplicitHashKey != nil {
+			size += len(*r.ExplicitHashKey)
+		}
+	}
+	for _, s := range []*string{in.StreamName, in.StreamARN, in.StreamId} {
+		if s != nil {
+			size += len(*s) + 16
+		}
+	}
+	if cap(b)-len(b) < size {
+		b = append(b[:cap(b)], make([]byte, size-(cap(b)-len(b)))...)[:len(b)]
+	}
+	b = append(b, '{')
+	comma := false
+	member := func(name string) {
+		if comma {
+			b = append(b, ',')
+		}
+		comma = true
+		b = append(b, '"')
+		b = append(b, name...)
+		b = append(b, '"', ':')
+	}
+	if in.DryRun != nil {
+		member("DryRun")
+		if *in.DryRun {
+			b = append(b, "true"...)
+		} else {
+			b = append(b, "false"...)
+		}
+	}
+	if in.Records != nil {
+		member("Records")
+		b = append(b, '[')
+		for i, r := range in.Records {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			start := len(b)
+			if r.Data != nil {
+				b = append(b, `,"Data":`...)
+				b = jsonwire.AppendBlob(b, r.Data)
+			}
+			if r.ExplicitHashKey != nil {
+				b = append(b, `,"ExplicitHashKey":`...)
+				b = jsonwire.AppendString(b, *r.ExplicitHashKey)
+			}
+			if r.PartitionKey != nil {
+				b = append(b, `,"PartitionKey":`...)
+				b = jsonwire.AppendString(b, *r.PartitionKey)
+			}
+			if len(b) == start {
+				b = append(b, '{')
+			} else {
+				b[start] = '{' // the first member's comma opens the object
+			}
+			b = append(b, '}')
+		}
+		b = append(b, ']')
+	}
+	for _, m := range []struct {
+		name string
+		v    *string
+	}{{"StreamARN", in.StreamARN}, {"StreamId", in.StreamId}, {"StreamName", in.StreamName}} {
+		if m.v != nil {
+			member(m.name)
+			b = jsonwire.AppendString(b, *m.v)
+		}
+	}
+	return append(b, '}')
+}
