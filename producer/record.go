@@ -60,7 +60,13 @@ type Result struct {
 // later, exactly once.
 type Pending struct {
 	state atomic.Uint32 // pendingOpen, pendingWaited or pendingDone
-	res   Result        // written before state becomes pendingDone
+
+	// The result, written before state becomes pendingDone, compact: a
+	// million handles are a million objects for the garbage collector.
+	attempts int32
+	sub      int64
+	put      *putRecord // nil unless put
+	err      error
 
 	// The done channel is made on first use: most callers of a fast
 	// producer never wait on single records, and their results are
@@ -105,7 +111,18 @@ func (p *Pending) Result() (r Result, ok bool) {
 	if p.state.Load() != pendingDone {
 		return Result{}, false
 	}
-	return p.res, true
+	r = Result{SubSequenceNumber: p.sub, Attempts: int(p.attempts), Err: p.err}
+	if p.put != nil {
+		r.ShardID, r.SequenceNumber, r.Aggregated = p.put.shardID, p.put.seq, p.put.aggregated
+	}
+	return r, true
+}
+
+// putRecord is the Kinesis record that carries a handle's user record,
+// shared by the handles of all its user records.
+type putRecord struct {
+	shardID, seq string
+	aggregated   bool
 }
 
 // Wait waits for the result. err is the record's error (Result.Err), or the
@@ -124,9 +141,13 @@ func (p *Pending) Wait(ctx context.Context) (Result, error) {
 }
 
 // publish makes the result visible and wakes waiters. It is called once
-// per handle.
-func (p *Pending) publish(res Result) {
-	p.res = res
+// per handle. put, when not nil, holds res's ShardID, SequenceNumber and
+// Aggregated.
+func (p *Pending) publish(res Result, put *putRecord) {
+	if put == nil && res.ShardID != "" {
+		put = &putRecord{shardID: res.ShardID, seq: res.SequenceNumber, aggregated: res.Aggregated}
+	}
+	p.attempts, p.sub, p.put, p.err = int32(res.Attempts), res.SubSequenceNumber, put, res.Err
 	if p.state.CompareAndSwap(pendingOpen, pendingDone) {
 		return // nobody waits
 	}

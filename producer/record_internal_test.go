@@ -17,7 +17,7 @@ func TestPendingPublishRacesDone(t *testing.T) {
 		for j := range chans {
 			wg.Go(func() { chans[j] = pd.Done() })
 		}
-		wg.Go(func() { pd.publish(want) })
+		wg.Go(func() { pd.publish(want, nil) })
 		wg.Wait()
 		for j, ch := range chans {
 			select {

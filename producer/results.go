@@ -117,17 +117,21 @@ func (p *Producer) deliver(r results) {
 	}()
 	for i := range r.list {
 		c := &r.list[i]
-		p.hand(c.pd, c.fn, c.res, c.putAt, c.sentAt, now)
+		p.hand(c.pd, c.fn, c.res, nil, c.putAt, c.sentAt, now)
 	}
 	for _, s := range r.settled {
 		c := s.c
+		var put *putRecord // shared by the container's handles
 		for j := range c.recs {
 			e := &c.recs[j]
 			res := Result{ShardID: s.shardID, SequenceNumber: s.seq, Aggregated: c.aggregated, Attempts: e.tries}
 			if c.aggregated {
 				res.SubSequenceNumber = int64(j)
 			}
-			p.hand(e.pd, e.fn, res, e.putAt, e.sentAt, now)
+			if e.pd != nil && put == nil {
+				put = &putRecord{shardID: s.shardID, seq: s.seq, aggregated: c.aggregated}
+			}
+			p.hand(e.pd, e.fn, res, put, e.putAt, e.sentAt, now)
 		}
 		p.release(c)
 	}
@@ -135,7 +139,7 @@ func (p *Producer) deliver(r results) {
 
 // hand gives one record's result to the hooks, then to its handle or
 // callback.
-func (p *Producer) hand(pd *Pending, fn func(Result), res Result, putAt, sentAt stamp, now time.Time) {
+func (p *Producer) hand(pd *Pending, fn func(Result), res Result, put *putRecord, putAt, sentAt stamp, now time.Time) {
 	if len(p.hooks.done) > 0 {
 		d := UserRecordDone{Stream: p.stream, Result: res, Latency: now.Sub(p.timeOf(putAt))}
 		if sentAt != 0 {
@@ -147,7 +151,7 @@ func (p *Producer) hand(pd *Pending, fn func(Result), res Result, putAt, sentAt 
 	}
 	switch {
 	case pd != nil:
-		pd.publish(res)
+		pd.publish(res, put)
 	case fn != nil:
 		fn(res)
 	}
