@@ -60,7 +60,7 @@ func (p *fastProtocol) SerializeRequest(ctx context.Context, schema *smithy.Oper
 	}
 	var b *[]byte
 	if h, ok := ctx.Value(heldKey{}).(*heldBuffers); ok {
-		b = getBuffer()
+		b = getBuffer(putRecordsSize(put))
 		h.hold(b)
 	} else {
 		b = new([]byte) // no release after the call: the garbage collector's
@@ -90,7 +90,7 @@ func (p *fastProtocol) DeserializeResponse(ctx context.Context, schema *smithy.O
 	if !ok || resp.StatusCode < 200 || resp.StatusCode >= 300 {
 		return p.ClientProtocol.DeserializeResponse(ctx, schema, types, resp, out)
 	}
-	b := getBuffer()
+	b := getBuffer(int(min(resp.ContentLength, maxPooled))) // -1: streamed
 	defer putBuffer(b)
 	var err error
 	if *b, err = readAll((*b)[:0], resp.Body, resp.ContentLength); err != nil {
@@ -135,20 +135,42 @@ type freeList struct {
 	bytes int
 }
 
-func getBuffer() *[]byte {
+// getBuffer returns a kept buffer for want bytes: the smallest that holds
+// them, or else the largest (want < 0, a streamed answer of unknown size:
+// the largest), so a large answer does not grow a small buffer that a
+// request left while a large one waits in the list.
+func getBuffer(want int) *[]byte {
 	buffers.mu.Lock()
 	defer buffers.mu.Unlock()
-	n := len(buffers.bufs)
-	if n == 0 {
+	best := -1
+	for i, b := range buffers.bufs {
+		c := cap(*b)
+		switch {
+		case best < 0:
+			best = i
+		case want >= 0 && c >= want:
+			if bc := cap(*buffers.bufs[best]); bc < want || c < bc {
+				best = i
+			}
+		case c > cap(*buffers.bufs[best]) && (want < 0 || cap(*buffers.bufs[best]) < want):
+			best = i
+		}
+	}
+	if best < 0 {
 		return new([]byte)
 	}
-	b := buffers.bufs[n-1]
-	buffers.bufs[n-1] = nil
-	buffers.bufs = buffers.bufs[:n-1]
+	b := buffers.bufs[best]
+	last := len(buffers.bufs) - 1
+	buffers.bufs[best] = buffers.bufs[last]
+	buffers.bufs[last] = nil
+	buffers.bufs = buffers.bufs[:last]
 	buffers.bytes -= cap(*b)
 	return b
 }
 
+// putBuffer keeps b for reuse. Over maxKept, smaller kept buffers make room
+// for a larger one: growing a large buffer again costs a copy and a clear of
+// megabytes, a small one little.
 func putBuffer(b *[]byte) {
 	*b = (*b)[:0]
 	if cap(*b) > maxPooled {
@@ -156,11 +178,45 @@ func putBuffer(b *[]byte) {
 	}
 	buffers.mu.Lock()
 	defer buffers.mu.Unlock()
-	if buffers.bytes+cap(*b) > maxKept {
-		return // the collector's
+	for buffers.bytes+cap(*b) > maxKept {
+		small := -1
+		for i, k := range buffers.bufs {
+			if cap(*k) < cap(*b) && (small < 0 || cap(*k) < cap(*buffers.bufs[small])) {
+				small = i
+			}
+		}
+		if small < 0 {
+			return // the collector's
+		}
+		buffers.bytes -= cap(*buffers.bufs[small])
+		last := len(buffers.bufs) - 1
+		buffers.bufs[small] = buffers.bufs[last]
+		buffers.bufs[last] = nil
+		buffers.bufs = buffers.bufs[:last]
 	}
 	buffers.bufs = append(buffers.bufs, b)
 	buffers.bytes += cap(*b)
+}
+
+// putRecordsSize is about the encoded size of in (at least it, with
+// ordinary keys).
+func putRecordsSize(in *kinesis.PutRecordsInput) int {
+	size := 64
+	for _, r := range in.Records {
+		size += base64.StdEncoding.EncodedLen(len(r.Data)) + 64
+		if r.PartitionKey != nil {
+			size += len(*r.PartitionKey)
+		}
+		if r.ExplicitHashKey != nil {
+			size += len(*r.ExplicitHashKey)
+		}
+	}
+	for _, s := range []*string{in.StreamName, in.StreamARN, in.StreamId} {
+		if s != nil {
+			size += len(*s) + 16
+		}
+	}
+	return size
 }
 
 // readAll appends r to b; size is the expected length (-1: unknown, as
@@ -231,21 +287,7 @@ func (releaseBodies) HandleInitialize(ctx context.Context, in middleware.Initial
 // appendPutRecords appends in as the SDK writes it: members that are nil
 // are left out.
 func appendPutRecords(b []byte, in *kinesis.PutRecordsInput) []byte {
-	size := 64
-	for _, r := range in.Records {
-		size += base64.StdEncoding.EncodedLen(len(r.Data)) + 64
-		if r.PartitionKey != nil {
-			size += len(*r.PartitionKey)
-		}
-		if r.ExplicitHashKey != nil {
-			size += len(*r.ExplicitHashKey)
-		}
-	}
-	for _, s := range []*string{in.StreamName, in.StreamARN, in.StreamId} {
-		if s != nil {
-			size += len(*s) + 16
-		}
-	}
+	size := putRecordsSize(in)
 	if cap(b)-len(b) < size {
 		b = append(b[:cap(b)], make([]byte, size-(cap(b)-len(b)))...)[:len(b)]
 	}

@@ -262,3 +262,54 @@ func TestPutRecordsBufferKeptUntilCallEnds(t *testing.T) {
 		t.Fatalf("after the call the free list holds %d buffers, want the body's", len(buffers.bufs))
 	}
 }
+
+// TestKeptBuffersFitTheirUse: a large answer gets the large kept buffer, not
+// one a small request left, and a large buffer displaces small ones when
+// the kept bytes are at their limit.
+func TestKeptBuffersFitTheirUse(t *testing.T) {
+	saved := buffers.bufs
+	savedBytes := buffers.bytes
+	buffers.bufs, buffers.bytes = nil, 0
+	t.Cleanup(func() { buffers.bufs, buffers.bytes = saved, savedBytes })
+
+	buf := func(n int) *[]byte { b := make([]byte, 0, n); return &b }
+	putBuffer(buf(16 << 20))
+	putBuffer(buf(1 << 10))
+	putBuffer(buf(64 << 10))
+
+	if b := getBuffer(-1); cap(*b) != 16<<20 {
+		t.Fatalf("a streamed answer got a buffer of %d bytes, want the largest (16 MiB)", cap(*b))
+	} else {
+		putBuffer(b)
+	}
+	if b := getBuffer(2 << 10); cap(*b) != 64<<10 {
+		t.Fatalf("a 2 KiB request got a buffer of %d bytes, want the smallest that holds it (64 KiB)", cap(*b))
+	} else {
+		putBuffer(b)
+	}
+	if b := getBuffer(32 << 20); cap(*b) != 16<<20 {
+		t.Fatalf("a 32 MiB need got a buffer of %d bytes, want the largest there is (16 MiB)", cap(*b))
+	} else {
+		putBuffer(b)
+	}
+
+	// At the limit, a large buffer displaces the small ones, not itself.
+	for buffers.bytes+(16<<20) <= maxKept {
+		putBuffer(buf(16 << 20))
+	}
+	before := len(buffers.bufs)
+	putBuffer(buf(20 << 20))
+	if buffers.bytes > maxKept {
+		t.Fatalf("%d bytes kept, over the %d limit", buffers.bytes, maxKept)
+	}
+	found := false
+	for _, b := range buffers.bufs {
+		found = found || cap(*b) == 20<<20
+		if cap(*b) < 16<<20 {
+			t.Fatalf("a %d-byte buffer was kept over the 20 MiB one (%d buffers before, %d after)", cap(*b), before, len(buffers.bufs))
+		}
+	}
+	if !found {
+		t.Fatal("the 20 MiB buffer was dropped while smaller ones stayed")
+	}
+}
