@@ -184,7 +184,7 @@ type Disk struct {
 	// Group commit. A round flushes (one round at a time), then syncs while
 	// the next round may already flush and sync (maxRoundsInFlight); rounds
 	// publish in the order they flushed.
-	cmu       sync.Mutex // guards: requested, started, covered, flushing, inflight, rounds, finished
+	cmu       sync.Mutex // guards: requested, started, covered, flushing, inflight, rounds, synced, finished
 	ccond     sync.Cond
 	requested uint64 // Commit calls so far
 	started   uint64 // Commit calls whose appends a round that began covers
@@ -192,6 +192,7 @@ type Disk struct {
 	flushing  bool   // a round is flushing (or Close holds the store)
 	inflight  int    // rounds begun and not finished
 	rounds    uint64 // rounds begun
+	synced    uint64 // rounds whose fsyncs are done (they sync in order)
 	finished  uint64 // rounds finished (they finish in order)
 
 	metaMu sync.Mutex // guards: the meta files
@@ -425,9 +426,12 @@ func (d *Disk) markDirty(l *diskLog) {
 // and visible to Read. Concurrent callers share the work: the first becomes
 // the leader of a round that commits every dirty log; callers arriving
 // meanwhile wait for the next round, which one of them leads for all. A
-// round's fsyncs overlap with the next round's flush and fsyncs (the device
-// and the file system journal take them together), but rounds publish in
-// order, so a round publishes only after every earlier one is durable.
+// round's fsyncs overlap with the next round's flush (its writes), but not
+// with the next round's fsyncs: two fdatasyncs of one file at once may
+// report a write-back error to only one of them (and the later round may
+// close a segment the earlier one is syncing), so a round whose sync
+// succeeded could publish data the kernel dropped. Rounds sync and publish
+// in order, and a failed sync fails the store before the next round syncs.
 //
 // While a write fails for want of space or file handles, Commit returns that
 // error even when the caller's own logs went through (a caller that needs to
@@ -460,9 +464,14 @@ func (d *Disk) Commit() error {
 		d.cmu.Lock()
 		d.flushing = false
 		d.ccond.Broadcast() // the next round may flush while this one syncs
+		for d.synced != round {
+			d.ccond.Wait()
+		}
 		d.cmu.Unlock()
-		r.sync()
+		r.sync() // records a failure in the store before the next round syncs
 		d.cmu.Lock()
+		d.synced++
+		d.ccond.Broadcast()
 		for d.finished != round {
 			d.ccond.Wait()
 		}

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"errors"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -110,5 +111,50 @@ func TestDiskBoundedWriteHandles(t *testing.T) {
 		if fds := openFDs(t); fds > fdsBefore+4+2 {
 			t.Fatalf("after %d logs %d files open, %d before; want at most 4 more", k+1, fds, fdsBefore)
 		}
+	}
+}
+
+// Commit rounds never fsync one file twice at once: two fdatasyncs of a file
+// under way together may report a write-back error to only one of them,
+// and a later round may close (after syncing) a segment an earlier round is
+// still syncing, so the earlier round would publish on a success it did not
+// see. Many concurrent commits into one log with small segments (rolls
+// between rounds) and slow syncs widen every window in which that could
+// happen.
+func TestDiskRoundsNeverSyncOneFileTogether(t *testing.T) {
+	t.Parallel()
+	ffs := &storetest.FaultFS{SyncDelay: 2 * time.Millisecond}
+	d := openDisk(t, t.TempDir(), store.DiskOptions{FS: ffs, Fsync: store.FsyncAlways, SegmentBytes: 4 << 10})
+	l := mustLog(t, d, lid)
+	const writers, commits = 4, 25
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	for range writers {
+		wg.Go(func() {
+			for i := range commits {
+				if _, err := l.Append([]store.Record{rec(i), rec(i + 1)}); err != nil {
+					errs <- err
+					return
+				}
+				if err := d.Commit(); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if _, next, _ := l.Bounds(); next != writers*commits*2 {
+		t.Fatalf("next = %d after every commit returned, want %d", next, writers*commits*2)
+	}
+	if n := ffs.MaxSameFileSyncs(); n != 1 {
+		t.Fatalf("up to %d fdatasyncs of one file were under way at once, want 1", n)
+	}
+	if store.SyncRounds(d) < 2 {
+		t.Fatalf("%d fsync rounds: the test did not commit in several rounds", store.SyncRounds(d))
 	}
 }

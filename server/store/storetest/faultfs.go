@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/ksp-project/ksp/server/store"
 )
@@ -33,8 +34,38 @@ const (
 type FaultFS struct {
 	FS store.FS // the file system underneath (store.OS{} when nil)
 
-	mu    sync.Mutex // guards: rules
-	rules []*Rule
+	// SyncDelay, when set, lengthens every Datasync (to widen the windows
+	// in which syncs of one file could overlap).
+	SyncDelay time.Duration
+
+	mu         sync.Mutex // guards: rules, syncing, maxSyncing
+	rules      []*Rule
+	syncing    map[string]int // Datasyncs under way per path
+	maxSyncing int            // the most Datasyncs of one path under way at once
+}
+
+// MaxSameFileSyncs is the most Datasyncs of one file that were under way at
+// once.
+func (f *FaultFS) MaxSameFileSyncs() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.maxSyncing
+}
+
+func (f *FaultFS) syncStarts(name string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.syncing == nil {
+		f.syncing = make(map[string]int)
+	}
+	f.syncing[name]++
+	f.maxSyncing = max(f.maxSyncing, f.syncing[name])
+}
+
+func (f *FaultFS) syncEnds(name string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.syncing[name]--
 }
 
 // Rule is one injected fault.
@@ -182,6 +213,11 @@ func (f *faultFile) Write(b []byte) (int, error) {
 }
 
 func (f *faultFile) Datasync() error {
+	f.fs.syncStarts(f.Name())
+	defer f.fs.syncEnds(f.Name())
+	if f.fs.SyncDelay > 0 {
+		time.Sleep(f.fs.SyncDelay)
+	}
 	if err := f.fs.fault(OpSync, f.Name()); err != nil {
 		return err
 	}
