@@ -34,3 +34,10 @@ func (s *Server) HoldDelays() (release func()) {
 		close(ch)
 	})
 }
+
+// SigningKeysCached is how many derived SigV4 signing keys s keeps.
+func SigningKeysCached(s *Server) int {
+	s.sigKeys.mu.Lock()
+	defer s.sigKeys.mu.Unlock()
+	return len(s.sigKeys.keys)
+}

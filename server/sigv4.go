@@ -148,10 +148,13 @@ func (sr *signedRequest) checkSignature(payloadHash string) error {
 	creq := sha256.Sum256([]byte(canonical))
 	scope := a.date + "/" + a.region + "/" + a.service + "/" + a.terminator
 	toSign := sigV4Algorithm + "\n" + sr.dateText + "\n" + scope + "\n" + hex.EncodeToString(creq[:])
-	key := sr.keys.get(sr.secret, a.date, a.region, a.service, a.terminator)
+	key, id, cached := sr.keys.get(sr.secret, a.date, a.region, a.service, a.terminator)
 	want := hex.EncodeToString(hmacSHA256(key, toSign))
 	if !hmac.Equal([]byte(want), []byte(strings.ToLower(a.signature))) {
 		return kds.Errorf(kds.ErrCodeInvalidSignature, "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.")
+	}
+	if !cached {
+		sr.keys.put(id, key)
 	}
 	return nil
 }
@@ -331,23 +334,29 @@ type keyCache struct {
 // many access keys).
 const maxSigningKeys = 256
 
-func (c *keyCache) get(secret, date, region, service, terminator string) []byte {
-	id := secret + "\x00" + date + "/" + region + "/" + service + "/" + terminator
+// get returns the signing key of a scope and whether it came from the
+// cache; a derived key is kept only by put, once a signature made with it
+// matched, so requests with made-up scopes (any region) fill nothing.
+func (c *keyCache) get(secret, date, region, service, terminator string) (key []byte, id string, cached bool) {
+	id = secret + "\x00" + date + "/" + region + "/" + service + "/" + terminator
 	c.mu.Lock()
 	key, ok := c.keys[id]
 	c.mu.Unlock()
 	if ok {
-		return key
+		return key, id, true
 	}
 	key = hmacSHA256([]byte("AWS4"+secret), date)
 	key = hmacSHA256(key, region)
 	key = hmacSHA256(key, service)
 	key = hmacSHA256(key, terminator)
+	return key, id, false
+}
+
+func (c *keyCache) put(id string, key []byte) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.keys == nil || len(c.keys) >= maxSigningKeys {
 		c.keys = make(map[string][]byte)
 	}
 	c.keys[id] = key
-	return key
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -282,5 +283,32 @@ func TestSigV4CheckedBeforeBody(t *testing.T) {
 			}
 			a.stop()
 		}
+	}
+}
+
+// A derived signing key is kept only once a signature made with it matched:
+// requests with a known access key, a wrong secret and made-up regions fill
+// nothing (the region is not checked, so each would be a new entry).
+func TestSigV4KeepsOnlyKeysThatSigned(t *testing.T) {
+	srv := servertest.Start(t, server.Options{Credentials: map[string]string{"AKIDKSP": "s3cret"}})
+	ctx := context.Background()
+	for i := range 5 {
+		c := servertest.NewClient(srv.URL(), fmt.Sprintf("made-up-%d", i), servertest.NoRetries,
+			func(o *kinesis.Options) { o.Credentials = credentials.NewStaticCredentialsProvider("AKIDKSP", "wrong", "") })
+		_, err := c.ListStreams(ctx, &kinesis.ListStreamsInput{})
+		wantCode(t, err, kds.ErrCodeInvalidSignature, "The request signature we calculated does not match")
+	}
+	if n := server.SigningKeysCached(srv); n != 0 {
+		t.Fatalf("%d signing keys kept after only refused signatures, want 0", n)
+	}
+	c := servertest.NewClient(srv.URL(), srv.Region(), servertest.NoRetries,
+		func(o *kinesis.Options) { o.Credentials = credentials.NewStaticCredentialsProvider("AKIDKSP", "s3cret", "") })
+	for range 2 {
+		if _, err := c.ListStreams(ctx, &kinesis.ListStreamsInput{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := server.SigningKeysCached(srv); n != 1 {
+		t.Fatalf("%d signing keys kept after two accepted requests of one scope, want 1", n)
 	}
 }
