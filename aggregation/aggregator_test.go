@@ -2,6 +2,7 @@ package aggregation
 
 import (
 	"bytes"
+	"crypto/md5"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -409,5 +410,27 @@ func TestLoneRecordWithMagicIsAggregated(t *testing.T) {
 	a := newAggregator(t, MaxRecordSize(100))
 	if err := a.Add("k", "", append([]byte(magic), make([]byte, 95)...)); !errors.Is(err, ErrTooLarge) {
 		t.Fatalf("99+1 raw bytes that grow past 100 aggregated: %v, want ErrTooLarge", err)
+	}
+}
+
+// Count reads only framing, so it must not take entries too short to be a
+// user record at their word: 100,000 empty entries (2 bytes each) would
+// otherwise size a caller's slice at 100,000 records.
+func TestCountSkipsEntriesTooShortForARecord(t *testing.T) {
+	body := bytes.Repeat([]byte{0x1a, 0x00}, 100_000) // field 3 (records), length 0
+	sum := md5.Sum(body)
+	data := append(append([]byte("\xF3\x89\x9A\xC2"), body...), sum[:]...)
+	if n := Count(data); n != 1 {
+		t.Fatalf("Count = %d for an aggregate of empty entries, want 1", n)
+	}
+	// A real aggregate is still counted exactly.
+	a := newAggregator(t)
+	for i := range 3 {
+		if err := a.Add("k", "", []byte{byte(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := Count(a.Build(nil).Data); n != 3 {
+		t.Fatalf("Count = %d for an aggregate of 3 records, want 3", n)
 	}
 }

@@ -68,7 +68,10 @@ func DeaggregateShard(dst []UserRecord, rec KinesisRecord, hashRange kds.HashKey
 // Count returns how many user records Deaggregate takes out of a Kinesis
 // record's data at most, reading only the protobuf's framing (no MD5, no
 // key tables): for sizing a slice before deaggregating a batch. It is
-// exact for a valid aggregate, and at least 1.
+// exact for a valid aggregate, and at least 1. An entry too short to hold a
+// user record's two required fields is not counted, so a malformed
+// aggregate of empty entries cannot make the caller size a slice of
+// hundreds of thousands of records per megabyte.
 func Count(data []byte) int {
 	if len(data) < overhead || string(data[:len(magic)]) != magic {
 		return 1
@@ -80,16 +83,29 @@ func Count(data []byte) int {
 			break
 		}
 		p = p[k:]
+		if num == fieldRecords && typ == protowire.BytesType {
+			v, k := protowire.ConsumeBytes(p)
+			if k < 0 {
+				break
+			}
+			p = p[k:]
+			if len(v) >= minRecordMessage {
+				n++
+			}
+			continue
+		}
 		if k = protowire.ConsumeFieldValue(num, typ, p); k < 0 {
 			break
 		}
 		p = p[k:]
-		if num == fieldRecords && typ == protowire.BytesType {
-			n++
-		}
 	}
 	return max(n, 1)
 }
+
+// minRecordMessage is the shortest encoding of a user record: the
+// partition key index (a tag and a one-byte varint) and the data (a tag and
+// a zero length).
+const minRecordMessage = 4
 
 func deaggregate(dst []UserRecord, rec *KinesisRecord, hashRange *kds.HashKeyRange) ([]UserRecord, int) {
 	if len(rec.Data) < len(magic) || string(rec.Data[:len(magic)]) != magic {
