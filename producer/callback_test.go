@@ -242,3 +242,54 @@ func TestPutCallbackExactlyOnce(t *testing.T) {
 		}
 	})
 }
+
+// Callbacks slower than Kinesis hold back sending: a request's slot is given
+// back only after its callbacks ran, so with every slot's callbacks stuck the
+// producer stops sending, its buffer fills and PutCallback refuses, instead
+// of accepting records without bound while finished requests pile up
+// waiting on their callbacks.
+func TestSlowCallbacksHoldBackSending(t *testing.T) {
+	_, c := newStream(t, server.Options{}, "slowcallbacks", 4)
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	const budget, slots = 100, 2
+	p, err := producer.New(c, "slowcallbacks", producer.Aggregation(false), producer.MaxBufferedTime(time.Millisecond),
+		producer.BufferLimits(1<<20, budget), producer.MaxConcurrentRequests(slots), producer.BufferFullPolicy(producer.FailFast))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gate := make(chan struct{})
+	var called atomic.Int64
+	fn := func(producer.Result) {
+		<-gate
+		called.Add(1)
+	}
+	// At most the buffer and the records of the requests whose callbacks
+	// are stuck can be accepted.
+	const bound = budget + slots*budget + 1
+	accepted, refusedInARow := 0, 0
+	for i := 0; refusedInARow < 300; i++ {
+		err := p.PutCallback(ctx, producer.Record{PartitionKey: "k" + strconv.Itoa(i), Data: []byte("x")}, fn)
+		switch {
+		case err == nil:
+			accepted++
+			refusedInARow = 0
+			if accepted > bound {
+				close(gate)
+				t.Fatalf("%d records accepted while every callback was stuck; at most %d fit", accepted, bound)
+			}
+		case errors.Is(err, producer.ErrBufferFull):
+			refusedInARow++
+			time.Sleep(time.Millisecond) // let the producer send what it may
+		default:
+			t.Fatal(err)
+		}
+	}
+	close(gate)
+	if err := p.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := called.Load(); got != int64(accepted) {
+		t.Fatalf("%d callbacks for %d accepted records", got, accepted)
+	}
+}

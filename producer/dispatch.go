@@ -419,16 +419,18 @@ func (p *Producer) send(req *request) {
 
 	p.mu.Lock()
 	aborted := p.aborted != nil
-	p.inflight--
 	for _, c := range req.cs {
 		c.shard.inflight--
 	}
 	var retry []*container
+	var leftovers map[*container]*container // a split container's rest, sent after it
 	for _, c := range req.cs {
 		if len(c.leftover) > 0 {
-			l := &container{shard: c.shard, recs: c.leftover, putSize: c.putSize, due: c.due, expires: c.expires}
+			if leftovers == nil {
+				leftovers = make(map[*container]*container)
+			}
+			leftovers[c] = &container{shard: c.shard, recs: c.leftover, putSize: c.putSize, due: c.due, expires: c.expires}
 			c.leftover = nil
-			retry = append(retry, l)
 		}
 	}
 	switch {
@@ -486,7 +488,23 @@ func (p *Producer) send(req *request) {
 			p.settleLocked(c, aws.ToString(e.ShardId), aws.ToString(e.SequenceNumber), now)
 		}
 	}
-	// Back in front of their shards' queues, in their order.
+	// Back in front of their shards' queues, in their order: each split
+	// container's rest right after it (or alone, when it went through).
+	if len(leftovers) > 0 {
+		retried := make(map[*container]bool, len(retry))
+		for _, c := range retry {
+			retried[c] = true
+		}
+		retry = retry[:0]
+		for _, c := range req.cs {
+			if retried[c] {
+				retry = append(retry, c)
+			}
+			if l := leftovers[c]; l != nil {
+				retry = append(retry, l)
+			}
+		}
+	}
 	for i := len(retry) - 1; i >= 0; i-- {
 		p.retryLocked(retry[i], now)
 	}
@@ -494,6 +512,14 @@ func (p *Producer) send(req *request) {
 	p.mu.Unlock()
 	outcome(call, out, err, aborted || len(in.Records) == 0)
 	p.deliver(list)
+	// The request's slot is given back only once its results are delivered:
+	// callbacks and hooks that are slower than Kinesis then hold back
+	// sending, so the buffer fills and Put blocks, instead of each finished
+	// request leaving a goroutine (and its containers) waiting on them
+	// while new requests start.
+	p.mu.Lock()
+	p.inflight--
+	p.mu.Unlock()
 	p.nudge()
 
 	for _, h := range p.hooks.put {

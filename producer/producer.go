@@ -172,8 +172,11 @@ func (p *Producer) Put(ctx context.Context, r Record) (*Pending, error) {
 // fn runs on one of the producer's goroutines after the record's request
 // is settled. The callbacks of the records that share a Kinesis record run
 // one after another in Put order; others may run concurrently. Keep fn
-// short: a slow fn delays the results after it, and Flush and Close wait
-// for it (so fn must not call them). fn may put records; with the Block
+// short: a slow fn delays the results after it, holds one of the
+// MaxConcurrentRequests sending slots while it runs (so a producer whose
+// callbacks cannot keep up stops sending, its buffer fills and Put blocks or
+// fails as BufferFullPolicy says), and Flush and Close wait for it (so fn
+// must not call them). fn may put records; with the Block
 // policy give that Put a context with a deadline, as the goroutine that
 // would free room may be the one running fn.
 func (p *Producer) PutCallback(ctx context.Context, r Record, fn func(Result)) error {
@@ -214,8 +217,9 @@ func (p *Producer) put(ctx context.Context, r Record, withHandle bool, fn func(R
 			break
 		}
 		if p.cfg.policy == FailFast {
+			records, bytes := p.bufRecords, p.bufBytes
 			p.mu.Unlock()
-			return nil, fmt.Errorf("%w: %d records, %d bytes buffered (limits %d, %d)", ErrBufferFull, p.bufRecords, p.bufBytes, p.cfg.bufRecords, p.cfg.bufBytes)
+			return nil, fmt.Errorf("%w: %d records, %d bytes buffered (limits %d, %d)", ErrBufferFull, records, bytes, p.cfg.bufRecords, p.cfg.bufBytes)
 		}
 		ch := p.space
 		p.spaceWaiters++
