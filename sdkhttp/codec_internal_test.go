@@ -3,6 +3,7 @@ package sdkhttp
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
@@ -311,5 +313,42 @@ func TestKeptBuffersFitTheirUse(t *testing.T) {
 	}
 	if !found {
 		t.Fatal("the 20 MiB buffer was dropped while smaller ones stayed")
+	}
+}
+
+// A kept record pins one slab of data, not the whole answer's: 1 MiB of
+// records is decoded into several slabs, each record's data whole in one.
+func TestGetRecordsDataInBoundedSlabs(t *testing.T) {
+	const n, size = 100, 10 << 10
+	var b strings.Builder
+	b.WriteString(`{"MillisBehindLatest":0,"NextShardIterator":"it","Records":[`)
+	want := make([][]byte, n)
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		want[i] = bytes.Repeat([]byte{byte(i)}, size)
+		fmt.Fprintf(&b, `{"ApproximateArrivalTimestamp":1.7e9,"Data":"%s","PartitionKey":"k","SequenceNumber":"%d"}`,
+			base64.StdEncoding.EncodeToString(want[i]), i)
+	}
+	b.WriteString(`]}`)
+	var out kinesis.GetRecordsOutput
+	if !decodeGetRecords([]byte(b.String()), &out) {
+		t.Fatal("the fast decoder did not take a plain answer")
+	}
+	slabs := 1
+	for i, r := range out.Records {
+		if !bytes.Equal(r.Data, want[i]) {
+			t.Fatalf("record %d: data differs", i)
+		}
+		if i > 0 {
+			prev := out.Records[i-1].Data
+			if unsafe.Pointer(unsafe.SliceData(r.Data)) != unsafe.Add(unsafe.Pointer(unsafe.SliceData(prev)), len(prev)) {
+				slabs++
+			}
+		}
+	}
+	if min := n * size / slabSize; slabs < min {
+		t.Fatalf("%d records of %d bytes in %d slab(s), want at least %d of %d bytes", n, size, slabs, min, slabSize)
 	}
 }

@@ -46,8 +46,8 @@
 //   - A 2xx GetRecords answer is read into a pooled buffer (smithy-go drops
 //     the buffers over 64 KB it reads answers into, so each large answer
 //     was read into a fresh one) and decoded straight into
-//     kinesis.GetRecordsOutput: the records' data in one slab per answer,
-//     their strings in one string, timestamps as the SDK reads them (epoch
+//     kinesis.GetRecordsOutput: the records' data in slabs of 256 KiB (so a
+//     kept record pins at most one), their strings in one string, timestamps as the SDK reads them (epoch
 //     seconds, truncated to milliseconds). The output owns all of it; the
 //     pooled buffer is not referenced once the call returns. Members the
 //     SDK does not know are skipped, as the SDK skips them. An answer of

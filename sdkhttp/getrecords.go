@@ -19,9 +19,11 @@ import (
 // of range and bad base64 are left to the SDK's decoder. Members the SDK does not
 // know are skipped, as the SDK skips them.
 //
-// The records' data share one slab, their strings one string, and their
-// pointed-to strings and times one slice each: a handful of allocations per
-// answer instead of several per record.
+// The records' data share slabs of slabSize (a record larger than that has
+// its own), their strings one string, and their pointed-to strings and times
+// one slice each: a few allocations per answer instead of several per
+// record, while a caller that keeps one record's Data keeps at most one
+// slab alive, not the whole answer's data.
 func decodeGetRecords(body []byte, out *kinesis.GetRecordsOutput) bool {
 	d := getRecordsDecoder{p: jsonwire.Scanner{B: body}}
 	var res kinesis.GetRecordsOutput
@@ -164,7 +166,7 @@ func (d *getRecordsDecoder) records(dst *[]types.Record) bool {
 	times := make([]time.Time, 0, n)
 	d.ptrs = make([]string, 0, 2*n)
 	d.strs.Grow(n * 80)
-	d.slab = make([]byte, 0, len(d.p.B)*3/4+4)
+	d.slab = nil
 	ok := d.array(func() bool {
 		var r types.Record
 		if !d.object(func(key []byte) bool {
@@ -205,16 +207,18 @@ func (d *getRecordsDecoder) records(dst *[]types.Record) bool {
 	return ok
 }
 
-// data decodes a base64 string into the slab.
+// data decodes a base64 string into the current slab, or a new one when it
+// does not fit.
 func (d *getRecordsDecoder) data(dst *[]byte) bool {
 	v, ok := d.p.RawStr()
 	if !ok {
 		return false
 	}
-	start := len(d.slab)
-	if cap(d.slab)-start < base64.StdEncoding.DecodedLen(len(v)) {
-		return false // cannot happen: the slab has room for the whole body
+	need := base64.StdEncoding.DecodedLen(len(v))
+	if cap(d.slab)-len(d.slab) < need {
+		d.slab = make([]byte, 0, max(slabSize, need))
 	}
+	start := len(d.slab)
 	n, err := base64.StdEncoding.Decode(d.slab[start:cap(d.slab)], v)
 	if err != nil {
 		return false
@@ -223,6 +227,11 @@ func (d *getRecordsDecoder) data(dst *[]byte) bool {
 	*dst = d.slab[start : start+n : start+n]
 	return true
 }
+
+// slabSize is the size of the slabs records' data is decoded into: large
+// enough that a 10 MB answer takes a few dozen allocations, small enough
+// that a kept record pins little.
+const slabSize = 256 << 10
 
 // epochSeconds reads a timestamp as the SDK does: seconds as a JSON number,
 // truncated to milliseconds after rounding seconds × 1000 to a float64.
