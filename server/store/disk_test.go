@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/ksp-project/ksp/server/store"
 	"github.com/ksp-project/ksp/server/store/storetest"
@@ -352,7 +353,10 @@ func openFDs(t *testing.T) int {
 // records visible when its Commit returns.
 func TestDiskGroupCommit(t *testing.T) {
 	t.Parallel()
-	d := openDisk(t, t.TempDir(), store.DiskOptions{})
+	// Each fsync parks its goroutine a millisecond, so the other committers
+	// run meanwhile even on a busy machine whose disk syncs in microseconds
+	// (where, scheduled one after another, they shared nothing).
+	d := openDisk(t, t.TempDir(), store.DiskOptions{FS: &storetest.FaultFS{SyncDelay: time.Millisecond}})
 	const workers, rounds = 8, 25
 	var wg sync.WaitGroup
 	errc := make(chan error, workers)
