@@ -215,7 +215,7 @@ func (d *getRecordsDecoder) data(dst *[]byte) bool {
 		return false
 	}
 	need := base64.StdEncoding.DecodedLen(len(v))
-	if cap(d.slab)-len(d.slab) < need {
+	if d.slab == nil || cap(d.slab)-len(d.slab) < need { // never nil: empty data is "", not null
 		d.slab = make([]byte, 0, max(slabSize, need))
 	}
 	start := len(d.slab)
