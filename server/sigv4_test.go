@@ -25,11 +25,6 @@ import (
 func TestSigV4(t *testing.T) {
 	srv := servertest.Start(t, server.Options{Credentials: map[string]string{"AKIDKSP": "s3cret"}})
 	ctx := context.Background()
-	withCreds := func(id, secret string) func(*kinesis.Options) {
-		return func(o *kinesis.Options) {
-			o.Credentials = credentials.NewStaticCredentialsProvider(id, secret, "")
-		}
-	}
 
 	// The SDK's own signing is accepted, over h2c and over HTTP/1.1.
 	c := servertest.Client(t, srv, servertest.NoRetries, withCreds("AKIDKSP", "s3cret"))
@@ -131,6 +126,13 @@ func TestSigV4(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("health check: %d", resp.StatusCode)
+	}
+}
+
+// withCreds makes a client sign with the static credentials id, secret.
+func withCreds(id, secret string) func(*kinesis.Options) {
+	return func(o *kinesis.Options) {
+		o.Credentials = credentials.NewStaticCredentialsProvider(id, secret, "")
 	}
 }
 
@@ -294,7 +296,7 @@ func TestSigV4KeepsOnlyKeysThatSigned(t *testing.T) {
 	ctx := context.Background()
 	for i := range 5 {
 		c := servertest.NewClient(srv.URL(), fmt.Sprintf("made-up-%d", i), servertest.NoRetries,
-			func(o *kinesis.Options) { o.Credentials = credentials.NewStaticCredentialsProvider("AKIDKSP", "wrong", "") })
+			withCreds("AKIDKSP", "wrong"))
 		_, err := c.ListStreams(ctx, &kinesis.ListStreamsInput{})
 		wantCode(t, err, kds.ErrCodeInvalidSignature, "The request signature we calculated does not match")
 	}
@@ -302,7 +304,7 @@ func TestSigV4KeepsOnlyKeysThatSigned(t *testing.T) {
 		t.Fatalf("%d signing keys kept after only refused signatures, want 0", n)
 	}
 	c := servertest.NewClient(srv.URL(), srv.Region(), servertest.NoRetries,
-		func(o *kinesis.Options) { o.Credentials = credentials.NewStaticCredentialsProvider("AKIDKSP", "s3cret", "") })
+		withCreds("AKIDKSP", "s3cret"))
 	for range 2 {
 		if _, err := c.ListStreams(ctx, &kinesis.ListStreamsInput{}); err != nil {
 			t.Fatal(err)
