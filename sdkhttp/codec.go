@@ -287,10 +287,7 @@ func (releaseBodies) HandleInitialize(ctx context.Context, in middleware.Initial
 // appendPutRecords appends in as the SDK writes it: members that are nil
 // are left out.
 func appendPutRecords(b []byte, in *kinesis.PutRecordsInput) []byte {
-	size := putRecordsSize(in)
-	if cap(b)-len(b) < size {
-		b = append(b[:cap(b)], make([]byte, size-(cap(b)-len(b)))...)[:len(b)]
-	}
+	b = slices.Grow(b, putRecordsSize(in))
 	b = append(b, '{')
 	comma := false
 	member := func(name string) {
