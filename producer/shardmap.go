@@ -65,7 +65,14 @@ type misrouted struct {
 	c       *container
 	shardID string
 	seq     string
+	misses  int // listings that did not name shardID
 }
+
+// maxMisses is how many listings may miss the shard an aggregate landed on
+// before it is trusted to own the aggregate's records: a listing that began
+// before the put may not know the shard yet (a split or merge just made it);
+// one that never names it means the shard is gone from the stream.
+const maxMisses = 3
 
 // aggBase is the aggregate overhead: magic, MD5 and the partition key "a".
 const aggBase = 20 + 1
@@ -325,10 +332,17 @@ func (p *Producer) applyShardMap(all []shardDesc) {
 	p.unverified = nil
 	for _, u := range unverified {
 		rng, ok := ranges[u.shardID]
-		if !ok { // not listed any more: it is in the stream, trust it
-			rng = kds.HashKeyRange{End: kds.MaxHashKey}
+		if !ok {
+			if u.misses++; u.misses < maxMisses {
+				p.unverified = append(p.unverified, u) // list again: it may be newer than this listing
+				continue
+			}
+			rng = kds.HashKeyRange{End: kds.MaxHashKey} // gone from the stream: trust it
 		}
 		p.resolveMisroutedLocked(u, rng)
+	}
+	if len(p.unverified) > 0 {
+		p.staleLocked()
 	}
 	for _, e := range moved {
 		p.routeLocked(e)
