@@ -61,6 +61,12 @@ func TestTopWhileRecordsFlow(t *testing.T) {
 			time.Sleep(10 * time.Millisecond)
 		}
 	})
+	// The consumer creates its lease table when Run starts; until then ksp
+	// leases rightly fails with "no lease table".
+	waitFor(t, "the consumer to create its lease table", func() bool {
+		ok, err := store.TableExists(context.Background())
+		return err == nil && ok
+	})
 	waitFor(t, "the consumer to hold both leases", func() bool {
 		rows := leasesJSONOf(t, "flow-app", "--lease-db", db)
 		return len(rows) == 2 && rows["shardId-000000000000"].Owner == "worker-top" && rows["shardId-000000000001"].Owner == "worker-top"
