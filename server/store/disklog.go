@@ -1,12 +1,14 @@
 package store
 
 import (
+	"cmp"
 	"container/list"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 )
@@ -291,6 +293,25 @@ func (j syncJob) run() error {
 		}
 	}
 	return err
+}
+
+// then is j followed by b, a later job of the same log, as one job that
+// syncs each file once: a file j holds as active and b as sealed (a roll in
+// between) is synced as sealed, and b's active handle replaces j's (files
+// are told apart by path: a handle the writer LRU closed and reopened in
+// between was synced before it closed).
+func (j syncJob) then(b syncJob) syncJob {
+	if j.empty() {
+		return b
+	}
+	if b.empty() {
+		return j
+	}
+	m := syncJob{d: j.d, sealed: append(j.sealed, b.sealed...), active: b.active, dir: cmp.Or(b.dir, j.dir)}
+	if m.active == nil && j.active != nil && !slices.ContainsFunc(b.sealed, func(f File) bool { return f.Name() == j.active.Name() }) {
+		m.active = j.active
+	}
+	return m
 }
 
 func (l *diskLog) takeSyncLocked() syncJob {
