@@ -2,7 +2,6 @@ package store
 
 import (
 	"bytes"
-	"fmt"
 	"os"
 	"runtime"
 	"testing"
@@ -111,42 +110,5 @@ func BenchmarkMemoryStoreRSS(b *testing.B) {
 		b.ReportMetric(float64(grown)/records, "rss-bytes/record")
 		b.ReportMetric(float64(grown)/float64(raw), "x-raw")
 		m.Close()
-	}
-}
-
-// ReadInto returns what Read returns, in the caller's buffer, which it
-// reuses when large enough (and grows when not).
-func TestMemoryReadIntoReusesBuffer(t *testing.T) {
-	m := NewMemory()
-	l, _ := m.Log(LogID{Stream: "s", Created: 1})
-	recs := make([]Record, 300)
-	for i := range recs {
-		recs[i] = Record{ArrivalMilli: int64(i), PartitionKey: fmt.Sprint("k", i), Data: bytes.Repeat([]byte{byte(i)}, i%7)}
-	}
-	if _, err := l.Append(recs); err != nil {
-		t.Fatal(err)
-	}
-	m.Commit()
-	br := l.(BufferedReader)
-	var buf ReadBuffer
-	var first *Record
-	for _, c := range []struct{ from, n int }{{0, 300}, {10, 50}, {250, 100}} {
-		want, _ := l.Read(uint64(c.from), c.n, 1<<20)
-		got, err := br.ReadInto(&buf, uint64(c.from), c.n, 1<<20)
-		if err != nil || len(got) != len(want) {
-			t.Fatalf("ReadInto(%d, %d) = %d records, %v; Read gave %d", c.from, c.n, len(got), err, len(want))
-		}
-		for i := range got {
-			if got[i].Position != want[i].Position || got[i].ArrivalMilli != want[i].ArrivalMilli ||
-				got[i].PartitionKey != want[i].PartitionKey || !bytes.Equal(got[i].Data, want[i].Data) || got[i].Data == nil {
-				t.Fatalf("ReadInto(%d, %d) record %d = %+v, Read gave %+v", c.from, c.n, i, got[i], want[i])
-			}
-		}
-		// The first read sized the buffer for all 300; later reads fit in it.
-		if first == nil {
-			first = &got[0]
-		} else if &got[0] != first {
-			t.Fatalf("ReadInto(%d, %d) did not reuse the buffer", c.from, c.n)
-		}
 	}
 }
