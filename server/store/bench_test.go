@@ -50,7 +50,8 @@ func BenchmarkAppendCommit(b *testing.B) {
 // its own; "logs=4": each commit is 500 records spread over 4 logs (125
 // each), the shape of `ksp bench server`'s 8 clients on a 4-shard stream.
 // It reports CPU per record (the process's, kernel time included: holds on a
-// busy machine), records per commit round and fdatasyncs per round.
+// busy machine), records per commit round, fdatasyncs per round and how long
+// a round's fdatasyncs took.
 func BenchmarkAppendCommitParallel(b *testing.B) {
 	for _, p := range []store.FsyncPolicy{store.FsyncAlways, store.FsyncInterval, store.FsyncNever} {
 		for _, logs := range []int{8, 4} {
@@ -72,7 +73,7 @@ func benchParallelCommits(b *testing.B, p store.FsyncPolicy, logs int) {
 	b.SetBytes(perCommit * 100)
 	b.SetParallelism((committers + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
 	var next atomic.Int64
-	rounds0, syncs0 := store.SyncRounds(d), store.FileSyncs(d)
+	rounds0, syncs0, wait0 := store.SyncRounds(d), store.FileSyncs(d), store.SyncTime(d)
 	cpu0 := childproc.CPUTime(os.Getpid())
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
@@ -118,6 +119,7 @@ func benchParallelCommits(b *testing.B, p store.FsyncPolicy, logs int) {
 	if r := store.SyncRounds(d) - rounds0; r > 0 {
 		b.ReportMetric(n/float64(r), "records/round")
 		b.ReportMetric(float64(store.FileSyncs(d)-syncs0)/float64(r), "fsyncs/round")
+		b.ReportMetric(float64((store.SyncTime(d)-wait0).Microseconds())/float64(r), "sync-µs/round")
 	}
 }
 

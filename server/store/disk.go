@@ -206,6 +206,7 @@ type Disk struct {
 
 	syncs     atomic.Int64 // fsync rounds of the commit path (tests look)
 	fileSyncs atomic.Int64 // sync jobs (one log's files) of those rounds
+	syncNanos atomic.Int64 // time those rounds spent syncing
 	trashSeq  atomic.Int64
 }
 
@@ -599,7 +600,10 @@ func (r *commitRound) sync() {
 	d := jobs[0].d
 	d.syncs.Add(1)
 	d.fileSyncs.Add(int64(len(jobs)))
-	if err := runSyncJobs(jobs); err != nil {
+	start := time.Now()
+	err := runSyncJobs(jobs)
+	d.syncNanos.Add(int64(time.Since(start)))
+	if err != nil {
 		r.failed = d.fail(err)
 	}
 }

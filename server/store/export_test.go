@@ -1,5 +1,7 @@
 package store
 
+import "time"
+
 // SyncRounds returns how many fsync rounds the commit path of d has run.
 func SyncRounds(d *Disk) int64 { return d.syncs.Load() }
 
@@ -20,3 +22,6 @@ func CommitsStarted(d *Disk) (uint64, bool) {
 	defer d.cmu.Unlock()
 	return d.started, d.flushing
 }
+
+// SyncTime returns how long the commit path of d has spent in fsync rounds.
+func SyncTime(d *Disk) time.Duration { return time.Duration(d.syncNanos.Load()) }
