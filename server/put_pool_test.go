@@ -1,0 +1,137 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"github.com/ksp-project/ksp/server"
+	"github.com/ksp-project/ksp/server/servertest"
+	"github.com/ksp-project/ksp/server/store"
+)
+
+// TestPutRecordsReusedMemoryNeverCorruptsStoredRecords: puts decode into
+// pooled memory that the next put reuses. Concurrent puts of records of
+// varying sizes (so reused slabs overlap differently), then every record is
+// read back exactly as put: on the stores that copy out of that memory, and
+// on a store that keeps what it is given (which must get data of its own).
+func TestPutRecordsReusedMemoryNeverCorruptsStoredRecords(t *testing.T) {
+	for name, open := range map[string]func(t *testing.T) store.Store{
+		"memory": func(*testing.T) store.Store { return store.NewMemory() },
+		"disk":   func(t *testing.T) store.Store { return openDisk(t, t.TempDir(), store.DiskOptions{}) },
+		"keeping": func(*testing.T) store.Store {
+			return &keepingStore{Store: store.NewMemory(), logs: map[store.LogID]*keepingLog{}}
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			srv := servertest.Start(t, server.Options{Store: open(t), DisableLimits: true})
+			c := servertest.ClientHTTP11(t, srv, servertest.NoRetries)
+			servertest.CreateStream(t, c, "pool", 2)
+			const writers, puts, per = 4, 8, 40
+			want := map[string][]byte{}
+			var mu sync.Mutex // guards: want
+			var wg sync.WaitGroup
+			errs := make(chan error, writers)
+			for w := range writers {
+				wg.Go(func() {
+					for p := range puts {
+						entries := make([]types.PutRecordsRequestEntry, per)
+						for i := range entries {
+							key := fmt.Sprintf("w%d-p%d-r%d", w, p, i)
+							// Sizes vary by writer and put: 1 to 300 bytes.
+							n := 1 + (w*53+p*29+i*11)%300
+							data := bytes.Repeat([]byte(key), n/len(key)+1)[:n]
+							entries[i] = types.PutRecordsRequestEntry{PartitionKey: aws.String(key), Data: data}
+							mu.Lock()
+							want[key] = data
+							mu.Unlock()
+						}
+						out, err := c.PutRecords(context.Background(), &kinesis.PutRecordsInput{StreamName: aws.String("pool"), Records: entries})
+						if err == nil && aws.ToInt32(out.FailedRecordCount) != 0 {
+							err = fmt.Errorf("%d records failed", aws.ToInt32(out.FailedRecordCount))
+						}
+						if err != nil {
+							errs <- err
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				t.Fatal(err)
+			}
+			got := 0
+			for _, sh := range servertest.Shards(t, c, "pool") {
+				for _, r := range servertest.ReadShard(t, c, "pool", aws.ToString(sh.ShardId)) {
+					key := aws.ToString(r.PartitionKey)
+					if data, ok := want[key]; !ok || !bytes.Equal(r.Data, data) {
+						t.Fatalf("record %s reads %q, was put as %q", key, r.Data, data)
+					}
+					got++
+				}
+			}
+			if got != len(want) {
+				t.Fatalf("read %d records, put %d", got, len(want))
+			}
+		})
+	}
+}
+
+// keepingStore is a store that keeps the data it is given instead of a copy
+// (a user's Store may), reading it back from there.
+type keepingStore struct {
+	store.Store
+	mu   sync.Mutex // guards: logs
+	logs map[store.LogID]*keepingLog
+}
+
+func (s *keepingStore) Log(id store.LogID) (store.Log, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if l := s.logs[id]; l != nil {
+		return l, nil
+	}
+	inner, err := s.Store.Log(id)
+	if err != nil {
+		return nil, err
+	}
+	l := &keepingLog{Log: inner, data: map[uint64][]byte{}}
+	s.logs[id] = l
+	return l, nil
+}
+
+type keepingLog struct {
+	store.Log
+	mu   sync.Mutex // guards: data
+	data map[uint64][]byte
+}
+
+func (l *keepingLog) Append(recs []store.Record) (uint64, error) {
+	first, err := l.Log.Append(recs)
+	if err == nil {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		for i := range recs {
+			l.data[first+uint64(i)] = recs[i].Data
+		}
+	}
+	return first, err
+}
+
+func (l *keepingLog) Read(from uint64, maxRecords, maxBytes int) ([]store.Record, error) {
+	recs, err := l.Log.Read(from, maxRecords, maxBytes)
+	recs = append([]store.Record(nil), recs...)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for i := range recs {
+		recs[i].Data = l.data[recs[i].Position]
+	}
+	return recs, err
+}
