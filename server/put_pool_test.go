@@ -35,38 +35,29 @@ func TestPutRecordsReusedMemoryNeverCorruptsStoredRecords(t *testing.T) {
 			const writers, puts, per = 4, 8, 40
 			want := map[string][]byte{}
 			var mu sync.Mutex // guards: want
-			var wg sync.WaitGroup
-			errs := make(chan error, writers)
-			for w := range writers {
-				wg.Go(func() {
-					for p := range puts {
-						entries := make([]types.PutRecordsRequestEntry, per)
-						for i := range entries {
-							key := fmt.Sprintf("w%d-p%d-r%d", w, p, i)
-							// Sizes vary by writer and put: 1 to 300 bytes.
-							n := 1 + (w*53+p*29+i*11)%300
-							data := bytes.Repeat([]byte(key), n/len(key)+1)[:n]
-							entries[i] = types.PutRecordsRequestEntry{PartitionKey: aws.String(key), Data: data}
-							mu.Lock()
-							want[key] = data
-							mu.Unlock()
-						}
-						out, err := c.PutRecords(context.Background(), &kinesis.PutRecordsInput{StreamName: aws.String("pool"), Records: entries})
-						if err == nil && aws.ToInt32(out.FailedRecordCount) != 0 {
-							err = fmt.Errorf("%d records failed", aws.ToInt32(out.FailedRecordCount))
-						}
-						if err != nil {
-							errs <- err
-							return
-						}
+			inParallel(t, writers, func(w int) error {
+				for p := range puts {
+					entries := make([]types.PutRecordsRequestEntry, per)
+					for i := range entries {
+						key := fmt.Sprintf("w%d-p%d-r%d", w, p, i)
+						// Sizes vary by writer and put: 1 to 300 bytes.
+						n := 1 + (w*53+p*29+i*11)%300
+						data := bytes.Repeat([]byte(key), n/len(key)+1)[:n]
+						entries[i] = types.PutRecordsRequestEntry{PartitionKey: aws.String(key), Data: data}
+						mu.Lock()
+						want[key] = data
+						mu.Unlock()
 					}
-				})
-			}
-			wg.Wait()
-			close(errs)
-			for err := range errs {
-				t.Fatal(err)
-			}
+					out, err := c.PutRecords(context.Background(), &kinesis.PutRecordsInput{StreamName: aws.String("pool"), Records: entries})
+					if err == nil && aws.ToInt32(out.FailedRecordCount) != 0 {
+						err = fmt.Errorf("%d records failed", aws.ToInt32(out.FailedRecordCount))
+					}
+					if err != nil {
+						return err
+					}
+				}
+				return nil
+			})
 			got := 0
 			for _, sh := range servertest.Shards(t, c, "pool") {
 				for _, r := range servertest.ReadShard(t, c, "pool", aws.ToString(sh.ShardId)) {
@@ -81,6 +72,24 @@ func TestPutRecordsReusedMemoryNeverCorruptsStoredRecords(t *testing.T) {
 				t.Fatalf("read %d records, put %d", got, len(want))
 			}
 		})
+	}
+}
+
+// inParallel runs fn(0) to fn(n-1) in n goroutines, and fails t with the
+// errors they return once all are done.
+func inParallel(t *testing.T, n int, fn func(i int) error) {
+	t.Helper()
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { errs <- fn(i) })
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
