@@ -93,8 +93,8 @@ func inParallel(t *testing.T, n int, fn func(i int) error) {
 	}
 }
 
-// keepingStore is a store that keeps the data it is given instead of a copy
-// (a user's Store may), reading it back from there.
+// keepingStore is a store that keeps the keys and data it is given instead
+// of copies (a user's Store may), reading them back from there.
 type keepingStore struct {
 	store.Store
 	mu   sync.Mutex // guards: logs
@@ -111,15 +111,15 @@ func (s *keepingStore) Log(id store.LogID) (store.Log, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &keepingLog{Log: inner, data: map[uint64][]byte{}}
+	l := &keepingLog{Log: inner, kept: map[uint64]store.Record{}}
 	s.logs[id] = l
 	return l, nil
 }
 
 type keepingLog struct {
 	store.Log
-	mu   sync.Mutex // guards: data
-	data map[uint64][]byte
+	mu   sync.Mutex // guards: kept
+	kept map[uint64]store.Record
 }
 
 func (l *keepingLog) Append(recs []store.Record) (uint64, error) {
@@ -128,7 +128,7 @@ func (l *keepingLog) Append(recs []store.Record) (uint64, error) {
 		l.mu.Lock()
 		defer l.mu.Unlock()
 		for i := range recs {
-			l.data[first+uint64(i)] = recs[i].Data
+			l.kept[first+uint64(i)] = recs[i]
 		}
 	}
 	return first, err
@@ -140,7 +140,8 @@ func (l *keepingLog) Read(from uint64, maxRecords, maxBytes int) ([]store.Record
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for i := range recs {
-		recs[i].Data = l.data[recs[i].Position]
+		kept := l.kept[recs[i].Position]
+		recs[i].PartitionKey, recs[i].Data = kept.PartitionKey, kept.Data
 	}
 	return recs, err
 }

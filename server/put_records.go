@@ -10,6 +10,9 @@ import (
 	"github.com/ksp-project/ksp/server/store"
 )
 
+// putRecordsEntry is one record of a put. Decoded by the fast path for a
+// store that copies records out, its data is pooled and its keys alias the
+// request body: nothing may keep them past the call (strings.Clone them).
 type putRecordsEntry struct {
 	Data            blob    `json:"Data"`
 	PartitionKey    *string `json:"PartitionKey"`

@@ -3,6 +3,7 @@ package server
 import (
 	"slices"
 	"strings"
+	"unsafe"
 
 	"github.com/ksp-project/ksp/internal/jsonwire"
 )
@@ -10,9 +11,9 @@ import (
 // decodeJSON is the fast path for the hottest request, a PutRecords JSON
 // body as the SDKs write it: an object with StreamName, StreamARN and
 // Records, each entry with Data, PartitionKey and ExplicitHashKey as strings
-// without escapes. The request and its entries live in sc; all keys are in
-// one fresh string, and all data in sc's slab when pooledData (the store
-// copies it out on Append) or else in a fresh slab. Anything else (escapes,
+// without escapes. The request and its entries live in sc. When pooledData
+// (the store copies records out on Append), data is in sc's slab and keys
+// alias the body; else both are fresh memory of their own. Anything else (escapes,
 // nulls, unknown members, other types, bad base64) returns ok=false and the
 // caller decodes with encoding/json, which also words the errors.
 func (sc *putScratch) decodeJSON(body []byte, pooledData bool) (req *putRecordsInput, ok bool) {
@@ -127,43 +128,59 @@ func (sc *putScratch) decodeJSON(body []byte, pooledData bool) (req *putRecordsI
 	if !p.End() {
 		return nil, false
 	}
-	// One string holds every key; entries point into it.
-	total, nkeys := 0, 0
-	for _, ks := range spans {
-		total += ks.pk.b - ks.pk.a
-		nkeys++
-		if ks.hasEH {
-			total += ks.eh.b - ks.eh.a
-			nkeys++
+	keys := sc.keys[:0]
+	for i := range spans {
+		keys = append(keys, "")
+		if spans[i].hasEH {
+			keys = append(keys, "")
 		}
 	}
-	var sb strings.Builder
-	sb.Grow(total)
-	for _, ks := range spans {
-		sb.Write(body[ks.pk.a:ks.pk.b])
-		if ks.hasEH {
-			sb.Write(body[ks.eh.a:ks.eh.b])
-		}
-	}
-	arena := sb.String()
-	keys := slices.Grow(sc.keys[:0], nkeys)[:nkeys]
 	sc.keys = keys[:0]
-	off, k := 0, 0
+	// The keys are strings over the body's bytes when nothing keeps them
+	// past the call (pooledData: the store copies them, and the body is
+	// given back only after the answer is written); else one fresh string
+	// holds them all.
+	var arena string
+	if pooledData {
+		arena = unsafe.String(unsafe.SliceData(body), len(body))
+	} else {
+		arena = compactKeys(body, spans)
+	}
+	k := 0
 	for i, ks := range spans {
-		n := ks.pk.b - ks.pk.a
-		keys[k] = arena[off : off+n]
+		keys[k] = arena[ks.pk.a:ks.pk.b]
 		req.Records[i].PartitionKey = &keys[k]
-		off += n
 		k++
 		if ks.hasEH {
-			n := ks.eh.b - ks.eh.a
-			keys[k] = arena[off : off+n]
+			keys[k] = arena[ks.eh.a:ks.eh.b]
 			req.Records[i].ExplicitHashKey = &keys[k]
-			off += n
 			k++
 		}
 	}
 	return req, true
+}
+
+// compactKeys copies the keys spans name out of body into one string, and
+// moves the spans to where they are in it.
+func compactKeys(body []byte, spans []keySpans) string {
+	total := 0
+	for _, ks := range spans {
+		total += ks.pk.b - ks.pk.a + ks.eh.b - ks.eh.a
+	}
+	var sb strings.Builder
+	sb.Grow(total)
+	move := func(s *span) {
+		n := sb.Len()
+		sb.Write(body[s.a:s.b])
+		*s = span{n, sb.Len()}
+	}
+	for i := range spans {
+		move(&spans[i].pk)
+		if spans[i].hasEH {
+			move(&spans[i].eh)
+		}
+	}
+	return sb.String()
 }
 
 // span is a part of the body, [a, b).
