@@ -128,6 +128,9 @@ func (sc *putScratch) release() {
 	if cap(sc.slab) > maxKeptSlab {
 		sc.slab = nil
 	}
+	// Keys and records point into request bodies, which are pooled apart.
+	clear(sc.keys[:cap(sc.keys)])
+	clear(sc.recs[:cap(sc.recs)])
 	sc.req = putRecordsInput{}
 	putScratches.Put(sc)
 }
