@@ -546,6 +546,13 @@ func (d *Disk) flushRound(r *commitRound) {
 	logs := d.dirty
 	d.dirty = nil
 	d.dirtyMu.Unlock()
+	var seen map[*diskLog]int // the logs r has, when flushing again
+	if len(r.logs) > 0 {
+		seen = make(map[*diskLog]int, len(r.logs))
+		for i, e := range r.logs {
+			seen[e.l] = i
+		}
+	}
 	for _, l := range logs {
 		l.dirty.Store(false)
 		t, job, err := l.flushForCommit(d.opts.Fsync == FsyncAlways)
@@ -562,7 +569,7 @@ func (d *Disk) flushRound(r *commitRound) {
 		if !t.ok && job.empty() {
 			continue
 		}
-		if i := r.find(l); i >= 0 {
+		if i, ok := seen[l]; ok {
 			e := &r.logs[i]
 			if t.ok {
 				e.t = t
@@ -572,15 +579,6 @@ func (d *Disk) flushRound(r *commitRound) {
 		}
 		r.logs = append(r.logs, roundLog{l: l, t: t, job: job})
 	}
-}
-
-func (r *commitRound) find(l *diskLog) int {
-	for i := range r.logs {
-		if r.logs[i].l == l {
-			return i
-		}
-	}
-	return -1
 }
 
 // sync runs the round's fsyncs.

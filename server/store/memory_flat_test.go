@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"slices"
 	"testing"
 
 	"github.com/ksp-project/ksp/internal/childproc"
@@ -114,7 +115,7 @@ func BenchmarkMemoryStoreRSS(b *testing.B) {
 	}
 }
 
-// Trimmed blocks are reused by later appends (of any log of the store), and
+// Trimmed blocks are reused by later appends, and
 // a reused block never shows its old bytes: every record read back is one
 // appended after the reuse, and the trimmed records are never readable.
 func TestMemoryReusesTrimmedBlocks(t *testing.T) {
@@ -125,10 +126,12 @@ func TestMemoryReusesTrimmedBlocks(t *testing.T) {
 	lb, _ := m.Log(LogID{Stream: "b", Created: 1})
 	// Old records of 'o' bytes filling several full-size blocks of log a.
 	old := Record{ArrivalMilli: 1, PartitionKey: "old", Data: bytes.Repeat([]byte{'o'}, 64<<10)}
-	for range 4 * memBlockSize / len(old.Data) {
-		if _, err := la.Append([]Record{old}); err != nil {
-			t.Fatal(err)
-		}
+	olds := make([]Record, 2*memBlockSize/len(old.Data))
+	for i := range olds {
+		olds[i] = old
+	}
+	if _, err := la.Append(olds); err != nil {
+		t.Fatal(err)
 	}
 	m.Commit()
 	first, _ := la.TrimBefore(2) // every record: all but the block being filled go back
@@ -141,13 +144,12 @@ func TestMemoryReusesTrimmedBlocks(t *testing.T) {
 	// New, shorter records of 'n' bytes, in both logs; log b's first block
 	// is small, its next ones full-size.
 	var want [2][]Record
-	for i := range 2 * memBlockSize / 1000 {
-		for k, l := range []Log{la, lb} {
-			r := Record{ArrivalMilli: 3, PartitionKey: fmt.Sprint("new-", i), Data: bytes.Repeat([]byte{'n'}, 1000+i%7)}
-			if _, err := l.Append([]Record{r}); err != nil {
-				t.Fatal(err)
-			}
-			want[k] = append(want[k], r)
+	for k, l := range []Log{la, lb} {
+		for i := range memBlockSize / 1000 {
+			want[k] = append(want[k], Record{ArrivalMilli: 3, PartitionKey: fmt.Sprint("new-", i), Data: bytes.Repeat([]byte{'n'}, 1000+i%7)})
+		}
+		if _, err := l.Append(slices.Clone(want[k])); err != nil {
+			t.Fatal(err)
 		}
 	}
 	m.Commit()
@@ -173,21 +175,31 @@ func TestMemoryReusesTrimmedBlocks(t *testing.T) {
 	}
 }
 
-// The blocks a Memory keeps for reuse are bounded.
+// The blocks a Memory keeps for reuse are bounded; the others are unmapped.
 func TestMemoryReuseIsBounded(t *testing.T) {
 	t.Parallel()
-	m := NewMemory()
-	defer m.Close()
-	l, _ := m.Log(LogID{Stream: "a", Created: 1})
-	big := Record{ArrivalMilli: 1, Data: make([]byte, memBlockSize)}
+	var p blockPool
+	defer p.drain()
+	var held [][]byte
 	for range memFreeBlocks + 4 {
-		if _, err := l.Append([]Record{big}); err != nil {
+		b, err := p.get(memBlockSize) // mapped, never touched: no memory used
+		if err != nil {
 			t.Fatal(err)
 		}
+		held = append(held, b)
 	}
-	m.Commit()
-	l.TrimBefore(2)
-	if n := len(m.blocks.free); n != memFreeBlocks {
-		t.Fatalf("%d blocks kept after trimming %d, want the bound %d", n, memFreeBlocks+4, memFreeBlocks)
+	for _, b := range held {
+		p.put(b)
+	}
+	if n := len(p.free); n != memFreeBlocks {
+		t.Fatalf("%d blocks kept after %d came back, want the bound %d", n, len(held), memFreeBlocks)
+	}
+	small, err := p.get(memFirstBlock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.put(small) // not full-size: never kept
+	if n := len(p.free); n != memFreeBlocks {
+		t.Fatalf("%d blocks kept, want %d", n, memFreeBlocks)
 	}
 }
