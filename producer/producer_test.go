@@ -360,8 +360,10 @@ func TestStalledEndpoint(t *testing.T) {
 		// Two requests in flight at most: their encodings (client and
 		// server side) are on top of the budget, and with the default 24
 		// they alone can exceed it on a loaded machine.
+		// No record may expire before Close gives up (the default TTL, 30 s,
+		// passed first where -race and a busy machine made this take 35 s).
 		p, err := producer.New(c, "stalled", producer.BufferLimits(budget, 1<<20), producer.BufferFullPolicy(producer.FailFast),
-			producer.RetryBackoff(time.Millisecond, 10*time.Millisecond), producer.MaxConcurrentRequests(2))
+			producer.RetryBackoff(time.Millisecond, 10*time.Millisecond), producer.MaxConcurrentRequests(2), producer.RecordTTL(time.Hour))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -432,7 +434,7 @@ func TestStalledEndpoint(t *testing.T) {
 		for attempt := 1; ; attempt++ {
 			var err error
 			p, err = producer.New(c, "stalled", producer.BufferLimits(1<<30, 10), producer.RecordTTL(ttl),
-				producer.RetryBackoff(time.Millisecond, 10*time.Millisecond))
+				producer.RetryBackoff(time.Millisecond, 10*time.Millisecond), producer.MaxBufferedTime(time.Millisecond)) // sent at once: each expires after attempts
 			if err != nil {
 				t.Fatal(err)
 			}
