@@ -360,8 +360,10 @@ func TestStalledEndpoint(t *testing.T) {
 		// Two requests in flight at most: their encodings (client and
 		// server side) are on top of the budget, and with the default 24
 		// they alone can exceed it on a loaded machine.
+		// No record may expire before Close gives up (the default TTL, 30 s,
+		// passed first where -race and a busy machine made this take 35 s).
 		p, err := producer.New(c, "stalled", producer.BufferLimits(budget, 1<<20), producer.BufferFullPolicy(producer.FailFast),
-			producer.RetryBackoff(time.Millisecond, 10*time.Millisecond), producer.MaxConcurrentRequests(2))
+			producer.RetryBackoff(time.Millisecond, 10*time.Millisecond), producer.MaxConcurrentRequests(2), producer.RecordTTL(time.Hour))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -421,24 +423,42 @@ func TestStalledEndpoint(t *testing.T) {
 	})
 
 	t.Run("block", func(t *testing.T) {
-		p, err := producer.New(c, "stalled", producer.BufferLimits(1<<30, 10), producer.RecordTTL(500*time.Millisecond),
-			producer.RetryBackoff(time.Millisecond, 10*time.Millisecond))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var hs []*producer.Pending
-		for i := range 10 {
-			h, err := p.Put(ctx, producer.Record{PartitionKey: strconv.Itoa(i), Data: []byte("x")})
+		const ttl = 500 * time.Millisecond
+		var (
+			p  *producer.Producer
+			hs []*producer.Pending
+		)
+		// The buffer is full only until the first record's TTL passes: a
+		// machine that stalls that long before the blocked Put's deadline
+		// leaves nothing to check, and the step runs again (3 times at most).
+		for attempt := 1; ; attempt++ {
+			var err error
+			p, err = producer.New(c, "stalled", producer.BufferLimits(1<<30, 10), producer.RecordTTL(ttl),
+				producer.RetryBackoff(time.Millisecond, 10*time.Millisecond), producer.MaxBufferedTime(time.Millisecond)) // sent at once: each expires after attempts
 			if err != nil {
 				t.Fatal(err)
 			}
-			hs = append(hs, h)
-		}
-		short, cancelShort := context.WithTimeout(ctx, 50*time.Millisecond)
-		_, err = p.Put(short, producer.Record{PartitionKey: "k", Data: []byte("x")})
-		cancelShort()
-		if !errors.Is(err, context.DeadlineExceeded) {
-			t.Fatalf("Put on a full buffer = %v, want to block until the deadline", err)
+			start := time.Now()
+			hs = nil
+			for i := range 10 {
+				h, err := p.Put(ctx, producer.Record{PartitionKey: strconv.Itoa(i), Data: []byte("x")})
+				if err != nil {
+					t.Fatal(err)
+				}
+				hs = append(hs, h)
+			}
+			short, cancelShort := context.WithTimeout(ctx, 50*time.Millisecond)
+			_, err = p.Put(short, producer.Record{PartitionKey: "k", Data: []byte("x")})
+			cancelShort()
+			if errors.Is(err, context.DeadlineExceeded) {
+				break
+			}
+			if took := time.Since(start); took < ttl || attempt == 3 {
+				t.Fatalf("Put on a full buffer = %v %v after the first record, want to block until the deadline", err, took)
+			}
+			closeCtx, cancelClose := context.WithTimeout(ctx, 100*time.Millisecond)
+			_ = p.Close(closeCtx) // its records fail: the endpoint is stalled
+			cancelClose()
 		}
 		// The TTL frees the buffer: a blocked Put gets in.
 		h, err := p.Put(ctx, producer.Record{PartitionKey: "k", Data: []byte("x")})

@@ -90,7 +90,9 @@ func TestLiveRedrawsInPlace(t *testing.T) {
 	var out syncBuffer
 	var n atomic.Int64
 	l := Start(&out, func() string { return fmt.Sprintf("status %d", n.Add(1)) }, Options{Mode: Live, Every: 2 * time.Millisecond})
-	waitUntil(t, "two redraws", func() bool { return n.Load() >= 2 })
+	// Drawn, not just asked for: a status is taken before the line's lock,
+	// so the message could come between the second one and its drawing.
+	waitUntil(t, "two redraws", func() bool { return strings.Count(out.String(), "\rstatus ") >= 2 })
 	fmt.Fprintln(l, "a message")
 	waitUntil(t, "a redraw after the message", func() bool { return strings.HasSuffix(out.String(), "\x1b[K") })
 	l.Stop()
