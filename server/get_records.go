@@ -35,7 +35,6 @@ type childShard struct {
 }
 
 type getRecordsOutput struct {
-	st          *stream
 	sh          *shard
 	records     []store.Record
 	next        *string
@@ -371,7 +370,7 @@ func getRecords(s *Server, c *call) (any, error) {
 		sh.limiter.chargeRead(bytes)
 	}
 	st.countRead(sh, recs, nowMs, false)
-	out := &getRecordsOutput{st: st, sh: sh, records: recs, buf: rb}
+	out := &getRecordsOutput{sh: sh, records: recs, buf: rb}
 	if n := len(recs); n > 0 && next < visible {
 		out.behind = max(0, lastArrival-recs[n-1].ArrivalMilli)
 	}

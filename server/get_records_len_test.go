@@ -49,10 +49,12 @@ func TestGetRecordsContentLengthIsExact(t *testing.T) {
 	}
 }
 
+// testStream is the stream of the encoders' tests.
+var testStream = &stream{created: 1700000000000}
+
 // getRecordsOutputs are answers of every shape the encoders handle.
 func getRecordsOutputs() map[string]*getRecordsOutput {
-	st := &stream{created: 1700000000000}
-	sh := &shard{id: "shardId-000000000000", seq: newSeqPrefix(st.created, 0)}
+	sh := &shard{id: "shardId-000000000000", seq: newSeqPrefix(testStream.created, 0)}
 	keys := []string{"pk-1", `k"q\`, "\n\t\x01", "é€😀\u2028", "\xff\xfe", strings.Repeat("k", 256)}
 	var many []store.Record
 	for i := range 3000 { // about 300 KB of JSON: several pieces
@@ -60,12 +62,12 @@ func getRecordsOutputs() map[string]*getRecordsOutput {
 	}
 	next := "AAAA"
 	return map[string]*getRecordsOutput{
-		"empty":       {st: st, sh: sh, next: &next},
-		"one":         {st: st, sh: sh, next: &next, records: []store.Record{{Position: 5, ArrivalMilli: 0, PartitionKey: "k", Data: []byte{}}}},
-		"nil data":    {st: st, sh: sh, next: &next, records: []store.Record{{Position: 5, ArrivalMilli: 1700000000000, PartitionKey: "k"}}},
-		"many":        {st: st, sh: sh, next: &next, behind: 1 << 40, records: many},
-		"large":       {st: st, sh: sh, next: &next, records: []store.Record{{Position: 1, ArrivalMilli: 1700000000001, PartitionKey: "k", Data: make([]byte, 300<<10)}, many[7]}},
-		"childShards": {st: st, sh: sh, records: many[:10], childShards: []childShard{{ShardId: "shardId-000000000001", ParentShards: []string{"shardId-000000000000"}, HashKeyRange: hashKeyRange{"0", "170141183460469231731687303715884105727"}}}},
+		"empty":       {sh: sh, next: &next},
+		"one":         {sh: sh, next: &next, records: []store.Record{{Position: 5, ArrivalMilli: 0, PartitionKey: "k", Data: []byte{}}}},
+		"nil data":    {sh: sh, next: &next, records: []store.Record{{Position: 5, ArrivalMilli: 1700000000000, PartitionKey: "k"}}},
+		"many":        {sh: sh, next: &next, behind: 1 << 40, records: many},
+		"large":       {sh: sh, next: &next, records: []store.Record{{Position: 1, ArrivalMilli: 1700000000001, PartitionKey: "k", Data: make([]byte, 300<<10)}, many[7]}},
+		"childShards": {sh: sh, records: many[:10], childShards: []childShard{{ShardId: "shardId-000000000001", ParentShards: []string{"shardId-000000000000"}, HashKeyRange: hashKeyRange{"0", "170141183460469231731687303715884105727"}}}},
 	}
 }
 
@@ -106,7 +108,7 @@ func reflectedCBOR(o *getRecordsOutput) ([]byte, error) {
 		Records            []record     `json:"Records"`
 	}{ChildShards: o.childShards, MillisBehindLatest: o.behind, NextShardIterator: o.next, Records: make([]record, len(o.records))}
 	for i, r := range o.records {
-		out.Records[i] = record{epochMillis(r.ArrivalMilli), append([]byte{}, r.Data...), r.PartitionKey, o.st.seq(o.sh, r.Position)}
+		out.Records[i] = record{epochMillis(r.ArrivalMilli), append([]byte{}, r.Data...), r.PartitionKey, testStream.seq(o.sh, r.Position)}
 	}
 	return cborEnc.Marshal(out)
 }
@@ -115,7 +117,7 @@ func reflectedCBOR(o *getRecordsOutput) ([]byte, error) {
 // answer is byte for byte what fxamacker/cbor writes for its Go shape, with
 // entries of several shards and failed ones.
 func TestPutRecordsCBORMatchesReflection(t *testing.T) {
-	st := &stream{created: 1700000000000}
+	st := testStream
 	var shards []*shard
 	for i := range 10 {
 		shards = append(shards, &shard{idx: i, id: kds.ShardID(i), seq: newSeqPrefix(st.created, i)})

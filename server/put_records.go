@@ -10,9 +10,10 @@ import (
 	"github.com/ksp-project/ksp/server/store"
 )
 
-// putRecordsEntry is one record of a put. Decoded by the fast path for a
-// store that copies records out, its data is pooled and its keys alias the
-// request body: nothing may keep them past the call (strings.Clone them).
+// putRecordsEntry is one record of a put. Decoded by a fast path for a
+// store that copies records out, its data and keys are in pooled memory (the
+// put's slab, the request body): nothing may keep them past the call
+// (bytes.Clone, strings.Clone them).
 type putRecordsEntry struct {
 	Data            blob    `json:"Data"`
 	PartitionKey    *string `json:"PartitionKey"`
@@ -93,11 +94,12 @@ func (o *putRecordsOutput) release() {
 	o.sc, o.results = nil, nil
 }
 
-// putScratch is the memory of one put: the decoded request (its data in one
-// slab), the routing, the results and the records handed to the store. A
-// put takes one from putScratches and gives it back once its answer is
-// written. By then nothing refers to it: the answer is written, and the
-// stores the server knows copy records out during Append (pooledData).
+// putScratch is the memory of one put: the decoded request (JSON's data in
+// one slab), the routing, the results and the records handed to the store.
+// A put takes one from putScratches and gives it back once its answer is
+// written. By then nothing refers to it, nor to the request body: the answer
+// is written, and the stores the server knows copy records out during
+// Append (pooledData).
 type putScratch struct {
 	req     putRecordsInput
 	entries []putRecordsEntry
