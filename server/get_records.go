@@ -35,14 +35,20 @@ type childShard struct {
 }
 
 type getRecordsOutput struct {
-	sh          *shard
-	records     []store.Record
+	recordEncoder
 	next        *string
 	behind      int64
 	childShards []childShard
-	seq         seqCursor         // formats the records' sequence numbers
-	arrival     arrivalCache      // formats their arrival times
 	buf         *store.ReadBuffer // records live here; nil: not pooled
+}
+
+// recordEncoder encodes one shard's records as GetRecords answers and
+// SubscribeToShard events carry them, in JSON and CBOR.
+type recordEncoder struct {
+	sh      *shard
+	records []store.Record
+	seq     seqCursor    // formats the records' sequence numbers
+	arrival arrivalCache // formats their arrival times
 }
 
 // readBuffers hold what GetRecords reads records into: megabytes per call
@@ -119,7 +125,7 @@ const recordLenFixed = len(`{"ApproximateArrivalTimestamp":`) + len(`,"Data":`) 
 
 // recordsLen is the exact length of what appendRecord appends for every
 // record, the commas between them included.
-func (o *getRecordsOutput) recordsLen() int {
+func (o *recordEncoder) recordsLen() int {
 	n := max(0, len(o.records)-1)
 	for i := range o.records {
 		r := &o.records[i]
@@ -132,27 +138,8 @@ func (o *getRecordsOutput) recordsLen() int {
 func (o *getRecordsOutput) appendHead(b []byte) []byte {
 	b = append(b, '{')
 	if o.childShards != nil {
-		b = append(b, `"ChildShards":[`...)
-		for i, cs := range o.childShards {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = append(b, `{"HashKeyRange":{"EndingHashKey":"`...)
-			b = append(b, cs.HashKeyRange.EndingHashKey...)
-			b = append(b, `","StartingHashKey":"`...)
-			b = append(b, cs.HashKeyRange.StartingHashKey...)
-			b = append(b, `"},"ParentShards":[`...)
-			for j, p := range cs.ParentShards {
-				if j > 0 {
-					b = append(b, ',')
-				}
-				b = appendJSONString(b, p)
-			}
-			b = append(b, `],"ShardId":"`...)
-			b = append(b, cs.ShardId...)
-			b = append(b, `"}`...)
-		}
-		b = append(b, "],"...)
+		b = appendChildShardsJSON(b, o.childShards)
+		b = append(b, ',')
 	}
 	b = append(b, `"MillisBehindLatest":`...)
 	b = strconv.AppendInt(b, o.behind, 10)
@@ -164,8 +151,33 @@ func (o *getRecordsOutput) appendHead(b []byte) []byte {
 	return append(b, `,"Records":[`...)
 }
 
+// appendChildShardsJSON appends the ChildShards member.
+func appendChildShardsJSON(b []byte, children []childShard) []byte {
+	b = append(b, `"ChildShards":[`...)
+	for i, cs := range children {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"HashKeyRange":{"EndingHashKey":"`...)
+		b = append(b, cs.HashKeyRange.EndingHashKey...)
+		b = append(b, `","StartingHashKey":"`...)
+		b = append(b, cs.HashKeyRange.StartingHashKey...)
+		b = append(b, `"},"ParentShards":[`...)
+		for j, p := range cs.ParentShards {
+			if j > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONString(b, p)
+		}
+		b = append(b, `],"ShardId":"`...)
+		b = append(b, cs.ShardId...)
+		b = append(b, `"}`...)
+	}
+	return append(b, ']')
+}
+
 // appendRecord appends record i (with its leading comma).
-func (o *getRecordsOutput) appendRecord(b []byte, i int) []byte {
+func (o *recordEncoder) appendRecord(b []byte, i int) []byte {
 	r := &o.records[i]
 	if i > 0 {
 		b = append(b, ',')
@@ -182,7 +194,7 @@ func (o *getRecordsOutput) appendRecord(b []byte, i int) []byte {
 }
 
 // seqCursor is the cursor formatting the records' sequence numbers.
-func (o *getRecordsOutput) seqCursor() *seqCursor {
+func (o *recordEncoder) seqCursor() *seqCursor {
 	if o.seq.p == nil {
 		o.seq = newSeqCursor(&o.sh.seq)
 	}
@@ -221,24 +233,7 @@ func (o *getRecordsOutput) appendHeadCBOR(b []byte) []byte {
 	}
 	b = appendCBORHead(b, cborMap, fields)
 	if len(o.childShards) > 0 {
-		b = appendCBORText(b, "ChildShards")
-		b = appendCBORHead(b, cborArray, uint64(len(o.childShards)))
-		for _, cs := range o.childShards {
-			b = appendCBORHead(b, cborMap, 3)
-			b = appendCBORText(b, "ShardId")
-			b = appendCBORText(b, cs.ShardId)
-			b = appendCBORText(b, "ParentShards")
-			b = appendCBORHead(b, cborArray, uint64(len(cs.ParentShards)))
-			for _, p := range cs.ParentShards {
-				b = appendCBORText(b, p)
-			}
-			b = appendCBORText(b, "HashKeyRange")
-			b = appendCBORHead(b, cborMap, 2)
-			b = appendCBORText(b, "StartingHashKey")
-			b = appendCBORText(b, cs.HashKeyRange.StartingHashKey)
-			b = appendCBORText(b, "EndingHashKey")
-			b = appendCBORText(b, cs.HashKeyRange.EndingHashKey)
-		}
+		b = appendChildShardsCBOR(b, o.childShards)
 	}
 	b = appendCBORText(b, "MillisBehindLatest")
 	b = appendCBORInt(b, o.behind)
@@ -248,6 +243,29 @@ func (o *getRecordsOutput) appendHeadCBOR(b []byte) []byte {
 	}
 	b = appendCBORText(b, "Records")
 	return appendCBORHead(b, cborArray, uint64(len(o.records)))
+}
+
+// appendChildShardsCBOR appends the ChildShards member in CBOR.
+func appendChildShardsCBOR(b []byte, children []childShard) []byte {
+	b = appendCBORText(b, "ChildShards")
+	b = appendCBORHead(b, cborArray, uint64(len(children)))
+	for _, cs := range children {
+		b = appendCBORHead(b, cborMap, 3)
+		b = appendCBORText(b, "ShardId")
+		b = appendCBORText(b, cs.ShardId)
+		b = appendCBORText(b, "ParentShards")
+		b = appendCBORHead(b, cborArray, uint64(len(cs.ParentShards)))
+		for _, p := range cs.ParentShards {
+			b = appendCBORText(b, p)
+		}
+		b = appendCBORText(b, "HashKeyRange")
+		b = appendCBORHead(b, cborMap, 2)
+		b = appendCBORText(b, "StartingHashKey")
+		b = appendCBORText(b, cs.HashKeyRange.StartingHashKey)
+		b = appendCBORText(b, "EndingHashKey")
+		b = appendCBORText(b, cs.HashKeyRange.EndingHashKey)
+	}
+	return b
 }
 
 // A record's map head and member names in CBOR.
@@ -265,7 +283,7 @@ var cborRecordLenFixed = len(cborRecordHead) + len(cborArrivalKey) + 1 + len(cbo
 
 // appendRecordCBOR appends record i. Its arrival time is epoch milliseconds
 // under tag 1, as the Java SDK writes and reads timestamps.
-func (o *getRecordsOutput) appendRecordCBOR(b []byte, i int) []byte {
+func (o *recordEncoder) appendRecordCBOR(b []byte, i int) []byte {
 	r := &o.records[i]
 	b = append(b, cborRecordHead...)
 	b = append(b, cborArrivalKey...)
@@ -281,7 +299,7 @@ func (o *getRecordsOutput) appendRecordCBOR(b []byte, i int) []byte {
 
 // recordsLenCBOR is the exact length of what appendRecordCBOR appends for
 // every record.
-func (o *getRecordsOutput) recordsLenCBOR() int {
+func (o *recordEncoder) recordsLenCBOR() int {
 	n := 0
 	for i := range o.records {
 		r := &o.records[i]
@@ -370,7 +388,7 @@ func getRecords(s *Server, c *call) (any, error) {
 		sh.limiter.chargeRead(bytes)
 	}
 	st.countRead(sh, recs, nowMs, false)
-	out := &getRecordsOutput{sh: sh, records: recs, buf: rb}
+	out := &getRecordsOutput{recordEncoder: recordEncoder{sh: sh, records: recs}, buf: rb}
 	if n := len(recs); n > 0 && next < visible {
 		out.behind = max(0, lastArrival-recs[n-1].ArrivalMilli)
 	}

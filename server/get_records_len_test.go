@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http/httptest"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -61,15 +62,21 @@ func getRecordsOutputs() map[string]*getRecordsOutput {
 		many = append(many, store.Record{Position: uint64(i) << (i % 64), ArrivalMilli: 1700000000000 + int64(i/7), PartitionKey: keys[i%len(keys)], Data: bytes.Repeat([]byte{byte(i)}, i%150)})
 	}
 	next := "AAAA"
+	one := []store.Record{{Position: 5, ArrivalMilli: 0, PartitionKey: "k", Data: []byte{}}}
+	nilData := []store.Record{{Position: 5, ArrivalMilli: 1700000000000, PartitionKey: "k"}}
+	large := []store.Record{{Position: 1, ArrivalMilli: 1700000000001, PartitionKey: "k", Data: make([]byte, 300<<10)}, many[7]}
+	enc := func(recs []store.Record) recordEncoder { return recordEncoder{sh: sh, records: recs} }
 	return map[string]*getRecordsOutput{
-		"empty":       {sh: sh, next: &next},
-		"one":         {sh: sh, next: &next, records: []store.Record{{Position: 5, ArrivalMilli: 0, PartitionKey: "k", Data: []byte{}}}},
-		"nil data":    {sh: sh, next: &next, records: []store.Record{{Position: 5, ArrivalMilli: 1700000000000, PartitionKey: "k"}}},
-		"many":        {sh: sh, next: &next, behind: 1 << 40, records: many},
-		"large":       {sh: sh, next: &next, records: []store.Record{{Position: 1, ArrivalMilli: 1700000000001, PartitionKey: "k", Data: make([]byte, 300<<10)}, many[7]}},
-		"childShards": {sh: sh, records: many[:10], childShards: []childShard{{ShardId: "shardId-000000000001", ParentShards: []string{"shardId-000000000000"}, HashKeyRange: hashKeyRange{"0", "170141183460469231731687303715884105727"}}}},
+		"empty":       {recordEncoder: enc(nil), next: &next},
+		"one":         {recordEncoder: enc(one), next: &next},
+		"nil data":    {recordEncoder: enc(nilData), next: &next},
+		"many":        {recordEncoder: enc(many), next: &next, behind: 1 << 40},
+		"large":       {recordEncoder: enc(large), next: &next},
+		"childShards": {recordEncoder: enc(many[:10]), childShards: testChildShards},
 	}
 }
+
+var testChildShards = []childShard{{ShardId: "shardId-000000000001", ParentShards: []string{"shardId-000000000000"}, HashKeyRange: hashKeyRange{"0", "170141183460469231731687303715884105727"}}}
 
 // TestGetRecordsCBORMatchesReflection: the hand-written CBOR answer is byte
 // for byte what fxamacker/cbor writes for the answer's Go shape (with data
@@ -162,6 +169,50 @@ func TestPutRecordsCBORMatchesReflection(t *testing.T) {
 		}
 		if got := o.appendCBOR([]byte{}); !bytes.Equal(got, want) {
 			t.Errorf("%d entries: wrote %d bytes %.64x…, fxamacker/cbor %d bytes %.64x…", len(o.results), len(got), got, len(want), want)
+		}
+	}
+}
+
+// TestSubscribeEventMatchesReflection: a SubscribeToShardEvent's payload is
+// byte for byte what fxamacker/cbor writes for its Go shape (with data never
+// null), and in JSON decodes to what encoding/json writes for it.
+func TestSubscribeEventMatchesReflection(t *testing.T) {
+	type record struct {
+		ApproximateArrivalTimestamp epochMillis `json:"ApproximateArrivalTimestamp"`
+		Data                        []byte      `json:"Data"`
+		PartitionKey                string      `json:"PartitionKey"`
+		SequenceNumber              string      `json:"SequenceNumber"`
+	}
+	type event struct {
+		ChildShards                []childShard `json:"ChildShards,omitempty"`
+		ContinuationSequenceNumber string       `json:"ContinuationSequenceNumber"`
+		MillisBehindLatest         int64        `json:"MillisBehindLatest"`
+		Records                    []record     `json:"Records"`
+	}
+	for name, o := range getRecordsOutputs() {
+		ev := &subscribeEvent{recordEncoder: recordEncoder{sh: o.sh, records: o.records}, childShards: o.childShards, continuation: testStream.seq(o.sh, 7), behind: o.behind}
+		want := event{ChildShards: o.childShards, ContinuationSequenceNumber: ev.continuation, MillisBehindLatest: o.behind, Records: make([]record, len(o.records))}
+		for i, r := range o.records {
+			want.Records[i] = record{epochMillis(r.ArrivalMilli), append([]byte{}, r.Data...), r.PartitionKey, testStream.seq(o.sh, r.Position)}
+		}
+		wantCBOR, err := cborEnc.Marshal(want)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := ev.appendCBOR(nil); !bytes.Equal(got, wantCBOR) {
+			t.Errorf("%s: CBOR %d bytes %.64x…, fxamacker/cbor %d bytes %.64x…", name, len(got), got, len(wantCBOR), wantCBOR)
+		}
+		wantJSON, err := json.Marshal(want)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var gotValue, wantValue any
+		if err := json.Unmarshal(ev.appendJSON(nil), &gotValue); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		json.Unmarshal(wantJSON, &wantValue)
+		if !reflect.DeepEqual(gotValue, wantValue) {
+			t.Errorf("%s: JSON decodes to %.300v, encoding/json's to %.300v", name, gotValue, wantValue)
 		}
 	}
 }
