@@ -71,11 +71,13 @@ func BenchmarkDeaggregate(b *testing.B) {
 		})
 		b.Run(fmt.Sprintf("%dB/shard-filter", size), func(b *testing.B) {
 			var dst []UserRecord
-			all := kds.HashKeyRange{End: kds.MaxHashKey}
+			// All but the last hash key: every key is hashed and checked
+			// (the whole key space needs no check).
+			nearlyAll := kds.HashKeyRange{End: kds.HashKey{Hi: ^uint64(0), Lo: ^uint64(0) - 1}}
 			b.SetBytes(int64(len(rec.Data)))
 			b.ReportAllocs()
 			for i := 0; i < b.N; i++ {
-				dst, _ = DeaggregateShard(dst[:0], rec, all)
+				dst, _ = DeaggregateShard(dst[:0], rec, nearlyAll)
 			}
 			b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "records/s")
 		})

@@ -62,6 +62,9 @@ func Deaggregate(dst []UserRecord, rec KinesisRecord) []UserRecord {
 // is outside the range; DeaggregateShard drops only those records, and keeps
 // the sub-sequence numbers of the others.
 func DeaggregateShard(dst []UserRecord, rec KinesisRecord, hashRange kds.HashKeyRange) ([]UserRecord, int) {
+	if hashRange == (kds.HashKeyRange{End: kds.MaxHashKey}) {
+		return deaggregate(dst, &rec, nil) // the whole key space: no key can lie outside
+	}
 	return deaggregate(dst, &rec, &hashRange)
 }
 
@@ -115,12 +118,12 @@ func deaggregate(dst []UserRecord, rec *KinesisRecord, hashRange *kds.HashKeyRan
 	if err != nil {
 		return append(dst, passThrough(rec, err)), 0
 	}
+	// A partition key is hashed once per table entry, and only when a
+	// record routed by it (one without an explicit hash key) comes.
 	var pkHash []kds.HashKey
+	var hashed []bool
 	if hashRange != nil {
-		pkHash = make([]kds.HashKey, len(c.pks))
-		for i, pk := range c.pks {
-			pkHash[i] = kds.HashPartitionKey(pk)
-		}
+		pkHash, hashed = make([]kds.HashKey, len(c.pks)), make([]bool, len(c.pks))
 	}
 	start, dropped := len(dst), 0
 	// Room for the records, bounded: c.n counts records not yet validated.
@@ -145,9 +148,15 @@ func deaggregate(dst []UserRecord, rec *KinesisRecord, hashRange *kds.HashKeyRan
 			ehk = c.ehks[r.ehk]
 		}
 		if hashRange != nil {
-			h := pkHash[r.pk]
-			if r.ehk >= 0 {
+			var h kds.HashKey
+			switch {
+			case r.ehk >= 0:
 				h = c.ehkHash[r.ehk]
+			case hashed[r.pk]:
+				h = pkHash[r.pk]
+			default:
+				h = kds.HashPartitionKey(c.pks[r.pk])
+				pkHash[r.pk], hashed[r.pk] = h, true
 			}
 			if !hashRange.Contains(h) {
 				dropped++

@@ -222,6 +222,7 @@ func TestHashRangeFilter(t *testing.T) {
 		{pk: high, data: []byte("2 high by key")},
 		{pk: high, ehk: "0", data: []byte("3 low by hash key")},
 		{pk: low, ehk: maxHashKey, data: []byte("4 high by hash key")},
+		{pk: low, data: []byte("5 low by key, hashed before")},
 	}
 	var a Aggregator
 	for _, u := range recs {
@@ -237,10 +238,10 @@ func TestHashRangeFilter(t *testing.T) {
 		want    []int64 // sub-sequence numbers kept
 		dropped int
 	}{
-		{"lower half", lower, []int64{0, 3}, 3},
-		{"upper half", upper, []int64{1, 2, 4}, 2},
-		{"whole space", all, []int64{0, 1, 2, 3, 4}, 0},
-		{"only max", kds.HashKeyRange{Start: kds.MaxHashKey, End: kds.MaxHashKey}, []int64{4}, 4},
+		{"lower half", lower, []int64{0, 3, 5}, 3},
+		{"upper half", upper, []int64{1, 2, 4}, 3},
+		{"whole space", all, []int64{0, 1, 2, 3, 4, 5}, 0},
+		{"only max", kds.HashKeyRange{Start: kds.MaxHashKey, End: kds.MaxHashKey}, []int64{4}, 5},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -327,6 +327,9 @@ func TestDeadLetterBatchWaitsForTheSink(t *testing.T) {
 		for _, r := range recs {
 			if string(r.Data) == "bad" {
 				last = append([]consumer.Record(nil), recs...)
+				for i := range last {
+					last[i].Data = bytes.Clone(last[i].Data) // valid only until the handler returns
+				}
 				hk.mu.Lock()
 				hk.guard = lease.Checkpoint{SequenceNumber: recs[0].SequenceNumber}
 				hk.mu.Unlock()

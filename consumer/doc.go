@@ -99,7 +99,9 @@
 //
 // Shards are read by polling GetRecords (WithMaxRecords, WithIdleTime), up
 // to WithPrefetch batches ahead of the processor; a slow processor stops
-// the reader, so memory stays bounded. Retrieval sits behind an internal
+// the reader, so memory stays bounded. The records' data are decoded into
+// memory the consumer reuses for later batches once the processing call
+// has returned: Record.Data is valid only until then. Retrieval sits behind an internal
 // per-shard reader interface so enhanced fan-out can plug in.
 //
 // # Metrics

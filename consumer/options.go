@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ksp-project/ksp/lease"
+	"github.com/ksp-project/ksp/sdkhttp"
 )
 
 // Option configures a Consumer; pass options to New.
@@ -69,6 +70,9 @@ type config struct {
 	fanOut      string // stream consumer name; "" reads by polling
 	failure     failureConfig
 	raw         bool // deliver Kinesis records as stored: no deaggregation
+	// slabs lends the memory GetRecords answers' data are decoded into;
+	// a batch's slabs come back once its processing call has returned.
+	slabs *sdkhttp.SlabPool
 	// fleet: a member of a KCL 3.x fleet (kclfleet.go), publishing worker
 	// metrics every metricsEvery.
 	fleet        bool
@@ -209,8 +213,13 @@ func defaultConfig() config {
 		shutdownMax: 30 * time.Second,
 		handOffMax:  30 * time.Second,
 		retryMax:    10 * time.Second,
+		slabs:       sdkhttp.NewSlabPool(maxFreeSlabs),
 	}
 }
+
+// maxFreeSlabs bounds the memory for GetRecords answers' data a consumer
+// keeps while no batch uses it: about six full answers.
+const maxFreeSlabs = 64 << 20
 
 func (c *config) validate() error {
 	var errs []error

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ksp-project/ksp/internal/backoff"
 	"github.com/ksp-project/ksp/kds"
+	"github.com/ksp-project/ksp/sdkhttp"
 )
 
 // pollingReader reads a shard with GetShardIterator and GetRecords in its
@@ -50,8 +51,10 @@ func (r *pollingReader) run(ctx context.Context, from startPosition) {
 			iter = it
 		}
 		called := time.Now()
-		out, err := r.cfg.kinesis.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: iter, Limit: aws.Int32(int32(r.cfg.maxRecords))})
+		slabs := r.cfg.slabs.Slabs()
+		out, err := r.cfg.kinesis.GetRecords(sdkhttp.WithSlabs(ctx, slabs), &kinesis.GetRecordsInput{ShardIterator: iter, Limit: aws.Int32(int32(r.cfg.maxRecords))})
 		if err != nil {
+			slabs.Release()
 			if kds.Code(err) == kds.ErrCodeExpiredIterator {
 				// The iterator sat unused too long (a slow processor
 				// kept the buffer full): get a fresh one where we were.
@@ -68,7 +71,7 @@ func (r *pollingReader) run(ctx context.Context, from startPosition) {
 		if n := len(out.Records); n > 0 {
 			lastSeq = aws.ToString(out.Records[n-1].SequenceNumber)
 		}
-		b := batch{records: out.Records, millisBehind: aws.ToInt64(out.MillisBehindLatest), end: out.NextShardIterator == nil, children: out.ChildShards}
+		b := batch{records: out.Records, slabs: slabs, millisBehind: aws.ToInt64(out.MillisBehindLatest), end: out.NextShardIterator == nil, children: out.ChildShards}
 		select {
 		case r.ch <- b:
 		case <-ctx.Done():

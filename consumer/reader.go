@@ -12,6 +12,7 @@ import (
 	"github.com/ksp-project/ksp/internal/backoff"
 	"github.com/ksp-project/ksp/kds"
 	"github.com/ksp-project/ksp/lease"
+	"github.com/ksp-project/ksp/sdkhttp"
 )
 
 // shardReader delivers one shard's records in order, in batches, from a
@@ -30,7 +31,10 @@ type shardReader interface {
 
 // batch is one read of a shard.
 type batch struct {
-	records      []types.Record
+	records []types.Record
+	// slabs hold the records' data; released once they were processed
+	// (Record.Data is valid until the processing call returns).
+	slabs        *sdkhttp.Slabs
 	millisBehind int64
 	// end reports that the shard is closed and every record has been read;
 	// children lists the shards that replace it, when Kinesis said.

@@ -221,6 +221,9 @@ func (w *worker) readShard(s *shardLease, proc RecordProcessor, ckp *Checkpointe
 			st.fails = 0
 			w.cfg.hooks.recordsProcessed(s.shardID, len(records), bytes, time.Since(start))
 		}
+		// Nothing reads the batch's data any more: Record.Data is valid
+		// until the processing call returns.
+		b.slabs.Release()
 		if b.end {
 			return w.endShard(s, proc, ckp, b.children), false
 		}

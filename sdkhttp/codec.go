@@ -99,7 +99,7 @@ func (p *fastProtocol) DeserializeResponse(ctx context.Context, schema *smithy.O
 	if len(*b) == 0 {
 		return nil
 	}
-	if decodeGetRecords(*b, get) {
+	if decodeGetRecords(*b, get, slabsFrom(ctx)) {
 		return nil
 	}
 	orig := resp.Body // read to its end; the call's middleware still closes it

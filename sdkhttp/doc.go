@@ -58,6 +58,12 @@
 // The buffers kept between calls take at most 64 MiB of the process's
 // memory, and only as much as calls used at once.
 //
+// A reader that knows when it is done with an answer's data can lend the
+// decoder its slabs ([SlabPool], [WithSlabs]) and release them afterwards,
+// so a long-running reader decodes into the same memory instead of about
+// 10 MB of fresh slabs per full answer; ksp's consumer does, since a
+// record's Data is valid only until its processing call returns.
+//
 // ksp's producer and consumer pass FastCodecs to their PutRecords and
 // GetRecords calls, also on clients you build yourself; to give it to every
 // call of your own client:

@@ -5,5 +5,5 @@ import "github.com/aws/aws-sdk-go-v2/service/kinesis"
 // FastDecoderTakes reports whether the fast GetRecords decoder takes body
 // (rather than leaving it to the SDK's).
 func FastDecoderTakes(body []byte) bool {
-	return decodeGetRecords(body, new(kinesis.GetRecordsOutput))
+	return decodeGetRecords(body, new(kinesis.GetRecordsOutput), nil)
 }

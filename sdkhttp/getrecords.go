@@ -23,9 +23,10 @@ import (
 // its own), their strings one string, and their pointed-to strings and times
 // one slice each: a few allocations per answer instead of several per
 // record, while a caller that keeps one record's Data keeps at most one
-// slab alive, not the whole answer's data.
-func decodeGetRecords(body []byte, out *kinesis.GetRecordsOutput) bool {
-	d := getRecordsDecoder{p: jsonwire.Scanner{B: body}}
+// slab alive, not the whole answer's data. With slabs (WithSlabs), the
+// slabs are lent by its pool.
+func decodeGetRecords(body []byte, out *kinesis.GetRecordsOutput, slabs *Slabs) bool {
+	d := getRecordsDecoder{p: jsonwire.Scanner{B: body}, slabs: slabs}
 	var res kinesis.GetRecordsOutput
 	if !d.object(func(key []byte) bool {
 		switch string(key) {
@@ -55,6 +56,7 @@ func decodeGetRecords(body []byte, out *kinesis.GetRecordsOutput) bool {
 type getRecordsDecoder struct {
 	p       jsonwire.Scanner
 	slab    []byte          // the records' data
+	slabs   *Slabs          // lends slabs; nil: they are made
 	strs    strings.Builder // the strings; never rewritten, so slices of String() stay valid
 	ptrs    []string        // what the records' *string point to
 	scratch []byte          // a string being unescaped
@@ -216,7 +218,11 @@ func (d *getRecordsDecoder) data(dst *[]byte) bool {
 	}
 	need := base64.StdEncoding.DecodedLen(len(v))
 	if d.slab == nil || cap(d.slab)-len(d.slab) < need { // never nil: empty data is "", not null
-		d.slab = make([]byte, 0, max(slabSize, need))
+		if d.slabs != nil && need <= slabSize {
+			d.slab = d.slabs.take()
+		} else {
+			d.slab = make([]byte, 0, max(slabSize, need))
+		}
 	}
 	start := len(d.slab)
 	n, err := base64.StdEncoding.Decode(d.slab[start:cap(d.slab)], v)

@@ -22,7 +22,9 @@ store):
 
   drain      one worker drains a stream pre-filled by the producer with
              aggregation on (drain-raw: off); user records/s from Run until the
-             handler has seen every record
+             handler has seen every record; twice: cold (the first drain in
+             the process) and warm (a new worker drains the stream again: a
+             long-running consumer's steady state)
   latency    a producer puts records carrying their put time at --rate while a
              worker polls every --poll-interval; p50, p99 and max of handler
              time minus put time
@@ -88,7 +90,7 @@ peers (internal/peers/npm).`,
 	f.BoolVar(&cfg.MultiLang, "multilang", false, "compare a no-op aws-kcl Node.js processor under ksp kcl with the same processor in Go")
 	f.IntVar(&cfg.MultiLangRecords, "multilang-records", 100000, "user records drained by each side of --multilang")
 	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
-	f.StringVar(&cpuProfile, "cpuprofile", "", "write a pprof CPU profile of the aggregated drain (not its fill) to this file")
+	f.StringVar(&cpuProfile, "cpuprofile", "", "write a pprof CPU profile of the warm aggregated drain (not its fill) to this file")
 	cmd.AddCommand(benchConsumeWorkerCmd())
 	return cmd
 }

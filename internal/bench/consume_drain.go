@@ -1,7 +1,10 @@
 package bench
 
 // The drain part of the consumer benchmark: one worker reads a pre-filled
-// stream to its end.
+// stream to its end, twice: the first drain in the process pays for growing
+// the heap and the buffers it keeps (fresh pages from the kernel), the
+// second, by a new worker of another application, sees a long-running
+// consumer's steady state. Both are reported.
 
 import (
 	"context"
@@ -14,6 +17,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+
 	"github.com/ksp-project/ksp/consumer"
 	"github.com/ksp-project/ksp/internal/childproc"
 	"github.com/ksp-project/ksp/lease/memory"
@@ -21,7 +26,10 @@ import (
 
 // DrainResult is one drain of a pre-filled stream by one worker.
 type DrainResult struct {
-	Aggregation    bool  `json:"aggregation"`
+	Aggregation bool `json:"aggregation"`
+	// Warm reports that this process drained the stream once before: its
+	// heap and kept buffers are grown, as a long-running consumer's are.
+	Warm           bool  `json:"warm"`
 	Records        int   `json:"user_records"`
 	KinesisRecords int64 `json:"kinesis_records"`
 	// FillPerSecond is the producer's rate filling the stream (not timed
@@ -41,7 +49,9 @@ type DrainResult struct {
 	PeakRSS int64 `json:"peak_rss_growth_bytes"`
 }
 
-func runDrain(ctx context.Context, cfg ConsumeConfig, agg bool, n int) (*DrainResult, error) {
+// runDrain fills a stream with n user records and drains it twice, cold
+// then warm; the CPU profile, if any, covers the warm drain.
+func runDrain(ctx context.Context, cfg ConsumeConfig, agg bool, n int) ([]DrainResult, error) {
 	srv, clients, err := startConsumeServer(ctx, cfg.Shards)
 	if err != nil {
 		return nil, err
@@ -53,7 +63,29 @@ func runDrain(ctx context.Context, cfg ConsumeConfig, agg bool, n int) (*DrainRe
 		return nil, fmt.Errorf("fill: %w", err)
 	}
 	fmt.Fprintf(cfg.Progress, "consume: filled at %s records/s (%d Kinesis records); draining with one worker\n", comma(fillRate), kinesisRecords)
+	var res []DrainResult
+	for _, warm := range []bool{false, true} {
+		d, err := drainOnce(ctx, cfg, clients[1], agg && warm, n)
+		if err != nil {
+			return nil, err
+		}
+		d.Aggregation, d.Warm, d.KinesisRecords, d.FillPerSecond = agg, warm, kinesisRecords, fillRate
+		fmt.Fprintf(cfg.Progress, "consume: drained %d user records in %.2fs (%s records/s), %s\n", n, d.Seconds, comma(d.PerSecond), heapState(warm))
+		res = append(res, *d)
+	}
+	return res, nil
+}
 
+func heapState(warm bool) string {
+	if warm {
+		return "warm"
+	}
+	return "cold"
+}
+
+// drainOnce drains the stream from TRIM_HORIZON with a new worker (its own
+// lease store, so its own application) until it has handled n records.
+func drainOnce(ctx context.Context, cfg ConsumeConfig, client *kinesis.Client, profile bool, n int) (*DrainResult, error) {
 	var (
 		count, batches atomic.Int64
 		doneOnce       sync.Once
@@ -68,7 +100,7 @@ func runDrain(ctx context.Context, cfg ConsumeConfig, agg bool, n int) (*DrainRe
 		return nil
 	}
 	c, err := consumer.New(
-		consumer.WithStream(streamName), consumer.WithKinesis(clients[1]), consumer.WithLeaseStore(memory.New()),
+		consumer.WithStream(streamName), consumer.WithKinesis(client), consumer.WithLeaseStore(memory.New()),
 		consumer.WithWorkerID("drain"), consumer.WithInitialPosition(consumer.TrimHorizon()),
 		consumer.WithIdleTime(cfg.DrainIdle), consumer.WithShutdownTimeout(10*time.Second),
 		consumer.WithHandler(handler),
@@ -81,7 +113,7 @@ func runDrain(ctx context.Context, cfg ConsumeConfig, agg bool, n int) (*DrainRe
 	mem := startSampler(100*time.Millisecond, func() int64 { return max(0, childproc.RSS(os.Getpid())-rssBase) })
 	var m0, m1 runtime.MemStats
 	runtime.ReadMemStats(&m0)
-	profile := agg && cfg.CPUProfile != nil
+	profile = profile && cfg.CPUProfile != nil
 	if profile {
 		if err := pprof.StartCPUProfile(cfg.CPUProfile); err != nil {
 			return nil, err
@@ -109,11 +141,8 @@ func runDrain(ctx context.Context, cfg ConsumeConfig, agg bool, n int) (*DrainRe
 	}
 	<-reached // the handler that reached n is setting doneAt
 	elapsed := doneAt.Sub(start)
-	res := &DrainResult{
-		Aggregation: agg, Records: n, KinesisRecords: kinesisRecords, FillPerSecond: fillRate, Idle: cfg.DrainIdle,
-		Seconds: elapsed.Seconds(), PerSecond: float64(n) / elapsed.Seconds(), Batches: batches.Load(),
+	return &DrainResult{
+		Records: n, Idle: cfg.DrainIdle, Seconds: elapsed.Seconds(), PerSecond: float64(n) / elapsed.Seconds(), Batches: batches.Load(),
 		CPUPerRecord: cpu / time.Duration(n), AllocsPerRecord: float64(m1.Mallocs-m0.Mallocs) / float64(n), PeakRSS: peak,
-	}
-	fmt.Fprintf(cfg.Progress, "consume: drained %d user records in %.2fs (%s records/s)\n", n, res.Seconds, comma(res.PerSecond))
-	return res, nil
+	}, nil
 }
