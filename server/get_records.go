@@ -35,15 +35,20 @@ type childShard struct {
 }
 
 type getRecordsOutput struct {
-	st          *stream
-	sh          *shard
-	records     []store.Record
+	recordEncoder
 	next        *string
 	behind      int64
 	childShards []childShard
-	seq         seqCursor         // formats the records' sequence numbers
-	arrival     arrivalCache      // formats their arrival times
 	buf         *store.ReadBuffer // records live here; nil: not pooled
+}
+
+// recordEncoder encodes one shard's records as GetRecords answers and
+// SubscribeToShard events carry them, in JSON and CBOR.
+type recordEncoder struct {
+	sh      *shard
+	records []store.Record
+	seq     seqCursor    // formats the records' sequence numbers
+	arrival arrivalCache // formats their arrival times
 }
 
 // readBuffers hold what GetRecords reads records into: megabytes per call
@@ -72,17 +77,29 @@ const maxKeptRead = 2 << 20
 // in cache between encoding and the socket, and a client sizes its read
 // buffer once.
 func (o *getRecordsOutput) writeJSON(w http.ResponseWriter) error {
+	return o.writePieces(w, o.appendHead, o.recordsLen, o.appendRecord, "]}")
+}
+
+// writeCBOR is writeJSON in CBOR.
+func (o *getRecordsOutput) writeCBOR(w http.ResponseWriter) error {
+	return o.writePieces(w, o.appendHeadCBOR, o.recordsLenCBOR, o.appendRecordCBOR, "")
+}
+
+// writePieces writes head, every record and tail in pieces of about
+// chunkSize, after a Content-Length of their length (recordsLen: that of
+// all records).
+func (o *getRecordsOutput) writePieces(w http.ResponseWriter, head func([]byte) []byte, recordsLen func() int, record func([]byte, int) []byte, tail string) error {
 	bp := chunkBuffers.Get().(*[]byte)
-	b := o.appendHead((*bp)[:0])
+	b := head((*bp)[:0])
 	defer func() {
 		if cap(b) <= 2*chunkSize { // a large record's piece is left to the collector
 			*bp = b[:0]
 			chunkBuffers.Put(bp)
 		}
 	}()
-	w.Header().Set("Content-Length", strconv.Itoa(len(b)+o.recordsLen()+len("]}")))
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)+recordsLen()+len(tail)))
 	for i := range o.records {
-		b = o.appendRecord(b, i)
+		b = record(b, i)
 		if len(b) >= chunkSize {
 			if _, err := w.Write(b); err != nil {
 				return err
@@ -90,7 +107,7 @@ func (o *getRecordsOutput) writeJSON(w http.ResponseWriter) error {
 			b = b[:0]
 		}
 	}
-	b = append(b, "]}"...)
+	b = append(b, tail...)
 	_, err := w.Write(b)
 	return err
 }
@@ -108,7 +125,7 @@ const recordLenFixed = len(`{"ApproximateArrivalTimestamp":`) + len(`,"Data":`) 
 
 // recordsLen is the exact length of what appendRecord appends for every
 // record, the commas between them included.
-func (o *getRecordsOutput) recordsLen() int {
+func (o *recordEncoder) recordsLen() int {
 	n := max(0, len(o.records)-1)
 	for i := range o.records {
 		r := &o.records[i]
@@ -121,27 +138,8 @@ func (o *getRecordsOutput) recordsLen() int {
 func (o *getRecordsOutput) appendHead(b []byte) []byte {
 	b = append(b, '{')
 	if o.childShards != nil {
-		b = append(b, `"ChildShards":[`...)
-		for i, cs := range o.childShards {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = append(b, `{"HashKeyRange":{"EndingHashKey":"`...)
-			b = append(b, cs.HashKeyRange.EndingHashKey...)
-			b = append(b, `","StartingHashKey":"`...)
-			b = append(b, cs.HashKeyRange.StartingHashKey...)
-			b = append(b, `"},"ParentShards":[`...)
-			for j, p := range cs.ParentShards {
-				if j > 0 {
-					b = append(b, ',')
-				}
-				b = appendJSONString(b, p)
-			}
-			b = append(b, `],"ShardId":"`...)
-			b = append(b, cs.ShardId...)
-			b = append(b, `"}`...)
-		}
-		b = append(b, "],"...)
+		b = appendChildShardsJSON(b, o.childShards)
+		b = append(b, ',')
 	}
 	b = append(b, `"MillisBehindLatest":`...)
 	b = strconv.AppendInt(b, o.behind, 10)
@@ -153,8 +151,33 @@ func (o *getRecordsOutput) appendHead(b []byte) []byte {
 	return append(b, `,"Records":[`...)
 }
 
+// appendChildShardsJSON appends the ChildShards member.
+func appendChildShardsJSON(b []byte, children []childShard) []byte {
+	b = append(b, `"ChildShards":[`...)
+	for i, cs := range children {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"HashKeyRange":{"EndingHashKey":"`...)
+		b = append(b, cs.HashKeyRange.EndingHashKey...)
+		b = append(b, `","StartingHashKey":"`...)
+		b = append(b, cs.HashKeyRange.StartingHashKey...)
+		b = append(b, `"},"ParentShards":[`...)
+		for j, p := range cs.ParentShards {
+			if j > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONString(b, p)
+		}
+		b = append(b, `],"ShardId":"`...)
+		b = append(b, cs.ShardId...)
+		b = append(b, `"}`...)
+	}
+	return append(b, ']')
+}
+
 // appendRecord appends record i (with its leading comma).
-func (o *getRecordsOutput) appendRecord(b []byte, i int) []byte {
+func (o *recordEncoder) appendRecord(b []byte, i int) []byte {
 	r := &o.records[i]
 	if i > 0 {
 		b = append(b, ',')
@@ -166,11 +189,16 @@ func (o *getRecordsOutput) appendRecord(b []byte, i int) []byte {
 	b = append(b, `,"PartitionKey":`...)
 	b = appendJSONString(b, r.PartitionKey)
 	b = append(b, `,"SequenceNumber":"`...)
+	b = o.seqCursor().append(b, r.Position)
+	return append(b, `"}`...)
+}
+
+// seqCursor is the cursor formatting the records' sequence numbers.
+func (o *recordEncoder) seqCursor() *seqCursor {
 	if o.seq.p == nil {
 		o.seq = newSeqCursor(&o.sh.seq)
 	}
-	b = o.seq.append(b, r.Position)
-	return append(b, `"}`...)
+	return &o.seq
 }
 
 // arrivalCache formats arrival times, once for each run of records that
@@ -193,24 +221,91 @@ func (a *arrivalCache) len(ms int64) int {
 	return a.n
 }
 
-// MarshalCBOR gives CBOR clients the same shape as the JSON encoder.
-func (o *getRecordsOutput) MarshalCBOR() ([]byte, error) {
-	type record struct {
-		ApproximateArrivalTimestamp epochMillis `json:"ApproximateArrivalTimestamp"`
-		Data                        []byte      `json:"Data"`
-		PartitionKey                string      `json:"PartitionKey"`
-		SequenceNumber              string      `json:"SequenceNumber"`
+// appendHeadCBOR appends everything before the first record, in CBOR: the
+// fields of the JSON answer, ChildShards omitted when empty.
+func (o *getRecordsOutput) appendHeadCBOR(b []byte) []byte {
+	fields := uint64(2)
+	if len(o.childShards) > 0 {
+		fields++
 	}
-	out := struct {
-		ChildShards        []childShard `json:"ChildShards,omitempty"`
-		MillisBehindLatest int64        `json:"MillisBehindLatest"`
-		NextShardIterator  *string      `json:"NextShardIterator,omitempty"`
-		Records            []record     `json:"Records"`
-	}{ChildShards: o.childShards, MillisBehindLatest: o.behind, NextShardIterator: o.next, Records: make([]record, len(o.records))}
-	for i, r := range o.records {
-		out.Records[i] = record{epochMillis(r.ArrivalMilli), r.Data, r.PartitionKey, o.st.seq(o.sh, r.Position)}
+	if o.next != nil {
+		fields++
 	}
-	return cborEnc.Marshal(out)
+	b = appendCBORHead(b, cborMap, fields)
+	if len(o.childShards) > 0 {
+		b = appendChildShardsCBOR(b, o.childShards)
+	}
+	b = appendCBORText(b, "MillisBehindLatest")
+	b = appendCBORInt(b, o.behind)
+	if o.next != nil {
+		b = appendCBORText(b, "NextShardIterator")
+		b = appendCBORText(b, *o.next)
+	}
+	b = appendCBORText(b, "Records")
+	return appendCBORHead(b, cborArray, uint64(len(o.records)))
+}
+
+// appendChildShardsCBOR appends the ChildShards member in CBOR.
+func appendChildShardsCBOR(b []byte, children []childShard) []byte {
+	b = appendCBORText(b, "ChildShards")
+	b = appendCBORHead(b, cborArray, uint64(len(children)))
+	for _, cs := range children {
+		b = appendCBORHead(b, cborMap, 3)
+		b = appendCBORText(b, "ShardId")
+		b = appendCBORText(b, cs.ShardId)
+		b = appendCBORText(b, "ParentShards")
+		b = appendCBORHead(b, cborArray, uint64(len(cs.ParentShards)))
+		for _, p := range cs.ParentShards {
+			b = appendCBORText(b, p)
+		}
+		b = appendCBORText(b, "HashKeyRange")
+		b = appendCBORHead(b, cborMap, 2)
+		b = appendCBORText(b, "StartingHashKey")
+		b = appendCBORText(b, cs.HashKeyRange.StartingHashKey)
+		b = appendCBORText(b, "EndingHashKey")
+		b = appendCBORText(b, cs.HashKeyRange.EndingHashKey)
+	}
+	return b
+}
+
+// A record's map head and member names in CBOR.
+var (
+	cborRecordHead = appendCBORHead(nil, cborMap, 4)
+	cborArrivalKey = appendCBORText(nil, "ApproximateArrivalTimestamp")
+	cborDataKey    = appendCBORText(nil, "Data")
+	cborKeyKey     = appendCBORText(nil, "PartitionKey")
+	cborSeqKey     = appendCBORText(nil, "SequenceNumber")
+)
+
+// cborRecordLenFixed is the length of a record's CBOR without its values
+// (the timestamp's tag and the sequence number included).
+var cborRecordLenFixed = len(cborRecordHead) + len(cborArrivalKey) + 1 + len(cborDataKey) + len(cborKeyKey) + len(cborSeqKey) + cborHeadLen(seqLen) + seqLen
+
+// appendRecordCBOR appends record i. Its arrival time is epoch milliseconds
+// under tag 1, as the Java SDK writes and reads timestamps.
+func (o *recordEncoder) appendRecordCBOR(b []byte, i int) []byte {
+	r := &o.records[i]
+	b = append(b, cborRecordHead...)
+	b = append(b, cborArrivalKey...)
+	b = appendCBORInt(append(b, cborTag|1), r.ArrivalMilli)
+	b = append(b, cborDataKey...)
+	b = appendCBORBytes(b, r.Data)
+	b = append(b, cborKeyKey...)
+	b = appendCBORText(b, r.PartitionKey)
+	b = append(b, cborSeqKey...)
+	b = appendCBORHead(b, cborText, seqLen)
+	return o.seqCursor().append(b, r.Position)
+}
+
+// recordsLenCBOR is the exact length of what appendRecordCBOR appends for
+// every record.
+func (o *recordEncoder) recordsLenCBOR() int {
+	n := 0
+	for i := range o.records {
+		r := &o.records[i]
+		n += cborRecordLenFixed + cborIntLen(r.ArrivalMilli) + cborBytesLen(r.Data) + cborTextLen(r.PartitionKey)
+	}
+	return n
 }
 
 func getRecords(s *Server, c *call) (any, error) {
@@ -293,7 +388,7 @@ func getRecords(s *Server, c *call) (any, error) {
 		sh.limiter.chargeRead(bytes)
 	}
 	st.countRead(sh, recs, nowMs, false)
-	out := &getRecordsOutput{st: st, sh: sh, records: recs, buf: rb}
+	out := &getRecordsOutput{recordEncoder: recordEncoder{sh: sh, records: recs}, buf: rb}
 	if n := len(recs); n > 0 && next < visible {
 		out.behind = max(0, lastArrival-recs[n-1].ArrivalMilli)
 	}

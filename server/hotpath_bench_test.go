@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fxamacker/cbor/v2"
 	"github.com/ksp-project/ksp/internal/childproc"
 	"github.com/ksp-project/ksp/server"
 	"github.com/ksp-project/ksp/server/store"
@@ -22,6 +23,7 @@ type discard struct {
 	status int
 	body   bytes.Buffer
 	keep   bool
+	cbor   bool // requests are CBOR, as the Java SDK sends them
 }
 
 func (d *discard) Header() http.Header  { return d.h }
@@ -39,6 +41,9 @@ func call(b *testing.B, srv http.Handler, w *discard, op string, body []byte) {
 	req, _ := http.NewRequest(http.MethodPost, "/", bytes.NewReader(body))
 	req.ContentLength = int64(len(body))
 	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
+	if w.cbor {
+		req.Header.Set("Content-Type", "application/x-amz-cbor-1.1")
+	}
 	req.Header.Set("X-Amz-Target", "Kinesis_20131202."+op)
 	w.status = 0
 	w.body.Reset()
@@ -127,4 +132,38 @@ func BenchmarkServerGetRecords(b *testing.B) {
 	}
 	get := []byte(`{"Limit":10000,"ShardIterator":"` + it.ShardIterator + `"}`)
 	loop(b, srv, w, "GetRecords", get, 10000)
+}
+
+// BenchmarkServerCBOR: BenchmarkServerPutRecords/memory and
+// BenchmarkServerGetRecords with CBOR requests and answers, as the Java SDK
+// (the KCL's and the KPL's) sends them.
+func BenchmarkServerCBOR(b *testing.B) {
+	records := make([]any, 500)
+	for i := range records {
+		records[i] = map[string]any{"Data": bytes.Repeat([]byte{'x'}, 100), "PartitionKey": fmt.Sprintf("pk-%d", i)}
+	}
+	put, err := cbor.Marshal(map[string]any{"StreamName": "s", "Records": records})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("PutRecords", func(b *testing.B) {
+		srv, w := benchServer(b, nil)
+		w.cbor = true
+		loop(b, srv, w, "PutRecords", put, 500)
+	})
+	b.Run("GetRecords", func(b *testing.B) {
+		srv, w := benchServer(b, nil)
+		w.cbor = true
+		for range 20 {
+			call(b, srv, w, "PutRecords", put)
+		}
+		body, _ := cbor.Marshal(map[string]any{"StreamName": "s", "ShardId": "shardId-000000000000", "ShardIteratorType": "TRIM_HORIZON"})
+		call(b, srv, w, "GetShardIterator", body)
+		var it struct{ ShardIterator string }
+		if err := cbor.Unmarshal(w.body.Bytes(), &it); err != nil {
+			b.Fatal(err)
+		}
+		get, _ := cbor.Marshal(map[string]any{"Limit": 10000, "ShardIterator": it.ShardIterator})
+		loop(b, srv, w, "GetRecords", get, 10000)
+	})
 }

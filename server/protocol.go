@@ -166,6 +166,14 @@ type jsonStreamer interface {
 	writeJSON(http.ResponseWriter) error
 }
 
+// cborStreamer and cborAppender are jsonStreamer and jsonAppender in CBOR.
+type (
+	cborStreamer interface {
+		writeCBOR(http.ResponseWriter) error
+	}
+	cborAppender interface{ appendCBOR([]byte) []byte }
+)
+
 type handler func(s *Server, c *call) (any, error)
 
 // ServeHTTP decodes one API call, runs it and writes the answer. It reads
@@ -324,41 +332,56 @@ func (s *Server) requestID() string {
 }
 
 func (s *Server) writeResponse(w http.ResponseWriter, c *call, resp any) {
-	var body []byte
-	var err error
+	var (
+		streamer func(http.ResponseWriter) error // writes itself in pieces
+		appender func([]byte) []byte             // encodes itself by hand
+		marshal  func(any) ([]byte, error)       // by reflection
+	)
 	if c.cbor {
 		w.Header().Set("Content-Type", contentCBOR)
-		body, err = cborEnc.Marshal(resp)
+		marshal = cborEnc.Marshal
+		if st, ok := resp.(cborStreamer); ok {
+			streamer = st.writeCBOR
+		} else if a, ok := resp.(cborAppender); ok {
+			appender = a.appendCBOR
+		}
 	} else {
 		w.Header().Set("Content-Type", contentJSON)
+		marshal = json.Marshal
 		if st, ok := resp.(jsonStreamer); ok {
-			if err := st.writeJSON(w); err != nil {
-				s.log.Debug("writing response", "op", c.op, "err", err)
-			}
-			return
-		}
-		if a, ok := resp.(jsonAppender); ok {
-			buf := responseBuffers.Get().(*[]byte)
-			body = a.appendJSON((*buf)[:0])
-			defer func() {
-				if cap(body) <= maxKeptResponse {
-					*buf = body[:0]
-					responseBuffers.Put(buf)
-				}
-			}()
-		} else {
-			body, err = json.Marshal(resp)
+			streamer = st.writeJSON
+		} else if a, ok := resp.(jsonAppender); ok {
+			appender = a.appendJSON
 		}
 	}
-	if err != nil {
-		s.writeError(w, c, fmt.Errorf("encoding response: %w", err))
+	if streamer != nil {
+		if err := streamer(w); err != nil {
+			s.log.Debug("writing response", "op", c.op, "err", err)
+		}
 		return
+	}
+	var body []byte
+	if appender != nil {
+		buf := responseBuffers.Get().(*[]byte)
+		body = appender((*buf)[:0])
+		defer func() {
+			if cap(body) <= maxKeptResponse {
+				*buf = body[:0]
+				responseBuffers.Put(buf)
+			}
+		}()
+	} else {
+		var err error
+		if body, err = marshal(resp); err != nil {
+			s.writeError(w, c, fmt.Errorf("encoding response: %w", err))
+			return
+		}
 	}
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	w.Write(body)
 }
 
-// responseBuffers hold the buffers JSON answers are built in (a PutRecords
+// responseBuffers hold the buffers answers are built in (a PutRecords
 // answer is tens of kilobytes). A Write does not keep what it is given, so
 // the buffer goes back once the answer is written.
 var responseBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}

@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"sync"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"github.com/fxamacker/cbor/v2"
 	"github.com/ksp-project/ksp/server"
 	"github.com/ksp-project/ksp/server/servertest"
 	"github.com/ksp-project/ksp/server/store"
@@ -19,7 +22,8 @@ import (
 // pooled memory that the next put reuses. Concurrent puts of records of
 // varying sizes (so reused slabs overlap differently), then every record is
 // read back exactly as put: on the stores that copy out of that memory, and
-// on a store that keeps what it is given (which must get data of its own).
+// on a store that keeps what it is given (which must get data of its own);
+// half the writers send JSON, half CBOR.
 func TestPutRecordsReusedMemoryNeverCorruptsStoredRecords(t *testing.T) {
 	for name, open := range map[string]func(t *testing.T) store.Store{
 		"memory": func(*testing.T) store.Store { return store.NewMemory() },
@@ -48,6 +52,12 @@ func TestPutRecordsReusedMemoryNeverCorruptsStoredRecords(t *testing.T) {
 						want[key] = data
 						mu.Unlock()
 					}
+					if w%2 == 1 { // as the Java SDK sends it
+						if err := putRecordsCBOR(srv.URL(), "pool", entries); err != nil {
+							return err
+						}
+						continue
+					}
 					out, err := c.PutRecords(context.Background(), &kinesis.PutRecordsInput{StreamName: aws.String("pool"), Records: entries})
 					if err == nil && aws.ToInt32(out.FailedRecordCount) != 0 {
 						err = fmt.Errorf("%d records failed", aws.ToInt32(out.FailedRecordCount))
@@ -73,6 +83,35 @@ func TestPutRecordsReusedMemoryNeverCorruptsStoredRecords(t *testing.T) {
 			}
 		})
 	}
+}
+
+// putRecordsCBOR puts entries with a CBOR request, as the Java SDK does.
+func putRecordsCBOR(url, stream string, entries []types.PutRecordsRequestEntry) error {
+	records := make([]map[string]any, len(entries))
+	for i, e := range entries {
+		records[i] = map[string]any{"Data": e.Data, "PartitionKey": aws.ToString(e.PartitionKey)}
+	}
+	body, err := cbor.Marshal(map[string]any{"StreamName": stream, "Records": records})
+	if err != nil {
+		return err
+	}
+	req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/x-amz-cbor-1.1")
+	req.Header.Set("X-Amz-Target", "Kinesis_20131202.PutRecords")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	var out struct{ FailedRecordCount int }
+	raw, err := io.ReadAll(resp.Body)
+	if err == nil && resp.StatusCode == http.StatusOK {
+		err = cbor.Unmarshal(raw, &out)
+	}
+	if err != nil || resp.StatusCode != http.StatusOK || out.FailedRecordCount != 0 {
+		return fmt.Errorf("CBOR PutRecords: %d, %d failed, %v: %x", resp.StatusCode, out.FailedRecordCount, err, raw)
+	}
+	return nil
 }
 
 // inParallel runs fn(0) to fn(n-1) in n goroutines, and fails t with the

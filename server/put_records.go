@@ -10,9 +10,10 @@ import (
 	"github.com/ksp-project/ksp/server/store"
 )
 
-// putRecordsEntry is one record of a put. Decoded by the fast path for a
-// store that copies records out, its data is pooled and its keys alias the
-// request body: nothing may keep them past the call (strings.Clone them).
+// putRecordsEntry is one record of a put. Decoded by a fast path for a
+// store that copies records out, its data and keys are in pooled memory (the
+// put's slab, the request body): nothing may keep them past the call
+// (bytes.Clone, strings.Clone them).
 type putRecordsEntry struct {
 	Data            blob    `json:"Data"`
 	PartitionKey    *string `json:"PartitionKey"`
@@ -81,7 +82,6 @@ type putResult struct {
 }
 
 type putRecordsOutput struct {
-	st         *stream
 	encryption string
 	failed     int
 	results    []putResult
@@ -94,11 +94,12 @@ func (o *putRecordsOutput) release() {
 	o.sc, o.results = nil, nil
 }
 
-// putScratch is the memory of one put: the decoded request (its data in one
-// slab), the routing, the results and the records handed to the store. A
-// put takes one from putScratches and gives it back once its answer is
-// written. By then nothing refers to it: the answer is written, and the
-// stores the server knows copy records out during Append (pooledData).
+// putScratch is the memory of one put: the decoded request (JSON's data in
+// one slab), the routing, the results and the records handed to the store.
+// A put takes one from putScratches and gives it back once its answer is
+// written. By then nothing refers to it, nor to the request body: the answer
+// is written, and the stores the server knows copy records out during
+// Append (pooledData).
 type putScratch struct {
 	req     putRecordsInput
 	entries []putRecordsEntry
@@ -153,9 +154,7 @@ func (o *putRecordsOutput) appendJSON(b []byte) []byte {
 	b = append(b, `,"FailedRecordCount":`...)
 	b = strconv.AppendInt(b, int64(o.failed), 10)
 	b = append(b, `,"Records":[`...)
-	// A shard's entries have consecutive positions: a cursor per shard
-	// formats their sequence numbers (a request names a few shards).
-	var curs []seqCursor
+	var curs shardCursors
 	for i, r := range o.results {
 		if i > 0 {
 			b = append(b, ',')
@@ -169,21 +168,7 @@ func (o *putRecordsOutput) appendJSON(b []byte) []byte {
 			continue
 		}
 		b = append(b, `{"SequenceNumber":"`...)
-		c := -1
-		for j := range curs {
-			if curs[j].p == &r.shard.seq {
-				c = j
-				break
-			}
-		}
-		if c < 0 {
-			if len(curs) == 8 {
-				curs = curs[:0] // many shards: start over rather than search long
-			}
-			curs = append(curs, newSeqCursor(&r.shard.seq))
-			c = len(curs) - 1
-		}
-		b = curs[c].append(b, r.pos)
+		b = curs.of(r.shard).append(b, r.pos)
 		b = append(b, `","ShardId":"`...)
 		b = append(b, r.shard.id...)
 		b = append(b, `"}`...)
@@ -191,27 +176,61 @@ func (o *putRecordsOutput) appendJSON(b []byte) []byte {
 	return append(b, "]}"...)
 }
 
-// MarshalCBOR gives CBOR clients the same shape as the JSON encoder.
-func (o *putRecordsOutput) MarshalCBOR() ([]byte, error) {
-	type entry struct {
-		SequenceNumber string `json:"SequenceNumber,omitempty"`
-		ShardId        string `json:"ShardId,omitempty"`
-		ErrorCode      string `json:"ErrorCode,omitempty"`
-		ErrorMessage   string `json:"ErrorMessage,omitempty"`
-	}
-	out := struct {
-		EncryptionType    string  `json:"EncryptionType"`
-		FailedRecordCount int     `json:"FailedRecordCount"`
-		Records           []entry `json:"Records"`
-	}{EncryptionType: o.encryption, FailedRecordCount: o.failed, Records: make([]entry, len(o.results))}
-	for i, r := range o.results {
+// appendCBOR is appendJSON in CBOR, entries' empty members left out.
+func (o *putRecordsOutput) appendCBOR(b []byte) []byte {
+	b = slices.Grow(b, 64+len(o.results)*112)
+	b = appendCBORHead(b, cborMap, 3)
+	b = appendCBORText(b, "EncryptionType")
+	b = appendCBORText(b, o.encryption)
+	b = appendCBORText(b, "FailedRecordCount")
+	b = appendCBORInt(b, int64(o.failed))
+	b = appendCBORText(b, "Records")
+	b = appendCBORHead(b, cborArray, uint64(len(o.results)))
+	var curs shardCursors
+	for _, r := range o.results {
 		if r.err != nil {
-			out.Records[i] = entry{ErrorCode: r.err.Code, ErrorMessage: r.err.Message}
-		} else {
-			out.Records[i] = entry{SequenceNumber: o.st.seq(r.shard, r.pos), ShardId: r.shard.id}
+			b = appendCBORMembers(b, "ErrorCode", r.err.Code, "ErrorMessage", r.err.Message)
+			continue
+		}
+		b = appendCBORHead(b, cborMap, 2)
+		b = appendCBORText(b, "SequenceNumber")
+		b = appendCBORHead(b, cborText, seqLen)
+		b = curs.of(r.shard).append(b, r.pos)
+		b = appendCBORText(b, "ShardId")
+		b = appendCBORText(b, r.shard.id)
+	}
+	return b
+}
+
+// appendCBORMembers appends a map of two string members, leaving out the
+// empty ones (omitempty).
+func appendCBORMembers(b []byte, k1, v1, k2, v2 string) []byte {
+	b = appendCBORHead(b, cborMap, uint64(min(len(v1), 1)+min(len(v2), 1)))
+	if v1 != "" {
+		b = appendCBORText(appendCBORText(b, k1), v1)
+	}
+	if v2 != "" {
+		b = appendCBORText(appendCBORText(b, k2), v2)
+	}
+	return b
+}
+
+// shardCursors format the sequence numbers of a put's entries: a shard's
+// entries have consecutive positions, so a cursor per shard (a request
+// names a few).
+type shardCursors []seqCursor
+
+func (cs *shardCursors) of(sh *shard) *seqCursor {
+	for j := range *cs {
+		if (*cs)[j].p == &sh.seq {
+			return &(*cs)[j]
 		}
 	}
-	return cborEnc.Marshal(out)
+	if len(*cs) == 8 {
+		*cs = (*cs)[:0] // many shards: start over rather than search long
+	}
+	*cs = append(*cs, newSeqCursor(&sh.seq))
+	return &(*cs)[len(*cs)-1]
 }
 
 func putRecords(s *Server, c *call) (_ any, err error) {
@@ -221,8 +240,11 @@ func putRecords(s *Server, c *call) (_ any, err error) {
 			sc.release()
 		}
 	}()
-	req, ok := (*putRecordsInput)(nil), false
-	if !c.cbor {
+	var req *putRecordsInput
+	var ok bool
+	if c.cbor {
+		req, ok = sc.decodeCBOR(c.body, s.pooledData())
+	} else {
 		req, ok = sc.decodeJSON(c.body, s.pooledData())
 	}
 	if ok {
@@ -241,7 +263,7 @@ func putRecords(s *Server, c *call) (_ any, err error) {
 	if err != nil {
 		return nil, err
 	}
-	return &putRecordsOutput{st: st, encryption: st.encryptionType(), failed: failed, results: results, sc: sc}, nil
+	return &putRecordsOutput{encryption: st.encryptionType(), failed: failed, results: results, sc: sc}, nil
 }
 
 type putRecordInput struct {

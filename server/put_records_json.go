@@ -128,6 +128,16 @@ func (sc *putScratch) decodeJSON(body []byte, pooledData bool) (req *putRecordsI
 	if !p.End() {
 		return nil, false
 	}
+	sc.setKeys(req, body, spans, pooledData)
+	return req, true
+}
+
+// setKeys points the entries of req at their keys, which spans locate in
+// body. The keys are strings over the body's bytes when nothing keeps them
+// past the call (pooledData: the store copies them, and the body is given
+// back only after the answer is written); else one fresh string holds them
+// all.
+func (sc *putScratch) setKeys(req *putRecordsInput, body []byte, spans []keySpans, pooledData bool) {
 	keys := sc.keys[:0]
 	for i := range spans {
 		keys = append(keys, "")
@@ -136,10 +146,6 @@ func (sc *putScratch) decodeJSON(body []byte, pooledData bool) (req *putRecordsI
 		}
 	}
 	sc.keys = keys[:0]
-	// The keys are strings over the body's bytes when nothing keeps them
-	// past the call (pooledData: the store copies them, and the body is
-	// given back only after the answer is written); else one fresh string
-	// holds them all.
 	var arena string
 	if pooledData {
 		arena = unsafe.String(unsafe.SliceData(body), len(body))
@@ -157,7 +163,6 @@ func (sc *putScratch) decodeJSON(body []byte, pooledData bool) (req *putRecordsI
 			k++
 		}
 	}
-	return req, true
 }
 
 // compactKeys copies the keys spans name out of body into one string, and

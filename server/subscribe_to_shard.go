@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -116,6 +117,8 @@ type shardSubscription struct {
 	sh   *shard
 	cons *streamConsumer
 	pos  uint64
+
+	payload []byte // the events' encoding, reused
 }
 
 func subscribeToShard(s *Server, c *call) (any, error) {
@@ -192,20 +195,51 @@ func (s *Server) subscribe(ctx context.Context, cons *streamConsumer, sh *shard,
 	return sub, nil
 }
 
-// eventRecord and subscribeEvent are a SubscribeToShardEvent's payload, for
-// JSON and CBOR alike (epochMillis encodes itself for each).
-type eventRecord struct {
-	ApproximateArrivalTimestamp epochMillis `json:"ApproximateArrivalTimestamp"`
-	Data                        []byte      `json:"Data"`
-	PartitionKey                string      `json:"PartitionKey"`
-	SequenceNumber              string      `json:"SequenceNumber"`
+// subscribeEvent is a SubscribeToShardEvent's payload.
+type subscribeEvent struct {
+	recordEncoder
+	childShards  []childShard
+	continuation string // ContinuationSequenceNumber
+	behind       int64  // MillisBehindLatest
 }
 
-type subscribeEvent struct {
-	ChildShards                []childShard  `json:"ChildShards,omitempty"`
-	ContinuationSequenceNumber string        `json:"ContinuationSequenceNumber"`
-	MillisBehindLatest         int64         `json:"MillisBehindLatest"`
-	Records                    []eventRecord `json:"Records"`
+// appendJSON appends the event as JSON, ChildShards left out when empty.
+func (ev *subscribeEvent) appendJSON(b []byte) []byte {
+	b = append(b, '{')
+	if len(ev.childShards) > 0 {
+		b = append(appendChildShardsJSON(b, ev.childShards), ',')
+	}
+	b = append(b, `"ContinuationSequenceNumber":`...)
+	b = appendJSONString(b, ev.continuation)
+	b = append(b, `,"MillisBehindLatest":`...)
+	b = strconv.AppendInt(b, ev.behind, 10)
+	b = append(b, `,"Records":[`...)
+	for i := range ev.records {
+		b = ev.appendRecord(b, i)
+	}
+	return append(b, "]}"...)
+}
+
+// appendCBOR is appendJSON in CBOR.
+func (ev *subscribeEvent) appendCBOR(b []byte) []byte {
+	fields := uint64(3)
+	if len(ev.childShards) > 0 {
+		fields++
+	}
+	b = appendCBORHead(b, cborMap, fields)
+	if len(ev.childShards) > 0 {
+		b = appendChildShardsCBOR(b, ev.childShards)
+	}
+	b = appendCBORText(b, "ContinuationSequenceNumber")
+	b = appendCBORText(b, ev.continuation)
+	b = appendCBORText(b, "MillisBehindLatest")
+	b = appendCBORInt(b, ev.behind)
+	b = appendCBORText(b, "Records")
+	b = appendCBORHead(b, cborArray, uint64(len(ev.records)))
+	for i := range ev.records {
+		b = ev.appendRecordCBOR(b, i)
+	}
+	return b
 }
 
 // serveStream writes the event stream until the shard ends, the
@@ -280,20 +314,16 @@ func (ss *shardSubscription) run(write func(eventstream.Message) error) error {
 			return err
 		}
 		_, visible, lastArrival := sh.log.Bounds()
-		ev := subscribeEvent{Records: make([]eventRecord, len(recs))}
-		for i := range recs {
-			rec := &recs[i]
-			ev.Records[i] = eventRecord{epochMillis(rec.ArrivalMilli), rec.Data, rec.PartitionKey, ss.st.seq(sh, rec.Position)}
-		}
+		ev := subscribeEvent{recordEncoder: recordEncoder{sh: sh, records: recs}}
 		if n := len(recs); n > 0 {
 			ss.pos = recs[n-1].Position + 1
 			if ss.pos < visible {
-				ev.MillisBehindLatest = max(0, lastArrival-recs[n-1].ArrivalMilli)
+				ev.behind = max(0, lastArrival-recs[n-1].ArrivalMilli)
 			}
 		}
 		atEnd := closed && ss.pos >= endPos
 		if atEnd {
-			ev.ChildShards = ss.st.childShards(sh)
+			ev.childShards = ss.st.childShards(sh)
 		}
 		// The continuation is the last record delivered (the shard's ending
 		// number at its end). Before the first record of a shard there is
@@ -303,9 +333,9 @@ func (ss *shardSubscription) run(write func(eventstream.Message) error) error {
 		send := true
 		switch {
 		case atEnd:
-			ev.ContinuationSequenceNumber = ss.st.endSeq(sh, endPos)
+			ev.continuation = ss.st.endSeq(sh, endPos)
 		case ss.pos > 0 && (len(recs) > 0 || !sent):
-			ev.ContinuationSequenceNumber = ss.st.seq(sh, ss.pos-1)
+			ev.continuation = ss.st.seq(sh, ss.pos-1)
 		default:
 			send = false
 		}
@@ -358,17 +388,14 @@ func endCause(ctx context.Context) error {
 }
 
 func (ss *shardSubscription) send(write func(eventstream.Message) error, ev *subscribeEvent) error {
-	var payload []byte
-	var err error
+	// write encodes the message before it returns: the payload's buffer
+	// serves the subscription's next event.
 	if ss.c.cbor {
-		payload, err = cborEnc.Marshal(ev)
+		ss.payload = ev.appendCBOR(ss.payload[:0])
 	} else {
-		payload, err = json.Marshal(ev)
+		ss.payload = ev.appendJSON(ss.payload[:0])
 	}
-	if err != nil {
-		return err
-	}
-	return write(ss.event("SubscribeToShardEvent", payload))
+	return write(ss.event("SubscribeToShardEvent", ss.payload))
 }
 
 func (ss *shardSubscription) contentType() string {
