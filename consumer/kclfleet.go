@@ -169,14 +169,21 @@ type leaderState struct {
 	changed        time.Time // when owner or version last changed, by the local clock
 	following      bool
 	read           bool // the lock was read at least once
+	unread         int  // failed reads before the first success
 }
+
+// maxUnreadLock is how many reads of the leader lock may fail before the
+// first success while the worker still defers to a leader it has not seen;
+// then it balances on its own (a lock it is never allowed to read must not
+// stop it for good).
+const maxUnreadLock = 10
 
 // followLeader reports whether a KCL 3.x leader is alive, so the worker
 // must only take what it assigns. A failed read keeps the last answer, so a
 // blip neither starts nor stops deference; before the first successful
 // read the answer is yes: a worker joining a fleet whose lock it cannot
 // read yet takes only what is assigned to it, never balancing against a
-// leader it has not seen.
+// leader it has not seen, until maxUnreadLock reads have failed.
 func (w *worker) followLeader(ctx context.Context) bool {
 	if !w.cfg.fleet {
 		return false
@@ -185,10 +192,22 @@ func (w *worker) followLeader(ctx context.Context) bool {
 	l, found, err := w.cfg.store.(lease.FleetStore).GetLeaderLock(opCtx)
 	cancel()
 	if err != nil {
-		if ctx.Err() == nil {
-			w.log.Warn("reading the KCL leader lock failed", "err", err)
+		if ctx.Err() != nil || w.leader.read {
+			if ctx.Err() == nil {
+				w.log.Warn("reading the KCL leader lock failed", "err", err)
+			}
+			return w.leader.following
 		}
-		return w.leader.following || !w.leader.read
+		w.leader.unread++
+		switch {
+		case w.leader.unread < maxUnreadLock:
+			w.log.Warn("reading the KCL leader lock failed; taking only assigned leases until it is read", "err", err)
+			return true
+		case w.leader.unread == maxUnreadLock:
+			w.log.Error("the KCL leader lock could not be read since the worker started: taking and balancing leases on its own (can it read the lease table and <table>-CoordinatorState?)",
+				"failed_reads", w.leader.unread, "err", err)
+		}
+		return false
 	}
 	w.leader.read = true
 	now := time.Now()

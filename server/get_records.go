@@ -62,10 +62,15 @@ var readBuffers = newKeepPool(4, func() *store.ReadBuffer { return new(store.Rea
 // a few megabytes.
 func (o *getRecordsOutput) release() {
 	if o.buf != nil {
-		if cap(o.buf.Bytes) <= maxKeptRead {
-			readBuffers.put(o.buf)
-		}
+		putReadBuffer(o.buf)
 		o.buf, o.records = nil, nil
+	}
+}
+
+// putReadBuffer gives rb back to the pool unless it grew past maxKeptRead.
+func putReadBuffer(rb *store.ReadBuffer) {
+	if cap(rb.Bytes) <= maxKeptRead {
+		readBuffers.put(rb)
 	}
 }
 
@@ -371,7 +376,7 @@ func getRecords(s *Server, c *call) (any, error) {
 	}
 	if err != nil {
 		if rb != nil {
-			readBuffers.put(rb)
+			putReadBuffer(rb) // a failed read may have grown it for a large read
 		}
 		return nil, err
 	}

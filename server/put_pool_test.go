@@ -132,8 +132,9 @@ func inParallel(t *testing.T, n int, fn func(i int) error) {
 	}
 }
 
-// keepingStore is a store that keeps the keys and data it is given instead
-// of copies (a user's Store may), reading them back from there.
+// keepingStore is a store that keeps the records it is given, the slice
+// itself with its keys and data, instead of copies (a user's Store may),
+// reading them back from there.
 type keepingStore struct {
 	store.Store
 	mu   sync.Mutex // guards: logs
@@ -150,7 +151,7 @@ func (s *keepingStore) Log(id store.LogID) (store.Log, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &keepingLog{Log: inner, kept: map[uint64]store.Record{}}
+	l := &keepingLog{Log: inner, kept: map[uint64]*store.Record{}}
 	s.logs[id] = l
 	return l, nil
 }
@@ -158,7 +159,7 @@ func (s *keepingStore) Log(id store.LogID) (store.Log, error) {
 type keepingLog struct {
 	store.Log
 	mu   sync.Mutex // guards: kept
-	kept map[uint64]store.Record
+	kept map[uint64]*store.Record // into the slices Append was given
 }
 
 func (l *keepingLog) Append(recs []store.Record) (uint64, error) {
@@ -167,7 +168,7 @@ func (l *keepingLog) Append(recs []store.Record) (uint64, error) {
 		l.mu.Lock()
 		defer l.mu.Unlock()
 		for i := range recs {
-			l.kept[first+uint64(i)] = recs[i]
+			l.kept[first+uint64(i)] = &recs[i]
 		}
 	}
 	return first, err

@@ -451,9 +451,19 @@ func (s *Server) appendEntries(c *call, st *stream, entries []putRecordsEntry, s
 		}
 	}
 	now := c.now.UnixMilli()
-	recs := slices.Grow(sc.recs[:0], largest)
-	defer func() { sc.recs = recs[:0] }()
+	// The store records are reused (across shards and puts) only for the
+	// stores that copy them out; a user's Store may keep the slice it is
+	// given, so it gets a fresh one per Append.
+	pooled := s.pooledData()
+	var recs []store.Record
+	if pooled {
+		recs = slices.Grow(sc.recs[:0], largest)
+		defer func() { sc.recs = recs[:0] }()
+	}
 	for _, g := range groups {
+		if !pooled {
+			recs = make([]store.Record, 0, g.n)
+		}
 		var first uint64
 		var err error
 		first, recs, err = g.sh.append(now, g.idx, entries, recs[:0])
