@@ -158,7 +158,7 @@ func (s *keepingStore) Log(id store.LogID) (store.Log, error) {
 
 type keepingLog struct {
 	store.Log
-	mu   sync.Mutex // guards: kept
+	mu   sync.Mutex               // guards: kept
 	kept map[uint64]*store.Record // into the slices Append was given
 }
 
