@@ -84,10 +84,15 @@ func (o *getRecordsOutput) appendJSON(b []byte) []byte {
 // writeJSON streams the response through a small buffer, so a 10 MiB answer
 // never exists twice in memory (records and their JSON).
 func (o *getRecordsOutput) writeJSON(w io.Writer) error {
+	return o.writePieces(w, o.appendHead, o.appendRecord, "]}")
+}
+
+// writePieces writes start, each record and end through a 64 KB buffer.
+func (o *getRecordsOutput) writePieces(w io.Writer, start func([]byte) []byte, record func([]byte, int) []byte, end string) error {
 	const flushAt = 60 << 10
-	b := o.appendHead(make([]byte, 0, 64<<10))
+	b := start(make([]byte, 0, 64<<10))
 	for i := range o.records {
-		b = o.appendRecord(b, i)
+		b = record(b, i)
 		if len(b) >= flushAt {
 			if _, err := w.Write(b); err != nil {
 				return err
@@ -95,7 +100,7 @@ func (o *getRecordsOutput) writeJSON(w io.Writer) error {
 			b = b[:0]
 		}
 	}
-	_, err := w.Write(append(b, "]}"...))
+	_, err := w.Write(append(b, end...))
 	return err
 }
 
@@ -153,26 +158,6 @@ func (o *getRecordsOutput) appendRecord(b []byte, i int) []byte {
 	}
 	b = o.seq.append(b, r.Position)
 	return append(b, `"}`...)
-}
-
-// MarshalCBOR gives CBOR clients the same shape as the JSON encoder.
-func (o *getRecordsOutput) MarshalCBOR() ([]byte, error) {
-	type record struct {
-		ApproximateArrivalTimestamp epochMillis `json:"ApproximateArrivalTimestamp"`
-		Data                        []byte      `json:"Data"`
-		PartitionKey                string      `json:"PartitionKey"`
-		SequenceNumber              string      `json:"SequenceNumber"`
-	}
-	out := struct {
-		ChildShards        []childShard `json:"ChildShards,omitempty"`
-		MillisBehindLatest int64        `json:"MillisBehindLatest"`
-		NextShardIterator  *string      `json:"NextShardIterator,omitempty"`
-		Records            []record     `json:"Records"`
-	}{ChildShards: o.childShards, MillisBehindLatest: o.behind, NextShardIterator: o.next, Records: make([]record, len(o.records))}
-	for i, r := range o.records {
-		out.Records[i] = record{epochMillis(r.ArrivalMilli), r.Data, r.PartitionKey, o.st.seq(o.sh, r.Position)}
-	}
-	return cborEnc.Marshal(out)
 }
 
 func getRecords(s *Server, c *call) (any, error) {

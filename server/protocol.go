@@ -331,6 +331,12 @@ func (s *Server) writeResponse(w http.ResponseWriter, c *call, resp any) {
 	var err error
 	if c.cbor {
 		w.Header().Set("Content-Type", contentCBOR)
+		if st, ok := resp.(cborStreamer); ok {
+			if err := st.writeCBOR(w); err != nil {
+				s.log.Debug("writing response", "op", c.op, "err", err)
+			}
+			return
+		}
 		body, err = cborEnc.Marshal(resp)
 	} else {
 		w.Header().Set("Content-Type", contentJSON)
