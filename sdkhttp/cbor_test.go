@@ -164,3 +164,27 @@ func TestGetRecordsRequestCBOR(t *testing.T) {
 		t.Fatalf("request %v", got)
 	}
 }
+
+// TestFastCodecsCBORKept: FastCodecsCBOR turns CBOR on whether or not
+// FastCodecs came first, and FastCodecs after it (as the consumer and
+// producer add it to each call) keeps it on.
+func TestFastCodecsCBORKept(t *testing.T) {
+	for _, opts := range [][]func(*kinesis.Options){
+		{FastCodecsCBOR},
+		{FastCodecs, FastCodecsCBOR},
+		{FastCodecsCBOR, FastCodecs},
+		{FastCodecsCBOR, FastCodecsCBOR, FastCodecs},
+	} {
+		o := kinesis.Options{Protocol: awsjson.New11(schemas.Kinesis_20131202)}
+		for _, opt := range opts {
+			opt(&o)
+		}
+		p, ok := o.Protocol.(*fastProtocol)
+		if !ok || !p.cbor {
+			t.Fatalf("after %d options: %T, CBOR %v", len(opts), o.Protocol, ok && p.cbor)
+		}
+		if _, nested := p.ClientProtocol.(*fastProtocol); nested {
+			t.Fatalf("after %d options: FastCodecs wraps itself", len(opts))
+		}
+	}
+}
