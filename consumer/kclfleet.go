@@ -168,11 +168,15 @@ type leaderState struct {
 	owner, version string
 	changed        time.Time // when owner or version last changed, by the local clock
 	following      bool
+	read           bool // the lock was read at least once
 }
 
 // followLeader reports whether a KCL 3.x leader is alive, so the worker
 // must only take what it assigns. A failed read keeps the last answer, so a
-// blip neither starts nor stops deference.
+// blip neither starts nor stops deference; before the first successful
+// read the answer is yes: a worker joining a fleet whose lock it cannot
+// read yet takes only what is assigned to it, never balancing against a
+// leader it has not seen.
 func (w *worker) followLeader(ctx context.Context) bool {
 	if !w.cfg.fleet {
 		return false
@@ -184,8 +188,9 @@ func (w *worker) followLeader(ctx context.Context) bool {
 		if ctx.Err() == nil {
 			w.log.Warn("reading the KCL leader lock failed", "err", err)
 		}
-		return w.leader.following
+		return w.leader.following || !w.leader.read
 	}
+	w.leader.read = true
 	now := time.Now()
 	alive := false
 	if found && !l.Released {

@@ -1,12 +1,16 @@
 package consumer_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
+	"net/http"
 	"reflect"
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -396,4 +400,62 @@ func TestLiveKCL3FleetTableRefusedBeforeTaking(t *testing.T) {
 	put(kcltable.WorkerMetrics("java-1", time.Now().Add(-time.Hour).Unix(), 20))
 	start(t, opts...)
 	waitFor(t, 20*time.Second, "ksp-1 taking the gone fleet's 2 leases", func() bool { return owners(t, store)["ksp-1"] == 2 })
+}
+
+// failLeaderReads fails every read of the leader lock item while failing
+// is set, as a timed-out or throttled GetItem would.
+type failLeaderReads struct {
+	failing atomic.Bool
+	failed  atomic.Int64
+}
+
+func (f *failLeaderReads) Do(req *http.Request) (*http.Response, error) {
+	if f.failing.Load() && strings.HasSuffix(req.Header.Get("X-Amz-Target"), ".GetItem") && req.Body != nil {
+		body, err := io.ReadAll(req.Body)
+		req.Body.Close()
+		if err != nil {
+			return nil, err
+		}
+		if bytes.Contains(body, []byte(`"Leader"`)) {
+			f.failed.Add(1)
+			return nil, errors.New("leader lock read refused by the test")
+		}
+		req.Body = io.NopCloser(bytes.NewReader(body))
+	}
+	return http.DefaultClient.Do(req)
+}
+
+// A worker of a KCL 3.x fleet that cannot read the leader lock yet takes
+// only what is assigned to it: a failed first read (a timeout on a busy
+// table) must not make it balance on its own against a leader it has not
+// seen. Once a read succeeds and finds no lock, it takes the leases.
+func TestFleetWorkerTakesNothingBeforeReadingTheLock(t *testing.T) {
+	t.Parallel()
+	const table, stream = "kcl3-unread-lock", "unreadlock"
+	reads := &failLeaderReads{}
+	reads.failing.Store(true)
+	_, store := dynaliteTableVia(t, table, reads)
+	_, client := startServer(t, server.Options{})
+	servertest.CreateStream(t, client, stream, 2)
+	rounds := &roundCounter{}
+	start(t, append(fast(stream, client, store, "ksp-1"), consumer.WithHandler(newSink().handler("ksp-1")),
+		consumer.WithWorkerMetrics(300*time.Millisecond), consumer.WithHooks(rounds))...)
+
+	waitFor(t, 20*time.Second, "the 2 leases created by the shard sync", func() bool {
+		ls, err := store.ListLeases(bg)
+		return err == nil && len(ls) == 2
+	})
+	for range 12 { // two failover times of rounds
+		rounds.wait(t, 1)
+		if o := owners(t, store); o[""] != 2 {
+			t.Fatalf("owners = %v while the leader lock cannot be read: the worker balanced on its own", o)
+		}
+	}
+	if reads.failed.Load() == 0 {
+		t.Fatal("no read of the leader lock was refused: the worker never looked for a leader")
+	}
+	reads.failing.Store(false)
+	waitFor(t, 20*time.Second, "ksp-1 taking both leases once the lock reads as absent", func() bool {
+		return owners(t, store)["ksp-1"] == 2
+	})
 }

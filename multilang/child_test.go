@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -30,9 +31,16 @@ func childWithGrandchild(t *testing.T) (*child, int) {
 	}
 	// The grandchild prints its own pid (setsid may fork). sh gives a
 	// background job /dev/null for stdin before its redirections: the
-	// child's stdin goes through fd 3.
-	script := `exec 3<&0; ` + setsid + ` sh -c 'echo $$; exec sleep 60' <&3 3<&- & echo "started" >&2; exit 3`
-	c, err := startChild([]string{"sh", "-c", script}, nil, 100*time.Millisecond, slog.New(slog.DiscardHandler))
+	// child's stdin goes through fd 3. The child exits only once the
+	// grandchild printed (it says so through a fifo): the pid must be in the
+	// pipe before the exit starts next's drain bound, which a slow start of
+	// setsid and sh on a busy machine outlasted.
+	printed := filepath.Join(t.TempDir(), "printed")
+	if err := syscall.Mkfifo(printed, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	script := `exec 3<&0; ` + setsid + ` sh -c 'echo $$; echo > "$1"; exec sleep 60' grandchild "$1" <&3 3<&- & read _ < "$1"; echo "started" >&2; exit 3`
+	c, err := startChild([]string{"sh", "-c", script, "child", printed}, nil, 100*time.Millisecond, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,6 +53,16 @@ func childWithGrandchild(t *testing.T) (*child, int) {
 		t.Fatalf("grandchild pid %q: %v", line, err)
 	}
 	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) })
+	// Its fds are its own once it runs sleep (echo > fifo borrows fd 1).
+	for i := 0; ; i++ {
+		if comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); err == nil && string(comm) == "sleep\n" {
+			break
+		}
+		if i == 1000 {
+			t.Fatalf("the grandchild %d did not start sleep within 10 s", pid)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	for fd := range 3 {
 		if link, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%d", pid, fd)); err != nil || !strings.HasPrefix(link, "pipe:") {
 			t.Fatalf("the grandchild's fd %d is %q (%v), not the child's pipe", fd, link, err)

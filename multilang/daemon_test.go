@@ -43,6 +43,29 @@ func (l *logBuffer) String() string {
 	return l.buf.String()
 }
 
+// waitFor waits until the log holds every one of want, and returns it. A
+// child's stderr reaches the log through its own pipe and reader, in no
+// order with the records the child wrote meanwhile: a line the child wrote
+// before its records may be logged after they are all seen.
+func (l *logBuffer) waitFor(t *testing.T, want ...string) string {
+	t.Helper()
+	for range 1500 {
+		log := l.String()
+		if !slices.ContainsFunc(want, func(w string) bool { return !strings.Contains(log, w) }) {
+			return log
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	log := l.String()
+	for _, w := range want {
+		if !strings.Contains(log, w) {
+			t.Errorf("the log lacks %q after 30 s", w)
+		}
+	}
+	t.Fatalf("the log:\n%s", log)
+	return ""
+}
+
 // daemonRun is a daemon running in the test's process.
 type daemonRun struct {
 	out  string // the processor's records file
@@ -123,9 +146,7 @@ func TestMalformedChildIsRestarted(t *testing.T) {
 			t.Fatalf("records were processed by the failed child: %s", line)
 		}
 	}
-	if !strings.Contains(d.log.String(), "initialized for shardId-000000000000") {
-		t.Fatalf("the child's stderr is not in the log:\n%s", d.log.String())
-	}
+	d.log.waitFor(t, "initialized for shardId-000000000000") // the child's stderr
 }
 
 // TestHangingChildIsKilled: a child silent past timeoutInSeconds is killed
@@ -162,12 +183,8 @@ func TestCheckpointErrors(t *testing.T) {
 	t.Parallel()
 	d, want := runPython(t, "checkpoint-errors", 6)
 	multilangtest.WaitAll(t, d.out, want, 60*time.Second)
-	log := d.log.String()
-	for _, w := range []string{"checkpoint in initialize: InvalidStateException", "checkpoint at an undelivered record: IllegalArgumentException"} {
-		if !strings.Contains(log, w) {
-			t.Errorf("the log lacks %q:\n%s", w, log)
-		}
-	}
+	// The child writes what it was answered to its stderr.
+	d.log.waitFor(t, "checkpoint in initialize: InvalidStateException", "checkpoint at an undelivered record: IllegalArgumentException")
 }
 
 // TestOtherProtocolStopsTheDaemon: an executable whose first answer is not

@@ -305,7 +305,7 @@ func TestResharding(t *testing.T) {
 	}()
 	reshard := func(f func() error) {
 		time.Sleep(30 * time.Millisecond)
-		for range 100 {
+		for range 3000 { // 30 s at most
 			err := f()
 			if err == nil {
 				return

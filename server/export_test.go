@@ -41,3 +41,8 @@ func SigningKeysCached(s *Server) int {
 	defer s.sigKeys.mu.Unlock()
 	return len(s.sigKeys.keys)
 }
+
+// decodePutRecordsJSON is the fast PutRecords decoder in memory of its own.
+func decodePutRecordsJSON(body []byte) (*putRecordsInput, bool) {
+	return new(putScratch).decodeJSON(body, false)
+}

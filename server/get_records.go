@@ -1,10 +1,12 @@
 package server
 
 import (
-	"io"
-	"slices"
+	"net/http"
 	"strconv"
+	"sync"
 	"time"
+
+	"github.com/ksp-project/ksp/internal/jsonwire"
 
 	"github.com/ksp-project/ksp/kds"
 	"github.com/ksp-project/ksp/server/store"
@@ -40,6 +42,7 @@ type getRecordsOutput struct {
 	behind      int64
 	childShards []childShard
 	seq         seqCursor         // formats the records' sequence numbers
+	arrival     arrivalCache      // formats their arrival times
 	buf         *store.ReadBuffer // records live here; nil: not pooled
 }
 
@@ -63,45 +66,62 @@ func (o *getRecordsOutput) release() {
 
 const maxKeptRead = 2 << 20
 
-// jsonSize estimates the encoded size of the response (a little over).
-func (o *getRecordsOutput) jsonSize() int {
-	size := 256
-	for i := range o.records {
-		size += (len(o.records[i].Data)+2)/3*4 + len(o.records[i].PartitionKey)*2 + 150
-	}
-	return size
+// writeJSON writes the answer in pieces of about chunkSize through a pooled
+// buffer, after a Content-Length of its exact size: a page (up to 10 MiB of
+// data, over 13 MiB of JSON) never exists whole in memory, the pieces stay
+// in cache between encoding and the socket, and a client sizes its read
+// buffer once.
+func (o *getRecordsOutput) writeJSON(w http.ResponseWriter) error {
+	return o.writePieces(w, o.appendHead, o.recordsLen, o.appendRecord, "]}")
 }
 
-func (o *getRecordsOutput) appendJSON(b []byte) []byte {
-	b = slices.Grow(b, o.jsonSize())
-	b = o.appendHead(b)
-	for i := range o.records {
-		b = o.appendRecord(b, i)
-	}
-	return append(b, "]}"...)
-}
-
-// writeJSON streams the response through a small buffer, so a 10 MiB answer
-// never exists twice in memory (records and their JSON).
-func (o *getRecordsOutput) writeJSON(w io.Writer) error {
-	return o.writePieces(w, o.appendHead, o.appendRecord, "]}")
-}
-
-// writePieces writes start, each record and end through a 64 KB buffer.
-func (o *getRecordsOutput) writePieces(w io.Writer, start func([]byte) []byte, record func([]byte, int) []byte, end string) error {
-	const flushAt = 60 << 10
-	b := start(make([]byte, 0, 64<<10))
+// writePieces writes an answer as writeJSON does: start, every record and
+// end, after a Content-Length of start, recordsLen and end.
+func (o *getRecordsOutput) writePieces(w http.ResponseWriter, start func([]byte) []byte, recordsLen func() int,
+	record func([]byte, int) []byte, end string) error {
+	bp := chunkBuffers.Get().(*[]byte)
+	b := start((*bp)[:0])
+	defer func() {
+		if cap(b) <= 2*chunkSize { // a large record's piece is left to the collector
+			*bp = b[:0]
+			chunkBuffers.Put(bp)
+		}
+	}()
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)+recordsLen()+len(end)))
 	for i := range o.records {
 		b = record(b, i)
-		if len(b) >= flushAt {
+		if len(b) >= chunkSize {
 			if _, err := w.Write(b); err != nil {
 				return err
 			}
 			b = b[:0]
 		}
 	}
-	_, err := w.Write(append(b, end...))
+	b = append(b, end...)
+	_, err := w.Write(b)
 	return err
+}
+
+// chunkBuffers hold the pieces GetRecords answers are written in. A Write
+// keeps nothing of what it is given (net/http copies to the socket, x/net's
+// HTTP/2 server into its frames before Write returns), so a buffer goes back
+// once the answer is written.
+var chunkBuffers = sync.Pool{New: func() any { b := make([]byte, 0, chunkSize+chunkSize/4); return &b }}
+
+const chunkSize = 60 << 10
+
+// recordLenFixed is the length of a record's JSON without its values.
+const recordLenFixed = len(`{"ApproximateArrivalTimestamp":`) + len(`,"Data":`) + len(`,"PartitionKey":`) + len(`,"SequenceNumber":""}`) + seqLen
+
+// recordsLen is the exact length of what appendRecord appends for every
+// record, the commas between them included.
+func (o *getRecordsOutput) recordsLen() int {
+	n := max(0, len(o.records)-1)
+	for i := range o.records {
+		r := &o.records[i]
+		n += recordLenFixed + o.arrival.len(r.ArrivalMilli) + jsonwire.BlobLen(r.Data) + jsonwire.StringLen(r.PartitionKey)
+	}
+	return n
 }
 
 // appendHead appends everything before the first record.
@@ -147,7 +167,7 @@ func (o *getRecordsOutput) appendRecord(b []byte, i int) []byte {
 		b = append(b, ',')
 	}
 	b = append(b, `{"ApproximateArrivalTimestamp":`...)
-	b = appendEpochSeconds(b, r.ArrivalMilli)
+	b = o.arrival.append(b, r.ArrivalMilli)
 	b = append(b, `,"Data":`...)
 	b = appendJSONBlob(b, r.Data)
 	b = append(b, `,"PartitionKey":`...)
@@ -158,6 +178,26 @@ func (o *getRecordsOutput) appendRecord(b []byte, i int) []byte {
 	}
 	b = o.seq.append(b, r.Position)
 	return append(b, `"}`...)
+}
+
+// arrivalCache formats arrival times, once for each run of records that
+// arrived in the same millisecond (a put's records share one).
+type arrivalCache struct {
+	ms   int64
+	n    int // of text holding ms formatted; 0 until the first
+	text [24]byte
+}
+
+func (a *arrivalCache) append(b []byte, ms int64) []byte {
+	return append(b, a.text[:a.len(ms)]...)
+}
+
+// len formats ms (when it is not the last one) and returns its length.
+func (a *arrivalCache) len(ms int64) int {
+	if a.n == 0 || ms != a.ms {
+		a.ms, a.n = ms, len(appendEpochSeconds(a.text[:0], ms))
+	}
+	return a.n
 }
 
 func getRecords(s *Server, c *call) (any, error) {

@@ -1,8 +1,9 @@
 package server
 
 import (
-	"io"
-	"math"
+	"net/http"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/ksp-project/ksp/internal/cborwire"
 )
@@ -16,12 +17,45 @@ import (
 // cborStreamer is implemented by responses with a hand-written CBOR
 // encoder, written in pieces so a 10 MiB answer never exists whole.
 type cborStreamer interface {
-	writeCBOR(io.Writer) error
+	writeCBOR(http.ResponseWriter) error
 }
 
-// writeCBOR streams the answer through a small buffer, as writeJSON does.
-func (o *getRecordsOutput) writeCBOR(w io.Writer) error {
-	return o.writePieces(w, o.appendCBORStart, o.appendCBORRecord, "")
+// writeCBOR writes the answer as writeJSON does: in pieces, after a
+// Content-Length of its exact size.
+func (o *getRecordsOutput) writeCBOR(w http.ResponseWriter) error {
+	return o.writePieces(w, o.appendCBORStart, o.cborRecordsLen, o.appendCBORRecord, "")
+}
+
+// cborRecordLenFixed is the length of a record's CBOR without its values'
+// arguments and bytes: the map, the keys, the tag, the sequence number.
+var cborRecordLenFixed = 1 + len(cborwire.AppendText(nil, "ApproximateArrivalTimestamp")) + 1 +
+	len(cborwire.AppendText(nil, "Data")) + len(cborwire.AppendText(nil, "PartitionKey")) +
+	len(cborwire.AppendText(nil, "SequenceNumber")) + cborwire.HeadLen(seqLen) + seqLen
+
+// cborRecordsLen is the exact length of what appendCBORRecord appends for
+// every record.
+func (o *getRecordsOutput) cborRecordsLen() int {
+	n := 0
+	for i := range o.records {
+		r := &o.records[i]
+		key := cborText(r.PartitionKey)
+		n += cborRecordLenFixed + cborwire.IntLen(r.ArrivalMilli) +
+			cborwire.HeadLen(uint64(len(r.Data))) + len(r.Data) + cborwire.HeadLen(uint64(len(key))) + len(key)
+	}
+	return n
+}
+
+// cborText is s as a CBOR text string may carry it, valid UTF-8: each byte
+// of an invalid sequence becomes U+FFFD, as in the JSON answer.
+func cborText(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // appendCBORStart appends everything before the first record.
@@ -75,29 +109,11 @@ func (o *getRecordsOutput) appendCBORRecord(b []byte, i int) []byte {
 	b = cborwire.AppendHead(b, cborwire.Bytes, uint64(len(r.Data)))
 	b = append(b, r.Data...)
 	b = cborwire.AppendText(b, "PartitionKey")
-	b = cborwire.AppendText(b, r.PartitionKey)
+	b = cborwire.AppendText(b, cborText(r.PartitionKey))
 	b = cborwire.AppendText(b, "SequenceNumber")
 	if o.seq.p == nil {
 		o.seq = newSeqCursor(&o.sh.seq)
 	}
-	// The digits' count is known once they are written: a one-byte length
-	// is reserved (ksp's sequence numbers have 56 digits), and the digits
-	// are moved when the number needs another length's form.
-	head := len(b)
-	b = append(b, cborwire.Text|24, 0)
-	b = o.seq.append(b, r.Position)
-	n := len(b) - head - 2
-	switch {
-	case n < 24:
-		copy(b[head+1:], b[head+2:])
-		b[head] = cborwire.Text | byte(n)
-		return b[:len(b)-1]
-	case n > math.MaxUint8:
-		b = append(b, 0)
-		copy(b[head+3:], b[head+2:])
-		b[head], b[head+1], b[head+2] = cborwire.Text|25, byte(n>>8), byte(n)
-		return b
-	}
-	b[head+1] = byte(n)
-	return b
+	b = cborwire.AppendHead(b, cborwire.Text, seqLen) // every sequence number has seqLen digits
+	return o.seq.append(b, r.Position)
 }

@@ -14,7 +14,7 @@ import (
 )
 
 // TestLargeGetRecordsResponse reads a 6 MB answer, which the server streams
-// in pieces, over h2c and over HTTP/1.1 (chunked).
+// in pieces after its Content-Length, over h2c and over HTTP/1.1.
 func TestLargeGetRecordsResponse(t *testing.T) {
 	srv := servertest.Start(t, server.Options{DisableLimits: true})
 	ctx := context.Background()

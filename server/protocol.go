@@ -160,14 +160,11 @@ func awsTypeName(goType string) string {
 type jsonAppender interface{ appendJSON([]byte) []byte }
 
 // jsonStreamer is implemented by responses that can be large (GetRecords, up
-// to 10 MiB of data): above streamThreshold they are written in pieces
-// without a Content-Length, so memory per request stays near the records.
+// to 10 MiB of data): they declare their length and write themselves in
+// pieces.
 type jsonStreamer interface {
-	jsonSize() int
-	writeJSON(io.Writer) error
+	writeJSON(http.ResponseWriter) error
 }
-
-const streamThreshold = 4 << 20
 
 type handler func(s *Server, c *call) (any, error)
 
@@ -340,24 +337,19 @@ func (s *Server) writeResponse(w http.ResponseWriter, c *call, resp any) {
 		body, err = cborEnc.Marshal(resp)
 	} else {
 		w.Header().Set("Content-Type", contentJSON)
-		if st, ok := resp.(jsonStreamer); ok && st.jsonSize() > streamThreshold {
+		if st, ok := resp.(jsonStreamer); ok {
 			if err := st.writeJSON(w); err != nil {
 				s.log.Debug("writing response", "op", c.op, "err", err)
 			}
 			return
 		}
 		if a, ok := resp.(jsonAppender); ok {
-			pool := responseBuffers.Get
-			give := responseBuffers.Put
-			if st, ok := resp.(jsonStreamer); ok && st.jsonSize() > smallResponse {
-				pool, give = largeResponseBuffers.get, largeResponseBuffers.put
-			}
-			buf := pool().(*[]byte)
+			buf := responseBuffers.Get().(*[]byte)
 			body = a.appendJSON((*buf)[:0])
 			defer func() {
-				if cap(body) <= streamThreshold {
+				if cap(body) <= maxKeptResponse {
 					*buf = body[:0]
-					give(buf)
+					responseBuffers.Put(buf)
 				}
 			}()
 		} else {
@@ -372,19 +364,12 @@ func (s *Server) writeResponse(w http.ResponseWriter, c *call, resp any) {
 	w.Write(body)
 }
 
-// responseBuffers hold the buffers JSON answers are built in: a GetRecords
-// answer is megabytes, and a fresh buffer for each would be zeroed for
-// nothing. A Write does not keep what it is given, so the buffer goes back
-// once the answer is written; buffers larger than streamThreshold are left
-// to the collector.
+// responseBuffers hold the buffers JSON answers are built in (a PutRecords
+// answer is tens of kilobytes). A Write does not keep what it is given, so
+// the buffer goes back once the answer is written.
 var responseBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
-// largeResponseBuffers hold the buffers of answers over smallResponse
-// (GetRecords pages), kept across collections: a few megabytes each, made
-// again after every collection otherwise.
-var largeResponseBuffers = newKeepPool(4, func() any { b := make([]byte, 0, smallResponse); return &b })
-
-const smallResponse = 64 << 10
+const maxKeptResponse = 1 << 20
 
 // readBody reads a request body, in one allocation when its length is known.
 func readBody(r io.Reader, length int64) ([]byte, error) {

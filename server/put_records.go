@@ -4,11 +4,15 @@ import (
 	"errors"
 	"slices"
 	"strconv"
+	"sync"
 
 	"github.com/ksp-project/ksp/kds"
 	"github.com/ksp-project/ksp/server/store"
 )
 
+// putRecordsEntry is one record of a put. Decoded by the fast path for a
+// store that copies records out, its data is pooled and its keys alias the
+// request body: nothing may keep them past the call (strings.Clone them).
 type putRecordsEntry struct {
 	Data            blob    `json:"Data"`
 	PartitionKey    *string `json:"PartitionKey"`
@@ -81,6 +85,65 @@ type putRecordsOutput struct {
 	encryption string
 	failed     int
 	results    []putResult
+	sc         *putScratch // results live here
+}
+
+// release gives the put's memory back once the answer is written.
+func (o *putRecordsOutput) release() {
+	o.sc.release()
+	o.sc, o.results = nil, nil
+}
+
+// putScratch is the memory of one put: the decoded request (its data in one
+// slab), the routing, the results and the records handed to the store. A
+// put takes one from putScratches and gives it back once its answer is
+// written. By then nothing refers to it: the answer is written, and the
+// stores the server knows copy records out during Append (pooledData).
+type putScratch struct {
+	req     putRecordsInput
+	entries []putRecordsEntry
+	slab    []byte // entries' data, when pooledData
+	keys    []string
+	spans   []keySpans
+	results []putResult
+	groups  []putGroup
+	group   []int32
+	idx     []int
+	recs    []store.Record
+}
+
+var putScratches = sync.Pool{New: func() any { return new(putScratch) }}
+
+// maxKeptSlab bounds the data slab a pooled scratch keeps: a default 5 MiB
+// request's data fits, a 10 MiB record's is left to the collector.
+const maxKeptSlab = 4 << 20
+
+func getPutScratch() *putScratch { return putScratches.Get().(*putScratch) }
+
+// release gives sc back; nothing may use it or what it holds afterwards.
+func (sc *putScratch) release() {
+	if sc == nil {
+		return
+	}
+	if cap(sc.slab) > maxKeptSlab {
+		sc.slab = nil
+	}
+	// Keys and records point into request bodies, which are pooled apart.
+	clear(sc.keys[:cap(sc.keys)])
+	clear(sc.recs[:cap(sc.recs)])
+	sc.req = putRecordsInput{}
+	putScratches.Put(sc)
+}
+
+// pooledData reports whether a put may decode data into pooled memory: the
+// store copies records out on Append. A Store of the user's may keep what
+// it is given, so it gets data of its own.
+func (s *Server) pooledData() bool {
+	switch s.store.(type) {
+	case *store.Memory, *store.Disk:
+		return true
+	}
+	return false
 }
 
 func (o *putRecordsOutput) appendJSON(b []byte) []byte {
@@ -151,12 +214,17 @@ func (o *putRecordsOutput) MarshalCBOR() ([]byte, error) {
 	return cborEnc.Marshal(out)
 }
 
-func putRecords(s *Server, c *call) (any, error) {
+func putRecords(s *Server, c *call) (_ any, err error) {
+	sc := getPutScratch()
+	defer func() {
+		if err != nil {
+			sc.release()
+		}
+	}()
 	req, ok := (*putRecordsInput)(nil), false
 	if !c.cbor {
-		req, ok = decodePutRecordsJSON(c.body)
+		req, ok = sc.decodeJSON(c.body, s.pooledData())
 	}
-	var err error
 	if ok {
 		err = validateRequest(req)
 	} else {
@@ -169,11 +237,11 @@ func putRecords(s *Server, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	results, failed, err := s.put(c, st, req.Records)
+	results, failed, err := s.put(c, st, req.Records, sc)
 	if err != nil {
 		return nil, err
 	}
-	return &putRecordsOutput{st: st, encryption: st.encryptionType(), failed: failed, results: results}, nil
+	return &putRecordsOutput{st: st, encryption: st.encryptionType(), failed: failed, results: results, sc: sc}, nil
 }
 
 type putRecordInput struct {
@@ -203,7 +271,9 @@ func putRecord(s *Server, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	results, _, err := s.put(c, st, []putRecordsEntry{req.putRecordsEntry})
+	sc := getPutScratch()
+	defer sc.release()
+	results, _, err := s.put(c, st, []putRecordsEntry{req.putRecordsEntry}, sc)
 	if err != nil {
 		return nil, err
 	}
@@ -228,8 +298,9 @@ func (st *stream) encryptionType() string {
 // a shard's limit fail alone with ProvisionedThroughputExceededException; an
 // oversize record fails the whole request before anything is written or any
 // limit is spent, and a request that fails as a whole gives its limits back.
-func (s *Server) put(c *call, st *stream, entries []putRecordsEntry) ([]putResult, int, error) {
-	results, groups, err := s.appendEntries(c, st, entries)
+// The results are in sc.
+func (s *Server) put(c *call, st *stream, entries []putRecordsEntry, sc *putScratch) ([]putResult, int, error) {
+	results, groups, err := s.appendEntries(c, st, entries, sc)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -250,8 +321,8 @@ func (s *Server) put(c *call, st *stream, entries []putRecordsEntry) ([]putResul
 
 // appendEntries checks sizes, routes the entries to shards, applies the write
 // limits and appends each shard's entries, under the stream's read lock (so
-// no reshard closes a shard meanwhile), released by defer.
-func (s *Server) appendEntries(c *call, st *stream, entries []putRecordsEntry) ([]putResult, []putGroup, error) {
+// no reshard closes a shard meanwhile), released by defer. Its memory is sc's.
+func (s *Server) appendEntries(c *call, st *stream, entries []putRecordsEntry, sc *putScratch) ([]putResult, []putGroup, error) {
 	st.mu.RLock()
 	defer st.mu.RUnlock()
 	maxRecord := st.maxRecordSizeKiB << 10
@@ -291,7 +362,9 @@ func (s *Server) appendEntries(c *call, st *stream, entries []putRecordsEntry) (
 
 	// Route every entry before any limit is taken, so that a request refused
 	// as a whole spends none of a shard's budget.
-	results := make([]putResult, len(entries))
+	results := slices.Grow(sc.results[:0], len(entries))[:len(entries)]
+	clear(results)
+	sc.results = results
 	for i := range entries {
 		e := &entries[i]
 		var h kds.HashKey
@@ -311,8 +384,10 @@ func (s *Server) appendEntries(c *call, st *stream, entries []putRecordsEntry) (
 	limits := !s.opts.DisableLimits
 	// Apply the limits; admitted entries of one shard keep request order.
 	// The groups' indexes share one slice, sized by a first pass.
-	var groups []putGroup
-	group := make([]int32, len(entries)) // entry i's group, -1 when refused
+	groups := sc.groups[:0]
+	defer func() { sc.groups = groups[:0] }()
+	group := slices.Grow(sc.group[:0], len(entries))[:len(entries)] // entry i's group, -1 when refused
+	sc.group = group
 	for i := range entries {
 		sh := results[i].shard
 		if (len(faults.Throttle) > 0 && faults.throttled(st.name, sh.id)) ||
@@ -340,7 +415,8 @@ func (s *Server) appendEntries(c *call, st *stream, entries []putRecordsEntry) (
 		group[i] = int32(g)
 		groups[g].n++
 	}
-	idx := make([]int, 0, len(entries))
+	idx := slices.Grow(sc.idx[:0], len(entries))
+	sc.idx = idx
 	largest := 0
 	for g := range groups {
 		groups[g].idx = idx[len(idx) : len(idx) : len(idx)+groups[g].n]
@@ -353,7 +429,8 @@ func (s *Server) appendEntries(c *call, st *stream, entries []putRecordsEntry) (
 		}
 	}
 	now := c.now.UnixMilli()
-	recs := make([]store.Record, 0, largest)
+	recs := slices.Grow(sc.recs[:0], largest)
+	defer func() { sc.recs = recs[:0] }()
 	for _, g := range groups {
 		var first uint64
 		var err error

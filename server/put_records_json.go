@@ -1,38 +1,38 @@
 package server
 
 import (
-	"bytes"
-	"encoding/base64"
+	"slices"
 	"strings"
+	"unsafe"
 
 	"github.com/ksp-project/ksp/internal/jsonwire"
 )
 
-// decodePutRecordsJSON is the fast path for the hottest request, a
-// PutRecords JSON body as the SDKs write it: an object with StreamName,
-// StreamARN and Records, each entry with Data, PartitionKey and
-// ExplicitHashKey as strings without escapes. All data lands in one buffer
-// and all keys in one string, so a request costs a handful of allocations
-// instead of several per record. Anything else (escapes, nulls, unknown
-// members, other types, bad base64) returns ok=false and the caller decodes
-// with encoding/json, which also words the errors.
-func decodePutRecordsJSON(body []byte) (req *putRecordsInput, ok bool) {
+// decodeJSON is the fast path for the hottest request, a PutRecords JSON
+// body as the SDKs write it: an object with StreamName, StreamARN and
+// Records, each entry with Data, PartitionKey and ExplicitHashKey as strings
+// without escapes. The request and its entries live in sc. When pooledData
+// (the store copies records out on Append), data is in sc's slab and keys
+// alias the body; else both are fresh memory of their own. Anything else (escapes,
+// nulls, unknown members, other types, bad base64) returns ok=false and the
+// caller decodes with encoding/json, which also words the errors.
+func (sc *putScratch) decodeJSON(body []byte, pooledData bool) (req *putRecordsInput, ok bool) {
 	p := jsonwire.Scanner{B: body}
 	if !p.Consume('{') {
 		return nil, false
 	}
-	req = new(putRecordsInput)
-	type span struct{ a, b int }
-	// Every entry names its partition key once (base64 data holds no
-	// quote), so counting the member name sizes the slices once instead of
-	// growing them; a key that contains the name only over-sizes them.
-	n := bytes.Count(body, []byte(`"PartitionKey"`))
-	var (
-		slab  = make([]byte, 0, len(body)*3/4+4)
-		pks   = make([]span, 0, n)
-		ehks  = make([]span, 0, n)
-		hasEH = make([]bool, 0, n)
-	)
+	req = &sc.req
+	*req = putRecordsInput{}
+	// The data is at most three quarters of the body: one allocation.
+	slab := sc.slab[:0]
+	if !pooledData {
+		slab = nil
+	}
+	slab = slices.Grow(slab, len(body)/4*3+3)
+	if pooledData {
+		defer func() { sc.slab = slab[:0] }()
+	}
+	spans := sc.spans[:0]
 	first := true
 	for {
 		if p.Consume('}') {
@@ -62,7 +62,7 @@ func decodePutRecordsJSON(body []byte) (req *putRecordsInput, ok bool) {
 			if !p.Consume('[') || req.Records != nil {
 				return nil, false
 			}
-			req.Records = make([]putRecordsEntry, 0, n)
+			req.Records = sc.entries[:0]
 			for i := 0; !p.Consume(']'); i++ {
 				if i > 0 && !p.Consume(',') {
 					return nil, false
@@ -71,7 +71,7 @@ func decodePutRecordsJSON(body []byte) (req *putRecordsInput, ok bool) {
 					return nil, false
 				}
 				var e putRecordsEntry
-				pk, eh, has := span{-1, -1}, span{}, false
+				ks := keySpans{pk: span{-1, -1}}
 				for j := 0; !p.Consume('}'); j++ {
 					if j > 0 && !p.Consume(',') {
 						return nil, false
@@ -80,99 +80,114 @@ func decodePutRecordsJSON(body []byte) (req *putRecordsInput, ok bool) {
 					if !ok || !p.Consume(':') {
 						return nil, false
 					}
-					var v []byte
 					if string(k) == "Data" {
-						v, ok = p.RawStr() // base64 decoding rejects what str would
-					} else {
-						v, ok = p.Str()
-					}
-					a := p.I - 1 - len(v) // v ends just before the closing quote
-					if !ok {
-						return nil, false
-					}
-					switch string(k) {
-					case "Data":
 						if e.Data != nil {
 							return nil, false
 						}
 						start := len(slab)
-						n, err := base64.StdEncoding.Decode(slab[start:cap(slab)], v)
-						if err != nil {
+						// Within the slab's capacity: no copy, and no
+						// entry's data moves.
+						if slab, ok = p.AppendBase64(slab); !ok {
 							return nil, false
 						}
-						slab = slab[:start+n]
-						e.Data = slab[start : start+n : start+n]
+						e.Data = slab[start:len(slab):len(slab)]
+						continue
+					}
+					v, ok := p.Str()
+					if !ok {
+						return nil, false
+					}
+					a := p.I - 1 - len(v) // v ends just before the closing quote
+					switch string(k) {
 					case "PartitionKey":
-						if pk.a >= 0 {
+						if ks.pk.a >= 0 {
 							return nil, false
 						}
-						pk = span{a, a + len(v)}
+						ks.pk = span{a, a + len(v)}
 					case "ExplicitHashKey":
-						if has {
+						if ks.hasEH {
 							return nil, false
 						}
-						eh, has = span{a, a + len(v)}, true
+						ks.eh, ks.hasEH = span{a, a + len(v)}, true
 					default:
 						return nil, false
 					}
 				}
-				if e.Data == nil || pk.a < 0 {
+				if e.Data == nil || ks.pk.a < 0 {
 					return nil, false // let encoding/json and validation report it
 				}
 				req.Records = append(req.Records, e)
-				pks = append(pks, pk)
-				ehks = append(ehks, eh)
-				hasEH = append(hasEH, has)
+				spans = append(spans, ks)
 			}
+			sc.entries = req.Records[:0]
 		default:
 			return nil, false
 		}
 	}
+	sc.spans = spans[:0]
 	if !p.End() {
 		return nil, false
 	}
-	// One string holds every key; entries point into it.
-	total := 0
-	for i := range pks {
-		total += pks[i].b - pks[i].a
-		if hasEH[i] {
-			total += ehks[i].b - ehks[i].a
+	keys := sc.keys[:0]
+	for i := range spans {
+		keys = append(keys, "")
+		if spans[i].hasEH {
+			keys = append(keys, "")
 		}
 	}
-	var sb strings.Builder
-	sb.Grow(total)
-	for i := range pks {
-		sb.Write(body[pks[i].a:pks[i].b])
-		if hasEH[i] {
-			sb.Write(body[ehks[i].a:ehks[i].b])
-		}
+	sc.keys = keys[:0]
+	// The keys are strings over the body's bytes when nothing keeps them
+	// past the call (pooledData: the store copies them, and the body is
+	// given back only after the answer is written); else one fresh string
+	// holds them all.
+	var arena string
+	if pooledData {
+		arena = unsafe.String(unsafe.SliceData(body), len(body))
+	} else {
+		arena = compactKeys(body, spans)
 	}
-	arena := sb.String()
-	keys := make([]string, len(pks)+countTrue(hasEH))
-	off, k := 0, 0
-	for i := range pks {
-		n := pks[i].b - pks[i].a
-		keys[k] = arena[off : off+n]
+	k := 0
+	for i, ks := range spans {
+		keys[k] = arena[ks.pk.a:ks.pk.b]
 		req.Records[i].PartitionKey = &keys[k]
-		off += n
 		k++
-		if hasEH[i] {
-			n := ehks[i].b - ehks[i].a
-			keys[k] = arena[off : off+n]
+		if ks.hasEH {
+			keys[k] = arena[ks.eh.a:ks.eh.b]
 			req.Records[i].ExplicitHashKey = &keys[k]
-			off += n
 			k++
 		}
 	}
 	return req, true
 }
 
-func countTrue(bs []bool) int {
-	n := 0
-	for _, b := range bs {
-		if b {
-			n++
+// compactKeys copies the keys spans name out of body into one string, and
+// moves the spans to where they are in it.
+func compactKeys(body []byte, spans []keySpans) string {
+	total := 0
+	for _, ks := range spans {
+		total += ks.pk.b - ks.pk.a + ks.eh.b - ks.eh.a
+	}
+	var sb strings.Builder
+	sb.Grow(total)
+	move := func(s *span) {
+		n := sb.Len()
+		sb.Write(body[s.a:s.b])
+		*s = span{n, sb.Len()}
+	}
+	for i := range spans {
+		move(&spans[i].pk)
+		if spans[i].hasEH {
+			move(&spans[i].eh)
 		}
 	}
-	return n
+	return sb.String()
+}
+
+// span is a part of the body, [a, b).
+type span struct{ a, b int }
+
+// keySpans is where an entry's keys are in the body.
+type keySpans struct {
+	pk, eh span
+	hasEH  bool
 }

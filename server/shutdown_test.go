@@ -47,8 +47,8 @@ func startSlow(t *testing.T, client *http.Client, latency time.Duration) (*Serve
 		done <- err
 	}()
 	for i := 0; s.active.count() == 0; i++ {
-		if i > 1000 {
-			t.Fatal("the request never arrived")
+		if i > 6000 {
+			t.Fatal("the request did not arrive within 30 s")
 		}
 		time.Sleep(5 * time.Millisecond)
 	}

@@ -48,7 +48,7 @@ func TestServerCrash(t *testing.T) {
 	for round := 0; round <= rounds; round++ {
 		srv := startChild(t, "--data-dir", dir, "--fsync", "always", "--limits", "off")
 		want := "storage: data dir " + dir + ", fsync always"
-		for i := 0; i < 500 && !strings.Contains(srv.output(), want); i++ { // the line after the endpoint's
+		for i := 0; i < 3000 && !strings.Contains(srv.output(), want); i++ { // the line after the endpoint's
 			time.Sleep(10 * time.Millisecond)
 		}
 		if out := srv.output(); !strings.Contains(out, want) {

@@ -68,7 +68,7 @@ func (c *appConsumer) handle(_ context.Context, recs []consumer.Record) error {
 // waitFor polls cond (bounded) until it holds.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	for range 500 {
+	for range 1500 { // 30 s at most: a bound for a hang
 		if cond() {
 			return
 		}

@@ -93,7 +93,7 @@ func TestServerPrometheusMetrics(t *testing.T) {
 
 	first := scrape(t, ctx, metricsURLs[1][1])
 	moved := false
-	for range 200 {
+	for range 1500 { // 30 s at most
 		time.Sleep(20 * time.Millisecond)
 		cur := scrape(t, ctx, metricsURLs[0][1])
 		moved = true

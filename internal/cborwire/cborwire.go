@@ -35,6 +35,29 @@ func AppendHead(b []byte, major byte, n uint64) []byte {
 	return append(b, major|27, byte(n>>56), byte(n>>48), byte(n>>40), byte(n>>32), byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
 }
 
+// HeadLen is the length of AppendHead's initial byte and argument for n.
+func HeadLen(n uint64) int {
+	switch {
+	case n < 24:
+		return 1
+	case n <= math.MaxUint8:
+		return 2
+	case n <= math.MaxUint16:
+		return 3
+	case n <= math.MaxUint32:
+		return 5
+	}
+	return 9
+}
+
+// IntLen is the length of AppendInt's item for v.
+func IntLen(v int64) int {
+	if v < 0 {
+		return HeadLen(uint64(-1 - v))
+	}
+	return HeadLen(uint64(v))
+}
+
 // AppendText appends s as a text string.
 func AppendText(b []byte, s string) []byte {
 	return append(AppendHead(b, Text, uint64(len(s))), s...)

@@ -12,15 +12,23 @@ import (
 func TestItemsDecode(t *testing.T) {
 	for _, v := range []int64{0, 23, 24, 255, 256, 65535, 65536, math.MaxUint32, math.MaxUint32 + 1, math.MaxInt64, -1, -24, -25, -256, -257, math.MinInt64} {
 		var got int64
-		if err := cbor.Unmarshal(AppendInt(nil, v), &got); err != nil || got != v {
+		b := AppendInt(nil, v)
+		if err := cbor.Unmarshal(b, &got); err != nil || got != v {
 			t.Errorf("AppendInt(%d) reads back as %d, %v", v, got, err)
+		}
+		if IntLen(v) != len(b) {
+			t.Errorf("IntLen(%d) = %d, AppendInt wrote %d bytes", v, IntLen(v), len(b))
 		}
 	}
 	for _, n := range []int{0, 23, 24, 300, 70000} {
 		s := string(make([]byte, n))
 		var got string
-		if err := cbor.Unmarshal(AppendText(nil, s), &got); err != nil || got != s {
+		b := AppendText(nil, s)
+		if err := cbor.Unmarshal(b, &got); err != nil || got != s {
 			t.Errorf("AppendText of %d bytes: %v", n, err)
+		}
+		if HeadLen(uint64(n))+n != len(b) {
+			t.Errorf("HeadLen(%d) = %d, AppendText wrote a %d-byte head", n, HeadLen(uint64(n)), len(b)-n)
 		}
 	}
 	b := AppendHead(nil, Map, 1)

@@ -114,7 +114,7 @@ func TestStopKillsGroup(t *testing.T) {
 		pid = pid*10 + int(c-'0')
 	}
 	// The grandchild was killed; once its parent (init) reaps it, it is gone.
-	for range 500 {
+	for range 3000 { // 30 s at most
 		if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
 			return
 		}

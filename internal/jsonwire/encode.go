@@ -56,6 +56,38 @@ func AppendString(dst []byte, s string) []byte {
 	return append(dst, '"')
 }
 
+// StringLen is len(AppendString(nil, s)), without writing it: for answers
+// that declare their length before they are written.
+func StringLen(s string) int {
+	n := len(s) + 2
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c >= 0x20 && c != '"' && c != '\\':
+			case c == '"' || c == '\\' || c == '\n' || c == '\r' || c == '\t':
+				n++ // a backslash before it
+			default:
+				n += 5 // \u00XX
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			n += 5 // one byte becomes \ufffd
+		case r == '\u2028' || r == '\u2029':
+			n += 6 - size // \u202X
+		}
+		i += size
+	}
+	return n
+}
+
+// BlobLen is len(AppendBlob(nil, b)).
+func BlobLen(b []byte) int { return base64.StdEncoding.EncodedLen(len(b)) + 2 }
+
 // AppendBlob appends b as a JSON string holding its standard base64.
 func AppendBlob(dst []byte, b []byte) []byte {
 	dst = append(dst, '"')

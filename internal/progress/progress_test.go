@@ -32,7 +32,7 @@ func (s *syncBuffer) String() string {
 // waitUntil polls (bounded) until cond holds.
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	for range 1000 {
+	for range 6000 { // 30 s at most: a bound for a hang
 		if cond() {
 			return
 		}

@@ -170,7 +170,7 @@ func testLegacyLeaderLock(t *testing.T, client *dynamodb.Client) {
 
 func waitActive(t *testing.T, client *dynamodb.Client, table string) {
 	t.Helper()
-	for range 200 {
+	for range 3000 { // 30 s at most
 		out, err := client.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(table)})
 		if err == nil && out.Table.TableStatus == types.TableStatusActive {
 			return

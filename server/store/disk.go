@@ -181,19 +181,21 @@ type Disk struct {
 	dirtyMu sync.Mutex // guards: dirty
 	dirty   []*diskLog // logs appended to since their last commit flush
 
-	// Group commit. A round flushes (one round at a time), then syncs while
-	// the next round may already flush and sync (maxRoundsInFlight); rounds
-	// publish in the order they flushed.
-	cmu       sync.Mutex // guards: requested, started, covered, flushing, inflight, rounds, synced, finished
-	ccond     sync.Cond
-	requested uint64 // Commit calls so far
-	started   uint64 // Commit calls whose appends a round that began covers
-	covered   uint64 // Commit calls whose appends a finished round covered
-	flushing  bool   // a round is flushing (or Close holds the store)
-	inflight  int    // rounds begun and not finished
-	rounds    uint64 // rounds begun
-	synced    uint64 // rounds whose fsyncs are done (they sync in order)
-	finished  uint64 // rounds finished (they finish in order)
+	// Group commit. A round flushes (one round at a time) while the round
+	// before it syncs, flushes again what queued meanwhile once that sync
+	// is done (it closes: no round begins before), then syncs;
+	// rounds sync and publish in order (maxRoundsInFlight).
+	cmu          sync.Mutex // guards: requested, started, covered, flushing, inflight, rounds, closedRounds, synced, finished
+	ccond        sync.Cond
+	requested    uint64 // Commit calls so far
+	started      uint64 // Commit calls whose appends a round that began covers
+	covered      uint64 // Commit calls whose appends a finished round covered
+	flushing     bool   // a round is flushing (or Close holds the store)
+	inflight     int    // rounds begun and not finished
+	rounds       uint64 // rounds begun
+	closedRounds uint64 // rounds that take no more Commit calls (they close in order)
+	synced       uint64 // rounds whose fsyncs are done (they sync in order)
+	finished     uint64 // rounds finished (they finish in order)
 
 	metaMu sync.Mutex // guards: the meta files
 
@@ -202,8 +204,10 @@ type Disk struct {
 	stop chan struct{}
 	wg   sync.WaitGroup
 
-	syncs    atomic.Int64 // fsync rounds of the commit path (tests look)
-	trashSeq atomic.Int64
+	syncs     atomic.Int64 // fsync rounds of the commit path (tests look)
+	fileSyncs atomic.Int64 // sync jobs (one log's files) of those rounds
+	syncNanos atomic.Int64 // time those rounds spent syncing
+	trashSeq  atomic.Int64
 }
 
 var _ Store = (*Disk)(nil)
@@ -426,12 +430,16 @@ func (d *Disk) markDirty(l *diskLog) {
 // and visible to Read. Concurrent callers share the work: the first becomes
 // the leader of a round that commits every dirty log; callers arriving
 // meanwhile wait for the next round, which one of them leads for all. A
-// round's fsyncs overlap with the next round's flush (its writes), but not
-// with the next round's fsyncs: two fdatasyncs of one file at once may
-// report a write-back error to only one of them (and the later round may
-// close a segment the earlier one is syncing), so a round whose sync
-// succeeded could publish data the kernel dropped. Rounds sync and publish
-// in order, and a failed sync fails the store before the next round syncs.
+// round writes (flushes) early, while the round before it is still
+// syncing, and once that sync is done writes what was appended meanwhile
+// too and syncs it all: the round takes everything queued when the sync
+// device frees up (group commit sized by the queue, never a round of a few
+// stragglers behind a large one), and its writes overlap the earlier sync.
+// Rounds never sync together: two fdatasyncs of one file at once may report
+// a write-back error to only one of them (and the later round may close a
+// segment the earlier one is syncing), so a round whose sync succeeded
+// could publish data the kernel dropped. Rounds sync and publish in order,
+// and a failed sync fails the store before the next round syncs.
 //
 // While a write fails for want of space or file handles, Commit returns that
 // error even when the caller's own logs went through (a caller that needs to
@@ -444,7 +452,7 @@ func (d *Disk) Commit() error {
 	d.requested++
 	me := d.requested
 	for d.covered < me {
-		if d.started >= me || d.flushing || d.inflight >= maxRoundsInFlight {
+		if d.started >= me || d.flushing || d.inflight >= maxRoundsInFlight || d.closedRounds != d.rounds {
 			d.ccond.Wait()
 			continue
 		}
@@ -452,21 +460,21 @@ func (d *Disk) Commit() error {
 			d.cmu.Unlock()
 			return ErrClosed
 		}
-		// Every Commit counted so far made its appends before counting
-		// itself, so this round covers all of them.
-		target := d.requested
 		round := d.rounds
-		d.started, d.flushing = target, true
 		d.rounds++
 		d.inflight++
-		d.cmu.Unlock()
-		r := d.flushRound()
-		d.cmu.Lock()
-		d.flushing = false
-		d.ccond.Broadcast() // the next round may flush while this one syncs
+		r := &commitRound{}
+		target := d.flushLocked(r)
 		for d.synced != round {
 			d.ccond.Wait()
 		}
+		// The round before has synced. Take the commits that queued
+		// meanwhile too (no later round begins before this one closes).
+		if d.requested > target && r.failed == nil {
+			target = d.flushLocked(r)
+		}
+		d.closedRounds++
+		d.ccond.Broadcast()
 		d.cmu.Unlock()
 		r.sync() // records a failure in the store before the next round syncs
 		d.cmu.Lock()
@@ -492,67 +500,111 @@ func (d *Disk) Commit() error {
 	return d.Health()
 }
 
+// flushLocked flushes, for round r, every Commit counted so far (each made
+// its appends before counting itself) and returns how many that is. The
+// caller holds cmu and no round is flushing; cmu is released meanwhile.
+func (d *Disk) flushLocked(r *commitRound) uint64 {
+	target := d.requested
+	d.started, d.flushing = target, true
+	d.cmu.Unlock()
+	d.flushRound(r)
+	d.cmu.Lock()
+	d.flushing = false
+	d.ccond.Broadcast() // the next round may flush while this one syncs
+	return target
+}
+
 // maxRoundsInFlight is how many commit rounds may be under way at once: a
-// round syncing and the next one flushing and syncing behind it. Callers
-// arriving meanwhile queue for the round after, which takes them all: group
-// commit sized by the queue.
+// round syncing and the next one writing, then waiting to sync. Callers
+// arriving meanwhile queue, and the waiting round takes them all when the
+// sync before it ends.
 const maxRoundsInFlight = 2
 
 // commitRound is one round of a commit: what flushRound wrote, to sync and
-// publish.
+// publish, one entry per log.
 type commitRound struct {
-	ws []struct {
-		l *diskLog
-		t pubTarget
-	}
-	jobs      []syncJob
+	logs      []roundLog
 	transient error // a write failed for want of space; its log stays dirty
 	failed    error // the store failed (flushing or syncing)
 }
 
+// roundLog is what a round publishes in one log once it has run the log's
+// sync job.
+type roundLog struct {
+	l   *diskLog
+	t   pubTarget
+	job syncJob
+}
+
 // flushRound writes every dirty log's pending frames and takes, under
-// FsyncAlways, what each must fsync. A log whose write fails for want of
-// space stays dirty for the next round; the others are committed.
-func (d *Disk) flushRound() *commitRound {
+// FsyncAlways, what each must fsync, adding both to r (a log flushed twice
+// in one round has one entry: one sync job, never two syncing one file at
+// once). A log whose write fails for want of space stays dirty for the
+// next round; the others are committed.
+func (d *Disk) flushRound(r *commitRound) {
 	d.dirtyMu.Lock()
 	logs := d.dirty
 	d.dirty = nil
 	d.dirtyMu.Unlock()
-	r := &commitRound{}
 	for _, l := range logs {
 		l.dirty.Store(false)
 		t, job, err := l.flushForCommit(d.opts.Fsync == FsyncAlways)
 		if err != nil {
 			if !isTransient(err) {
 				r.failed = d.fail(err)
-				return r
+				return
 			}
 			d.markDirty(l)
 			if r.transient == nil {
 				r.transient = fmt.Errorf("store: %w", err)
 			}
 		}
-		if t.ok || !job.empty() {
-			r.ws = append(r.ws, struct {
-				l *diskLog
-				t pubTarget
-			}{l, t})
+		if !t.ok && job.empty() {
+			continue
 		}
-		if !job.empty() {
-			r.jobs = append(r.jobs, job)
+		if i := r.find(l); i >= 0 {
+			e := &r.logs[i]
+			if t.ok {
+				e.t = t
+			}
+			e.job = e.job.then(job)
+			continue
+		}
+		r.logs = append(r.logs, roundLog{l: l, t: t, job: job})
+	}
+}
+
+func (r *commitRound) find(l *diskLog) int {
+	for i := range r.logs {
+		if r.logs[i].l == l {
+			return i
 		}
 	}
-	return r
+	return -1
 }
 
 // sync runs the round's fsyncs.
 func (r *commitRound) sync() {
-	if r.failed != nil || len(r.jobs) == 0 {
+	if r.failed != nil {
 		return
 	}
-	r.jobs[0].d.syncs.Add(1)
-	if err := runSyncJobs(r.jobs); err != nil {
-		r.failed = r.jobs[0].d.fail(err)
+	var jobs []syncJob
+	for _, e := range r.logs {
+		if !e.job.empty() {
+			jobs = append(jobs, e.job)
+		}
+	}
+	if len(jobs) == 0 {
+		return
+	}
+	d := jobs[0].d
+	d.syncs.Add(1)
+	d.fileSyncs.Add(int64(len(jobs)))
+	start := time.Now()
+	err := runSyncJobs(jobs)
+	d.syncNanos.Add(int64(time.Since(start)))
+	if err != nil {
+		r.failed = d.fail(err)
 	}
 }
 
@@ -567,8 +619,8 @@ func (d *Disk) finishRound(r *commitRound) error {
 	if p := d.failed.Load(); p != nil {
 		return *p
 	}
-	for _, w := range r.ws {
-		w.l.publish(w.t)
+	for _, e := range r.logs {
+		e.l.publish(e.t)
 	}
 	if r.transient != nil {
 		if d.degraded.Swap(&r.transient) == nil {

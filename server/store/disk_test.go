@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -391,6 +392,70 @@ func TestDiskGroupCommit(t *testing.T) {
 		t.Fatalf("%d commits took %d fsync rounds; want fewer (shared)", workers*rounds, n)
 	} else {
 		t.Logf("%d commits, %d fsync rounds", workers*rounds, n)
+	}
+}
+
+// A round that wrote while the round before it was syncing takes, once that
+// sync is done, the commits that queued meanwhile too (group commit sized by
+// the queue, not by what had arrived when it began), and syncs the log once
+// though it wrote it twice.
+func TestDiskRoundTakesCommitsQueuedWhileEarlierSyncs(t *testing.T) {
+	t.Parallel()
+	var armed atomic.Bool
+	var datasyncs atomic.Int64
+	held, release := make(chan struct{}), make(chan struct{})
+	ffs := &storetest.FaultFS{BeforeSync: func(string) {
+		datasyncs.Add(1)
+		if armed.CompareAndSwap(true, false) {
+			close(held)
+			<-release // the first round's sync, until the others queued
+		}
+	}}
+	d := openDisk(t, t.TempDir(), store.DiskOptions{FS: ffs, Fsync: store.FsyncAlways})
+	l := mustLog(t, d, lid)
+	datasyncs.Store(0)
+	armed.Store(true)
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	commitOne := func(i int) {
+		if _, err := l.Append([]store.Record{rec(i)}); err != nil {
+			t.Fatal(err)
+		}
+		wg.Go(func() {
+			if err := d.Commit(); err != nil {
+				errs <- err
+			}
+		})
+	}
+	waitFor := func(what string, ok func() bool) {
+		t.Helper()
+		for range 10000 {
+			if ok() {
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+		t.Fatalf("gave up waiting for %s", what)
+	}
+	commitOne(0) // round 1, held in its sync
+	<-held
+	commitOne(1) // round 2 writes while round 1 syncs
+	waitFor("round 2 to write", func() bool { started, flushing := store.CommitsStarted(d); return started == 2 && !flushing })
+	commitOne(2) // queue behind round 2
+	commitOne(3)
+	waitFor("4 commits to queue", func() bool { return store.CommitsRequested(d) == 4 })
+	close(release)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	checkLog(t, l, 0, 4)
+	if r, f := store.SyncRounds(d), store.FileSyncs(d); r != 2 || f != 2 {
+		t.Fatalf("4 commits took %d fsync rounds syncing %d logs; want 2 and 2 (the second round takes the 3 queued behind the first)", r, f)
+	}
+	if n := datasyncs.Load(); n != 2 {
+		t.Fatalf("%d fdatasyncs of the one segment in 2 rounds, want 2", n)
 	}
 }
 

@@ -1,14 +1,17 @@
 package store
 
 import (
+	"cmp"
 	"container/list"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 )
 
 // errDropped is returned by a log whose stream was dropped.
@@ -293,6 +296,25 @@ func (j syncJob) run() error {
 	return err
 }
 
+// then is j followed by b, a later job of the same log, as one job that
+// syncs each file once: a file j holds as active and b as sealed (a roll in
+// between) is synced as sealed, and b's active handle replaces j's (files
+// are told apart by path: a handle the writer LRU closed and reopened in
+// between was synced before it closed).
+func (j syncJob) then(b syncJob) syncJob {
+	if j.empty() {
+		return b
+	}
+	if b.empty() {
+		return j
+	}
+	m := syncJob{d: j.d, sealed: append(j.sealed, b.sealed...), active: b.active, dir: cmp.Or(b.dir, j.dir)}
+	if m.active == nil && j.active != nil && !slices.ContainsFunc(b.sealed, func(f File) bool { return f.Name() == j.active.Name() }) {
+		m.active = j.active
+	}
+	return m
+}
+
 func (l *diskLog) takeSyncLocked() syncJob {
 	j := syncJob{d: l.d, sealed: l.sealedUnsynced}
 	l.sealedUnsynced = nil
@@ -366,39 +388,105 @@ func (l *diskLog) shut(keep bool) error {
 }
 
 // Read returns visible records from position from on, streaming them from
-// the segment files: it holds the log's lock only to find where to read.
+// the segment files: it holds the log's lock only to find where to read. The
+// records and their bytes are in memory of their own.
 func (l *diskLog) Read(from uint64, maxRecords, maxBytes int) ([]Record, error) {
+	return l.ReadInto(&ReadBuffer{}, from, maxRecords, maxBytes)
+}
+
+var _ BufferedReader = (*diskLog)(nil)
+
+// ReadInto is Read into buf: the frames are read through buf's chunk and
+// each record's key and data copied into buf.Bytes, so a reader that reuses
+// buf allocates nothing per record or per call.
+func (l *diskLog) ReadInto(buf *ReadBuffer, from uint64, maxRecords, maxBytes int) ([]Record, error) {
 	if maxRecords <= 0 {
 		return nil, nil
 	}
-	var (
-		out   []Record
-		bytes int
-	)
+	rs := readState{buf: buf, out: buf.Records[:0], bytes: buf.Bytes[:0], spans: buf.spans[:0]}
+	err := l.read(&rs, from, maxRecords, maxBytes)
+	return rs.finish(), err
+}
+
+// readState is what a ReadInto has read so far. Records get their key and
+// data only at the end (finish), because rs.bytes may move as it grows.
+type readState struct {
+	buf   *ReadBuffer
+	out   []Record
+	bytes []byte // every record's key and data, back to back
+	spans []int  // per record: its offset in bytes and its key's length
+	size  int    // the records' Size() so far
+}
+
+// reserve sizes the buffer once for a read of at most records records and
+// bytes bytes, going by the average frame of s, so that a large read does not
+// grow it step by step (each step fresh memory and a copy). Caller holds the
+// log's lock.
+func (rs *readState) reserve(s *segment, records uint64, bytes int64) {
+	if n := s.next - s.first; n > 0 {
+		bytes = min(bytes, int64(records)*(s.size/int64(n)))
+	}
+	rs.out = slices.Grow(rs.out, int(records))
+	rs.spans = slices.Grow(rs.spans, 2*int(records))
+	rs.bytes = slices.Grow(rs.bytes, int(bytes))
+}
+
+// add copies the record of frame v in.
+func (rs *readState) add(v *frameView) {
+	rs.spans = append(rs.spans, len(rs.bytes), len(v.key))
+	rs.bytes = append(rs.bytes, v.key...)
+	rs.bytes = append(rs.bytes, v.data...)
+	rs.out = append(rs.out, Record{Position: v.position, ArrivalMilli: v.arrival})
+	rs.size += len(v.key) + len(v.data)
+}
+
+// finish points the records' keys and data into rs.bytes, hands the grown
+// memory back to the buffer and returns the records (nil when none).
+func (rs *readState) finish() []Record {
+	if rs.bytes == nil {
+		rs.bytes = []byte{} // empty records carry empty, not nil, data
+	}
+	for i := range rs.out {
+		off, k := rs.spans[2*i], rs.spans[2*i+1]
+		end := len(rs.bytes)
+		if i+1 < len(rs.out) {
+			end = rs.spans[2*i+2]
+		}
+		r := &rs.out[i]
+		r.PartitionKey = ""
+		if k > 0 {
+			r.PartitionKey = unsafe.String(&rs.bytes[off], k)
+		}
+		r.Data = rs.bytes[off+k : end : end]
+	}
+	rs.buf.Records, rs.buf.Bytes, rs.buf.spans = rs.out, rs.bytes, rs.spans
+	if len(rs.out) == 0 {
+		return nil
+	}
+	return rs.out
+}
+
+// read adds to rs the visible records from position from on.
+func (l *diskLog) read(rs *readState, from uint64, maxRecords, maxBytes int) error {
 	for {
 		l.mu.RLock()
 		if l.gone != nil {
 			l.mu.RUnlock()
-			return nil, l.gone
+			rs.out = rs.out[:0]
+			return l.gone
 		}
 		if from < l.first {
-			if len(out) > 0 {
+			if len(rs.out) > 0 {
 				// Trimmed under our feet: what we have is still a prefix.
 				l.mu.RUnlock()
-				return out, nil
+				return nil
 			}
 			from = l.first
 		}
 		stop := l.visible
 		if from >= stop {
 			l.mu.RUnlock()
-			if len(out) == 0 {
-				return nil, nil
-			}
-			return out, nil
-		}
-		if out == nil {
-			out = make([]Record, 0, min(uint64(maxRecords), stop-from, 1024))
+			return nil
 		}
 		s := l.segFor(from)
 		if from >= s.next && s != l.active() {
@@ -409,25 +497,24 @@ func (l *diskLog) Read(from uint64, maxRecords, maxBytes int) ([]Record, error) 
 		}
 		start := s.seekPos(from)
 		end := s.written
+		if len(rs.out) == 0 {
+			rs.reserve(s, min(uint64(maxRecords), stop-from), min(int64(maxBytes), end-start.off))
+		}
 		f, err := l.d.fds.acquire(s)
 		l.mu.RUnlock()
 		if err != nil {
 			if errors.Is(err, errSegmentGone) {
 				continue // trimmed or dropped; the next round sees why
 			}
-			return nil, fmt.Errorf("store: reading %s: %w", s.path, err)
+			return fmt.Errorf("store: reading %s: %w", s.path, err)
 		}
-		var (
-			pos  uint64
-			done bool
-		)
-		out, bytes, pos, done, err = l.readSegment(f, s, start, end, from, stop, maxRecords, maxBytes, out, bytes)
+		pos, done, err := l.readSegment(rs, f, s, start, end, from, stop, maxRecords, maxBytes)
 		l.d.fds.release(s)
 		if err != nil || done {
-			return out, err
+			return err
 		}
 		if pos == from {
-			return out, fmt.Errorf("store: %s: no record %d below offset %d", s.path, from, end)
+			return fmt.Errorf("store: %s: no record %d below offset %d", s.path, from, end)
 		}
 		from = pos
 	}
@@ -439,22 +526,28 @@ func (l *diskLog) segFor(pos uint64) *segment {
 	return l.segs[i-1]
 }
 
-// readSegment appends to out the records of s from position from, starting
-// the scan at index entry start and reading no further than offset end or
-// position stop. It returns the position after the last frame scanned and
-// whether a limit was reached.
-func (l *diskLog) readSegment(f File, s *segment, start indexEntry, end int64, from, stop uint64,
-	maxRecords, maxBytes int, out []Record, bytes int) ([]Record, int, uint64, bool, error) {
-	fr := newFrameReader(f, start.off, end, l.d.opts.ReadChunk, false)
+// readSegment adds to rs the records of s from position from, starting the
+// scan at index entry start and reading no further than offset end or
+// position stop, through the buffer's chunk. It returns the position after
+// the last frame scanned and whether a limit was reached.
+func (l *diskLog) readSegment(rs *readState, f File, s *segment, start indexEntry, end int64, from, stop uint64,
+	maxRecords, maxBytes int) (uint64, bool, error) {
+	fr := newFrameReader(f, start.off, end, l.d.opts.ReadChunk, true)
+	fr.buf = rs.buf.chunk[:0]
+	defer func() {
+		if cap(fr.buf) <= 2*l.d.opts.ReadChunk { // not a huge record's
+			rs.buf.chunk = fr.buf[:0]
+		}
+	}()
 	pos := start.pos
 	for pos < stop {
 		off := fr.offset()
 		b, err := fr.next()
 		if err == io.EOF {
-			return out, bytes, pos, false, nil
+			return pos, false, nil
 		}
 		if err != nil {
-			return out, bytes, pos, true, corruptErr(s, off, err)
+			return pos, true, corruptErr(s, off, err)
 		}
 		if pos < from {
 			h, err := decodeHeader(b)
@@ -462,30 +555,28 @@ func (l *diskLog) readSegment(f File, s *segment, start indexEntry, end int64, f
 				err = errBadPosition
 			}
 			if err != nil {
-				return out, bytes, pos, true, corruptErr(s, off, err)
+				return pos, true, corruptErr(s, off, err)
 			}
 			pos++
 			continue
 		}
-		rec, _, err := decodeFrame(b)
-		if err == nil && rec.Position != pos {
-			err = fmt.Errorf("%w: %d where %d belongs", errBadPosition, rec.Position, pos)
+		v, _, err := viewFrame(b)
+		if err == nil && v.position != pos {
+			err = fmt.Errorf("%w: %d where %d belongs", errBadPosition, v.position, pos)
 		}
 		if err != nil {
-			return out, bytes, pos, true, corruptErr(s, off, err)
+			return pos, true, corruptErr(s, off, err)
 		}
-		sz := rec.Size()
-		if len(out) > 0 && bytes+sz > maxBytes {
-			return out, bytes, pos, true, nil
+		if len(rs.out) > 0 && rs.size+len(v.key)+len(v.data) > maxBytes {
+			return pos, true, nil
 		}
-		out = append(out, rec)
-		bytes += sz
+		rs.add(&v)
 		pos++
-		if len(out) >= maxRecords {
-			return out, bytes, pos, true, nil
+		if len(rs.out) >= maxRecords {
+			return pos, true, nil
 		}
 	}
-	return out, bytes, pos, true, nil
+	return pos, true, nil
 }
 
 // ErrCorrupt wraps a checksum or framing failure found while reading.

@@ -48,8 +48,8 @@ func TestDiskFullDiskRetriesBySelf(t *testing.T) {
 	}
 	ffs.Clear()
 	for i := 0; d.Health() != nil; i++ {
-		if i == 1000 {
-			t.Fatal("store still degraded 5s after space returned")
+		if i == 6000 {
+			t.Fatal("store still degraded 30 s after space returned")
 		}
 		time.Sleep(5 * time.Millisecond)
 	}

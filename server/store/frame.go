@@ -88,26 +88,43 @@ func peekFrameLen(b []byte) (int, error) {
 // the frame's length. Data aliases b; the key is copied. Errors are
 // errShortFrame, errBadLength and errBadCRC.
 func decodeFrame(b []byte) (Record, int, error) {
-	n, err := peekFrameLen(b)
+	v, n, err := viewFrame(b)
 	if err != nil {
 		return Record{}, 0, err
 	}
+	return Record{Position: v.position, ArrivalMilli: v.arrival, PartitionKey: string(v.key), Data: v.data}, n, nil
+}
+
+// frameView is a checked frame's fields, its key and data aliasing the frame.
+type frameView struct {
+	position uint64
+	arrival  int64
+	key      []byte
+	data     []byte
+}
+
+// viewFrame is decodeFrame without copying the key.
+func viewFrame(b []byte) (frameView, int, error) {
+	n, err := peekFrameLen(b)
+	if err != nil {
+		return frameView{}, 0, err
+	}
 	if len(b) < n {
-		return Record{}, 0, errShortFrame
+		return frameView{}, 0, errShortFrame
 	}
 	if crc32.Checksum(b[:n-4], castagnoli) != binary.LittleEndian.Uint32(b[n-4:]) {
-		return Record{}, 0, errBadCRC
+		return frameView{}, 0, errBadCRC
 	}
 	k := int(binary.LittleEndian.Uint16(b[20:]))
 	if frameHeaderLen+k > n-4 {
 		// Only a crafted frame gets here: the CRC matched a bad layout.
-		return Record{}, 0, errBadLength
+		return frameView{}, 0, errBadLength
 	}
-	return Record{
-		Position:     binary.LittleEndian.Uint64(b[4:]),
-		ArrivalMilli: int64(binary.LittleEndian.Uint64(b[12:])),
-		PartitionKey: string(b[frameHeaderLen : frameHeaderLen+k]),
-		Data:         b[frameHeaderLen+k : n-4 : n-4],
+	return frameView{
+		position: binary.LittleEndian.Uint64(b[4:]),
+		arrival:  int64(binary.LittleEndian.Uint64(b[12:])),
+		key:      b[frameHeaderLen : frameHeaderLen+k],
+		data:     b[frameHeaderLen+k : n-4 : n-4],
 	}, n, nil
 }
 

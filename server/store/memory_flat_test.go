@@ -114,39 +114,80 @@ func BenchmarkMemoryStoreRSS(b *testing.B) {
 	}
 }
 
-// ReadInto returns what Read returns, in the caller's buffer, which it
-// reuses when large enough (and grows when not).
-func TestMemoryReadIntoReusesBuffer(t *testing.T) {
+// Trimmed blocks are reused by later appends (of any log of the store), and
+// a reused block never shows its old bytes: every record read back is one
+// appended after the reuse, and the trimmed records are never readable.
+func TestMemoryReusesTrimmedBlocks(t *testing.T) {
+	t.Parallel()
 	m := NewMemory()
-	l, _ := m.Log(LogID{Stream: "s", Created: 1})
-	recs := make([]Record, 300)
-	for i := range recs {
-		recs[i] = Record{ArrivalMilli: int64(i), PartitionKey: fmt.Sprint("k", i), Data: bytes.Repeat([]byte{byte(i)}, i%7)}
-	}
-	if _, err := l.Append(recs); err != nil {
-		t.Fatal(err)
+	defer m.Close()
+	la, _ := m.Log(LogID{Stream: "a", Created: 1})
+	lb, _ := m.Log(LogID{Stream: "b", Created: 1})
+	// Old records of 'o' bytes filling several full-size blocks of log a.
+	old := Record{ArrivalMilli: 1, PartitionKey: "old", Data: bytes.Repeat([]byte{'o'}, 64<<10)}
+	for range 4 * memBlockSize / len(old.Data) {
+		if _, err := la.Append([]Record{old}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	m.Commit()
-	br := l.(BufferedReader)
-	var buf ReadBuffer
-	var first *Record
-	for _, c := range []struct{ from, n int }{{0, 300}, {10, 50}, {250, 100}} {
-		want, _ := l.Read(uint64(c.from), c.n, 1<<20)
-		got, err := br.ReadInto(&buf, uint64(c.from), c.n, 1<<20)
-		if err != nil || len(got) != len(want) {
-			t.Fatalf("ReadInto(%d, %d) = %d records, %v; Read gave %d", c.from, c.n, len(got), err, len(want))
+	first, _ := la.TrimBefore(2) // every record: all but the block being filled go back
+	if m.blocks.reused != 0 || len(m.blocks.free) == 0 {
+		t.Fatalf("trim kept %d blocks for reuse (%d reused), want some", len(m.blocks.free), m.blocks.reused)
+	}
+	if recs, err := la.Read(0, 10, 1<<30); err != nil || len(recs) != 0 {
+		t.Fatalf("Read(0) after trimming everything = %d records, %v", len(recs), err)
+	}
+	// New, shorter records of 'n' bytes, in both logs; log b's first block
+	// is small, its next ones full-size.
+	var want [2][]Record
+	for i := range 2 * memBlockSize / 1000 {
+		for k, l := range []Log{la, lb} {
+			r := Record{ArrivalMilli: 3, PartitionKey: fmt.Sprint("new-", i), Data: bytes.Repeat([]byte{'n'}, 1000+i%7)}
+			if _, err := l.Append([]Record{r}); err != nil {
+				t.Fatal(err)
+			}
+			want[k] = append(want[k], r)
 		}
-		for i := range got {
-			if got[i].Position != want[i].Position || got[i].ArrivalMilli != want[i].ArrivalMilli ||
-				got[i].PartitionKey != want[i].PartitionKey || !bytes.Equal(got[i].Data, want[i].Data) || got[i].Data == nil {
-				t.Fatalf("ReadInto(%d, %d) record %d = %+v, Read gave %+v", c.from, c.n, i, got[i], want[i])
+	}
+	m.Commit()
+	if m.blocks.reused == 0 {
+		t.Fatal("no trimmed block was reused")
+	}
+	for k, l := range []Log{la, lb} {
+		from := uint64(0)
+		if k == 0 {
+			from = first
+		}
+		got, err := l.Read(0, len(want[k])+1, 1<<30)
+		if err != nil || len(got) != len(want[k]) {
+			t.Fatalf("log %d: Read = %d records, %v; want %d", k, len(got), err, len(want[k]))
+		}
+		for i, r := range got {
+			w := want[k][i]
+			if r.Position != from+uint64(i) || r.PartitionKey != w.PartitionKey || !bytes.Equal(r.Data, w.Data) {
+				t.Fatalf("log %d record %d: position %d key %q %d bytes (first %q), want position %d key %q %d bytes of 'n'",
+					k, i, r.Position, r.PartitionKey, len(r.Data), r.Data[:1], from+uint64(i), w.PartitionKey, len(w.Data))
 			}
 		}
-		// The first read sized the buffer for all 300; later reads fit in it.
-		if first == nil {
-			first = &got[0]
-		} else if &got[0] != first {
-			t.Fatalf("ReadInto(%d, %d) did not reuse the buffer", c.from, c.n)
+	}
+}
+
+// The blocks a Memory keeps for reuse are bounded.
+func TestMemoryReuseIsBounded(t *testing.T) {
+	t.Parallel()
+	m := NewMemory()
+	defer m.Close()
+	l, _ := m.Log(LogID{Stream: "a", Created: 1})
+	big := Record{ArrivalMilli: 1, Data: make([]byte, memBlockSize)}
+	for range memFreeBlocks + 4 {
+		if _, err := l.Append([]Record{big}); err != nil {
+			t.Fatal(err)
 		}
+	}
+	m.Commit()
+	l.TrimBefore(2)
+	if n := len(m.blocks.free); n != memFreeBlocks {
+		t.Fatalf("%d blocks kept after trimming %d, want the bound %d", n, memFreeBlocks+4, memFreeBlocks)
 	}
 }

@@ -100,10 +100,13 @@ type Log interface {
 type ReadBuffer struct {
 	Records []Record
 	Bytes   []byte
+
+	chunk []byte // the disk store's file reads
+	spans []int  // the disk store's record offsets in Bytes
 }
 
 // BufferedReader is implemented by logs that can Read into a caller's
-// ReadBuffer (the memory store's), so that a server reading megabytes per
+// ReadBuffer (the memory and disk stores'), so that a server reading megabytes per
 // call reuses the same memory instead of making garbage of it.
 type BufferedReader interface {
 	// ReadInto is Read, with the records and their bytes in buf (grown when

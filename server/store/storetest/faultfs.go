@@ -37,6 +37,9 @@ type FaultFS struct {
 	// SyncDelay, when set, lengthens every Datasync (to widen the windows
 	// in which syncs of one file could overlap).
 	SyncDelay time.Duration
+	// BeforeSync, when set, is called at the start of every Datasync with
+	// the file's path (a test may block in it to hold a sync under way).
+	BeforeSync func(path string)
 
 	mu         sync.Mutex // guards: rules, syncing, maxSyncing
 	rules      []*Rule
@@ -215,6 +218,9 @@ func (f *faultFile) Write(b []byte) (int, error) {
 func (f *faultFile) Datasync() error {
 	f.fs.syncStarts(f.Name())
 	defer f.fs.syncEnds(f.Name())
+	if f.fs.BeforeSync != nil {
+		f.fs.BeforeSync(f.Name())
+	}
 	if f.fs.SyncDelay > 0 {
 		time.Sleep(f.fs.SyncDelay)
 	}

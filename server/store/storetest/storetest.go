@@ -25,6 +25,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"RoundTrip", testRoundTrip},
 		{"ReadLimits", testReadLimits},
 		{"ReadFrom", testReadFrom},
+		{"ReadInto", testReadInto},
 		{"Bounds", testBounds},
 		{"SeekTime", testSeekTime},
 		{"TrimBefore", testTrimBefore},
@@ -236,6 +237,54 @@ func testReadLimits(t *testing.T, s store.Store) {
 	}
 	if recs, _ := l.Read(0, 1000, total); len(recs) != 20 {
 		t.Fatalf("Read(maxBytes=all) = %d records, want 20", len(recs))
+	}
+}
+
+// testReadInto: a log that offers ReadInto returns what Read returns, with
+// the same limits, in the caller's buffer, which it reuses when large
+// enough; records Read returned stay as they were.
+func testReadInto(t *testing.T, s store.Store) {
+	l := mustLog(t, s, idOf(0))
+	br, ok := l.(store.BufferedReader)
+	if !ok {
+		t.Skip("the log does not offer ReadInto")
+	}
+	const n = 300
+	appendN(t, l, 0, n, rising)
+	l.Append([]store.Record{{ArrivalMilli: rising(n), Data: []byte{}}}) // empty key and data
+	commit(t, s)
+	var buf store.ReadBuffer
+	var first *store.Record
+	kept, _ := l.Read(0, n+1, 1<<30)
+	for _, c := range []struct{ from, n, bytes int }{{0, n + 1, 1 << 30}, {10, 50, 1 << 30}, {250, 100, 1 << 30}, {3, 100, 1}, {0, 100, 500}, {n + 1, 10, 1 << 30}} {
+		want, err := l.Read(uint64(c.from), c.n, c.bytes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := br.ReadInto(&buf, uint64(c.from), c.n, c.bytes)
+		if err != nil || len(got) != len(want) {
+			t.Fatalf("ReadInto(%d, %d, %d) = %d records, %v; Read gave %d", c.from, c.n, c.bytes, len(got), err, len(want))
+		}
+		for i := range got {
+			if got[i].Position != want[i].Position || got[i].ArrivalMilli != want[i].ArrivalMilli ||
+				got[i].PartitionKey != want[i].PartitionKey || !bytes.Equal(got[i].Data, want[i].Data) ||
+				got[i].Data == nil || cap(got[i].Data) != len(got[i].Data) {
+				t.Fatalf("ReadInto(%d, %d, %d) record %d = %+v, Read gave %+v", c.from, c.n, c.bytes, i, got[i], want[i])
+			}
+		}
+		// The first read sized the buffer for all; later reads fit in it.
+		if len(got) == 0 {
+			continue
+		}
+		if first == nil {
+			first = &got[0]
+		} else if &got[0] != first {
+			t.Fatalf("ReadInto(%d, %d, %d) did not reuse the buffer", c.from, c.n, c.bytes)
+		}
+	}
+	checkRecs(t, kept[:n], 0, 0, rising)
+	if r := kept[n]; r.PartitionKey != "" || r.Data == nil || len(r.Data) != 0 {
+		t.Fatalf("empty record read back as %+v", r)
 	}
 }
 
