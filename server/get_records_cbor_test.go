@@ -8,27 +8,13 @@ import (
 	"testing"
 
 	"github.com/fxamacker/cbor/v2"
-
-	"github.com/ksp-project/ksp/server/store"
 )
 
 // TestGetRecordsCBORContentLengthIsExact: a CBOR GetRecords answer declares
 // its exact length and reads back, in CBOR, as the records it carries
-// (invalid UTF-8 in a key as U+FFFD per byte, as in JSON).
+// (the invalid UTF-8 of a key, two bytes, as two U+FFFD, as in JSON).
 func TestGetRecordsCBORContentLengthIsExact(t *testing.T) {
-	sh := &shard{id: "shardId-000000000000", seq: newSeqPrefix(1700000000000, 0)}
-	keys := []string{"pk-1", `k"q\`, "é€😀\u2028", "a\xff\xfeb", strings.Repeat("k", 256)}
-	var many []store.Record
-	for i := range 3000 { // several pieces
-		many = append(many, store.Record{Position: uint64(i), ArrivalMilli: 1700000000000 + int64(i/7), PartitionKey: keys[i%len(keys)], Data: bytes.Repeat([]byte{byte(i)}, i%300)})
-	}
-	next := "AAAA"
-	for name, o := range map[string]*getRecordsOutput{
-		"empty":       {sh: sh, next: &next},
-		"many":        {sh: sh, next: &next, behind: 12, records: many},
-		"large":       {sh: sh, next: &next, records: []store.Record{{Position: 1, ArrivalMilli: 1700000000001, PartitionKey: "k", Data: make([]byte, 300<<10)}, many[7]}},
-		"childShards": {sh: sh, records: many[:10], childShards: []childShard{{ShardId: "shardId-000000000001", ParentShards: []string{"shardId-000000000000"}, HashKeyRange: hashKeyRange{"0", "170141183460469231731687303715884105727"}}}},
-	} {
+	for name, o := range lengthTestOutputs() {
 		w := httptest.NewRecorder()
 		if err := o.writeCBOR(w); err != nil {
 			t.Fatalf("%s: %v", name, err)
