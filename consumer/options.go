@@ -86,7 +86,8 @@ func WithStream(name string) Option { return optionFunc(func(c *config) { c.stre
 // WithKinesis sets the Kinesis client (a *kinesis.Client from
 // aws-sdk-go-v2 satisfies KinesisAPI). Required. Every call the consumer
 // makes through it carries sdkhttp.FixKinesis, and GetRecords
-// sdkhttp.FastCodecs.
+// sdkhttp.FastCodecs; a client built with sdkhttp.FastCodecsCBOR reads
+// GetRecords in CBOR (no base64 on either side).
 func WithKinesis(k KinesisAPI) Option {
 	return optionFunc(func(c *config) { c.kinesis = fixKinesis(k) })
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/ksp-project/ksp/consumer"
 	"github.com/ksp-project/ksp/lease/memory"
 	kspproducer "github.com/ksp-project/ksp/producer"
+	"github.com/ksp-project/ksp/sdkhttp"
 	"github.com/ksp-project/ksp/server"
 	"github.com/ksp-project/ksp/server/servertest"
 )
@@ -22,11 +23,18 @@ import (
 // the same lease table after a graceful stop replays nothing. It runs over
 // each of servertest.Transports; over "http1.1-late" the client has no
 // workaround for smithy-go's HTTP/1.1 bug, so the producer's and the
-// consumer's own fix is what keeps responses whole.
+// consumer's own fix is what keeps responses whole. Over "h2c-cbor" the
+// client reads GetRecords in CBOR (sdkhttp.FastCodecsCBOR), which the
+// consumer keeps.
 func TestFromTheProducer(t *testing.T) {
 	for _, tr := range servertest.Transports {
 		t.Run(tr.Name, func(t *testing.T) { fromTheProducer(t, tr.Client) })
 	}
+	t.Run("h2c-cbor", func(t *testing.T) {
+		fromTheProducer(t, func(tb servertest.TB, srv *server.Server, opts ...func(*kinesis.Options)) *kinesis.Client {
+			return servertest.Client(tb, srv, append(opts, sdkhttp.FastCodecsCBOR)...)
+		})
+	})
 }
 
 func fromTheProducer(t *testing.T, newClient func(servertest.TB, *server.Server, ...func(*kinesis.Options)) *kinesis.Client) {

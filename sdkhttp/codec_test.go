@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 
@@ -20,112 +21,135 @@ import (
 	"github.com/ksp-project/ksp/server/servertest"
 )
 
+// fastCodecs are FastCodecs in JSON and in CBOR, with what takes their
+// GetRecords answers and the answers' content type.
+var fastCodecs = []struct {
+	name        string
+	opt         func(*kinesis.Options)
+	takes       func([]byte) bool
+	contentType string
+}{
+	{"json", sdkhttp.FastCodecs, sdkhttp.FastDecoderTakes, "application/x-amz-json-1.1"},
+	{"cbor", sdkhttp.FastCodecsCBOR, sdkhttp.FastCBORDecoderTakes, "application/x-amz-cbor-1.1"},
+}
+
 // TestFastCodecsThroughServer puts records with FastCodecs over HTTP/1.1
-// and h2c, and reads them back with FastCodecs and with the SDK's own codec:
-// both read the same GetRecordsOutput, the records are the ones put (keys
-// with escapes and Unicode among them), the answers of a resharded stream's
-// parent carry the same child shards, and the fast decoder took every
-// answer itself.
+// and h2c, and reads them back with FastCodecs (JSON, and GetRecords in
+// CBOR) and with the SDK's own codec: both read the same GetRecordsOutput,
+// the records are the ones put (keys with escapes and Unicode among them),
+// the answers of a resharded stream's parent carry the same child shards,
+// and the fast decoder took every answer itself.
 func TestFastCodecsThroughServer(t *testing.T) {
 	srv := servertest.Start(t, server.Options{DisableLimits: true})
 	for _, tr := range servertest.Transports[:2] {
-		t.Run(tr.Name, func(t *testing.T) {
-			bodies := &keepBodies{}
-			fast := tr.Client(t, srv, sdkhttp.FastCodecs, func(o *kinesis.Options) { bodies.next = o.HTTPClient; o.HTTPClient = bodies })
-			plain := tr.Client(t, srv)
-			stream := "s-" + tr.Name
-			servertest.CreateStream(t, plain, stream, 1)
-			ctx := context.Background()
-
-			putIn := &kinesis.PutRecordsInput{StreamName: aws.String(stream)}
-			keys := []string{"k", "ключ ☃ 🔑", "q\"b\\s\n", ""}
-			for i := range 300 {
-				data := []byte(fmt.Sprintf("record %d", i))
-				switch i {
-				case 1:
-					data = []byte{}
-				case 2:
-					data = bytes.Repeat([]byte{0, 0xff, 7}, 300_000)
-				}
-				key := keys[i%len(keys)] + "x"
-				putIn.Records = append(putIn.Records, types.PutRecordsRequestEntry{Data: data, PartitionKey: aws.String(key)})
-			}
-			put, err := fast.PutRecords(ctx, putIn)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if n := aws.ToInt32(put.FailedRecordCount); n != 0 || len(put.Records) != len(putIn.Records) {
-				t.Fatalf("%d of %d records failed, %d results", n, len(putIn.Records), len(put.Records))
-			}
-
-			shardID := aws.ToString(servertest.Shards(t, plain, stream)[0].ShardId)
-			split := func() {
-				if _, err := plain.SplitShard(ctx, &kinesis.SplitShardInput{StreamName: aws.String(stream), ShardToSplit: aws.String(shardID),
-					NewStartingHashKey: aws.String("170141183460469231731687303715884105728")}); err != nil {
-					t.Fatal(err)
-				}
-				if err := servertest.WaitActive(ctx, plain, stream); err != nil {
-					t.Fatal(err)
-				}
-			}
-			split()
-			// Both clients read the whole parent shard page by page from
-			// the same iterator positions.
-			it, err := plain.GetShardIterator(ctx, &kinesis.GetShardIteratorInput{StreamName: aws.String(stream), ShardId: aws.String(shardID), ShardIteratorType: types.ShardIteratorTypeTrimHorizon})
-			if err != nil {
-				t.Fatal(err)
-			}
-			iter, got, sawChildren := it.ShardIterator, 0, false
-			for pages := 0; iter != nil && pages < 50; pages++ {
-				in := &kinesis.GetRecordsInput{ShardIterator: iter, Limit: aws.Int32(200)}
-				a, err := fast.GetRecords(ctx, in)
-				if err != nil {
-					t.Fatal(err)
-				}
-				b, err := plain.GetRecords(ctx, in)
-				if err != nil {
-					t.Fatal(err)
-				}
-				iter = a.NextShardIterator
-				a.ResultMetadata, b.ResultMetadata = middleware.Metadata{}, middleware.Metadata{} // request IDs, timings
-				a.MillisBehindLatest, b.MillisBehindLatest = nil, nil                             // the clock moves between the calls
-				a.NextShardIterator, b.NextShardIterator = nil, nil                               // iterators are minted per call
-				if !reflect.DeepEqual(a, b) {
-					for i := range min(len(a.Records), len(b.Records)) {
-						if !reflect.DeepEqual(a.Records[i], b.Records[i]) {
-							t.Errorf("record %d: %+v vs %+v", i, a.Records[i], b.Records[i])
-							break
-						}
-					}
-					t.Fatalf("page %d: FastCodecs and the SDK read different outputs: %d/%d records, children %+v / %+v", pages, len(a.Records), len(b.Records), a.ChildShards, b.ChildShards)
-				}
-				for _, r := range a.Records {
-					if want := putIn.Records[got]; !bytes.Equal(r.Data, want.Data) || aws.ToString(r.PartitionKey) != aws.ToString(want.PartitionKey) {
-						t.Fatalf("record %d: read %.20q key %q, put %.20q key %q", got, r.Data, aws.ToString(r.PartitionKey), want.Data, aws.ToString(want.PartitionKey))
-					}
-					got++
-				}
-				sawChildren = sawChildren || len(a.ChildShards) == 2
-				if len(a.Records) == 0 && len(a.ChildShards) > 0 {
-					break
-				}
-			}
-			if got != 300 || !sawChildren {
-				t.Fatalf("read %d records (want 300), child shards seen: %v", got, sawChildren)
-			}
-			for i, b := range bodies.bodies {
-				if !sdkhttp.FastDecoderTakes(b) {
-					t.Errorf("the fast decoder left ksp's GetRecords answer %d to the SDK's: %s", i, b[max(0, len(b)-400):])
-				}
-			}
-		})
+		for _, codec := range fastCodecs {
+			t.Run(tr.Name+"/"+codec.name, func(t *testing.T) {
+				testFastCodecsThroughServer(t, srv, tr.Client, codec.opt, codec.takes, codec.contentType)
+			})
+		}
 	}
 }
 
-// keepBodies keeps the body of every GetRecords answer.
+func testFastCodecsThroughServer(t *testing.T, srv *server.Server, newClient func(servertest.TB, *server.Server, ...func(*kinesis.Options)) *kinesis.Client,
+	opt func(*kinesis.Options), takes func([]byte) bool, contentType string) {
+	bodies := &keepBodies{}
+	fast := newClient(t, srv, opt, func(o *kinesis.Options) { bodies.next = o.HTTPClient; o.HTTPClient = bodies })
+	plain := newClient(t, srv)
+	stream := "s-" + strings.ReplaceAll(t.Name(), "/", "-")
+	servertest.CreateStream(t, plain, stream, 1)
+	ctx := context.Background()
+
+	putIn := &kinesis.PutRecordsInput{StreamName: aws.String(stream)}
+	keys := []string{"k", "ключ ☃ 🔑", "q\"b\\s\n", ""}
+	for i := range 300 {
+		data := []byte(fmt.Sprintf("record %d", i))
+		switch i {
+		case 1:
+			data = []byte{}
+		case 2:
+			data = bytes.Repeat([]byte{0, 0xff, 7}, 300_000)
+		}
+		key := keys[i%len(keys)] + "x"
+		putIn.Records = append(putIn.Records, types.PutRecordsRequestEntry{Data: data, PartitionKey: aws.String(key)})
+	}
+	put, err := fast.PutRecords(ctx, putIn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := aws.ToInt32(put.FailedRecordCount); n != 0 || len(put.Records) != len(putIn.Records) {
+		t.Fatalf("%d of %d records failed, %d results", n, len(putIn.Records), len(put.Records))
+	}
+
+	shardID := aws.ToString(servertest.Shards(t, plain, stream)[0].ShardId)
+	split := func() {
+		if _, err := plain.SplitShard(ctx, &kinesis.SplitShardInput{StreamName: aws.String(stream), ShardToSplit: aws.String(shardID),
+			NewStartingHashKey: aws.String("170141183460469231731687303715884105728")}); err != nil {
+			t.Fatal(err)
+		}
+		if err := servertest.WaitActive(ctx, plain, stream); err != nil {
+			t.Fatal(err)
+		}
+	}
+	split()
+	// Both clients read the whole parent shard page by page from
+	// the same iterator positions.
+	it, err := plain.GetShardIterator(ctx, &kinesis.GetShardIteratorInput{StreamName: aws.String(stream), ShardId: aws.String(shardID), ShardIteratorType: types.ShardIteratorTypeTrimHorizon})
+	if err != nil {
+		t.Fatal(err)
+	}
+	iter, got, sawChildren := it.ShardIterator, 0, false
+	for pages := 0; iter != nil && pages < 50; pages++ {
+		in := &kinesis.GetRecordsInput{ShardIterator: iter, Limit: aws.Int32(200)}
+		a, err := fast.GetRecords(ctx, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := plain.GetRecords(ctx, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		iter = a.NextShardIterator
+		a.ResultMetadata, b.ResultMetadata = middleware.Metadata{}, middleware.Metadata{} // request IDs, timings
+		a.MillisBehindLatest, b.MillisBehindLatest = nil, nil                             // the clock moves between the calls
+		a.NextShardIterator, b.NextShardIterator = nil, nil                               // iterators are minted per call
+		if !reflect.DeepEqual(a, b) {
+			for i := range min(len(a.Records), len(b.Records)) {
+				if !reflect.DeepEqual(a.Records[i], b.Records[i]) {
+					t.Errorf("record %d: %+v vs %+v", i, a.Records[i], b.Records[i])
+					break
+				}
+			}
+			t.Fatalf("page %d: FastCodecs and the SDK read different outputs: %d/%d records, children %+v / %+v", pages, len(a.Records), len(b.Records), a.ChildShards, b.ChildShards)
+		}
+		for _, r := range a.Records {
+			if want := putIn.Records[got]; !bytes.Equal(r.Data, want.Data) || aws.ToString(r.PartitionKey) != aws.ToString(want.PartitionKey) {
+				t.Fatalf("record %d: read %.20q key %q, put %.20q key %q", got, r.Data, aws.ToString(r.PartitionKey), want.Data, aws.ToString(want.PartitionKey))
+			}
+			got++
+		}
+		sawChildren = sawChildren || len(a.ChildShards) == 2
+		if len(a.Records) == 0 && len(a.ChildShards) > 0 {
+			break
+		}
+	}
+	if got != 300 || !sawChildren {
+		t.Fatalf("read %d records (want 300), child shards seen: %v", got, sawChildren)
+	}
+	for i, b := range bodies.bodies {
+		if !takes(b) {
+			t.Errorf("the fast decoder left ksp's GetRecords answer %d to the SDK's: %q", i, b[max(0, len(b)-400):])
+		}
+		if ct := bodies.types[i]; ct != contentType {
+			t.Errorf("GetRecords answer %d: Content-Type %q, want %q", i, ct, contentType)
+		}
+	}
+}
+
+// keepBodies keeps the body and content type of every GetRecords answer.
 type keepBodies struct {
 	next   sdkhttp.HTTPClient
 	bodies [][]byte
+	types  []string
 }
 
 func (c *keepBodies) Do(r *http.Request) (*http.Response, error) {
@@ -139,15 +163,22 @@ func (c *keepBodies) Do(r *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	c.bodies = append(c.bodies, body)
+	c.types = append(c.types, resp.Header.Get("Content-Type"))
 	resp.Body = io.NopCloser(bytes.NewReader(body))
 	return resp, nil
 }
 
 // TestFastCodecsTypedErrors: calls that fail still fail with the SDK's
-// typed errors under FastCodecs.
+// typed errors under FastCodecs, GetRecords in CBOR too.
 func TestFastCodecsTypedErrors(t *testing.T) {
+	for _, codec := range fastCodecs {
+		t.Run(codec.name, func(t *testing.T) { testFastCodecsTypedErrors(t, codec.opt) })
+	}
+}
+
+func testFastCodecsTypedErrors(t *testing.T, opt func(*kinesis.Options)) {
 	srv := servertest.Start(t, server.Options{DisableLimits: true})
-	c := servertest.Client(t, srv, sdkhttp.FastCodecs, servertest.NoRetries)
+	c := servertest.Client(t, srv, opt, servertest.NoRetries)
 	servertest.CreateStream(t, c, "s", 1)
 	ctx := context.Background()
 	shardID := aws.ToString(servertest.Shards(t, c, "s")[0].ShardId)

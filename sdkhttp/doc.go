@@ -70,6 +70,20 @@
 //
 //	client := kinesis.NewFromConfig(cfg, sdkhttp.FastCodecs)
 //
+// [FastCodecsCBOR] (opt-in) also has GetRecords speak CBOR
+// (application/x-amz-cbor-1.1), which Kinesis and ksp's server speak and the
+// Java SDK uses by default: the records' data travel as byte strings, so
+// neither side base64-codes them. The SDK reads only JSON, so a CBOR answer
+// of a shape the CBOR decoder does not take, and every CBOR error answer,
+// is transcoded to the JSON Kinesis would have sent (byte strings as base64,
+// tag-1 epoch milliseconds as epoch seconds) and handed to the SDK's
+// decoder: errors stay typed, and the output is the one the SDK reads from
+// the same answer in JSON, timestamps included (TestGetRecordsCBORMatchesSDK,
+// FuzzGetRecordsCBORDecode, TestFastCodecsThroughServer). A consumer whose
+// client was built with it keeps it:
+//
+//	client := kinesis.NewFromConfig(cfg, sdkhttp.FastCodecsCBOR)
+//
 // # Clients
 //
 // [NewH2C] speaks HTTP/2 without TLS (prior knowledge) to a ksp server, as

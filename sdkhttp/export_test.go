@@ -7,3 +7,9 @@ import "github.com/aws/aws-sdk-go-v2/service/kinesis"
 func FastDecoderTakes(body []byte) bool {
 	return decodeGetRecords(body, new(kinesis.GetRecordsOutput), nil)
 }
+
+// FastCBORDecoderTakes reports whether the fast CBOR GetRecords decoder
+// takes body.
+func FastCBORDecoderTakes(body []byte) bool {
+	return decodeGetRecordsCBOR(body, new(kinesis.GetRecordsOutput), nil)
+}

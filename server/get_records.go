@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ksp-project/ksp/internal/cborwire"
 	"github.com/ksp-project/ksp/internal/jsonwire"
 
 	"github.com/ksp-project/ksp/kds"
@@ -236,55 +237,55 @@ func (o *getRecordsOutput) appendHeadCBOR(b []byte) []byte {
 	if o.next != nil {
 		fields++
 	}
-	b = appendCBORHead(b, cborMap, fields)
+	b = cborwire.AppendHead(b, cborwire.Map, fields)
 	if len(o.childShards) > 0 {
 		b = appendChildShardsCBOR(b, o.childShards)
 	}
-	b = appendCBORText(b, "MillisBehindLatest")
-	b = appendCBORInt(b, o.behind)
+	b = cborwire.AppendText(b, "MillisBehindLatest")
+	b = cborwire.AppendInt(b, o.behind)
 	if o.next != nil {
-		b = appendCBORText(b, "NextShardIterator")
-		b = appendCBORText(b, *o.next)
+		b = cborwire.AppendText(b, "NextShardIterator")
+		b = cborwire.AppendText(b, *o.next)
 	}
-	b = appendCBORText(b, "Records")
-	return appendCBORHead(b, cborArray, uint64(len(o.records)))
+	b = cborwire.AppendText(b, "Records")
+	return cborwire.AppendHead(b, cborwire.Array, uint64(len(o.records)))
 }
 
 // appendChildShardsCBOR appends the ChildShards member in CBOR.
 func appendChildShardsCBOR(b []byte, children []childShard) []byte {
-	b = appendCBORText(b, "ChildShards")
-	b = appendCBORHead(b, cborArray, uint64(len(children)))
+	b = cborwire.AppendText(b, "ChildShards")
+	b = cborwire.AppendHead(b, cborwire.Array, uint64(len(children)))
 	for _, cs := range children {
-		b = appendCBORHead(b, cborMap, 3)
-		b = appendCBORText(b, "ShardId")
-		b = appendCBORText(b, cs.ShardId)
-		b = appendCBORText(b, "ParentShards")
-		b = appendCBORHead(b, cborArray, uint64(len(cs.ParentShards)))
+		b = cborwire.AppendHead(b, cborwire.Map, 3)
+		b = cborwire.AppendText(b, "ShardId")
+		b = cborwire.AppendText(b, cs.ShardId)
+		b = cborwire.AppendText(b, "ParentShards")
+		b = cborwire.AppendHead(b, cborwire.Array, uint64(len(cs.ParentShards)))
 		for _, p := range cs.ParentShards {
-			b = appendCBORText(b, p)
+			b = cborwire.AppendText(b, p)
 		}
-		b = appendCBORText(b, "HashKeyRange")
-		b = appendCBORHead(b, cborMap, 2)
-		b = appendCBORText(b, "StartingHashKey")
-		b = appendCBORText(b, cs.HashKeyRange.StartingHashKey)
-		b = appendCBORText(b, "EndingHashKey")
-		b = appendCBORText(b, cs.HashKeyRange.EndingHashKey)
+		b = cborwire.AppendText(b, "HashKeyRange")
+		b = cborwire.AppendHead(b, cborwire.Map, 2)
+		b = cborwire.AppendText(b, "StartingHashKey")
+		b = cborwire.AppendText(b, cs.HashKeyRange.StartingHashKey)
+		b = cborwire.AppendText(b, "EndingHashKey")
+		b = cborwire.AppendText(b, cs.HashKeyRange.EndingHashKey)
 	}
 	return b
 }
 
 // A record's map head and member names in CBOR.
 var (
-	cborRecordHead = appendCBORHead(nil, cborMap, 4)
-	cborArrivalKey = appendCBORText(nil, "ApproximateArrivalTimestamp")
-	cborDataKey    = appendCBORText(nil, "Data")
-	cborKeyKey     = appendCBORText(nil, "PartitionKey")
-	cborSeqKey     = appendCBORText(nil, "SequenceNumber")
+	cborRecordHead = cborwire.AppendHead(nil, cborwire.Map, 4)
+	cborArrivalKey = cborwire.AppendText(nil, "ApproximateArrivalTimestamp")
+	cborDataKey    = cborwire.AppendText(nil, "Data")
+	cborKeyKey     = cborwire.AppendText(nil, "PartitionKey")
+	cborSeqKey     = cborwire.AppendText(nil, "SequenceNumber")
 )
 
 // cborRecordLenFixed is the length of a record's CBOR without its values
 // (the timestamp's tag and the sequence number included).
-var cborRecordLenFixed = len(cborRecordHead) + len(cborArrivalKey) + 1 + len(cborDataKey) + len(cborKeyKey) + len(cborSeqKey) + cborHeadLen(seqLen) + seqLen
+var cborRecordLenFixed = len(cborRecordHead) + len(cborArrivalKey) + 1 + len(cborDataKey) + len(cborKeyKey) + len(cborSeqKey) + cborwire.HeadLen(seqLen) + seqLen
 
 // appendRecordCBOR appends record i. Its arrival time is epoch milliseconds
 // under tag 1, as the Java SDK writes and reads timestamps.
@@ -292,13 +293,13 @@ func (o *recordEncoder) appendRecordCBOR(b []byte, i int) []byte {
 	r := &o.records[i]
 	b = append(b, cborRecordHead...)
 	b = append(b, cborArrivalKey...)
-	b = appendCBORInt(append(b, cborTag|1), r.ArrivalMilli)
+	b = cborwire.AppendInt(append(b, cborwire.Tag|1), r.ArrivalMilli)
 	b = append(b, cborDataKey...)
-	b = appendCBORBytes(b, r.Data)
+	b = cborwire.AppendBytes(b, r.Data)
 	b = append(b, cborKeyKey...)
-	b = appendCBORText(b, r.PartitionKey)
+	b = cborwire.AppendText(b, r.PartitionKey)
 	b = append(b, cborSeqKey...)
-	b = appendCBORHead(b, cborText, seqLen)
+	b = cborwire.AppendHead(b, cborwire.Text, seqLen)
 	return o.seqCursor().append(b, r.Position)
 }
 
@@ -308,7 +309,7 @@ func (o *recordEncoder) recordsLenCBOR() int {
 	n := 0
 	for i := range o.records {
 		r := &o.records[i]
-		n += cborRecordLenFixed + cborIntLen(r.ArrivalMilli) + cborBytesLen(r.Data) + cborTextLen(r.PartitionKey)
+		n += cborRecordLenFixed + cborwire.IntLen(r.ArrivalMilli) + cborwire.BytesLen(r.Data) + cborwire.TextLen(r.PartitionKey)
 	}
 	return n
 }

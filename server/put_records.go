@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"sync"
 
+	"github.com/ksp-project/ksp/internal/cborwire"
 	"github.com/ksp-project/ksp/kds"
 	"github.com/ksp-project/ksp/server/store"
 )
@@ -179,25 +180,25 @@ func (o *putRecordsOutput) appendJSON(b []byte) []byte {
 // appendCBOR is appendJSON in CBOR, entries' empty members left out.
 func (o *putRecordsOutput) appendCBOR(b []byte) []byte {
 	b = slices.Grow(b, 64+len(o.results)*112)
-	b = appendCBORHead(b, cborMap, 3)
-	b = appendCBORText(b, "EncryptionType")
-	b = appendCBORText(b, o.encryption)
-	b = appendCBORText(b, "FailedRecordCount")
-	b = appendCBORInt(b, int64(o.failed))
-	b = appendCBORText(b, "Records")
-	b = appendCBORHead(b, cborArray, uint64(len(o.results)))
+	b = cborwire.AppendHead(b, cborwire.Map, 3)
+	b = cborwire.AppendText(b, "EncryptionType")
+	b = cborwire.AppendText(b, o.encryption)
+	b = cborwire.AppendText(b, "FailedRecordCount")
+	b = cborwire.AppendInt(b, int64(o.failed))
+	b = cborwire.AppendText(b, "Records")
+	b = cborwire.AppendHead(b, cborwire.Array, uint64(len(o.results)))
 	var curs shardCursors
 	for _, r := range o.results {
 		if r.err != nil {
 			b = appendCBORMembers(b, "ErrorCode", r.err.Code, "ErrorMessage", r.err.Message)
 			continue
 		}
-		b = appendCBORHead(b, cborMap, 2)
-		b = appendCBORText(b, "SequenceNumber")
-		b = appendCBORHead(b, cborText, seqLen)
+		b = cborwire.AppendHead(b, cborwire.Map, 2)
+		b = cborwire.AppendText(b, "SequenceNumber")
+		b = cborwire.AppendHead(b, cborwire.Text, seqLen)
 		b = curs.of(r.shard).append(b, r.pos)
-		b = appendCBORText(b, "ShardId")
-		b = appendCBORText(b, r.shard.id)
+		b = cborwire.AppendText(b, "ShardId")
+		b = cborwire.AppendText(b, r.shard.id)
 	}
 	return b
 }
@@ -205,12 +206,12 @@ func (o *putRecordsOutput) appendCBOR(b []byte) []byte {
 // appendCBORMembers appends a map of two string members, leaving out the
 // empty ones (omitempty).
 func appendCBORMembers(b []byte, k1, v1, k2, v2 string) []byte {
-	b = appendCBORHead(b, cborMap, uint64(min(len(v1), 1)+min(len(v2), 1)))
+	b = cborwire.AppendHead(b, cborwire.Map, uint64(min(len(v1), 1)+min(len(v2), 1)))
 	if v1 != "" {
-		b = appendCBORText(appendCBORText(b, k1), v1)
+		b = cborwire.AppendText(cborwire.AppendText(b, k1), v1)
 	}
 	if v2 != "" {
-		b = appendCBORText(appendCBORText(b, k2), v2)
+		b = cborwire.AppendText(cborwire.AppendText(b, k2), v2)
 	}
 	return b
 }

@@ -3,6 +3,8 @@ package server
 import (
 	"encoding/binary"
 	"unicode/utf8"
+
+	"github.com/ksp-project/ksp/internal/cborwire"
 )
 
 // decodeCBOR is decodeJSON for a CBOR body as the Java SDK writes it: a map
@@ -16,7 +18,7 @@ import (
 func (sc *putScratch) decodeCBOR(body []byte, pooledData bool) (req *putRecordsInput, ok bool) {
 	r := cborReader{b: body}
 	major, fields, ok := r.head()
-	if !ok || major != cborMap || fields > 3 {
+	if !ok || major != cborwire.Map || fields > 3 {
 		return nil, false
 	}
 	req = &sc.req
@@ -47,7 +49,7 @@ func (sc *putScratch) decodeCBOR(body []byte, pooledData bool) (req *putRecordsI
 			major, n, ok := r.head()
 			// Each entry takes a byte at least: a count past the body is a
 			// lie. None is left to fxamacker/cbor, which decodes it as null.
-			if !ok || major != cborArray || req.Records != nil || n == 0 || n > uint64(len(body)-r.i) {
+			if !ok || major != cborwire.Array || req.Records != nil || n == 0 || n > uint64(len(body)-r.i) {
 				return nil, false
 			}
 			req.Records = sc.entries[:0]
@@ -131,12 +133,12 @@ func (r *cborReader) str(major byte) (span, bool) {
 	}
 	s := span{r.i, r.i + int(n)}
 	r.i = s.b
-	return s, major != cborText || utf8.Valid(r.b[s.a:s.b])
+	return s, major != cborwire.Text || utf8.Valid(r.b[s.a:s.b])
 }
 
 // text reads a text string (aliasing b).
 func (r *cborReader) text() ([]byte, bool) {
-	s, ok := r.str(cborText)
+	s, ok := r.str(cborwire.Text)
 	return r.b[s.a:s.b], ok
 }
 
@@ -144,7 +146,7 @@ func (r *cborReader) text() ([]byte, bool) {
 // keys are.
 func (r *cborReader) entry() (e putRecordsEntry, ks keySpans, ok bool) {
 	major, members, ok := r.head()
-	if !ok || major != cborMap || members > 3 {
+	if !ok || major != cborwire.Map || members > 3 {
 		return e, ks, false
 	}
 	ks.pk.a = -1
@@ -159,18 +161,18 @@ func (r *cborReader) entry() (e putRecordsEntry, ks keySpans, ok bool) {
 			if e.Data != nil {
 				return e, ks, false
 			}
-			s, ok = r.str(cborBytes)
+			s, ok = r.str(cborwire.Bytes)
 			e.Data = r.b[s.a:s.b:s.b]
 		case "PartitionKey":
 			if ks.pk.a >= 0 {
 				return e, ks, false
 			}
-			ks.pk, ok = r.str(cborText)
+			ks.pk, ok = r.str(cborwire.Text)
 		case "ExplicitHashKey":
 			if ks.hasEH {
 				return e, ks, false
 			}
-			ks.eh, ok = r.str(cborText)
+			ks.eh, ok = r.str(cborwire.Text)
 			ks.hasEH = true
 		default:
 			return e, ks, false

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws/protocol/eventstream"
+	"github.com/ksp-project/ksp/internal/cborwire"
 	"github.com/ksp-project/ksp/kds"
 )
 
@@ -226,16 +227,16 @@ func (ev *subscribeEvent) appendCBOR(b []byte) []byte {
 	if len(ev.childShards) > 0 {
 		fields++
 	}
-	b = appendCBORHead(b, cborMap, fields)
+	b = cborwire.AppendHead(b, cborwire.Map, fields)
 	if len(ev.childShards) > 0 {
 		b = appendChildShardsCBOR(b, ev.childShards)
 	}
-	b = appendCBORText(b, "ContinuationSequenceNumber")
-	b = appendCBORText(b, ev.continuation)
-	b = appendCBORText(b, "MillisBehindLatest")
-	b = appendCBORInt(b, ev.behind)
-	b = appendCBORText(b, "Records")
-	b = appendCBORHead(b, cborArray, uint64(len(ev.records)))
+	b = cborwire.AppendText(b, "ContinuationSequenceNumber")
+	b = cborwire.AppendText(b, ev.continuation)
+	b = cborwire.AppendText(b, "MillisBehindLatest")
+	b = cborwire.AppendInt(b, ev.behind)
+	b = cborwire.AppendText(b, "Records")
+	b = cborwire.AppendHead(b, cborwire.Array, uint64(len(ev.records)))
 	for i := range ev.records {
 		b = ev.appendRecordCBOR(b, i)
 	}

@@ -90,6 +90,7 @@ peers (internal/peers/npm).`,
 	f.BoolVar(&cfg.MultiLang, "multilang", false, "compare a no-op aws-kcl Node.js processor under ksp kcl with the same processor in Go")
 	f.IntVar(&cfg.MultiLangRecords, "multilang-records", 100000, "user records drained by each side of --multilang")
 	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
+	f.BoolVar(&cfg.CBOR, "cbor", false, "the drain and latency workers' GetRecords speak CBOR instead of JSON (sdkhttp.FastCodecsCBOR)")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a pprof CPU profile of the warm aggregated drain (not its fill) to this file")
 	cmd.AddCommand(benchConsumeWorkerCmd())
 	return cmd

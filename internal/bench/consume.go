@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/ksp-project/ksp/consumer"
 	"github.com/ksp-project/ksp/producer"
+	"github.com/ksp-project/ksp/sdkhttp"
 	"github.com/ksp-project/ksp/server"
 	"github.com/ksp-project/ksp/server/servertest"
 )
@@ -121,6 +122,18 @@ type ConsumeConfig struct {
 	// CPUProfile receives a pprof CPU profile of the warm aggregated drain
 	// (nil: none): the drain itself, not the fill.
 	CPUProfile io.Writer
+	// CBOR has the drain and latency workers' GetRecords speak CBOR
+	// (sdkhttp.FastCodecsCBOR) instead of JSON (default off).
+	CBOR bool
+}
+
+// consumerClient is the client the drain and latency workers use: c, or
+// c speaking GetRecords in CBOR.
+func (c *ConsumeConfig) consumerClient(k *kinesis.Client) *kinesis.Client {
+	if !c.CBOR {
+		return k
+	}
+	return kinesis.New(k.Options(), sdkhttp.FastCodecsCBOR)
 }
 
 func (c *ConsumeConfig) setDefaults() {
@@ -181,9 +194,11 @@ func (c ConsumeConfig) Validate() error {
 
 // ConsumeReport is the outcome of `ksp bench consume`.
 type ConsumeReport struct {
-	CPUs    int            `json:"cpus"`
-	LoadAvg float64        `json:"load_average"`
-	Shards  int            `json:"shards"`
+	CPUs    int     `json:"cpus"`
+	LoadAvg float64 `json:"load_average"`
+	Shards  int     `json:"shards"`
+	// Wire is the drain and latency workers' GetRecords format: JSON or CBOR.
+	Wire    string         `json:"get_records_wire"`
 	Size    int            `json:"record_size"`
 	Drains  []DrainResult  `json:"drains,omitempty"`
 	Latency *LatencyResult `json:"latency,omitempty"`
@@ -214,7 +229,10 @@ func RunConsume(ctx context.Context, cfg ConsumeConfig) (*ConsumeReport, error) 
 	// The failover workers' stderr is copied to Progress by goroutines of
 	// os/exec, alongside this function's own lines.
 	cfg.Progress = &lockedWriter{w: cfg.Progress}
-	rep := &ConsumeReport{CPUs: runtime.NumCPU(), LoadAvg: loadAvg(), Shards: cfg.Shards, Size: cfg.Size}
+	rep := &ConsumeReport{CPUs: runtime.NumCPU(), LoadAvg: loadAvg(), Shards: cfg.Shards, Size: cfg.Size, Wire: "JSON"}
+	if cfg.CBOR {
+		rep.Wire = "CBOR"
+	}
 	for _, part := range consumeParts {
 		if !slices.Contains(cfg.Parts, part) {
 			continue
@@ -412,7 +430,7 @@ func waitCount(ctx context.Context, count *atomic.Int64, n int64, stall time.Dur
 // WriteTable prints the report for people.
 func (r *ConsumeReport) WriteTable(w io.Writer) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "ksp bench consume: package consumer against the embedded server (limits off, in-memory store), %d shards, %d-byte records\n", r.Shards, r.Size)
+	fmt.Fprintf(&b, "ksp bench consume: package consumer against the embedded server (limits off, in-memory store), %d shards, %d-byte records, GetRecords in %s\n", r.Shards, r.Size, r.Wire)
 	fmt.Fprintf(&b, "machine: %d CPUs, load average %.2f at start; CPU time (rusage of this process), allocations and RSS include the in-process server\n", r.CPUs, r.LoadAvg)
 	if len(r.Drains) > 0 {
 		fmt.Fprintf(&b, "\ndrain: one worker (memory lease store, TRIM_HORIZON, a handler that counts) from Run until every user record was handled;\n"+

@@ -65,7 +65,7 @@ func runDrain(ctx context.Context, cfg ConsumeConfig, agg bool, n int) ([]DrainR
 	fmt.Fprintf(cfg.Progress, "consume: filled at %s records/s (%d Kinesis records); draining with one worker\n", comma(fillRate), kinesisRecords)
 	var res []DrainResult
 	for _, warm := range []bool{false, true} {
-		d, err := drainOnce(ctx, cfg, clients[1], agg && warm, n)
+		d, err := drainOnce(ctx, cfg, cfg.consumerClient(clients[1]), agg && warm, n)
 		if err != nil {
 			return nil, err
 		}

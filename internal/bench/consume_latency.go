@@ -44,7 +44,7 @@ func runLatency(ctx context.Context, cfg ConsumeConfig, fanOut bool) (*LatencyRe
 	rec := newLatencyRecorder(base, total)
 	store := memory.New()
 	opts := []consumer.Option{
-		consumer.WithStream(streamName), consumer.WithKinesis(clients[1]), consumer.WithLeaseStore(store),
+		consumer.WithStream(streamName), consumer.WithKinesis(cfg.consumerClient(clients[1])), consumer.WithLeaseStore(store),
 		consumer.WithWorkerID("latency"), consumer.WithInitialPosition(consumer.TrimHorizon()),
 		consumer.WithIdleTime(cfg.PollInterval), consumer.WithShutdownTimeout(10 * time.Second),
 		consumer.WithHandler(rec.handler),
