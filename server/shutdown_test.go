@@ -21,8 +21,10 @@ func h2cClient() *http.Client {
 
 // startSlow starts a server whose every request takes latency, and one
 // CreateStream request in flight on it from client; it returns the
-// request's outcome.
-func startSlow(t *testing.T, client *http.Client, latency time.Duration) (*Server, <-chan error) {
+// request's outcome, and false when the request was served before it was
+// seen in flight (this goroutine stalled longer than latency between two
+// looks): then nothing is in flight.
+func startSlow(t *testing.T, client *http.Client, latency time.Duration) (*Server, chan error, bool) {
 	t.Helper()
 	s, err := New(Options{Faults: Faults{Latency: latency}})
 	if err != nil {
@@ -47,12 +49,21 @@ func startSlow(t *testing.T, client *http.Client, latency time.Duration) (*Serve
 		done <- err
 	}()
 	for i := 0; s.active.count() == 0; i++ {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("the request failed before it was seen in flight: %v", err)
+			}
+			done <- err
+			return s, done, false
+		default:
+		}
 		if i > 6000 {
 			t.Fatal("the request did not arrive within 30 s")
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	return s, done
+	return s, done, true
 }
 
 // TestShutdownWaitsForRequests: Shutdown lets a request in flight finish,
@@ -63,7 +74,14 @@ func TestShutdownWaitsForRequests(t *testing.T) {
 	for name, client := range map[string]*http.Client{"http1": {Transport: &http.Transport{}}, "h2c": h2cClient()} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			s, done := startSlow(t, client, 300*time.Millisecond)
+			s, done, inFlight := startSlow(t, client, 300*time.Millisecond)
+			for try := 1; !inFlight; try++ { // a machine that stalled 300 ms: again, 3 times at most
+				if try == 3 {
+					t.Fatal("the request was served before it was seen in flight 3 times")
+				}
+				s.Close()
+				s, done, inFlight = startSlow(t, client, 300*time.Millisecond)
+			}
 			if err := s.Shutdown(context.Background()); err != nil {
 				t.Fatalf("Shutdown: %v", err)
 			}
@@ -90,7 +108,10 @@ func TestShutdownWaitsForRequests(t *testing.T) {
 // cut off; Shutdown says so and the server is closed all the same.
 func TestShutdownGivesUpAtDeadline(t *testing.T) {
 	t.Parallel()
-	s, done := startSlow(t, http.DefaultClient, time.Minute)
+	s, done, inFlight := startSlow(t, http.DefaultClient, time.Minute)
+	if !inFlight {
+		t.Fatal("a request that takes a minute was served at once")
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	if err := s.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
