@@ -584,6 +584,9 @@ func (d *Disk) flushRound(r *commitRound) {
 // sync runs the round's fsyncs.
 func (r *commitRound) sync() {
 	if r.failed != nil {
+		for _, e := range r.logs {
+			e.job.release() // never run: the store failed
+		}
 		return
 	}
 	var jobs []syncJob

@@ -45,6 +45,9 @@ type diskLog struct {
 	sealedUnsynced []File // write handles of sealed segments not fsynced yet
 	activeUnsynced bool   // wf has written bytes not fsynced yet
 	dirUnsynced    bool   // segment files were created since the last dir fsync
+	// syncHolds counts the sync jobs holding wf to fdatasync it; the
+	// writer LRU leaves a held handle alone (closeWriterLocked).
+	syncHolds int
 }
 
 var _ Log = (*diskLog)(nil)
@@ -176,12 +179,17 @@ func (l *diskLog) openWriterLocked() error {
 }
 
 // closeWriterLocked closes an idle log's write handle (writer LRU), after
-// writing and syncing what it holds: a commit's sync job may hold the handle,
-// and must find its data synced when the handle turns out closed. It
-// reports whether the handle is closed.
+// writing and syncing what it holds. It leaves alone a handle that a sync
+// job holds: two fdatasyncs of one file at once may report a write-back
+// error to only one of them, and a commit round that missed it would
+// publish records the kernel dropped. It reports whether the handle is
+// closed.
 func (l *diskLog) closeWriterLocked() bool {
 	if l.wf == nil {
 		return true
+	}
+	if l.syncHolds > 0 {
+		return false
 	}
 	if l.flushLocked() != nil {
 		return false
@@ -264,17 +272,31 @@ func (l *diskLog) publish(t pubTarget) {
 }
 
 // syncJob is the fsync work of one log: sealed segments (closed afterwards),
-// the active segment and the directory.
+// the active segment and the directory. It holds its log's write handle
+// (holders) until it has run or is dropped (release).
 type syncJob struct {
-	d      *Disk
-	sealed []File
-	active File
-	dir    string
+	d       *Disk
+	sealed  []File
+	active  File
+	dir     string
+	holders []*diskLog
+}
+
+// release gives back the job's holds on write handles; the job must not run
+// afterwards.
+func (j syncJob) release() {
+	for _, l := range j.holders {
+		l.mu.Lock()
+		l.syncHolds--
+		l.mu.Unlock()
+	}
 }
 
 func (j syncJob) empty() bool { return len(j.sealed) == 0 && j.active == nil && j.dir == "" }
 
+// run fsyncs the job's files, then releases its holds.
 func (j syncJob) run() error {
+	defer j.release()
 	var err error
 	for _, f := range j.sealed {
 		if e := f.Datasync(); e != nil && err == nil {
@@ -283,7 +305,7 @@ func (j syncJob) run() error {
 		f.Close()
 	}
 	if j.active != nil {
-		// A log shut, or its handle closed by the LRU, synced itself first.
+		// A log shut synced itself first.
 		if e := j.active.Datasync(); e != nil && !errors.Is(e, os.ErrClosed) && err == nil {
 			err = e
 		}
@@ -308,7 +330,8 @@ func (j syncJob) then(b syncJob) syncJob {
 	if b.empty() {
 		return j
 	}
-	m := syncJob{d: j.d, sealed: append(j.sealed, b.sealed...), active: b.active, dir: cmp.Or(b.dir, j.dir)}
+	m := syncJob{d: j.d, sealed: slices.Concat(j.sealed, b.sealed), active: b.active, dir: cmp.Or(b.dir, j.dir),
+		holders: slices.Concat(j.holders, b.holders)}
 	if m.active == nil && j.active != nil && !slices.ContainsFunc(b.sealed, func(f File) bool { return f.Name() == j.active.Name() }) {
 		m.active = j.active
 	}
@@ -321,6 +344,8 @@ func (l *diskLog) takeSyncLocked() syncJob {
 	if l.activeUnsynced && l.wf != nil {
 		j.active = l.wf
 		l.activeUnsynced = false
+		l.syncHolds++
+		j.holders = []*diskLog{l}
 	}
 	if l.dirUnsynced {
 		j.dir = l.dir
