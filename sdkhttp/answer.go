@@ -6,6 +6,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+
+	"github.com/ksp-project/ksp/kds"
 )
 
 // A GetRecords answer is built the same way from JSON and from CBOR: the
@@ -159,14 +161,20 @@ func decodeAnswer(r wireReader, out *kinesis.GetRecordsOutput) bool {
 }
 
 func records(r wireReader, dst *[]types.Record) bool {
-	// The capacity is a guess, counted rather than grown into.
-	n := r.recordsAhead()
+	// The capacity is a guess, counted rather than grown into: the array's
+	// declared length, else the member names ahead (in CBOR these may also
+	// occur inside records' data), never more than GetRecords returns.
+	entries, ok := r.open(false)
+	n := entries
+	if n < 0 {
+		n = r.recordsAhead()
+	}
+	n = min(n, kds.MaxGetRecordsLimit)
 	recs := make([]types.Record, 0, n)
 	times := make([]time.Time, 0, n)
 	a := r.output()
 	a.ptrs = make([]string, 0, 2*n)
 	a.strs.Grow(n * 80)
-	entries, ok := r.open(false)
 	for i := 0; ok; i++ {
 		var more bool
 		if more, ok = r.more(false, i, entries); !more || !ok {

@@ -1,8 +1,10 @@
 package sdkhttp
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -186,5 +188,29 @@ func TestFastCodecsCBORKept(t *testing.T) {
 		if _, nested := p.ClientProtocol.(*fastProtocol); nested {
 			t.Fatalf("after %d options: FastCodecs wraps itself", len(opts))
 		}
+	}
+}
+
+// TestGetRecordsCBORSizedByTheAnswer: a record whose data repeats the
+// member name "SequenceNumber" (a CBOR-encoded Kinesis record carried as
+// data, say) must not make the decoder size its output by those
+// occurrences: it allocates about what the answer holds.
+func TestGetRecordsCBORSizedByTheAnswer(t *testing.T) {
+	data := []byte(strings.Repeat("\x6eSequenceNumber", 300_000)) // 4.5 MB
+	body := []byte(mustCBOR(m{"MillisBehindLatest": 0, "Records": []any{
+		m{"ApproximateArrivalTimestamp": ts(1700000000000), "Data": data, "PartitionKey": "k", "SequenceNumber": "1"},
+	}}))
+	var out kinesis.GetRecordsOutput
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	if !decodeGetRecordsCBOR(body, &out, nil) {
+		t.Fatal("the fast decoder did not take the answer")
+	}
+	runtime.ReadMemStats(&after)
+	if len(out.Records) != 1 || !bytes.Equal(out.Records[0].Data, data) {
+		t.Fatalf("decoded %d records", len(out.Records))
+	}
+	if got := after.TotalAlloc - before.TotalAlloc; got > 3*uint64(len(body)) {
+		t.Fatalf("decoding a %d-byte answer of one record allocated %d bytes", len(body), got)
 	}
 }

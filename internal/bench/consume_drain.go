@@ -116,6 +116,7 @@ func drainOnce(ctx context.Context, cfg ConsumeConfig, client *kinesis.Client, p
 	profile = profile && cfg.CPUProfile != nil
 	if profile {
 		if err := pprof.StartCPUProfile(cfg.CPUProfile); err != nil {
+			mem.stop()
 			return nil, err
 		}
 	}
