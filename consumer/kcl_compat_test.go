@@ -188,13 +188,13 @@ func dynaliteTable(t *testing.T, table string) (*dynamodb.Client, *dynamo.Store)
 
 // dynaliteTableVia is dynaliteTable with the client sending its requests
 // through hc (nil: the SDK's default).
-func dynaliteTableVia(t *testing.T, table string, hc aws.HTTPClient) (*dynamodb.Client, *dynamo.Store) {
+func dynaliteTableVia(t *testing.T, table string, hc aws.HTTPClient, opts ...func(*dynamodb.Options)) (*dynamodb.Client, *dynamo.Store) {
 	t.Helper()
 	p := peers.StartT(t, peers.Dynalite, peers.Options{})
 	client := dynamodb.New(dynamodb.Options{
 		Region: "us-east-1", BaseEndpoint: aws.String(p.URL), HTTPClient: hc,
 		Credentials: credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", ""),
-	})
+	}, opts...)
 	store, err := dynamo.New(client, table, dynamo.WithPollInterval(10*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)

@@ -15,13 +15,11 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddb "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/ksp-project/ksp/consumer"
 	"github.com/ksp-project/ksp/internal/kcltable"
-	"github.com/ksp-project/ksp/internal/peers"
 	"github.com/ksp-project/ksp/lease"
 	"github.com/ksp-project/ksp/lease/dynamo"
 	"github.com/ksp-project/ksp/lease/memory"
@@ -436,7 +434,6 @@ func (f *failLeaderReads) Do(req *http.Request) (*http.Response, error) {
 func TestFleetWorkerTakesNothingBeforeReadingTheLock(t *testing.T) {
 	t.Parallel()
 	const table, stream = "kcl3-unread-lock", "unreadlock"
-	p := peers.StartT(t, peers.Dynalite, peers.Options{})
 	var store *dynamo.Store
 	reads := &failLeaderReads{check: func(n int64) {
 		if n < 2 || n > 9 { // the first read may come before the leases exist
@@ -453,17 +450,8 @@ func TestFleetWorkerTakesNothingBeforeReadingTheLock(t *testing.T) {
 			}
 		}
 	}}
-	client := dynamodb.New(dynamodb.Options{
-		Region: "us-east-1", BaseEndpoint: aws.String(p.URL), HTTPClient: reads, Retryer: aws.NopRetryer{},
-		Credentials: credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", ""),
-	})
-	store, err := dynamo.New(client, table, dynamo.WithPollInterval(10*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := store.CreateTableIfNotExists(bg); err != nil {
-		t.Fatal(err)
-	}
+	// No SDK retries: one refused request is one failed read.
+	_, store = dynaliteTableVia(t, table, reads, func(o *dynamodb.Options) { o.Retryer = aws.NopRetryer{} })
 	_, kin := startServer(t, server.Options{})
 	servertest.CreateStream(t, kin, stream, 2)
 	start(t, append(fast(stream, kin, store, "ksp-1"), consumer.WithHandler(newSink().handler("ksp-1")),
